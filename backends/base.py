@@ -1,0 +1,156 @@
+"""The Backend contract, the resolved TaskSpec it receives, and the errors it raises.
+
+The engine imports only this module from `backends`; a backend imports nothing from the engine.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class Phase(enum.Enum):
+    """What a backend knows about one submitted task."""
+
+    PENDING = "pending"  # accepted, not yet running (pulling an image, scheduling)
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # exited 0
+    FAILED = "failed"  # exited non-zero, or could not start; `reason` says which
+
+    @property
+    def finished(self) -> bool:
+        return self in (Phase.SUCCEEDED, Phase.FAILED)
+
+
+# Reasons a backend reports with Phase.FAILED, so the engine and users see what happened.
+REASON_ERROR = "Error"  # non-zero exit
+REASON_OOM = "OOMKilled"
+REASON_IMAGE = "ImageNotFound"
+REASON_TIMEOUT = "Timeout"
+REASON_CANCELLED = "Cancelled"
+REASON_LOST = "Lost"  # the container or process disappeared from under the run
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu_limit: float | None = None
+    memory_limit: int | None = None  # bytes
+    cpu_request: float | None = None
+    memory_request: int | None = None
+    accelerator_type: str | None = None
+    accelerator_count: int = 0
+
+
+@dataclass(frozen=True)
+class Mount:
+    host_path: str
+    container_path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a backend needs to know about a run to prepare and clean up after it."""
+
+    run_id: str
+    root: Path  # the pipeline root on the machine running the engine
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One attempt of one task, fully resolved: nothing left for the backend to interpret."""
+
+    run_id: str
+    task_path: str  # unique within the run, e.g. "train" or "outer/for-loop-2/1/inner"
+    attempt: int
+    name: str  # deterministic from (run, task, attempt); a valid container/pod name
+    image: str
+    command: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
+    mounts: Sequence[Mount] = ()
+    timeout: float | None = None  # seconds; None for no deadline
+    labels: Mapping[str, str] = field(default_factory=dict)
+    executor_input_path: str = ""  # host path of the ExecutorInput JSON written by the engine
+    log_path: str = ""  # host path where this attempt's output must be kept
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    phase: Phase
+    exit_code: int | None = None
+    reason: str | None = None
+    message: str = ""
+    peak_memory_bytes: int | None = None
+    cpu_seconds: float | None = None
+
+
+class BackendError(Exception):
+    """A failure talking to the container runtime, translated at the backend's boundary."""
+
+
+class TemporaryBackendError(BackendError):
+    """Worth retrying after `delay` seconds (the daemon or API is busy or briefly unreachable)."""
+
+    def __init__(self, message: str, delay: float = 1.0) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class PermanentBackendError(BackendError):
+    """Retrying cannot help (bad image, invalid spec, forbidden): the task fails with this reason."""
+
+    def __init__(self, message: str, reason: str = REASON_ERROR) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class BackendUnavailableError(BackendError):
+    """The backend cannot run anything at all (no Docker daemon, no cluster)."""
+
+
+class Backend(abc.ABC):
+    """Runs tasks. Implementations must be safe to call from the engine's single thread only."""
+
+    name: str = ""
+
+    def task_root(self, root: Path) -> str:
+        """Where the pipeline root appears to a running task: `/flow` in containers (DESIGN.md section 5)."""
+        return "/flow"
+
+    @abc.abstractmethod
+    def prepare(self, run: RunInfo) -> None:
+        """Make what the run needs (network, volumes). Idempotent: called again on resume."""
+
+    @abc.abstractmethod
+    def submit(self, task: TaskSpec) -> str:
+        """Start `task` without waiting for it and return its handle, which is `task.name`.
+
+        Raises PermanentBackendError when the task can never start (image missing, invalid spec) and
+        TemporaryBackendError when it may start if submitted again later.
+        """
+
+    @abc.abstractmethod
+    def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
+        """Report the status of every handle given, with one call to the runtime per tick where possible.
+
+        A handle the runtime no longer knows is reported FAILED with reason REASON_LOST.
+        """
+
+    @abc.abstractmethod
+    def logs(self, handle: str, follow: bool = False) -> Iterator[str]:
+        """Yield the task's output lines; with `follow`, keep yielding until the task finishes."""
+
+    @abc.abstractmethod
+    def cancel(self, handle: str) -> None:
+        """Stop the task. Idempotent: cancelling a finished or unknown task does nothing."""
+
+    @abc.abstractmethod
+    def cleanup(self, run: RunInfo, keep_failed: bool = False) -> None:
+        """Remove everything the run left in the runtime (found by the run label), after its logs were kept."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing to release
+        """Release connections."""

@@ -1,0 +1,136 @@
+"""An in-memory backend for engine tests: tasks "run" for a number of polls and finish as scripted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backends.base import (
+    REASON_ERROR,
+    Backend,
+    PermanentBackendError,
+    Phase,
+    RunInfo,
+    TaskSpec,
+    TaskStatus,
+)
+
+
+@dataclass
+class Outcome:
+    """What a fake task does: run for `polls` polls, then exit with `exit_code` having written its outputs."""
+
+    exit_code: int = 0
+    polls: int = 1
+    parameters: dict[str, Any] = field(default_factory=dict)  # output name -> value (executor_output.json)
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # output name -> file content
+    log: str = ""
+    reject: str | None = None  # submit raises PermanentBackendError with this message (e.g. image missing)
+
+
+Script = Callable[[TaskSpec], Outcome]
+
+
+@dataclass
+class _Running:
+    spec: TaskSpec
+    outcome: Outcome
+    polls_left: int
+    started_tick: int
+    finished_tick: int | None = None
+    cancelled: bool = False
+
+
+def executor_input(spec: TaskSpec) -> dict[str, Any]:
+    """The ExecutorInput the engine wrote for this task."""
+    loaded: dict[str, Any] = json.loads(Path(spec.executor_input_path).read_text())
+    return loaded
+
+
+class FakeBackend(Backend):
+    """Runs nothing. `script` decides each task's outcome; without one every task succeeds on its first poll.
+
+    The backend counts polls as ticks and keeps a timeline, so tests can assert on ordering and overlap.
+    """
+
+    name = "fake"
+
+    def __init__(self, script: Script | None = None) -> None:
+        self.script = script
+        self.tick = 0
+        self.tasks: dict[str, _Running] = {}
+        self.submitted: list[TaskSpec] = []
+        self.max_concurrent = 0
+        self.prepared: list[str] = []
+        self.cleaned: list[str] = []
+
+    def task_root(self, root: Path) -> str:
+        # The fake writes outputs on the engine's machine, so tasks "see" the root at its host path.
+        return str(root)
+
+    def prepare(self, run: RunInfo) -> None:
+        self.prepared.append(run.run_id)
+
+    def submit(self, task: TaskSpec) -> str:
+        outcome = self.script(task) if self.script else Outcome()
+        if outcome.reject:
+            raise PermanentBackendError(outcome.reject, reason="ImageNotFound")
+        self.submitted.append(task)
+        self.tasks[task.name] = _Running(task, outcome, outcome.polls, self.tick)
+        running = sum(1 for t in self.tasks.values() if t.finished_tick is None and not t.cancelled)
+        self.max_concurrent = max(self.max_concurrent, running)
+        return task.name
+
+    def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
+        self.tick += 1
+        statuses = {}
+        for handle in handles:
+            task = self.tasks[handle]
+            if task.finished_tick is None and not task.cancelled:
+                task.polls_left -= 1
+                if task.polls_left <= 0:
+                    self._complete(task)
+            statuses[handle] = self._status(task)
+        return statuses
+
+    def _complete(self, task: _Running) -> None:
+        task.finished_tick = self.tick
+        outcome, spec = task.outcome, task.spec
+        if outcome.log and spec.log_path:
+            Path(spec.log_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(spec.log_path).write_text(outcome.log)
+        if outcome.exit_code != 0 or not (outcome.parameters or outcome.artifacts):
+            return
+        outputs = executor_input(spec)["outputs"]
+        for name, content in outcome.artifacts.items():
+            path = Path(outputs["artifacts"][name]["artifacts"][0]["uri"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        if outcome.parameters:
+            out = Path(outputs["outputFile"])
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({"parameterValues": outcome.parameters}))
+
+    def _status(self, task: _Running) -> TaskStatus:
+        if task.cancelled:
+            return TaskStatus(Phase.FAILED, reason="Cancelled")
+        if task.finished_tick is None:
+            return TaskStatus(Phase.RUNNING)
+        if task.outcome.exit_code == 0:
+            return TaskStatus(Phase.SUCCEEDED, exit_code=0)
+        return TaskStatus(Phase.FAILED, exit_code=task.outcome.exit_code, reason=REASON_ERROR,
+                          message=f"exited with code {task.outcome.exit_code}")
+
+    def logs(self, handle: str, follow: bool = False) -> Iterator[str]:
+        yield from self.tasks[handle].outcome.log.splitlines()
+
+    def cancel(self, handle: str) -> None:
+        task = self.tasks.get(handle)
+        if task is not None and task.finished_tick is None:
+            task.cancelled = True
+
+    def cleanup(self, run: RunInfo, keep_failed: bool = False) -> None:
+        self.cleaned.append(run.run_id)

@@ -1,0 +1,148 @@
+"""Components as local subprocesses: no container, fastest feedback, the image is ignored.
+
+Tasks see the pipeline root at its host path, with the same layout as `/flow` in containers, and run with
+the Python environment flow itself runs in (its interpreter's folder first on PATH).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from backends.base import (
+    REASON_CANCELLED,
+    REASON_ERROR,
+    REASON_LOST,
+    Backend,
+    PermanentBackendError,
+    Phase,
+    RunInfo,
+    TaskSpec,
+    TaskStatus,
+)
+
+_KILL_GRACE_SECONDS = 3.0
+
+
+@dataclass
+class _Process:
+    spec: TaskSpec
+    popen: subprocess.Popen[bytes]
+    workdir: str
+    status: TaskStatus | None = None
+
+
+class ProcessBackend(Backend):
+    name = "process"
+
+    def __init__(self) -> None:
+        self._processes: dict[str, _Process] = {}
+
+    def task_root(self, root: Path) -> str:
+        return str(root.resolve())
+
+    def prepare(self, run: RunInfo) -> None:
+        run.root.mkdir(parents=True, exist_ok=True)
+
+    def submit(self, task: TaskSpec) -> str:
+        if not task.command:
+            raise PermanentBackendError("the container has no command to run", reason=REASON_ERROR)
+        Path(task.log_path).parent.mkdir(parents=True, exist_ok=True)
+        workdir = tempfile.mkdtemp(prefix=f"{task.name}-")
+        env = {**os.environ, **task.env}
+        env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", os.defpath)])
+        with open(task.log_path, "wb") as log:
+            try:
+                popen = subprocess.Popen(
+                    list(task.command),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=workdir,
+                    env=env,
+                    start_new_session=True,  # its own process group, so cancel reaches its children
+                )
+            except OSError as exc:
+                shutil.rmtree(workdir, ignore_errors=True)
+                raise PermanentBackendError(f"cannot start {task.command[0]!r}: {exc.strerror}") from exc
+        self._processes[task.name] = _Process(task, popen, workdir)
+        return task.name
+
+    def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
+        return {handle: self._poll_one(handle) for handle in handles}
+
+    def _poll_one(self, handle: str) -> TaskStatus:
+        proc = self._processes.get(handle)
+        if proc is None:
+            return TaskStatus(Phase.FAILED, reason=REASON_LOST, message="no such process")
+        if proc.status is not None:
+            return proc.status
+        try:
+            pid, wait_status, usage = os.wait4(proc.popen.pid, os.WNOHANG)
+        except ChildProcessError:
+            proc.status = TaskStatus(Phase.FAILED, reason=REASON_LOST, message="the process disappeared")
+            return proc.status
+        if pid == 0:
+            return TaskStatus(Phase.RUNNING)
+        code = os.waitstatus_to_exitcode(wait_status)
+        proc.popen.returncode = code  # reaped here, with rusage, instead of by Popen.poll
+        self._kill_group(proc, signal.SIGKILL)  # stray background children of the task
+        shutil.rmtree(proc.workdir, ignore_errors=True)
+        peak, cpu = usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
+        if code == 0:
+            proc.status = TaskStatus(Phase.SUCCEEDED, exit_code=0, peak_memory_bytes=peak, cpu_seconds=cpu)
+        else:
+            message = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+            proc.status = TaskStatus(Phase.FAILED, exit_code=code, reason=REASON_ERROR, message=message,
+                                     peak_memory_bytes=peak, cpu_seconds=cpu)
+        return proc.status
+
+    def logs(self, handle: str, follow: bool = False) -> Iterator[str]:
+        proc = self._processes.get(handle)
+        if proc is None:
+            return
+        with open(proc.spec.log_path, "rb") as log:
+            while True:
+                line = log.readline()
+                if line:
+                    yield line.decode("utf-8", errors="replace").rstrip("\n")
+                    continue
+                if not follow or self._poll_one(handle).phase.finished:
+                    return
+                time.sleep(0.1)
+
+    def cancel(self, handle: str) -> None:
+        proc = self._processes.get(handle)
+        if proc is None or proc.status is not None:
+            return
+        self._kill_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + _KILL_GRACE_SECONDS
+        while time.monotonic() < deadline and self._poll_one(handle).phase == Phase.RUNNING:
+            time.sleep(0.05)
+        if self._poll_one(handle).phase == Phase.RUNNING:
+            self._kill_group(proc, signal.SIGKILL)
+            proc.popen.wait()
+        proc.status = TaskStatus(Phase.FAILED, reason=REASON_CANCELLED, message="cancelled")
+
+    def cleanup(self, run: RunInfo, keep_failed: bool = False) -> None:
+        for handle, proc in list(self._processes.items()):
+            if proc.spec.run_id != run.run_id:
+                continue
+            self.cancel(handle)
+            shutil.rmtree(proc.workdir, ignore_errors=True)
+            del self._processes[handle]
+
+    @staticmethod
+    def _kill_group(proc: _Process, sig: signal.Signals) -> None:
+        try:
+            os.killpg(proc.popen.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass

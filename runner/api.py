@@ -1,0 +1,160 @@
+"""The Python API: `run()` a pipeline and get a RunResult; the CLI and pytest fixtures are thin layers over it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backends.base import Backend
+from runner import artifacts, params as pipeline_params
+from runner.engine.scheduler import ChangeListener, Engine
+from runner.plugins import create_backend
+from runner.spec import PipelineSpec, load_file, load_text
+from runner.store import RunRecord, RunState, Store, TaskRecord, TaskState
+
+
+def open_store() -> Store:
+    """The store under $FLOW_HOME (or the user's data directory)."""
+    return Store(artifacts.flow_home() / "flow.db")
+
+
+def logs_dir() -> Path:
+    return artifacts.flow_home() / "logs"
+
+
+@dataclass
+class TaskResult:
+    path: str
+    state: TaskState
+    attempts: int
+    outputs: dict[str, Any]
+    artifacts: dict[str, Path]
+    error: str
+    log_path: str
+    duration: float | None
+
+    def log(self) -> str:
+        """The output of the task's last attempt."""
+        try:
+            return Path(self.log_path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    state: RunState
+    pipeline: str
+    root: Path
+    outputs: dict[str, Any]  # the pipeline's output parameters
+    artifacts: dict[str, Path | list[Path]]  # the pipeline's output artifacts, as host paths
+    tasks: dict[str, TaskResult] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == RunState.SUCCEEDED
+
+
+def load_pipeline(pipeline: str | Path | PipelineSpec) -> PipelineSpec:
+    """A PipelineSpec from a spec, a file path, or YAML text."""
+    if isinstance(pipeline, PipelineSpec):
+        return pipeline
+    if isinstance(pipeline, str) and "\n" in pipeline:
+        return load_text(pipeline)
+    return load_file(pipeline)
+
+
+def run(
+    pipeline: str | Path | PipelineSpec,
+    *,
+    backend: str | Backend = "process",
+    params: Mapping[str, Any] | None = None,
+    params_as_text: bool = False,
+    root: str | Path | None = None,
+    parallelism: int | None = None,
+    store: Store | None = None,
+    on_change: ChangeListener | None = None,
+    on_start: Any = None,
+) -> RunResult:
+    """Run a pipeline to the end and return its result. Bad input raises a UsageError before anything starts.
+
+    `on_start(run_record)` is called once the run exists in the store, before its first task starts.
+    """
+    spec = load_pipeline(pipeline)
+    values = pipeline_params.bind(spec, params or {}, as_text=params_as_text)
+    runtime = create_backend(backend) if isinstance(backend, str) else backend
+    own_store = store is None
+    store = store or open_store()
+    try:
+        root_path = Path(root) if root is not None else artifacts.default_root()
+        root_path.mkdir(parents=True, exist_ok=True)
+        record = RunRecord(
+            run_id=store.new_run_id(),
+            pipeline=spec.name,
+            pipeline_file=spec.source,
+            backend=runtime.name,
+            root=str(root_path.resolve()),
+            params=values,
+            spec_text=spec.text,
+        )
+        store.save_run(record)
+        if on_start is not None:
+            on_start(record)
+        engine = Engine(
+            spec, runtime, store, record,
+            root=root_path.resolve(),
+            logs_dir=logs_dir(),
+            parallelism=parallelism or os.cpu_count() or 1,
+            on_change=on_change,
+        )
+        try:
+            engine.execute(values)
+        finally:
+            if isinstance(backend, str):
+                runtime.close()
+        return result(store, record.run_id, spec)
+    finally:
+        if own_store:
+            store.close()
+
+
+def result(store: Store, run_id: str, spec: PipelineSpec | None = None) -> RunResult:
+    """The RunResult of a recorded run."""
+    record = store.run(run_id)
+    if spec is None and record.spec_text:
+        spec = load_text(record.spec_text, record.pipeline_file)
+    root = Path(record.root)
+    task_artifacts: dict[str, dict[str, Path]] = {}
+    for art in store.artifacts(record.run_id):
+        task_artifacts.setdefault(art.task_path, {})[art.name] = root / art.uri
+    tasks = {t.path: _task_result(t, task_artifacts.get(t.path, {})) for t in store.tasks(record.run_id)}
+    outputs = record.outputs or {}
+    list_outputs = set()
+    if spec is not None:
+        list_outputs = {n for n, a in spec.root.outputs.artifacts.items() if a.is_list}
+    pipeline_artifacts: dict[str, Path | list[Path]] = {}
+    for name, uris in (outputs.get("artifacts") or {}).items():
+        paths = [root / uri for uri in uris]
+        pipeline_artifacts[name] = paths if name in list_outputs else paths[0]
+    return RunResult(
+        run_id=record.run_id,
+        state=record.state,
+        pipeline=record.pipeline,
+        root=root,
+        outputs=dict(outputs.get("parameters") or {}),
+        artifacts=pipeline_artifacts,
+        tasks=tasks,
+        error=record.error,
+    )
+
+
+def _task_result(task: TaskRecord, arts: dict[str, Path]) -> TaskResult:
+    return TaskResult(
+        path=task.path, state=task.state, attempts=task.attempts, outputs=dict(task.outputs),
+        artifacts=arts, error=task.error, log_path=task.log_path, duration=task.duration,
+    )

@@ -1,0 +1,1 @@
+"""The DAG engine: plan, schedule, resolve inputs and outputs, record."""

@@ -1,0 +1,91 @@
+"""Resolving a task's input parameters and artifacts from constants, its DAG's inputs and upstream outputs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from runner.engine.graph import ArtifactRef, Node
+from runner.engine.values import check
+from runner.errors import FlowError
+from runner.spec.model import ParameterBinding
+
+_PIPELINE_PLACEHOLDER = re.compile(r"\{\{\$\.(pipeline_[a-z_]+)\}\}")
+
+Selector = Callable[[Any, str, str], Any]  # (value, expression, where) -> selected value
+
+
+class InputError(FlowError):
+    """An input has no value or the wrong type once upstream tasks ran; the task fails with this message."""
+
+
+def resolve(
+    node: Node, pipeline_values: Mapping[str, str], select: Selector
+) -> tuple[dict[str, Any], dict[str, list[ArtifactRef]]]:
+    """The node's input parameter values (typed, defaults applied) and input artifacts."""
+    task, scope, declared = node.task, node.scope, node.component.inputs
+    params: dict[str, Any] = {}
+    for name, binding in task.parameters.items():
+        where = f"{task.where}.inputs.parameters.{name}"
+        present, value = _parameter(binding, node, pipeline_values, where)
+        if not present:
+            continue
+        if binding.selector:
+            value = select(value, binding.selector, where)
+        definition = declared.parameters.get(name)
+        if definition is not None:
+            try:
+                value = check(value, definition.type, where)
+            except FlowError as exc:
+                raise InputError(exc.message, where) from None
+        params[name] = value
+    for name, definition in declared.parameters.items():
+        if name in params:
+            continue
+        if definition.has_default:
+            params[name] = definition.default
+        elif not definition.optional:
+            raise InputError(f"required input parameter {name!r} has no value", task.where)
+
+    artifacts: dict[str, list[ArtifactRef]] = {}
+    for name, abinding in task.artifacts.items():
+        if abinding.kind == "component_input":
+            refs = scope.artifacts.get(abinding.key)
+        else:
+            producer = scope.nodes[str(abinding.producer)]
+            refs = producer.output_artifacts.get(abinding.key) if producer.record.state.ok else None
+        if refs is not None:
+            artifacts[name] = refs
+    for name, adef in declared.artifacts.items():
+        if name not in artifacts and not adef.optional:
+            raise InputError(f"required input artifact {name!r} has no value", task.where)
+    return params, artifacts
+
+
+def _parameter(
+    binding: ParameterBinding, node: Node, pipeline_values: Mapping[str, str], where: str
+) -> tuple[bool, Any]:
+    """(whether the input has a value, the value)."""
+    scope = node.scope
+    if binding.kind == "constant":
+        value = binding.constant
+        if isinstance(value, str) and "{{$." in value:
+            value = _PIPELINE_PLACEHOLDER.sub(lambda m: pipeline_values.get(m.group(1), m.group(0)), value)
+        return True, value
+    if binding.kind == "component_input":
+        if binding.key in scope.params:
+            return True, scope.params[binding.key]
+        return False, None
+    producer = scope.nodes[str(binding.producer)]
+    if binding.kind == "task_final_status":
+        record = producer.record
+        return True, {
+            "state": "COMPLETE" if record.state.ok else record.state.value,
+            "error": {"code": 0 if record.state.ok else 1, "message": record.error},
+            "pipelineJobResourceName": pipeline_values.get("pipeline_job_resource_name", ""),
+            "pipelineTaskName": producer.task.name,
+        }
+    if not producer.record.state.ok or binding.key not in producer.output_params:
+        return False, None
+    return True, producer.output_params[binding.key]

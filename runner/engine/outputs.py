@@ -1,0 +1,78 @@
+"""Reading what a finished container task produced: executor_output.json and files at the output paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from runner import artifacts
+from runner.engine.graph import ArtifactRef
+from runner.engine.values import check, parse_text
+from runner.errors import FlowError
+from runner.spec.model import Interface
+
+
+class OutputError(FlowError):
+    """A task exited 0 but its outputs are missing or malformed; the task fails with this message."""
+
+
+def collect(
+    root: Path, run_id: str, task_path: str, outputs: Interface, where: str
+) -> tuple[dict[str, Any], dict[str, list[ArtifactRef]]]:
+    """The output parameter values and artifacts of a task that exited 0.
+
+    A lightweight Python component reports through executor_output.json; a container component writes each
+    output at its placeholder path. Both are read, the executor output first (as the KFP launcher does).
+    """
+    task_dir = artifacts.resolve(root, artifacts.task_dir(run_id, task_path))
+    reported = _executor_output(task_dir / artifacts.EXECUTOR_OUTPUT, where)
+    reported_params = reported.get("parameterValues") or {}
+    reported_artifacts = reported.get("artifacts") or {}
+
+    params: dict[str, Any] = {}
+    for name, definition in outputs.parameters.items():
+        if name in reported_params:
+            params[name] = _checked(reported_params[name], definition.type, f"{where}: output {name!r}")
+            continue
+        path = task_dir / name
+        if not path.is_file():
+            raise OutputError(f"the task did not write its output parameter {name!r}", where)
+        text = path.read_text(encoding="utf-8", errors="replace")
+        params[name] = parse_text(text, definition.type, f"{where}: output {name!r}")
+
+    produced: dict[str, list[ArtifactRef]] = {}
+    for name, adef in outputs.artifacts.items():
+        metadata: dict[str, Any] = {}
+        entries = (reported_artifacts.get(name) or {}).get("artifacts") or []
+        if entries and isinstance(entries[0], dict):
+            metadata = dict(entries[0].get("metadata") or {})
+        produced[name] = [
+            ArtifactRef(
+                name=name,
+                uri=artifacts.output_uri(run_id, task_path, name),
+                type=adef.schema_title,
+                schema_version=adef.schema_version,
+                metadata=metadata,
+            )
+        ]
+    return params, produced
+
+
+def _checked(value: Any, ptype: str, where: str) -> Any:
+    try:
+        return check(value, ptype, where)
+    except FlowError as exc:
+        raise OutputError(exc.message, where) from None
+
+
+def _executor_output(path: Path, where: str) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise OutputError(f"malformed {artifacts.EXECUTOR_OUTPUT}: {exc}", where) from None
+    if not isinstance(value, dict):
+        raise OutputError(f"malformed {artifacts.EXECUTOR_OUTPUT}: not a JSON object", where)
+    return value

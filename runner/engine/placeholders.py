@@ -1,0 +1,119 @@
+"""KFP v2 placeholders in a container's command and args, resolved from the task's ExecutorInput."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runner.engine.values import to_text
+from runner.errors import SpecError
+
+_PLACEHOLDER = re.compile(r"\{\{\$(.*?)\}\}")
+_INPUT_PARAM = re.compile(r"""^\.inputs\.parameters\[['"](.+?)['"]\]$""")
+_INPUT_ARTIFACT = re.compile(r"""^\.inputs\.artifacts\[['"](.+?)['"]\]\.(path|uri|metadata)(?:\[['"](.+?)['"]\])?$""")
+_OUTPUT_ARTIFACT = re.compile(r"""^\.outputs\.artifacts\[['"](.+?)['"]\]\.(path|uri|metadata)$""")
+_OUTPUT_PARAM = re.compile(r"""^\.outputs\.parameters\[['"](.+?)['"]\]\.output_file$""")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What placeholders can refer to: the ExecutorInput plus the pipeline-level values."""
+
+    executor_input: Mapping[str, Any]
+    pipeline_values: Mapping[str, str]  # "pipeline_job_name" -> value, ...
+    where: str  # the task, for error messages
+
+    def parameter(self, name: str) -> Any:
+        values = self.executor_input["inputs"].get("parameterValues", {})
+        if name not in values:
+            raise SpecError(f"placeholder refers to input parameter {name!r}, which has no value", self.where)
+        return values[name]
+
+    def input_artifact(self, name: str) -> Mapping[str, Any]:
+        entry = self.executor_input["inputs"].get("artifacts", {}).get(name)
+        if not entry or not entry.get("artifacts"):
+            raise SpecError(f"placeholder refers to input artifact {name!r}, which is not provided", self.where)
+        first: Mapping[str, Any] = entry["artifacts"][0]
+        return first
+
+    def is_present(self, name: str) -> bool:
+        inputs = self.executor_input["inputs"]
+        if inputs.get("parameterValues", {}).get(name) is not None:
+            return True
+        return bool(inputs.get("artifacts", {}).get(name, {}).get("artifacts"))
+
+
+def render(arguments: Sequence[str], context: Context) -> list[str]:
+    """The final argv: placeholders substituted, IfPresent expanded or dropped, Concat joined."""
+    result: list[str] = []
+    for argument in arguments:
+        structure = _structured(argument)
+        if structure is None:
+            result.append(_substitute(argument, context))
+        else:
+            result.extend(_expand(structure, context))
+    return result
+
+
+def _structured(argument: str) -> Any:
+    """The parsed form of a `{"Concat": ...}` or `{"IfPresent": ...}` argument, else None."""
+    stripped = argument.lstrip()
+    if not stripped.startswith('{"'):
+        return None
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("Concat", "IfPresent"):
+        return value
+    return None
+
+
+def _expand(value: Any, context: Context) -> list[str]:
+    if isinstance(value, str):
+        return [_substitute(value, context)]
+    if isinstance(value, list):
+        return [part for item in value for part in _expand(item, context)]
+    if isinstance(value, dict) and "Concat" in value:
+        return ["".join(part for item in value["Concat"] for part in _expand(item, context))]
+    if isinstance(value, dict) and "IfPresent" in value:
+        spec = value["IfPresent"]
+        branch = spec.get("Then") if context.is_present(spec["InputName"]) else spec.get("Else")
+        return [] if branch is None else _expand(branch, context)
+    raise SpecError(f"unsupported placeholder structure {json.dumps(value)[:60]}", context.where)
+
+
+def _substitute(text: str, context: Context) -> str:
+    return _PLACEHOLDER.sub(lambda match: _value(match.group(1), context), text)
+
+
+def _value(expression: str, context: Context) -> str:
+    if expression == "":
+        return json.dumps(context.executor_input)
+    if expression.startswith(".") and expression[1:] in context.pipeline_values:
+        return context.pipeline_values[expression[1:]]
+    if match := _INPUT_PARAM.match(expression):
+        return to_text(context.parameter(match.group(1)))
+    if match := _INPUT_ARTIFACT.match(expression):
+        artifact = context.input_artifact(match.group(1))
+        if match.group(2) == "metadata":
+            metadata = artifact.get("metadata", {})
+            return to_text(metadata.get(match.group(3)) if match.group(3) else metadata)
+        return str(artifact["uri"])
+    if match := _OUTPUT_ARTIFACT.match(expression):
+        entry = context.executor_input["outputs"].get("artifacts", {}).get(match.group(1))
+        if not entry:
+            raise SpecError(f"placeholder refers to unknown output artifact {match.group(1)!r}", context.where)
+        artifact = entry["artifacts"][0]
+        return to_text(artifact.get("metadata", {})) if match.group(2) == "metadata" else str(artifact["uri"])
+    if match := _OUTPUT_PARAM.match(expression):
+        entry = context.executor_input["outputs"].get("parameters", {}).get(match.group(1))
+        if not entry:
+            raise SpecError(f"placeholder refers to unknown output parameter {match.group(1)!r}", context.where)
+        return str(entry["outputFile"])
+    if expression == ".outputs.output_file":
+        return str(context.executor_input["outputs"]["outputFile"])
+    raise SpecError(f"unknown placeholder {{{{${expression}}}}}", context.where)

@@ -1,0 +1,499 @@
+"""The DAG engine: walks the run's graph, submits ready container tasks to a backend, records every change.
+
+Every task transition is saved to the store before the engine acts on it: records are written in one
+transaction per tick, and that transaction is committed before any container of the tick is submitted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from backends.base import (
+    REASON_CANCELLED,
+    Backend,
+    Mount,
+    PermanentBackendError,
+    Phase,
+    Resources,
+    RunInfo,
+    TaskSpec,
+    TaskStatus,
+    TemporaryBackendError,
+)
+from runner import artifacts
+from runner.engine import inputs, outputs
+from runner.engine.graph import ArtifactRef, Node, Scope
+from runner.engine.placeholders import Context, render
+from runner.errors import FlowError
+from runner.spec.model import Container, Importer, PipelineSpec, Task
+from runner.store import ArtifactRecord, RunRecord, RunState, Store, TaskRecord, TaskState
+
+ALL_UPSTREAM_COMPLETED = "ALL_UPSTREAM_TASKS_COMPLETED"
+LOG_TAIL_LINES = 10
+_MIN_TICK, _MAX_TICK = 0.01, 0.2
+
+ChangeListener = Callable[[TaskRecord], None]
+
+
+class Engine:
+    """Runs one pipeline run to the end on one backend."""
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        backend: Backend,
+        store: Store,
+        run: RunRecord,
+        *,
+        root: Path,
+        logs_dir: Path,
+        parallelism: int,
+        on_change: ChangeListener | None = None,
+    ) -> None:
+        self.spec, self.backend, self.store, self.run_record = spec, backend, store, run
+        self.root, self.logs_dir = root, logs_dir
+        self.parallelism = max(1, parallelism)
+        self.on_change = on_change
+        self.run_info = RunInfo(run_id=run.run_id, root=root)
+        self.task_root = backend.task_root(root)
+        self.pipeline_values = self._pipeline_values()
+        self._ready: deque[Node] = deque()
+        self._queued: deque[Node] = deque()  # container nodes waiting for a free slot
+        self._running: dict[str, Node] = {}  # handle -> node
+        self._dirty: dict[str, TaskRecord] = {}
+        self._dirty_artifacts: list[ArtifactRecord] = []
+        self._root_scope: Scope | None = None
+        self._finished = False
+        self._failed: list[Node] = []
+
+    # -- public -----------------------------------------------------------------------------------
+
+    def execute(self, params: Mapping[str, Any]) -> RunState:
+        """Run to the end; Ctrl-C cancels every running task, records the run as cancelled and re-raises."""
+        run = self.run_record
+        run.state, run.started_at = RunState.RUNNING, time.time()
+        self.store.save_run(run)
+        self.backend.prepare(self.run_info)
+        try:
+            self._root_scope = Scope("", self.spec.root, dict(params), {}, owner=None)
+            self._open(self._root_scope)
+            self._loop()
+        except KeyboardInterrupt:
+            self._cancel_all()
+            self._finish_run(RunState.CANCELLED, "cancelled by the user")
+            raise
+        finally:
+            self.backend.cleanup(self.run_info)
+        if self._failed:
+            first = self._failed[0]
+            self._finish_run(RunState.FAILED, f"task {first.path!r} failed: {first.record.error}")
+        else:
+            self._finish_run(RunState.SUCCEEDED, "")
+        return run.state
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        tick = _MIN_TICK
+        while not self._finished:
+            progressed = self._drain_ready()
+            to_submit = self._claim_slots()
+            self._flush()
+            progressed |= self._submit(to_submit)
+            if self._running:
+                statuses = self.backend.poll(list(self._running))
+                for handle, status in statuses.items():
+                    if status.phase.finished:
+                        self._on_container_finished(self._running.pop(handle), status)
+                        progressed = True
+            self._flush()
+            if self._finished:
+                break
+            if not progressed:
+                if not self._running and not self._ready and not self._queued:
+                    raise RuntimeError("engine stalled: nothing running and nothing ready")  # a bug, not input
+                time.sleep(tick)
+                tick = min(tick * 2, _MAX_TICK)
+            else:
+                tick = _MIN_TICK
+
+    def _drain_ready(self) -> bool:
+        progressed = bool(self._ready)
+        while self._ready:
+            self._start(self._ready.popleft())
+        return progressed
+
+    def _claim_slots(self) -> list[Node]:
+        claimed = []
+        while self._queued and len(self._running) + len(claimed) < self.parallelism:
+            node = self._queued.popleft()
+            try:
+                self._prepare_attempt(node)
+            except FlowError as exc:
+                self._finish(node, TaskState.FAILED, exc.message)
+                continue
+            claimed.append(node)
+        return claimed
+
+    def _submit(self, nodes: list[Node]) -> bool:
+        for node in nodes:
+            assert node.attempt_spec is not None
+            try:
+                handle = self.backend.submit(node.attempt_spec)
+            except TemporaryBackendError as exc:
+                node.record.state = TaskState.PENDING
+                node.record.attempts -= 1
+                self._queued.appendleft(node)
+                time.sleep(min(exc.delay, 5.0))
+                continue
+            except PermanentBackendError as exc:
+                node.record.reason = exc.reason
+                self._finish(node, TaskState.FAILED, str(exc))
+                continue
+            node.handle = handle
+            self._running[handle] = node
+        return bool(nodes)
+
+    # -- graph ------------------------------------------------------------------------------------
+
+    def _open(self, scope: Scope) -> None:
+        """Create the nodes of a DAG instance and queue those with nothing to wait for."""
+        dag = scope.component.dag
+        assert dag is not None
+        for name, task in dag.tasks.items():
+            component = self.spec.component(task.component)
+            record = TaskRecord(
+                run_id=self.run_record.run_id,
+                path=scope.child_path(name),
+                name=name,
+                component=task.component,
+                kind="dag" if component.dag is not None else (
+                    "importer" if isinstance(component.executor, Importer) else "container"),
+                parent=scope.path,
+            )
+            scope.nodes[name] = Node(task=task, component=component, scope=scope, record=record)
+            self._mark(record)
+        for node in scope.nodes.values():
+            for upstream in node.task.upstream:
+                scope.nodes[upstream].dependents.append(node)
+                node.waiting_on += 1
+        scope.unfinished = len(scope.nodes)
+        if not scope.nodes:
+            self._close(scope)
+            return
+        self._ready.extend(n for n in scope.nodes.values() if n.waiting_on == 0)
+
+    def _start(self, node: Node) -> None:
+        upstream = [node.scope.nodes[name] for name in node.task.upstream]
+        if node.task.trigger_strategy != ALL_UPSTREAM_COMPLETED and any(_blocks(u.record.state) for u in upstream):
+            self._finish(node, TaskState.SKIPPED_UPSTREAM_FAILED, "an upstream task did not succeed")
+            return
+        try:
+            node.params, node.artifacts = inputs.resolve(node, self.pipeline_values, self._select)
+            node.record.inputs = _describe_inputs(node)
+            if node.task.condition and not self._condition(node):
+                self._finish(node, TaskState.SKIPPED_CONDITION)
+                return
+        except FlowError as exc:
+            self._finish(node, TaskState.FAILED, exc.message)
+            return
+        if node.component.dag is not None:
+            self._start_dag(node)
+        elif isinstance(node.component.executor, Importer):
+            self._finish(node, TaskState.FAILED, "importer components are not supported yet")
+        else:
+            self._queued.append(node)
+
+    def _start_dag(self, node: Node) -> None:
+        node.record.state, node.record.started_at = TaskState.RUNNING, time.time()
+        self._mark(node.record)
+        if node.task.iterator is not None:
+            self._finish(node, TaskState.FAILED, "ParallelFor loops are not supported yet")
+            return
+        child = Scope(node.path, node.component, dict(node.params), dict(node.artifacts), owner=node)
+        node.children.append(child)
+        node.unfinished_children = 1
+        self._open(child)
+
+    def _close(self, scope: Scope) -> None:
+        """All nodes of a DAG instance finished: finish its owner, or the run for the root."""
+        owner = scope.owner
+        if owner is None:
+            self._run_outputs(scope)
+            self._finished = True
+            return
+        owner.unfinished_children -= 1
+        if owner.unfinished_children:
+            return
+        failed = [n for s in owner.children for n in s.nodes.values() if n.record.state == TaskState.FAILED]
+        if failed:
+            self._finish(owner, TaskState.FAILED, f"task {failed[0].path!r} failed", propagated=True)
+            return
+        try:
+            owner.output_params, owner.output_artifacts = self._dag_outputs(owner.children[0])
+        except FlowError as exc:
+            self._finish(owner, TaskState.FAILED, exc.message)
+            return
+        owner.record.outputs = dict(owner.output_params)
+        self._finish(owner, TaskState.SUCCEEDED)
+
+    def _dag_outputs(self, scope: Scope) -> tuple[dict[str, Any], dict[str, list[ArtifactRef]]]:
+        dag = scope.component.dag
+        assert dag is not None
+        params: dict[str, Any] = {}
+        for name, selectors in dag.parameter_outputs.items():
+            for sel in selectors:
+                producer = scope.nodes[sel.producer]
+                if producer.record.state.ok and sel.key in producer.output_params:
+                    params[name] = producer.output_params[sel.key]
+                    break
+            else:
+                raise outputs.OutputError(f"no task produced DAG output parameter {name!r}", scope.component.where)
+        arts: dict[str, list[ArtifactRef]] = {}
+        for name, selectors in dag.artifact_outputs.items():
+            for sel in selectors:
+                producer = scope.nodes[sel.producer]
+                if producer.record.state.ok and sel.key in producer.output_artifacts:
+                    arts[name] = producer.output_artifacts[sel.key]
+                    break
+            else:
+                raise outputs.OutputError(f"no task produced DAG output artifact {name!r}", scope.component.where)
+        return params, arts
+
+    def _run_outputs(self, scope: Scope) -> None:
+        try:
+            params, arts = self._dag_outputs(scope)
+        except FlowError as exc:
+            if not self._failed:
+                self.run_record.error = exc.message
+            params, arts = {}, {}
+        self.run_record.outputs = {
+            "parameters": params,
+            "artifacts": {name: [ref.uri for ref in refs] for name, refs in arts.items()},
+        }
+
+    def _finish(self, node: Node, state: TaskState, error: str = "", *, propagated: bool = False) -> None:
+        """Record a node's final state and release what waits for it. `propagated`: a DAG failed because
+        a task inside it failed (which is already counted)."""
+        record = node.record
+        record.state, record.error = state, error
+        record.finished_at = time.time()
+        if record.started_at is None and state in (TaskState.FAILED, TaskState.SUCCEEDED):
+            record.started_at = record.finished_at
+        self._mark(record)
+        if state == TaskState.FAILED and not propagated:
+            self._failed.append(node)
+        for dependent in node.dependents:
+            dependent.waiting_on -= 1
+            if dependent.waiting_on == 0:
+                self._ready.append(dependent)
+        scope = node.scope
+        scope.unfinished -= 1
+        if scope.unfinished == 0:
+            self._close(scope)
+
+    # -- container tasks --------------------------------------------------------------------------
+
+    def _prepare_attempt(self, node: Node) -> None:
+        """Resolve the next attempt of a container task into a TaskSpec and record it as running."""
+        record = node.record
+        record.attempts += 1
+        record.state, record.started_at = TaskState.RUNNING, time.time()
+        record.exit_code, record.reason, record.error = None, "", ""
+        run_id = self.run_record.run_id
+        task_dir = artifacts.resolve(self.root, artifacts.task_dir(run_id, node.path))
+        if task_dir.exists():  # a failed earlier attempt, or a run interrupted mid-task: start clean
+            shutil.rmtree(task_dir)
+        executor_input = self._executor_input(node)
+        internal = artifacts.resolve(self.root, f"{run_id}/{artifacts.INTERNAL_DIR}/{node.path}")
+        input_path = internal / f"executor_input.{record.attempts}.json"
+        log_path = self.logs_dir / run_id / node.path / f"attempt-{record.attempts}.log"
+        record.log_path = str(log_path)
+        container = node.component.executor
+        assert isinstance(container, Container)
+        try:
+            context = Context(executor_input, {**self.pipeline_values, "pipeline_task_name": node.task.name,
+                                               "pipeline_task_uuid": f"{run_id}.{node.path}"}, node.task.where)
+            argv = render([*container.command, *container.args], context)
+        except FlowError:
+            record.attempts -= 1
+            raise
+        artifacts.atomic_write(input_path, json.dumps(executor_input).encode())
+        res = container.resources
+        node.attempt_spec = TaskSpec(
+            run_id=run_id,
+            task_path=node.path,
+            attempt=record.attempts,
+            name=_container_name(run_id, node.path, record.attempts),
+            image=container.image,
+            command=argv,
+            env=dict(container.env),
+            resources=Resources(res.cpu_limit, res.memory_limit, res.cpu_request, res.memory_request,
+                                res.accelerator_type, res.accelerator_count),
+            mounts=(Mount(str(self.root), artifacts.TASK_ROOT),),
+            labels={"flow.run": run_id, "flow.task": node.path, "flow.attempt": str(record.attempts)},
+            executor_input_path=str(input_path),
+            log_path=str(log_path),
+        )
+        self._mark(record)
+
+    def _executor_input(self, node: Node) -> dict[str, Any]:
+        run_id, base = self.run_record.run_id, self.task_root.rstrip("/")
+        task_dir = f"{base}/{artifacts.task_dir(run_id, node.path)}"
+        outputs_def = node.component.outputs
+        return {
+            "inputs": {
+                "parameterValues": node.params,
+                "artifacts": {
+                    name: {"artifacts": [_artifact_struct(ref, base) for ref in refs]}
+                    for name, refs in node.artifacts.items()
+                },
+            },
+            "outputs": {
+                "parameters": {name: {"outputFile": f"{task_dir}/{name}"} for name in outputs_def.parameters},
+                "artifacts": {
+                    name: {"artifacts": [{
+                        "name": name,
+                        "type": {"schemaTitle": a.schema_title, "schemaVersion": a.schema_version},
+                        "uri": f"{task_dir}/{name}",
+                        "metadata": {},
+                    }]}
+                    for name, a in outputs_def.artifacts.items()
+                },
+                "outputFile": f"{task_dir}/{artifacts.EXECUTOR_OUTPUT}",
+            },
+        }
+
+    def _on_container_finished(self, node: Node, status: TaskStatus) -> None:
+        record = node.record
+        record.exit_code = status.exit_code
+        record.peak_memory_bytes, record.cpu_seconds = status.peak_memory_bytes, status.cpu_seconds
+        if status.phase == Phase.SUCCEEDED:
+            try:
+                node.output_params, node.output_artifacts = outputs.collect(
+                    self.root, self.run_record.run_id, node.path, node.component.outputs, node.task.where
+                )
+            except FlowError as exc:
+                record.reason = "OutputError"
+                self._finish(node, TaskState.FAILED, exc.message)
+                return
+            record.outputs = dict(node.output_params)
+            self._record_artifacts(node)
+            self._finish(node, TaskState.SUCCEEDED)
+            return
+        record.reason = status.reason or ""
+        message = status.message or f"exited with code {status.exit_code}"
+        tail = _tail(record.log_path, LOG_TAIL_LINES)
+        self._finish(node, TaskState.FAILED, message + (f"\n{tail}" if tail else ""))
+
+    def _record_artifacts(self, node: Node) -> None:
+        for name, refs in node.output_artifacts.items():
+            for ref in refs:
+                size, sha = artifacts.digest(artifacts.resolve(self.root, ref.uri))
+                self._dirty_artifacts.append(ArtifactRecord(
+                    run_id=self.run_record.run_id, task_path=node.path, name=name, uri=ref.uri,
+                    type=ref.type, metadata=ref.metadata, size=size, digest=sha,
+                ))
+
+    def _cancel_all(self) -> None:
+        for handle, node in list(self._running.items()):
+            self.backend.cancel(handle)
+            node.record.state, node.record.reason = TaskState.CANCELLED, REASON_CANCELLED
+            node.record.finished_at = time.time()
+            self._mark(node.record)
+        self._running.clear()
+        self._flush()
+
+    # -- conditions and selectors -----------------------------------------------------------------
+
+    def _condition(self, node: Node) -> bool:
+        raise FlowError("conditions (dsl.If) are not supported yet", node.task.where)
+
+    def _select(self, value: Any, expression: str, where: str) -> Any:
+        raise FlowError("parameterExpressionSelector is not supported yet", where)
+
+    # -- store ------------------------------------------------------------------------------------
+
+    def _mark(self, record: TaskRecord) -> None:
+        self._dirty[record.path] = record
+        if self.on_change is not None:
+            self.on_change(record)
+
+    def _flush(self) -> None:
+        if self._dirty:
+            self.store.save_tasks(self._dirty.values())
+            self._dirty.clear()
+        if self._dirty_artifacts:
+            self.store.save_artifacts(self._dirty_artifacts)
+            self._dirty_artifacts.clear()
+
+    def _finish_run(self, state: RunState, error: str) -> None:
+        self._flush()
+        run = self.run_record
+        run.state, run.finished_at = state, time.time()
+        run.error = run.error or error
+        self.store.save_run(run)
+
+    def _pipeline_values(self) -> dict[str, str]:
+        run = self.run_record
+        job_name = f"{self.spec.name}-{run.run_id}"
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.created_at or time.time()))
+        return {
+            "pipeline_job_name": job_name,
+            "pipeline_job_resource_name": job_name,
+            "pipeline_job_uuid": run.run_id,
+            "pipeline_job_create_time_utc": created,
+            "pipeline_job_schedule_time_utc": created,
+            "pipeline_root": self.task_root,
+        }
+
+
+def _blocks(state: TaskState) -> bool:
+    """Whether an upstream task in this state keeps its dependents from running."""
+    return state in (TaskState.FAILED, TaskState.SKIPPED_UPSTREAM_FAILED, TaskState.CANCELLED)
+
+
+def _artifact_struct(ref: ArtifactRef, base: str) -> dict[str, Any]:
+    return {
+        "name": ref.name,
+        "type": {"schemaTitle": ref.type, "schemaVersion": ref.schema_version},
+        "uri": f"{base}/{ref.uri}",
+        "metadata": ref.metadata,
+    }
+
+
+def _describe_inputs(node: Node) -> dict[str, Any]:
+    described: dict[str, Any] = dict(node.params)
+    for name, refs in node.artifacts.items():
+        described[name] = [ref.uri for ref in refs]
+    return described
+
+
+def _container_name(run_id: str, task_path: str, attempt: int) -> str:
+    """Deterministic and valid as a Docker name and a Kubernetes pod name (lowercase, dashes, <= 63)."""
+    slug = "".join(c if c.isalnum() else "-" for c in task_path.lower()).strip("-")
+    name = f"flow-{run_id}-{slug}"
+    suffix = f"-{attempt}"
+    if len(name) + len(suffix) > 63:
+        digest = hashlib.sha256(task_path.encode()).hexdigest()[:8]
+        name = f"{name[: 63 - len(suffix) - 9]}-{digest}"
+    return name + suffix
+
+
+def _tail(path: str, lines: int) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - 8192))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])

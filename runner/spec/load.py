@@ -1,0 +1,438 @@
+"""Load a PipelineSpec YAML (as compiled by kfp 2.x or flow) into the typed model, with errors naming the place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import yaml
+
+from runner.artifacts import is_safe_name
+from runner.errors import SpecError
+from runner.spec.model import (
+    NO_DEFAULT,
+    PARAMETER_TYPES,
+    ArtifactBinding,
+    ArtifactDef,
+    Component,
+    Container,
+    Dag,
+    Importer,
+    Interface,
+    Iterator,
+    OutputSelector,
+    ParameterBinding,
+    ParameterDef,
+    PipelineSpec,
+    Resources,
+    RetryPolicy,
+    Task,
+)
+from runner.spec.quantities import parse_cpu, parse_memory
+
+_GB = 10**9
+
+
+class _Loader:
+    """Walks the YAML document; `self.source` prefixes every error's location."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def error(self, message: str, path: str) -> SpecError:
+        return SpecError(message, f"{self.source}: {path}" if path else self.source)
+
+    def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self.error(f"expected a mapping, got {type(value).__name__}", path)
+        return value
+
+    def string(self, value: Any, path: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.error("expected a non-empty string", path)
+        return value
+
+    def strings(self, value: Any, path: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error("expected a list of strings", path)
+        return tuple(value)
+
+    # -- interfaces -------------------------------------------------------------------------------
+
+    def interface(self, node: Any, path: str) -> Interface:
+        node = self.mapping(node, path)
+        params: dict[str, ParameterDef] = {}
+        for name, p in self.mapping(node.get("parameters"), f"{path}.parameters").items():
+            ppath = f"{path}.parameters.{name}"
+            p = self.mapping(p, ppath)
+            ptype = p.get("parameterType")
+            if ptype not in PARAMETER_TYPES:
+                raise self.error(f"unknown parameterType {ptype!r}", f"{ppath}.parameterType")
+            params[name] = ParameterDef(
+                name=name,
+                type=ptype,
+                default=p["defaultValue"] if "defaultValue" in p else NO_DEFAULT,
+                optional=bool(p.get("isOptional", False)),
+            )
+        artifacts: dict[str, ArtifactDef] = {}
+        for name, a in self.mapping(node.get("artifacts"), f"{path}.artifacts").items():
+            apath = f"{path}.artifacts.{name}"
+            a = self.mapping(a, apath)
+            atype = self.mapping(a.get("artifactType"), f"{apath}.artifactType")
+            artifacts[name] = ArtifactDef(
+                name=name,
+                schema_title=str(atype.get("schemaTitle", "system.Artifact")),
+                schema_version=str(atype.get("schemaVersion", "0.0.1")),
+                is_list=bool(a.get("isArtifactList", False)),
+                optional=bool(a.get("isOptional", False)),
+            )
+        return Interface(parameters=params, artifacts=artifacts)
+
+    # -- tasks ------------------------------------------------------------------------------------
+
+    def parameter_binding(self, node: Any, path: str) -> ParameterBinding:
+        node = self.mapping(node, path)
+        selector = node.get("parameterExpressionSelector") or None
+        if "runtimeValue" in node:
+            runtime = self.mapping(node["runtimeValue"], f"{path}.runtimeValue")
+            return ParameterBinding("constant", constant=runtime.get("constant"), selector=selector)
+        if "componentInputParameter" in node:
+            key = self.string(node["componentInputParameter"], f"{path}.componentInputParameter")
+            return ParameterBinding("component_input", key=key, selector=selector)
+        if "taskOutputParameter" in node:
+            out = self.mapping(node["taskOutputParameter"], f"{path}.taskOutputParameter")
+            return ParameterBinding(
+                "task_output",
+                key=self.string(out.get("outputParameterKey"), f"{path}.taskOutputParameter.outputParameterKey"),
+                producer=self.string(out.get("producerTask"), f"{path}.taskOutputParameter.producerTask"),
+                selector=selector,
+            )
+        if "taskFinalStatus" in node:
+            status = self.mapping(node["taskFinalStatus"], f"{path}.taskFinalStatus")
+            producer = self.string(status.get("producerTask"), f"{path}.taskFinalStatus.producerTask")
+            return ParameterBinding("task_final_status", producer=producer)
+        raise self.error("parameter input has no runtimeValue, componentInputParameter or taskOutputParameter", path)
+
+    def artifact_binding(self, node: Any, path: str) -> ArtifactBinding:
+        node = self.mapping(node, path)
+        if "taskOutputArtifact" in node:
+            out = self.mapping(node["taskOutputArtifact"], f"{path}.taskOutputArtifact")
+            return ArtifactBinding(
+                "task_output",
+                key=self.string(out.get("outputArtifactKey"), f"{path}.taskOutputArtifact.outputArtifactKey"),
+                producer=self.string(out.get("producerTask"), f"{path}.taskOutputArtifact.producerTask"),
+            )
+        if "componentInputArtifact" in node:
+            key = self.string(node["componentInputArtifact"], f"{path}.componentInputArtifact")
+            return ArtifactBinding("component_input", key=key)
+        raise self.error("artifact input has no taskOutputArtifact or componentInputArtifact", path)
+
+    def iterator(self, task: Mapping[str, Any], path: str) -> Iterator | None:
+        limit = int(self.mapping(task.get("iteratorPolicy"), f"{path}.iteratorPolicy").get("parallelismLimit", 0))
+        if "parameterIterator" in task:
+            ipath = f"{path}.parameterIterator"
+            it = self.mapping(task["parameterIterator"], ipath)
+            items = self.mapping(it.get("items"), f"{ipath}.items")
+            item_input = self.string(it.get("itemInput"), f"{ipath}.itemInput")
+            if "raw" in items:
+                return Iterator("parameter", item_input, raw=str(items["raw"]), parallelism=limit)
+            name = self.string(items.get("inputParameter"), f"{ipath}.items.inputParameter")
+            return Iterator("parameter", item_input, input_name=name, parallelism=limit)
+        if "artifactIterator" in task:
+            ipath = f"{path}.artifactIterator"
+            it = self.mapping(task["artifactIterator"], ipath)
+            items = self.mapping(it.get("items"), f"{ipath}.items")
+            name = self.string(items.get("inputArtifact"), f"{ipath}.items.inputArtifact")
+            return Iterator("artifact", self.string(it.get("itemInput"), f"{ipath}.itemInput"),
+                            input_name=name, parallelism=limit)
+        return None
+
+    def retry(self, node: Any, path: str) -> RetryPolicy | None:
+        if not node:
+            return None
+        node = self.mapping(node, path)
+        return RetryPolicy(
+            max_retries=int(node.get("maxRetryCount", 0)),
+            backoff_seconds=_duration(node.get("backoffDuration", "0s")),
+            backoff_factor=float(node.get("backoffFactor", 2.0)),
+            backoff_max_seconds=_duration(node.get("backoffMaxDuration", "3600s")),
+        )
+
+    def task(self, name: str, node: Any, path: str) -> Task:
+        node = self.mapping(node, path)
+        if not is_safe_name(name):
+            raise self.error(f"task name {name!r} is not a safe path segment", path)
+        ref = self.mapping(node.get("componentRef"), f"{path}.componentRef")
+        inputs = self.mapping(node.get("inputs"), f"{path}.inputs")
+        trigger = self.mapping(node.get("triggerPolicy"), f"{path}.triggerPolicy")
+        caching = self.mapping(node.get("cachingOptions"), f"{path}.cachingOptions")
+        info = self.mapping(node.get("taskInfo"), f"{path}.taskInfo")
+        return Task(
+            name=name,
+            component=self.string(ref.get("name"), f"{path}.componentRef.name"),
+            where=f"{self.source}: {path}",
+            display_name=str(info.get("name", name)),
+            dependent_tasks=self.strings(node.get("dependentTasks"), f"{path}.dependentTasks"),
+            parameters={
+                k: self.parameter_binding(v, f"{path}.inputs.parameters.{k}")
+                for k, v in self.mapping(inputs.get("parameters"), f"{path}.inputs.parameters").items()
+            },
+            artifacts={
+                k: self.artifact_binding(v, f"{path}.inputs.artifacts.{k}")
+                for k, v in self.mapping(inputs.get("artifacts"), f"{path}.inputs.artifacts").items()
+            },
+            condition=trigger.get("condition") or None,
+            trigger_strategy=trigger.get("strategy") or None,
+            iterator=self.iterator(node, path),
+            retry=self.retry(node.get("retryPolicy"), f"{path}.retryPolicy"),
+            enable_cache=bool(caching.get("enableCache", False)),
+            cache_key=caching.get("cacheKey") or None,
+        )
+
+    def selectors(self, node: Any, path: str, key_field: str) -> tuple[OutputSelector, ...]:
+        node = self.mapping(node, path)
+        if "valueFromParameter" in node:
+            node = {"valueFromOneof": {"parameterSelectors": [node["valueFromParameter"]]}}
+        if "valueFromOneof" in node:
+            node = {"artifactSelectors": self.mapping(node["valueFromOneof"], path).get("parameterSelectors")}
+        raw = node.get("artifactSelectors")
+        if not isinstance(raw, list) or not raw:
+            raise self.error("output has no selector", path)
+        return tuple(
+            OutputSelector(
+                producer=self.string(s.get("producerSubtask"), f"{path}[{i}].producerSubtask"),
+                key=self.string(s.get(key_field), f"{path}[{i}].{key_field}"),
+            )
+            for i, s in enumerate(raw)
+        )
+
+    def dag(self, node: Any, path: str) -> Dag:
+        node = self.mapping(node, path)
+        tasks = {
+            name: self.task(name, t, f"{path}.tasks.{name}")
+            for name, t in self.mapping(node.get("tasks"), f"{path}.tasks").items()
+        }
+        outputs = self.mapping(node.get("outputs"), f"{path}.outputs")
+        return Dag(
+            tasks=tasks,
+            parameter_outputs={
+                k: self.selectors(v, f"{path}.outputs.parameters.{k}", "outputParameterKey")
+                for k, v in self.mapping(outputs.get("parameters"), f"{path}.outputs.parameters").items()
+            },
+            artifact_outputs={
+                k: self.selectors(v, f"{path}.outputs.artifacts.{k}", "outputArtifactKey")
+                for k, v in self.mapping(outputs.get("artifacts"), f"{path}.outputs.artifacts").items()
+            },
+        )
+
+    # -- executors --------------------------------------------------------------------------------
+
+    def resources(self, node: Any, path: str) -> Resources:
+        node = self.mapping(node, path)
+        accel = self.mapping(node.get("accelerator"), f"{path}.accelerator")
+
+        def cpu(new: str, old: str) -> float | None:
+            value = node.get(new, node.get(old))
+            return None if value in (None, "") else parse_cpu(value, f"{self.source}: {path}.{new}")
+
+        def mem(new: str, old: str) -> int | None:
+            if node.get(new) not in (None, ""):
+                return parse_memory(node[new], f"{self.source}: {path}.{new}")
+            if node.get(old) not in (None, ""):
+                return parse_memory(node[old], f"{self.source}: {path}.{old}", number_unit=_GB)
+            return None
+
+        return Resources(
+            cpu_limit=cpu("resourceCpuLimit", "cpuLimit"),
+            memory_limit=mem("resourceMemoryLimit", "memoryLimit"),
+            cpu_request=cpu("resourceCpuRequest", "cpuRequest"),
+            memory_request=mem("resourceMemoryRequest", "memoryRequest"),
+            accelerator_type=accel.get("resourceType", accel.get("type")) or None,
+            accelerator_count=int(accel.get("resourceCount", accel.get("count", 0)) or 0),
+        )
+
+    def executor(self, node: Any, path: str) -> Container | Importer:
+        node = self.mapping(node, path)
+        if "container" in node:
+            cpath = f"{path}.container"
+            c = self.mapping(node["container"], cpath)
+            env: dict[str, str] = {}
+            for i, e in enumerate(c.get("env") or []):
+                e = self.mapping(e, f"{cpath}.env[{i}]")
+                env[self.string(e.get("name"), f"{cpath}.env[{i}].name")] = str(e.get("value", ""))
+            return Container(
+                image=self.string(c.get("image"), f"{cpath}.image"),
+                command=self.strings(c.get("command"), f"{cpath}.command"),
+                args=self.strings(c.get("args"), f"{cpath}.args"),
+                env=env,
+                resources=self.resources(c.get("resources"), f"{cpath}.resources"),
+            )
+        if "importer" in node:
+            ipath = f"{path}.importer"
+            imp = self.mapping(node["importer"], ipath)
+            atype = self.mapping(imp.get("typeSchema"), f"{ipath}.typeSchema")
+            return Importer(
+                artifact_uri=self.parameter_binding(imp.get("artifactUri"), f"{ipath}.artifactUri"),
+                schema_title=str(atype.get("schemaTitle", "system.Artifact")),
+                metadata=dict(self.mapping(imp.get("metadata"), f"{ipath}.metadata")),
+                reimport=bool(imp.get("reimport", False)),
+            )
+        raise self.error("executor is neither a container nor an importer (custom jobs are not supported)", path)
+
+    # -- whole document ---------------------------------------------------------------------------
+
+    def pipeline(self, doc: Any, platform: Mapping[str, Any], text: str) -> PipelineSpec:
+        doc = self.mapping(doc, "")
+        if "root" not in doc or "components" not in doc and "deploymentSpec" not in doc:
+            raise self.error("not a pipeline: no 'root' with a 'deploymentSpec' (is this a KFP v2 IR file?)", "")
+        executors = {
+            label: self.executor(node, f"deploymentSpec.executors.{label}")
+            for label, node in self.mapping(
+                self.mapping(doc.get("deploymentSpec"), "deploymentSpec").get("executors"),
+                "deploymentSpec.executors",
+            ).items()
+        }
+        components: dict[str, Component] = {}
+        for name, node in self.mapping(doc.get("components"), "components").items():
+            components[name] = self.component(name, node, f"components.{name}", executors)
+        root = self.component("root", doc["root"], "root", executors)
+        if root.dag is None:
+            raise self.error("the root component has no dag", "root")
+        info = self.mapping(doc.get("pipelineInfo"), "pipelineInfo")
+        spec = PipelineSpec(
+            name=str(info.get("name") or "pipeline"),
+            source=self.source,
+            root=root,
+            components=components,
+            platform=dict(platform),
+            text=text,
+        )
+        _validate(spec, self)
+        return spec
+
+    def component(
+        self, name: str, node: Any, path: str, executors: Mapping[str, Container | Importer]
+    ) -> Component:
+        node = self.mapping(node, path)
+        executor = None
+        if "executorLabel" in node:
+            label = self.string(node["executorLabel"], f"{path}.executorLabel")
+            if label not in executors:
+                raise self.error(f"executor {label!r} is not in deploymentSpec.executors", f"{path}.executorLabel")
+            executor = executors[label]
+        dag = self.dag(node["dag"], f"{path}.dag") if "dag" in node else None
+        if executor is None and dag is None:
+            raise self.error("component has neither an executorLabel nor a dag", path)
+        return Component(
+            name=name,
+            where=f"{self.source}: {path}",
+            inputs=self.interface(node.get("inputDefinitions"), f"{path}.inputDefinitions"),
+            outputs=self._outputs(node.get("outputDefinitions"), f"{path}.outputDefinitions"),
+            dag=dag,
+            executor=executor,
+        )
+
+
+    def _outputs(self, node: Any, path: str) -> Interface:
+        outputs = self.interface(node, path)
+        for name in [*outputs.parameters, *outputs.artifacts]:
+            if not is_safe_name(name):
+                raise self.error(f"output name {name!r} is not a safe path segment", path)
+        return outputs
+
+
+def _duration(value: Any) -> float:
+    """Seconds from a protobuf Duration as YAML holds it ("3s", "0.5s") or a number."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    return float(text[:-1] if text.endswith("s") else text)
+
+
+def _validate(spec: PipelineSpec, loader: _Loader) -> None:
+    """Every reference resolves and no DAG has a cycle."""
+    for component in [spec.root, *spec.components.values()]:
+        if component.dag is None:
+            continue
+        dag_path = "root.dag" if component is spec.root else f"components.{component.name}.dag"
+        graph: nx.DiGraph[str] = nx.DiGraph()
+        graph.add_nodes_from(component.dag.tasks)
+        for task in component.dag.tasks.values():
+            tpath = f"{dag_path}.tasks.{task.name}"
+            if task.component not in spec.components:
+                raise loader.error(f"unknown component {task.component!r}", f"{tpath}.componentRef.name")
+            for dep in task.upstream:
+                if dep not in component.dag.tasks:
+                    raise loader.error(f"depends on unknown task {dep!r}", tpath)
+                graph.add_edge(dep, task.name)
+            for key, pbinding in task.parameters.items():
+                where = f"{tpath}.inputs.parameters.{key}"
+                if pbinding.kind == "component_input" and pbinding.key not in component.inputs.parameters:
+                    raise loader.error(f"component {component.name!r} has no input parameter {pbinding.key!r}", where)
+                if pbinding.kind == "task_output":
+                    producer = spec.components[component.dag.tasks[str(pbinding.producer)].component]
+                    if pbinding.key not in producer.outputs.parameters:
+                        raise loader.error(
+                            f"task {pbinding.producer!r} has no output parameter {pbinding.key!r}", where
+                        )
+            for key, abinding in task.artifacts.items():
+                where = f"{tpath}.inputs.artifacts.{key}"
+                if abinding.kind == "component_input" and abinding.key not in component.inputs.artifacts:
+                    raise loader.error(f"component {component.name!r} has no input artifact {abinding.key!r}", where)
+                if abinding.kind == "task_output":
+                    producer = spec.components[component.dag.tasks[str(abinding.producer)].component]
+                    if abinding.key not in producer.outputs.artifacts:
+                        raise loader.error(f"task {abinding.producer!r} has no output artifact {abinding.key!r}", where)
+        try:
+            cycle = nx.find_cycle(graph)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            names = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
+            raise loader.error(f"the tasks form a cycle: {names}", f"{dag_path}.tasks")
+        for outputs, kind in ((component.dag.parameter_outputs, "parameters"),
+                              (component.dag.artifact_outputs, "artifacts")):
+            for name, selectors in outputs.items():
+                for sel in selectors:
+                    if sel.producer not in component.dag.tasks:
+                        raise loader.error(
+                            f"output selects unknown task {sel.producer!r}", f"{dag_path}.outputs.{kind}.{name}"
+                        )
+
+
+def load_text(text: str, source: str = "<string>") -> PipelineSpec:
+    """Parse IR YAML text (one PipelineSpec document, optionally followed by a platform spec document)."""
+    loader = _Loader(source)
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"malformed YAML: {problem}", where) from None
+    if not documents:
+        raise SpecError("empty file, expected a pipeline", source)
+    platform: Mapping[str, Any] = {}
+    if len(documents) > 1:
+        platform = loader.mapping(documents[1], "(second document)")
+    return loader.pipeline(documents[0], platform, text)
+
+
+def load_file(path: str | Path) -> PipelineSpec:
+    """Load a pipeline file, reporting a missing or unreadable file as a SpecError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("no such file", str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read: {exc}", str(path)) from None
+    return load_text(text, str(path))
+
+

@@ -1,0 +1,102 @@
+"""What the store keeps about runs, tasks, attempts and artifacts."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class RunState(str, enum.Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
+
+
+class TaskState(str, enum.Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    CACHED = "CACHED"
+    FAILED = "FAILED"
+    SKIPPED_UPSTREAM_FAILED = "SKIPPED_UPSTREAM_FAILED"
+    SKIPPED_CONDITION = "SKIPPED_CONDITION"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (TaskState.PENDING, TaskState.RUNNING)
+
+    @property
+    def ok(self) -> bool:
+        """The task's outputs exist and downstream tasks may use them."""
+        return self in (TaskState.SUCCEEDED, TaskState.CACHED)
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    pipeline: str
+    pipeline_file: str
+    backend: str
+    root: str
+    state: RunState = RunState.PENDING
+    params: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)  # pipeline output parameters
+    spec_text: str = ""
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.finished_at or self.started_at) - self.started_at
+
+
+@dataclass
+class TaskRecord:
+    run_id: str
+    path: str  # unique in the run: "train", "mantle/core/core-comp", "for-loop-2/1/op"
+    name: str
+    component: str
+    kind: str  # "container", "importer" or "dag"
+    parent: str = ""
+    state: TaskState = TaskState.PENDING
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)  # output parameter values
+    error: str = ""
+    exit_code: int | None = None
+    reason: str = ""
+    log_path: str = ""
+    peak_memory_bytes: int | None = None
+    cpu_seconds: float | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+@dataclass
+class ArtifactRecord:
+    run_id: str
+    task_path: str
+    name: str
+    uri: str  # relative to the pipeline root (DESIGN.md section 5)
+    type: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    size: int = 0
+    digest: str = ""  # sha256 of the content (files in name order for a directory)

@@ -1,0 +1,156 @@
+"""Run, task and artifact metadata in one SQLite file (WAL mode), safe for several engines at once."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from runner.errors import RunNotFoundError
+from runner.store.records import ArtifactRecord, RunRecord, RunState, TaskRecord, TaskState
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, pipeline TEXT, pipeline_file TEXT, backend TEXT, root TEXT, state TEXT,
+    params TEXT, created_at REAL, started_at REAL, finished_at REAL, error TEXT, outputs TEXT, spec_text TEXT
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    run_id TEXT, path TEXT, name TEXT, component TEXT, kind TEXT, parent TEXT, state TEXT, attempts INTEGER,
+    started_at REAL, finished_at REAL, inputs TEXT, outputs TEXT, error TEXT, exit_code INTEGER, reason TEXT,
+    log_path TEXT, peak_memory_bytes INTEGER, cpu_seconds REAL,
+    PRIMARY KEY (run_id, path)
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    run_id TEXT, task_path TEXT, name TEXT, uri TEXT, type TEXT, metadata TEXT, size INTEGER, digest TEXT,
+    PRIMARY KEY (run_id, task_path, name)
+);
+CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
+"""
+
+_JSON_FIELDS = {"params", "outputs", "inputs", "metadata"}
+R = TypeVar("R", RunRecord, TaskRecord, ArtifactRecord)
+
+
+def _columns(record_type: type[Any]) -> list[str]:
+    return [f.name for f in fields(record_type)]
+
+
+def _to_row(record: Any) -> tuple[Any, ...]:
+    values = []
+    for key, value in asdict(record).items():
+        if key in _JSON_FIELDS:
+            value = json.dumps(value, sort_keys=True)
+        elif isinstance(value, RunState | TaskState):
+            value = value.value
+        values.append(value)
+    return tuple(values)
+
+
+def _from_row(record_type: type[R], row: sqlite3.Row) -> R:
+    values: dict[str, Any] = {}
+    for key in row.keys():  # noqa: SIM118 - sqlite3.Row iterates values, not keys
+        value = row[key]
+        if key in _JSON_FIELDS:
+            value = json.loads(value) if value else {}
+        values[key] = value
+    if record_type is RunRecord:
+        values["state"] = RunState(values["state"])
+    elif record_type is TaskRecord:
+        values["state"] = TaskState(values["state"])
+    return record_type(**values)
+
+
+class Store:
+    """All reads and writes of run metadata. Every write is committed before the method returns."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit, so a batch of task updates is one commit.
+        self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=60000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _write(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        # BEGIN IMMEDIATE takes the write lock up front, so concurrent engines queue instead of failing.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(sql, rows)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _upsert(self, table: str, key: tuple[str, ...], records: Iterable[Any], record_type: type[Any]) -> None:
+        # An upsert, not INSERT OR REPLACE, so a row keeps its rowid and listings keep creation order.
+        columns = _columns(record_type)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+        sql = (
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+        )
+        self._write(sql, (_to_row(r) for r in records))
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    def new_run_id(self) -> str:
+        """A short id no run in this store has yet."""
+        while True:
+            run_id = secrets.token_hex(4)
+            if self._db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+                return run_id
+
+    def save_run(self, run: RunRecord) -> None:
+        if not run.created_at:
+            run.created_at = time.time()
+        self._upsert("runs", ("run_id",), [run], RunRecord)
+
+    def run(self, run_id: str) -> RunRecord:
+        """The run with this id, a unique prefix of it, or "latest"."""
+        if run_id == "latest":
+            row = self._db.execute("SELECT * FROM runs ORDER BY created_at DESC LIMIT 1").fetchone()
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ? LIMIT 2", (run_id, f"{run_id}%")
+            ).fetchall()
+            exact = [r for r in rows if r["run_id"] == run_id]
+            row = exact[0] if exact else (rows[0] if len(rows) == 1 else None)
+        if row is None:
+            raise RunNotFoundError(f"no run {run_id!r} in {self.path}")
+        return _from_row(RunRecord, row)
+
+    def runs(self, limit: int = 50) -> list[RunRecord]:
+        rows = self._db.execute("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+        return [_from_row(RunRecord, r) for r in rows]
+
+    # -- tasks and artifacts ----------------------------------------------------------------------
+
+    def save_tasks(self, tasks: Iterable[TaskRecord]) -> None:
+        """Write a batch of task records in one transaction."""
+        self._upsert("tasks", ("run_id", "path"), tasks, TaskRecord)
+
+    def tasks(self, run_id: str) -> list[TaskRecord]:
+        rows = self._db.execute("SELECT * FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
+        return [_from_row(TaskRecord, r) for r in rows]
+
+    def task(self, run_id: str, path: str) -> TaskRecord | None:
+        row = self._db.execute("SELECT * FROM tasks WHERE run_id = ? AND path = ?", (run_id, path)).fetchone()
+        return _from_row(TaskRecord, row) if row else None
+
+    def save_artifacts(self, artifacts: Iterable[ArtifactRecord]) -> None:
+        self._upsert("artifacts", ("run_id", "task_path", "name"), artifacts, ArtifactRecord)
+
+    def artifacts(self, run_id: str) -> list[ArtifactRecord]:
+        rows = self._db.execute("SELECT * FROM artifacts WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
+        return [_from_row(ArtifactRecord, r) for r in rows]
