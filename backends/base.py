@@ -10,6 +10,7 @@ import enum
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class Phase(enum.Enum):
@@ -74,7 +75,9 @@ class TaskSpec:
     mounts: Sequence[Mount] = ()
     timeout: float | None = None  # seconds; None for no deadline
     labels: Mapping[str, str] = field(default_factory=dict)
-    executor_input_path: str = ""  # host path of the ExecutorInput JSON written by the engine
+    executor_input: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # the KFP ExecutorInput, as `{{$}}` gave it
     log_path: str = ""  # host path where this attempt's output must be kept
 
 
@@ -150,7 +153,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def cleanup(self, run: RunInfo, keep_failed: bool = False) -> None:
-        """Remove everything the run left in the runtime (found by the run label), after its logs were kept."""
+        """Remove what the run left in the runtime (found by its run label), once its logs are kept."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing to release
         """Release connections."""

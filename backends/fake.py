@@ -45,9 +45,8 @@ class _Running:
 
 
 def executor_input(spec: TaskSpec) -> dict[str, Any]:
-    """The ExecutorInput the engine wrote for this task."""
-    loaded: dict[str, Any] = json.loads(Path(spec.executor_input_path).read_text())
-    return loaded
+    """The ExecutorInput the engine resolved for this task."""
+    return dict(spec.executor_input)
 
 
 class FakeBackend(Backend):
@@ -64,6 +63,7 @@ class FakeBackend(Backend):
         self.tasks: dict[str, _Running] = {}
         self.submitted: list[TaskSpec] = []
         self.max_concurrent = 0
+        self.running = 0
         self.prepared: list[str] = []
         self.cleaned: list[str] = []
 
@@ -80,8 +80,8 @@ class FakeBackend(Backend):
             raise PermanentBackendError(outcome.reject, reason="ImageNotFound")
         self.submitted.append(task)
         self.tasks[task.name] = _Running(task, outcome, outcome.polls, self.tick)
-        running = sum(1 for t in self.tasks.values() if t.finished_tick is None and not t.cancelled)
-        self.max_concurrent = max(self.max_concurrent, running)
+        self.running += 1
+        self.max_concurrent = max(self.max_concurrent, self.running)
         return task.name
 
     def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
@@ -98,6 +98,7 @@ class FakeBackend(Backend):
 
     def _complete(self, task: _Running) -> None:
         task.finished_tick = self.tick
+        self.running -= 1
         outcome, spec = task.outcome, task.spec
         if outcome.log and spec.log_path:
             Path(spec.log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -121,16 +122,21 @@ class FakeBackend(Backend):
             return TaskStatus(Phase.RUNNING)
         if task.outcome.exit_code == 0:
             return TaskStatus(Phase.SUCCEEDED, exit_code=0)
-        return TaskStatus(Phase.FAILED, exit_code=task.outcome.exit_code, reason=REASON_ERROR,
-                          message=f"exited with code {task.outcome.exit_code}")
+        return TaskStatus(
+            Phase.FAILED,
+            exit_code=task.outcome.exit_code,
+            reason=REASON_ERROR,
+            message=f"exited with code {task.outcome.exit_code}",
+        )
 
     def logs(self, handle: str, follow: bool = False) -> Iterator[str]:
         yield from self.tasks[handle].outcome.log.splitlines()
 
     def cancel(self, handle: str) -> None:
         task = self.tasks.get(handle)
-        if task is not None and task.finished_tick is None:
+        if task is not None and task.finished_tick is None and not task.cancelled:
             task.cancelled = True
+            self.running -= 1
 
     def cleanup(self, run: RunInfo, keep_failed: bool = False) -> None:
         self.cleaned.append(run.run_id)

@@ -1,4 +1,4 @@
-"""The Python API: `run()` a pipeline and get a RunResult; the CLI and pytest fixtures are thin layers over it."""
+"""The Python API: `run()` a pipeline, get a RunResult. The CLI and pytest fixtures are thin layers on it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import Backend
-from runner import artifacts, params as pipeline_params
+from runner import artifacts
+from runner import params as pipeline_params
 from runner.engine.scheduler import ChangeListener, Engine
 from runner.plugins import create_backend
 from runner.spec import PipelineSpec, load_file, load_text
@@ -106,7 +107,10 @@ def run(
         if on_start is not None:
             on_start(record)
         engine = Engine(
-            spec, runtime, store, record,
+            spec,
+            runtime,
+            store,
+            record,
             root=root_path.resolve(),
             logs_dir=logs_dir(),
             parallelism=parallelism or os.cpu_count() or 1,
@@ -155,6 +159,12 @@ def result(store: Store, run_id: str, spec: PipelineSpec | None = None) -> RunRe
 
 def _task_result(task: TaskRecord, arts: dict[str, Path]) -> TaskResult:
     return TaskResult(
-        path=task.path, state=task.state, attempts=task.attempts, outputs=dict(task.outputs),
-        artifacts=arts, error=task.error, log_path=task.log_path, duration=task.duration,
+        path=task.path,
+        state=task.state,
+        attempts=task.attempts,
+        outputs=dict(task.outputs),
+        artifacts=arts,
+        error=task.error,
+        log_path=task.log_path,
+        duration=task.duration,
     )

@@ -64,7 +64,7 @@ def relative_to_root(root: Path, task_root: str, uri: str) -> str:
     """A URI as a task reported it (in-task absolute path, or root-relative) made root-relative, checked."""
     for prefix in (task_root.rstrip("/") + "/", str(root.resolve()) + "/"):
         if uri.startswith(prefix):
-            uri = uri[len(prefix):]
+            uri = uri[len(prefix) :]
             break
     else:
         if uri.startswith("/") or "://" in uri:

@@ -23,7 +23,9 @@ def bind(spec: PipelineSpec, given: Mapping[str, Any], *, as_text: bool = False)
         where = f"{spec.source}: parameter {name!r}"
         if name in given:
             raw = given[name]
-            values[name] = parse_text(raw, definition.type, where) if as_text else check(raw, definition.type, where)
+            values[name] = (
+                parse_text(raw, definition.type, where) if as_text else check(raw, definition.type, where)
+            )
         elif definition.has_default:
             values[name] = check(definition.default, definition.type, where)
         elif not definition.optional:

@@ -6,6 +6,7 @@ the Python environment flow itself runs in (its interpreter's folder first on PA
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -101,8 +102,14 @@ class ProcessBackend(Backend):
             proc.status = TaskStatus(Phase.SUCCEEDED, exit_code=0, peak_memory_bytes=peak, cpu_seconds=cpu)
         else:
             message = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
-            proc.status = TaskStatus(Phase.FAILED, exit_code=code, reason=REASON_ERROR, message=message,
-                                     peak_memory_bytes=peak, cpu_seconds=cpu)
+            proc.status = TaskStatus(
+                Phase.FAILED,
+                exit_code=code,
+                reason=REASON_ERROR,
+                message=message,
+                peak_memory_bytes=peak,
+                cpu_seconds=cpu,
+            )
         return proc.status
 
     def logs(self, handle: str, follow: bool = False) -> Iterator[str]:
@@ -142,7 +149,5 @@ class ProcessBackend(Backend):
 
     @staticmethod
     def _kill_group(proc: _Process, sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.popen.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass

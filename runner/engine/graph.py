@@ -54,7 +54,9 @@ class Node:
     output_artifacts: dict[str, list[ArtifactRef]] = field(default_factory=dict)
     children: list[Scope] = field(default_factory=list)
     unfinished_children: int = 0
-    pending_iterations: list[Scope] = field(default_factory=list)  # loop items not yet opened (parallelismLimit)
+    pending_iterations: list[Scope] = field(
+        default_factory=list
+    )  # loop items not yet opened (parallelismLimit)
     attempt_spec: TaskSpec | None = None  # the current attempt, for container tasks
 
     @property

@@ -25,7 +25,9 @@ def collect(
     A lightweight Python component reports through executor_output.json; a container component writes each
     output at its placeholder path. Both are read, the executor output first (as the KFP launcher does).
     """
-    task_dir = artifacts.resolve(root, artifacts.task_dir(run_id, task_path))
+    task_dir = root / artifacts.task_dir(run_id, task_path)  # names were checked safe at load time
+    if not outputs.parameters and not outputs.artifacts:
+        return {}, {}
     reported = _executor_output(task_dir / artifacts.EXECUTOR_OUTPUT, where)
     reported_params = reported.get("parameterValues") or {}
     reported_artifacts = reported.get("artifacts") or {}

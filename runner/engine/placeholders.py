@@ -13,7 +13,9 @@ from runner.errors import SpecError
 
 _PLACEHOLDER = re.compile(r"\{\{\$(.*?)\}\}")
 _INPUT_PARAM = re.compile(r"""^\.inputs\.parameters\[['"](.+?)['"]\]$""")
-_INPUT_ARTIFACT = re.compile(r"""^\.inputs\.artifacts\[['"](.+?)['"]\]\.(path|uri|metadata)(?:\[['"](.+?)['"]\])?$""")
+_INPUT_ARTIFACT = re.compile(
+    r"""^\.inputs\.artifacts\[['"](.+?)['"]\]\.(path|uri|metadata)(?:\[['"](.+?)['"]\])?$"""
+)
 _OUTPUT_ARTIFACT = re.compile(r"""^\.outputs\.artifacts\[['"](.+?)['"]\]\.(path|uri|metadata)$""")
 _OUTPUT_PARAM = re.compile(r"""^\.outputs\.parameters\[['"](.+?)['"]\]\.output_file$""")
 
@@ -35,7 +37,9 @@ class Context:
     def input_artifact(self, name: str) -> Mapping[str, Any]:
         entry = self.executor_input["inputs"].get("artifacts", {}).get(name)
         if not entry or not entry.get("artifacts"):
-            raise SpecError(f"placeholder refers to input artifact {name!r}, which is not provided", self.where)
+            raise SpecError(
+                f"placeholder refers to input artifact {name!r}, which is not provided", self.where
+            )
         first: Mapping[str, Any] = entry["artifacts"][0]
         return first
 
@@ -106,13 +110,17 @@ def _value(expression: str, context: Context) -> str:
     if match := _OUTPUT_ARTIFACT.match(expression):
         entry = context.executor_input["outputs"].get("artifacts", {}).get(match.group(1))
         if not entry:
-            raise SpecError(f"placeholder refers to unknown output artifact {match.group(1)!r}", context.where)
+            raise SpecError(
+                f"placeholder refers to unknown output artifact {match.group(1)!r}", context.where
+            )
         artifact = entry["artifacts"][0]
         return to_text(artifact.get("metadata", {})) if match.group(2) == "metadata" else str(artifact["uri"])
     if match := _OUTPUT_PARAM.match(expression):
         entry = context.executor_input["outputs"].get("parameters", {}).get(match.group(1))
         if not entry:
-            raise SpecError(f"placeholder refers to unknown output parameter {match.group(1)!r}", context.where)
+            raise SpecError(
+                f"placeholder refers to unknown output parameter {match.group(1)!r}", context.where
+            )
         return str(entry["outputFile"])
     if expression == ".outputs.output_file":
         return str(context.executor_input["outputs"]["outputFile"])

@@ -7,7 +7,7 @@ transaction per tick, and that transaction is committed before any container of 
 from __future__ import annotations
 
 import hashlib
-import json
+import os
 import shutil
 import time
 from collections import deque
@@ -32,7 +32,7 @@ from runner.engine import inputs, outputs
 from runner.engine.graph import ArtifactRef, Node, Scope
 from runner.engine.placeholders import Context, render
 from runner.errors import FlowError
-from runner.spec.model import Container, Importer, PipelineSpec, Task
+from runner.spec.model import Container, Importer, PipelineSpec
 from runner.store import ArtifactRecord, RunRecord, RunState, Store, TaskRecord, TaskState
 
 ALL_UPSTREAM_COMPLETED = "ALL_UPSTREAM_TASKS_COMPLETED"
@@ -59,6 +59,10 @@ class Engine:
     ) -> None:
         self.spec, self.backend, self.store, self.run_record = spec, backend, store, run
         self.root, self.logs_dir = root, logs_dir
+        self._root_text, self._logs_text = (
+            str(root),
+            str(logs_dir),
+        )  # os.path is much cheaper than pathlib here
         self.parallelism = max(1, parallelism)
         self.on_change = on_change
         self.run_info = RunInfo(run_id=run.run_id, root=root)
@@ -113,12 +117,14 @@ class Engine:
                     if status.phase.finished:
                         self._on_container_finished(self._running.pop(handle), status)
                         progressed = True
-            self._flush()
+            # Completions are saved by the next tick's flush, which comes before anything else is submitted.
             if self._finished:
                 break
             if not progressed:
                 if not self._running and not self._ready and not self._queued:
-                    raise RuntimeError("engine stalled: nothing running and nothing ready")  # a bug, not input
+                    raise RuntimeError(
+                        "engine stalled: nothing running and nothing ready"
+                    )  # a bug, not input
                 time.sleep(tick)
                 tick = min(tick * 2, _MAX_TICK)
             else:
@@ -131,7 +137,7 @@ class Engine:
         return progressed
 
     def _claim_slots(self) -> list[Node]:
-        claimed = []
+        claimed: list[Node] = []
         while self._queued and len(self._running) + len(claimed) < self.parallelism:
             node = self._queued.popleft()
             try:
@@ -174,8 +180,9 @@ class Engine:
                 path=scope.child_path(name),
                 name=name,
                 component=task.component,
-                kind="dag" if component.dag is not None else (
-                    "importer" if isinstance(component.executor, Importer) else "container"),
+                kind="dag"
+                if component.dag is not None
+                else ("importer" if isinstance(component.executor, Importer) else "container"),
                 parent=scope.path,
             )
             scope.nodes[name] = Node(task=task, component=component, scope=scope, record=record)
@@ -192,7 +199,9 @@ class Engine:
 
     def _start(self, node: Node) -> None:
         upstream = [node.scope.nodes[name] for name in node.task.upstream]
-        if node.task.trigger_strategy != ALL_UPSTREAM_COMPLETED and any(_blocks(u.record.state) for u in upstream):
+        if node.task.trigger_strategy != ALL_UPSTREAM_COMPLETED and any(
+            _blocks(u.record.state) for u in upstream
+        ):
             self._finish(node, TaskState.SKIPPED_UPSTREAM_FAILED, "an upstream task did not succeed")
             return
         try:
@@ -255,7 +264,9 @@ class Engine:
                     params[name] = producer.output_params[sel.key]
                     break
             else:
-                raise outputs.OutputError(f"no task produced DAG output parameter {name!r}", scope.component.where)
+                raise outputs.OutputError(
+                    f"no task produced DAG output parameter {name!r}", scope.component.where
+                )
         arts: dict[str, list[ArtifactRef]] = {}
         for name, selectors in dag.artifact_outputs.items():
             for sel in selectors:
@@ -264,7 +275,9 @@ class Engine:
                     arts[name] = producer.output_artifacts[sel.key]
                     break
             else:
-                raise outputs.OutputError(f"no task produced DAG output artifact {name!r}", scope.component.where)
+                raise outputs.OutputError(
+                    f"no task produced DAG output artifact {name!r}", scope.component.where
+                )
         return params, arts
 
     def _run_outputs(self, scope: Scope) -> None:
@@ -308,24 +321,29 @@ class Engine:
         record.state, record.started_at = TaskState.RUNNING, time.time()
         record.exit_code, record.reason, record.error = None, "", ""
         run_id = self.run_record.run_id
-        task_dir = artifacts.resolve(self.root, artifacts.task_dir(run_id, node.path))
-        if task_dir.exists():  # a failed earlier attempt, or a run interrupted mid-task: start clean
+        # Task paths are made of names checked safe at load time, so a plain join stays inside the root.
+        task_dir = os.path.join(self._root_text, run_id, node.path)
+        if os.path.exists(task_dir):  # a failed earlier attempt, or a run interrupted mid-task: start clean
             shutil.rmtree(task_dir)
         executor_input = self._executor_input(node)
-        internal = artifacts.resolve(self.root, f"{run_id}/{artifacts.INTERNAL_DIR}/{node.path}")
-        input_path = internal / f"executor_input.{record.attempts}.json"
-        log_path = self.logs_dir / run_id / node.path / f"attempt-{record.attempts}.log"
-        record.log_path = str(log_path)
+        log_path = os.path.join(self._logs_text, run_id, node.path, f"attempt-{record.attempts}.log")
+        record.log_path = log_path
         container = node.component.executor
         assert isinstance(container, Container)
         try:
-            context = Context(executor_input, {**self.pipeline_values, "pipeline_task_name": node.task.name,
-                                               "pipeline_task_uuid": f"{run_id}.{node.path}"}, node.task.where)
+            context = Context(
+                executor_input,
+                {
+                    **self.pipeline_values,
+                    "pipeline_task_name": node.task.name,
+                    "pipeline_task_uuid": f"{run_id}.{node.path}",
+                },
+                node.task.where,
+            )
             argv = render([*container.command, *container.args], context)
         except FlowError:
             record.attempts -= 1
             raise
-        artifacts.atomic_write(input_path, json.dumps(executor_input).encode())
         res = container.resources
         node.attempt_spec = TaskSpec(
             run_id=run_id,
@@ -335,12 +353,18 @@ class Engine:
             image=container.image,
             command=argv,
             env=dict(container.env),
-            resources=Resources(res.cpu_limit, res.memory_limit, res.cpu_request, res.memory_request,
-                                res.accelerator_type, res.accelerator_count),
+            resources=Resources(
+                res.cpu_limit,
+                res.memory_limit,
+                res.cpu_request,
+                res.memory_request,
+                res.accelerator_type,
+                res.accelerator_count,
+            ),
             mounts=(Mount(str(self.root), artifacts.TASK_ROOT),),
             labels={"flow.run": run_id, "flow.task": node.path, "flow.attempt": str(record.attempts)},
-            executor_input_path=str(input_path),
-            log_path=str(log_path),
+            executor_input=executor_input,
+            log_path=log_path,
         )
         self._mark(record)
 
@@ -359,12 +383,16 @@ class Engine:
             "outputs": {
                 "parameters": {name: {"outputFile": f"{task_dir}/{name}"} for name in outputs_def.parameters},
                 "artifacts": {
-                    name: {"artifacts": [{
-                        "name": name,
-                        "type": {"schemaTitle": a.schema_title, "schemaVersion": a.schema_version},
-                        "uri": f"{task_dir}/{name}",
-                        "metadata": {},
-                    }]}
+                    name: {
+                        "artifacts": [
+                            {
+                                "name": name,
+                                "type": {"schemaTitle": a.schema_title, "schemaVersion": a.schema_version},
+                                "uri": f"{task_dir}/{name}",
+                                "metadata": {},
+                            }
+                        ]
+                    }
                     for name, a in outputs_def.artifacts.items()
                 },
                 "outputFile": f"{task_dir}/{artifacts.EXECUTOR_OUTPUT}",
@@ -396,11 +424,19 @@ class Engine:
     def _record_artifacts(self, node: Node) -> None:
         for name, refs in node.output_artifacts.items():
             for ref in refs:
-                size, sha = artifacts.digest(artifacts.resolve(self.root, ref.uri))
-                self._dirty_artifacts.append(ArtifactRecord(
-                    run_id=self.run_record.run_id, task_path=node.path, name=name, uri=ref.uri,
-                    type=ref.type, metadata=ref.metadata, size=size, digest=sha,
-                ))
+                size, sha = artifacts.digest(self.root / ref.uri)
+                self._dirty_artifacts.append(
+                    ArtifactRecord(
+                        run_id=self.run_record.run_id,
+                        task_path=node.path,
+                        name=name,
+                        uri=ref.uri,
+                        type=ref.type,
+                        metadata=ref.metadata,
+                        size=size,
+                        digest=sha,
+                    )
+                )
 
     def _cancel_all(self) -> None:
         for handle, node in list(self._running.items()):

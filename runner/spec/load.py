@@ -1,4 +1,4 @@
-"""Load a PipelineSpec YAML (as compiled by kfp 2.x or flow) into the typed model, with errors naming the place."""
+"""Load a PipelineSpec YAML (compiled by kfp 2.x or flow) into the typed model; errors name the place."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ from runner.spec.model import (
 from runner.spec.quantities import parse_cpu, parse_memory
 
 _GB = 10**9
+# libyaml's loader where PyYAML was built with it: the same safe subset, many times faster on big pipelines.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Loader:
@@ -77,7 +79,7 @@ class _Loader:
             params[name] = ParameterDef(
                 name=name,
                 type=ptype,
-                default=p["defaultValue"] if "defaultValue" in p else NO_DEFAULT,
+                default=p.get("defaultValue", NO_DEFAULT),
                 optional=bool(p.get("isOptional", False)),
             )
         artifacts: dict[str, ArtifactDef] = {}
@@ -109,7 +111,9 @@ class _Loader:
             out = self.mapping(node["taskOutputParameter"], f"{path}.taskOutputParameter")
             return ParameterBinding(
                 "task_output",
-                key=self.string(out.get("outputParameterKey"), f"{path}.taskOutputParameter.outputParameterKey"),
+                key=self.string(
+                    out.get("outputParameterKey"), f"{path}.taskOutputParameter.outputParameterKey"
+                ),
                 producer=self.string(out.get("producerTask"), f"{path}.taskOutputParameter.producerTask"),
                 selector=selector,
             )
@@ -117,7 +121,9 @@ class _Loader:
             status = self.mapping(node["taskFinalStatus"], f"{path}.taskFinalStatus")
             producer = self.string(status.get("producerTask"), f"{path}.taskFinalStatus.producerTask")
             return ParameterBinding("task_final_status", producer=producer)
-        raise self.error("parameter input has no runtimeValue, componentInputParameter or taskOutputParameter", path)
+        raise self.error(
+            "parameter input has no runtimeValue, componentInputParameter or taskOutputParameter", path
+        )
 
     def artifact_binding(self, node: Any, path: str) -> ArtifactBinding:
         node = self.mapping(node, path)
@@ -134,7 +140,9 @@ class _Loader:
         raise self.error("artifact input has no taskOutputArtifact or componentInputArtifact", path)
 
     def iterator(self, task: Mapping[str, Any], path: str) -> Iterator | None:
-        limit = int(self.mapping(task.get("iteratorPolicy"), f"{path}.iteratorPolicy").get("parallelismLimit", 0))
+        limit = int(
+            self.mapping(task.get("iteratorPolicy"), f"{path}.iteratorPolicy").get("parallelismLimit", 0)
+        )
         if "parameterIterator" in task:
             ipath = f"{path}.parameterIterator"
             it = self.mapping(task["parameterIterator"], ipath)
@@ -149,8 +157,12 @@ class _Loader:
             it = self.mapping(task["artifactIterator"], ipath)
             items = self.mapping(it.get("items"), f"{ipath}.items")
             name = self.string(items.get("inputArtifact"), f"{ipath}.items.inputArtifact")
-            return Iterator("artifact", self.string(it.get("itemInput"), f"{ipath}.itemInput"),
-                            input_name=name, parallelism=limit)
+            return Iterator(
+                "artifact",
+                self.string(it.get("itemInput"), f"{ipath}.itemInput"),
+                input_name=name,
+                parallelism=limit,
+            )
         return None
 
     def retry(self, node: Any, path: str) -> RetryPolicy | None:
@@ -283,14 +295,18 @@ class _Loader:
                 metadata=dict(self.mapping(imp.get("metadata"), f"{ipath}.metadata")),
                 reimport=bool(imp.get("reimport", False)),
             )
-        raise self.error("executor is neither a container nor an importer (custom jobs are not supported)", path)
+        raise self.error(
+            "executor is neither a container nor an importer (custom jobs are not supported)", path
+        )
 
     # -- whole document ---------------------------------------------------------------------------
 
     def pipeline(self, doc: Any, platform: Mapping[str, Any], text: str) -> PipelineSpec:
         doc = self.mapping(doc, "")
-        if "root" not in doc or "components" not in doc and "deploymentSpec" not in doc:
-            raise self.error("not a pipeline: no 'root' with a 'deploymentSpec' (is this a KFP v2 IR file?)", "")
+        if "root" not in doc or ("components" not in doc and "deploymentSpec" not in doc):
+            raise self.error(
+                "not a pipeline: no 'root' with a 'deploymentSpec' (is this a KFP v2 IR file?)", ""
+            )
         executors = {
             label: self.executor(node, f"deploymentSpec.executors.{label}")
             for label, node in self.mapping(
@@ -324,7 +340,9 @@ class _Loader:
         if "executorLabel" in node:
             label = self.string(node["executorLabel"], f"{path}.executorLabel")
             if label not in executors:
-                raise self.error(f"executor {label!r} is not in deploymentSpec.executors", f"{path}.executorLabel")
+                raise self.error(
+                    f"executor {label!r} is not in deploymentSpec.executors", f"{path}.executorLabel"
+                )
             executor = executors[label]
         dag = self.dag(node["dag"], f"{path}.dag") if "dag" in node else None
         if executor is None and dag is None:
@@ -337,7 +355,6 @@ class _Loader:
             dag=dag,
             executor=executor,
         )
-
 
     def _outputs(self, node: Any, path: str) -> Interface:
         outputs = self.interface(node, path)
@@ -374,7 +391,9 @@ def _validate(spec: PipelineSpec, loader: _Loader) -> None:
             for key, pbinding in task.parameters.items():
                 where = f"{tpath}.inputs.parameters.{key}"
                 if pbinding.kind == "component_input" and pbinding.key not in component.inputs.parameters:
-                    raise loader.error(f"component {component.name!r} has no input parameter {pbinding.key!r}", where)
+                    raise loader.error(
+                        f"component {component.name!r} has no input parameter {pbinding.key!r}", where
+                    )
                 if pbinding.kind == "task_output":
                     producer = spec.components[component.dag.tasks[str(pbinding.producer)].component]
                     if pbinding.key not in producer.outputs.parameters:
@@ -384,11 +403,15 @@ def _validate(spec: PipelineSpec, loader: _Loader) -> None:
             for key, abinding in task.artifacts.items():
                 where = f"{tpath}.inputs.artifacts.{key}"
                 if abinding.kind == "component_input" and abinding.key not in component.inputs.artifacts:
-                    raise loader.error(f"component {component.name!r} has no input artifact {abinding.key!r}", where)
+                    raise loader.error(
+                        f"component {component.name!r} has no input artifact {abinding.key!r}", where
+                    )
                 if abinding.kind == "task_output":
                     producer = spec.components[component.dag.tasks[str(abinding.producer)].component]
                     if abinding.key not in producer.outputs.artifacts:
-                        raise loader.error(f"task {abinding.producer!r} has no output artifact {abinding.key!r}", where)
+                        raise loader.error(
+                            f"task {abinding.producer!r} has no output artifact {abinding.key!r}", where
+                        )
         try:
             cycle = nx.find_cycle(graph)
         except nx.NetworkXNoCycle:
@@ -396,13 +419,16 @@ def _validate(spec: PipelineSpec, loader: _Loader) -> None:
         if cycle:
             names = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
             raise loader.error(f"the tasks form a cycle: {names}", f"{dag_path}.tasks")
-        for outputs, kind in ((component.dag.parameter_outputs, "parameters"),
-                              (component.dag.artifact_outputs, "artifacts")):
+        for outputs, kind in (
+            (component.dag.parameter_outputs, "parameters"),
+            (component.dag.artifact_outputs, "artifacts"),
+        ):
             for name, selectors in outputs.items():
                 for sel in selectors:
                     if sel.producer not in component.dag.tasks:
                         raise loader.error(
-                            f"output selects unknown task {sel.producer!r}", f"{dag_path}.outputs.{kind}.{name}"
+                            f"output selects unknown task {sel.producer!r}",
+                            f"{dag_path}.outputs.{kind}.{name}",
                         )
 
 
@@ -410,7 +436,7 @@ def load_text(text: str, source: str = "<string>") -> PipelineSpec:
     """Parse IR YAML text (one PipelineSpec document, optionally followed by a platform spec document)."""
     loader = _Loader(source)
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        documents = [d for d in yaml.load_all(text, Loader=_YAML_LOADER) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -434,5 +460,3 @@ def load_file(path: str | Path) -> PipelineSpec:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read: {exc}", str(path)) from None
     return load_text(text, str(path))
-
-

@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-PARAMETER_TYPES = ("STRING", "NUMBER_INTEGER", "NUMBER_DOUBLE", "BOOLEAN", "LIST", "STRUCT", "TASK_FINAL_STATUS")
+PARAMETER_TYPES = (
+    "STRING",
+    "NUMBER_INTEGER",
+    "NUMBER_DOUBLE",
+    "BOOLEAN",
+    "LIST",
+    "STRUCT",
+    "TASK_FINAL_STATUS",
+)
 
 # Sentinel for "no default": None is a legal default in the IR (`defaultValue: null`).
 NO_DEFAULT: Any = type("NoDefault", (), {"__repr__": lambda self: "NO_DEFAULT"})()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import operator
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable
-from dataclasses import asdict, fields
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,18 +37,37 @@ _JSON_FIELDS = {"params", "outputs", "inputs", "metadata"}
 R = TypeVar("R", RunRecord, TaskRecord, ArtifactRecord)
 
 
-def _columns(record_type: type[Any]) -> list[str]:
-    return [f.name for f in fields(record_type)]
+@dataclass(frozen=True)
+class _Layout:
+    """A record type's columns, a fast getter for them, and where its JSON and state columns are."""
+
+    columns: tuple[str, ...]
+    getter: Callable[[Any], tuple[Any, ...]]
+    json_positions: tuple[int, ...]
+    state_position: int | None
+
+
+def _layout(record_type: type) -> _Layout:
+    columns = tuple(f.name for f in fields(record_type))
+    return _Layout(
+        columns=columns,
+        getter=operator.attrgetter(*columns),
+        json_positions=tuple(i for i, c in enumerate(columns) if c in _JSON_FIELDS),
+        state_position=columns.index("state") if "state" in columns else None,
+    )
+
+
+_LAYOUTS = {t: _layout(t) for t in (RunRecord, TaskRecord, ArtifactRecord)}
 
 
 def _to_row(record: Any) -> tuple[Any, ...]:
-    values = []
-    for key, value in asdict(record).items():
-        if key in _JSON_FIELDS:
-            value = json.dumps(value, sort_keys=True)
-        elif isinstance(value, RunState | TaskState):
-            value = value.value
-        values.append(value)
+    # The engine writes a row per task transition: this is on its hot path, hence the precomputed getter.
+    layout = _LAYOUTS[type(record)]
+    values = list(layout.getter(record))
+    for i in layout.json_positions:
+        values[i] = json.dumps(values[i], sort_keys=True) if values[i] else "{}"
+    if layout.state_position is not None:
+        values[layout.state_position] = values[layout.state_position].value
     return tuple(values)
 
 
@@ -92,9 +112,11 @@ class Store:
             raise
         self._db.execute("COMMIT")
 
-    def _upsert(self, table: str, key: tuple[str, ...], records: Iterable[Any], record_type: type[Any]) -> None:
+    def _upsert(
+        self, table: str, key: tuple[str, ...], records: Iterable[Any], record_type: type[Any]
+    ) -> None:
         # An upsert, not INSERT OR REPLACE, so a row keeps its rowid and listings keep creation order.
-        columns = _columns(record_type)
+        columns = _LAYOUTS[record_type].columns
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
         sql = (
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
@@ -152,5 +174,7 @@ class Store:
         self._upsert("artifacts", ("run_id", "task_path", "name"), artifacts, ArtifactRecord)
 
     def artifacts(self, run_id: str) -> list[ArtifactRecord]:
-        rows = self._db.execute("SELECT * FROM artifacts WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
+        rows = self._db.execute(
+            "SELECT * FROM artifacts WHERE run_id = ? ORDER BY rowid", (run_id,)
+        ).fetchall()
         return [_from_row(ArtifactRecord, r) for r in rows]

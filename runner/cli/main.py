@@ -1,0 +1,323 @@
+"""The `flow` command: a thin layer over the Python API and the store."""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from runner import api
+from runner.cli import format as fmt
+from runner.cli.progress import Progress
+from runner.errors import FlowError, UsageError
+from runner.store import RunRecord, Store, TaskRecord
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_FAILED, EXIT_CANCELLED = 1, 130
+
+
+def reports_errors(command: F) -> F:
+    """Turn flow's errors into one line on stderr and their exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except FlowError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="flow-pipelines")
+def main() -> None:
+    """Run Kubeflow Pipelines v2 pipelines as containers, on a laptop or on Kubernetes."""
+
+
+def _backend_name(local: bool, cluster: bool, backend: str | None) -> str:
+    if backend:
+        return backend
+    if cluster:
+        raise UsageError("the cluster backend is not available in this version", "--cluster")
+    return "process"
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@main.command()
+@click.argument("pipeline", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--local", "local", is_flag=True, help="Run on this machine (the default).")
+@click.option("--cluster", is_flag=True, help="Run each task as a Kubernetes pod.")
+@click.option("--backend", help="Backend by name: process, docker, k8s, or one a plugin adds.")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A pipeline parameter.")
+@click.option("--parallelism", type=click.IntRange(min=1), help="Tasks running at once [default: CPU count].")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="Pipeline root folder.")
+@reports_errors
+def run(
+    pipeline: Path,
+    local: bool,
+    cluster: bool,
+    backend: str | None,
+    params: tuple[str, ...],
+    parallelism: int | None,
+    root: Path | None,
+) -> None:
+    """Run PIPELINE (a KFP v2 IR YAML file) to the end; exit 0 only when it succeeded."""
+    from runner.params import parse_assignments
+
+    if local and cluster:
+        raise UsageError("choose one of --local and --cluster", "flow run")
+    backend_name = _backend_name(local, cluster, backend)
+    values = parse_assignments(list(params))
+    started: list[RunRecord] = []
+
+    def announce(record: RunRecord) -> None:
+        started.append(record)
+        click.echo(f"run {record.run_id}: {record.pipeline} on {record.backend}, root {record.root}")
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    with Progress() as progress:
+        try:
+            result = api.run(
+                pipeline,
+                backend=backend_name,
+                params=values,
+                params_as_text=True,
+                root=root,
+                parallelism=parallelism,
+                on_change=progress.on_change,
+                on_start=announce,
+            )
+        except KeyboardInterrupt:
+            result = None
+    if result is None:
+        run_id = started[0].run_id if started else "?"
+        click.echo(f"run {run_id} cancelled; its tasks were stopped", err=True)
+        sys.exit(EXIT_CANCELLED)
+    _summarize(result)
+    sys.exit(0 if result.succeeded else EXIT_FAILED)
+
+
+def _summarize(result: api.RunResult) -> None:
+    total = sum(1 for t in result.tasks.values())
+    click.echo(f"run {result.run_id} {result.state.value} ({total} tasks)")
+    if result.error:
+        click.echo(f"error: {result.error}", err=True)
+    for name, value in result.outputs.items():
+        click.echo(f"  output {name} = {json.dumps(value)}")
+    for name, path in result.artifacts.items():
+        click.echo(f"  artifact {name}: {path}")
+    click.echo(f"outputs are under {result.root / result.run_id}")
+
+
+@main.command()
+@click.option("--limit", default=20, show_default=True, help="How many runs, newest first.")
+@reports_errors
+def runs(limit: int) -> None:
+    """List runs, newest first."""
+    with _store() as store:
+        table = Table(box=None)
+        for column in ("run", "pipeline", "backend", "state", "started", "duration"):
+            table.add_column(column)
+        for record in store.runs(limit):
+            table.add_row(
+                record.run_id,
+                record.pipeline,
+                record.backend,
+                record.state.value,
+                fmt.when(record.started_at or record.created_at),
+                fmt.duration(record.duration),
+            )
+        Console().print(table)
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@reports_errors
+def show(run_id: str, output: str) -> None:
+    """Show a run's tasks: state, attempts, duration, inputs and outputs. RUN may be "latest"."""
+    with _store() as store:
+        record = store.run(run_id)
+        tasks = store.tasks(record.run_id)
+        arts = store.artifacts(record.run_id)
+    if output == "json":
+        click.echo(json.dumps(_run_json(record, tasks, arts), indent=2, default=str))
+        return
+    console = Console()
+    console.print(
+        f"run {record.run_id}  {record.pipeline}  [bold]{record.state.value}[/]  backend {record.backend}"
+        f"  started {fmt.when(record.started_at)}  took {fmt.duration(record.duration)}"
+    )
+    console.print(f"root {record.root}  params {fmt.values(record.params, 200) or '-'}")
+    if record.error:
+        console.print(f"[red]error:[/] {record.error.splitlines()[0]}")
+    table = Table(box=None)
+    for column in ("task", "state", "attempts", "duration", "inputs", "outputs", "peak mem", "cpu"):
+        table.add_column(column)
+    for task in tasks:
+        cpu = "-" if task.cpu_seconds is None else f"{task.cpu_seconds:.2f}s"
+        table.add_row(
+            task.path,
+            task.state.value,
+            str(task.attempts),
+            fmt.duration(task.duration),
+            fmt.values(task.inputs),
+            fmt.values(task.outputs),
+            fmt.size(task.peak_memory_bytes),
+            cpu,
+        )
+    console.print(table)
+    outputs = record.outputs or {}
+    for name, value in (outputs.get("parameters") or {}).items():
+        console.print(f"output {name} = {json.dumps(value)}")
+    for name, uris in (outputs.get("artifacts") or {}).items():
+        console.print(f"artifact {name}: {', '.join(uris)}")
+
+
+def _run_json(record: RunRecord, tasks: list[TaskRecord], arts: list[Any]) -> dict[str, Any]:
+    outputs = record.outputs or {}
+    return {
+        "run_id": record.run_id,
+        "pipeline": record.pipeline,
+        "pipeline_file": record.pipeline_file,
+        "backend": record.backend,
+        "state": record.state.value,
+        "root": record.root,
+        "params": record.params,
+        "created_at": record.created_at,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "duration": record.duration,
+        "error": record.error,
+        "outputs": {
+            "parameters": outputs.get("parameters") or {},
+            "artifacts": {
+                name: [str(Path(record.root) / uri) for uri in uris]
+                for name, uris in (outputs.get("artifacts") or {}).items()
+            },
+        },
+        "tasks": [
+            {
+                "path": t.path,
+                "name": t.name,
+                "component": t.component,
+                "kind": t.kind,
+                "state": t.state.value,
+                "attempts": t.attempts,
+                "started_at": t.started_at,
+                "finished_at": t.finished_at,
+                "duration": t.duration,
+                "inputs": t.inputs,
+                "outputs": t.outputs,
+                "error": t.error,
+                "exit_code": t.exit_code,
+                "reason": t.reason,
+                "peak_memory_bytes": t.peak_memory_bytes,
+                "cpu_seconds": t.cpu_seconds,
+                "artifacts": {
+                    a.name: {
+                        "uri": a.uri,
+                        "type": a.type,
+                        "size": a.size,
+                        "sha256": a.digest,
+                        "metadata": a.metadata,
+                    }
+                    for a in arts
+                    if a.task_path == t.path
+                },
+            }
+            for t in tasks
+        ],
+    }
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.argument("task", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing while the task runs.")
+@reports_errors
+def logs(run_id: str, task: str | None, follow: bool) -> None:
+    """Print a task's output (every task's when TASK is left out)."""
+    with _store() as store:
+        record = store.run(run_id)
+        tasks = [t for t in store.tasks(record.run_id) if t.log_path]
+        if task is not None:
+            tasks = [_find_task(tasks, task, record.run_id)]
+        for item in tasks:
+            if len(tasks) > 1:
+                click.echo(f"==> {item.path} (attempt {item.attempts}) <==")
+            _print_log(store, record.run_id, item, follow)
+
+
+def _find_task(tasks: list[TaskRecord], wanted: str, run_id: str) -> TaskRecord:
+    by_path = [t for t in tasks if t.path == wanted]
+    by_name = [t for t in tasks if t.name == wanted]
+    matches = by_path or by_name
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise UsageError(f"run {run_id} has no task {wanted!r} with logs", "flow logs")
+    paths = ", ".join(t.path for t in matches)
+    raise UsageError(f"task name {wanted!r} is ambiguous, use its path: {paths}", "flow logs")
+
+
+def _print_log(store: Store, run_id: str, task: TaskRecord, follow: bool) -> None:
+    path = Path(task.log_path)
+    offset = 0
+    while True:
+        if path.exists():
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+                offset += len(chunk)
+            sys.stdout.write(chunk.decode("utf-8", errors="replace"))
+            sys.stdout.flush()
+        current = store.task(run_id, task.path)
+        if not follow or current is None or current.state.finished or current.log_path != task.log_path:
+            return
+        time.sleep(0.5)
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@reports_errors
+def artifacts(run_id: str) -> None:
+    """List a run's artifacts with their URIs (relative to the run's root) and sizes."""
+    with _store() as store:
+        record = store.run(run_id)
+        table = Table(box=None)
+        for column in ("task", "name", "type", "size", "uri"):
+            table.add_column(column)
+        for art in store.artifacts(record.run_id):
+            table.add_row(art.task_path, art.name, art.type, fmt.size(art.size), art.uri)
+        console = Console()
+        console.print(f"root {record.root}")
+        console.print(table)
+
+
+class _store:
+    def __enter__(self) -> Store:
+        self.store = api.open_store()
+        return self.store
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.close()
+
+
+if __name__ == "__main__":
+    main()

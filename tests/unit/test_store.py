@@ -1,0 +1,167 @@
+"""runner.store.Store: records survive a roundtrip; runs are found by id, unique prefix or "latest"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runner.errors import RunNotFoundError
+from runner.store import ArtifactRecord, RunRecord, RunState, Store, TaskRecord, TaskState
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    db = Store(tmp_path / "db" / "flow.db")
+    yield db
+    db.close()
+
+
+def make_run(run_id: str, created_at: float = 0.0) -> RunRecord:
+    return RunRecord(
+        run_id=run_id, pipeline="p", pipeline_file="p.yaml", backend="fake", root="/r", created_at=created_at
+    )
+
+
+def make_task(path: str, state: TaskState = TaskState.PENDING) -> TaskRecord:
+    return TaskRecord(
+        run_id="r1",
+        path=path,
+        name=path.rsplit("/", 1)[-1],
+        component="comp-x",
+        kind="container",
+        state=state,
+    )
+
+
+def test_run_roundtrip(store: Store, tmp_path: Path) -> None:
+    run = make_run("r1")
+    run.state, run.params = RunState.SUCCEEDED, {"n": 2, "xs": [1, {"a": None}], "s": "x"}
+    run.outputs = {"parameters": {"out": 1.5}, "artifacts": {"m": ["r1/t/m"]}}
+    run.started_at, run.finished_at, run.error, run.spec_text = 10.0, 12.5, "boom", "root: {}\n"
+    store.save_run(run)
+    assert run.created_at > 0  # filled in on first save
+    loaded = store.run("r1")
+    assert loaded == run
+    assert loaded.state is RunState.SUCCEEDED
+    assert loaded.duration == 2.5
+    reopened = Store(store.path)  # committed, visible to another connection
+    try:
+        assert reopened.run("r1") == run
+    finally:
+        reopened.close()
+
+
+def test_save_run_updates_in_place(store: Store) -> None:
+    run = make_run("r1", created_at=5.0)
+    store.save_run(run)
+    run.state, run.error = RunState.FAILED, "task 'a' failed"
+    store.save_run(run)
+    assert [r.run_id for r in store.runs()] == ["r1"]
+    assert store.run("r1").state is RunState.FAILED
+    assert store.run("r1").error == "task 'a' failed"
+    assert store.run("r1").created_at == 5.0
+
+
+def test_task_roundtrip(store: Store) -> None:
+    task = make_task("outer/inner", TaskState.FAILED)
+    task.parent, task.attempts, task.exit_code, task.reason = "outer", 2, 137, "OOMKilled"
+    task.inputs, task.outputs = {"x": [1, 2]}, {"y": {"k": True}}
+    task.started_at, task.finished_at, task.error = 1.0, 4.0, "out of memory"
+    store.save_tasks([task])
+    assert store.tasks("r1") == [task]
+    assert store.task("r1", "outer/inner") == task
+    assert store.task("r1", "nope") is None
+    assert store.tasks("other-run") == []
+
+
+def test_task_listing_keeps_insertion_order_after_updates(store: Store) -> None:
+    tasks = [make_task(p) for p in ("c", "a", "b")]
+    store.save_tasks(tasks)
+    tasks[0].state = TaskState.SUCCEEDED
+    store.save_tasks([tasks[0]])
+    tasks[1].state, tasks[1].attempts = TaskState.RUNNING, 1
+    store.save_tasks([tasks[2], tasks[1]])
+    listed = store.tasks("r1")
+    assert [t.path for t in listed] == ["c", "a", "b"]
+    assert [t.state for t in listed] == [TaskState.SUCCEEDED, TaskState.RUNNING, TaskState.PENDING]
+    assert listed[1].attempts == 1
+
+
+def test_artifact_roundtrip_and_update(store: Store) -> None:
+    model = ArtifactRecord(
+        run_id="r1",
+        task_path="train",
+        name="model",
+        uri="r1/train/model",
+        type="system.Model",
+        metadata={"accuracy": 0.9},
+        size=12,
+        digest="ab" * 32,
+    )
+    data = ArtifactRecord(
+        run_id="r1", task_path="prep", name="data", uri="r1/prep/data", type="system.Dataset"
+    )
+    store.save_artifacts([model, data])
+    model.size = 13
+    store.save_artifacts([model])
+    assert store.artifacts("r1") == [model, data]
+    assert store.artifacts("r2") == []
+
+
+def test_latest_is_the_most_recently_created(store: Store) -> None:
+    for run_id, created in (("aaa", 3.0), ("bbb", 1.0), ("ccc", 2.0)):
+        store.save_run(make_run(run_id, created))
+    assert store.run("latest").run_id == "aaa"
+    assert [r.run_id for r in store.runs()] == ["aaa", "ccc", "bbb"]
+    assert [r.run_id for r in store.runs(limit=2)] == ["aaa", "ccc"]
+
+
+def test_latest_in_an_empty_store(store: Store) -> None:
+    with pytest.raises(RunNotFoundError):
+        store.run("latest")
+
+
+def test_unique_prefix(store: Store) -> None:
+    for run_id in ("abc123", "abd456", "f00d99"):
+        store.save_run(make_run(run_id))
+    assert store.run("abc").run_id == "abc123"
+    assert store.run("f").run_id == "f00d99"
+    assert store.run("abd456").run_id == "abd456"
+    with pytest.raises(RunNotFoundError, match="'ab'"):
+        store.run("ab")  # ambiguous
+
+
+def test_exact_id_wins_over_longer_ids_it_prefixes(store: Store) -> None:
+    for run_id in ("ab12", "ab1234", "ab1299"):  # the exact id is saved first here...
+        store.save_run(make_run(run_id))
+    assert store.run("ab12").run_id == "ab12"
+
+
+def test_exact_id_wins_even_when_saved_last(store: Store) -> None:
+    for run_id in ("ab1234", "ab1299", "ab12"):  # ...and last here
+        store.save_run(make_run(run_id))
+    assert store.run("ab12").run_id == "ab12"
+
+
+@pytest.mark.parametrize("run_id", ["zzz", "abc1234", "bc1"])
+def test_unknown_run_id(store: Store, run_id: str) -> None:
+    store.save_run(make_run("abc123"))
+    with pytest.raises(RunNotFoundError) as info:
+        store.run(run_id)
+    assert repr(run_id) in str(info.value)
+
+
+@pytest.mark.parametrize("pattern", ["%", "_bc", ""])
+def test_prefix_is_not_a_like_pattern(store: Store, pattern: str) -> None:
+    store.save_run(make_run("abc123"))
+    with pytest.raises(RunNotFoundError):
+        store.run(pattern)
+
+
+def test_new_run_ids_are_unique_and_unused(store: Store) -> None:
+    ids = {store.new_run_id() for _ in range(50)}
+    assert len(ids) == 50
+    store.save_run(make_run(next(iter(ids))))
+    assert store.new_run_id() not in {r.run_id for r in store.runs()}
