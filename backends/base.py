@@ -69,7 +69,8 @@ class TaskSpec:
     attempt: int
     name: str  # deterministic from (run, task, attempt); a valid container/pod name
     image: str
-    command: Sequence[str]
+    command: Sequence[str]  # replaces the image's entrypoint; empty keeps it
+    args: Sequence[str] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     resources: Resources = field(default_factory=Resources)
     mounts: Sequence[Mount] = ()
@@ -116,7 +117,7 @@ class BackendUnavailableError(BackendError):
 
 
 class Backend(abc.ABC):
-    """Runs tasks. Implementations must be safe to call from the engine's single thread only."""
+    """Runs tasks. The engine calls every method from one thread, except `cancel` (see there)."""
 
     name: str = ""
 
@@ -149,7 +150,11 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def cancel(self, handle: str) -> None:
-        """Stop the task. Idempotent: cancelling a finished or unknown task does nothing."""
+        """Stop the task, keeping its logs. Idempotent: cancelling a finished or unknown task does nothing.
+
+        The engine cancels a run's tasks from several threads at once, so that a grace period per task
+        does not add up; implementations must allow concurrent calls for different handles.
+        """
 
     @abc.abstractmethod
     def cleanup(self, run: RunInfo, keep_failed: bool = False) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ from backends.base import Backend
 from runner import artifacts
 from runner import params as pipeline_params
 from runner.engine.scheduler import ChangeListener, Engine
-from runner.plugins import create_backend
+from runner.selection import select_backend
 from runner.spec import PipelineSpec, load_file, load_text
 from runner.store import RunRecord, RunState, Store, TaskRecord, TaskState
 
@@ -81,14 +81,22 @@ def run(
     store: Store | None = None,
     on_change: ChangeListener | None = None,
     on_start: Any = None,
+    docker_options: Mapping[str, Any] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run a pipeline to the end and return its result. Bad input raises a UsageError before anything starts.
 
-    `on_start(run_record)` is called once the run exists in the store, before its first task starts.
+    `backend` is a backend name ("local" picks Docker when an engine answers, else "process") or an instance.
+    `on_start(run_record)` is called once the run exists in the store, before its first task starts;
+    `notify(message)` receives one-line notices such as the backend chosen for "local".
     """
     spec = load_pipeline(pipeline)
     values = pipeline_params.bind(spec, params or {}, as_text=params_as_text)
-    runtime = create_backend(backend) if isinstance(backend, str) else backend
+    runtime = (
+        select_backend(backend, docker_options=docker_options, notify=notify)
+        if isinstance(backend, str)
+        else backend
+    )
     own_store = store is None
     store = store or open_store()
     try:

@@ -54,8 +54,12 @@ class ProcessBackend(Backend):
         run.root.mkdir(parents=True, exist_ok=True)
 
     def submit(self, task: TaskSpec) -> str:
+        argv = [*task.command, *task.args]
         if not task.command:
-            raise PermanentBackendError("the container has no command to run", reason=REASON_ERROR)
+            raise PermanentBackendError(
+                "the component has no command; the process backend cannot use an image's entrypoint",
+                reason=REASON_ERROR,
+            )
         Path(task.log_path).parent.mkdir(parents=True, exist_ok=True)
         workdir = tempfile.mkdtemp(prefix=f"{task.name}-")
         env = {**os.environ, **task.env}
@@ -63,7 +67,7 @@ class ProcessBackend(Backend):
         with open(task.log_path, "wb") as log:
             try:
                 popen = subprocess.Popen(
-                    list(task.command),
+                    argv,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,

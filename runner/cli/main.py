@@ -19,8 +19,10 @@ from rich.table import Table
 from runner import api
 from runner.cli import format as fmt
 from runner.cli.progress import Progress
+from runner.config import PULL_POLICIES, load_config, parse_image_map
 from runner.errors import FlowError, UsageError
-from runner.store import RunRecord, Store, TaskRecord
+from runner.selection import LOCAL
+from runner.store import RunRecord, RunState, Store, TaskRecord
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILED, EXIT_CANCELLED = 1, 130
@@ -51,7 +53,7 @@ def _backend_name(local: bool, cluster: bool, backend: str | None) -> str:
         return backend
     if cluster:
         raise UsageError("the cluster backend is not available in this version", "--cluster")
-    return "process"
+    return LOCAL
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -66,6 +68,15 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A pipeline parameter.")
 @click.option("--parallelism", type=click.IntRange(min=1), help="Tasks running at once [default: CPU count].")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="Pipeline root folder.")
+@click.option(
+    "--image-map",
+    "image_map",
+    multiple=True,
+    metavar="FROM=TO",
+    help="Run image TO wherever the pipeline names FROM (also `image_map` in flow.yaml).",
+)
+@click.option("--pull", type=click.Choice(PULL_POLICIES), help="When to pull images [default: missing].")
+@click.option("--keep-failed", is_flag=True, help="Keep the containers of failed tasks for inspection.")
 @reports_errors
 def run(
     pipeline: Path,
@@ -75,14 +86,27 @@ def run(
     params: tuple[str, ...],
     parallelism: int | None,
     root: Path | None,
+    image_map: tuple[str, ...],
+    pull: str | None,
+    keep_failed: bool,
 ) -> None:
-    """Run PIPELINE (a KFP v2 IR YAML file) to the end; exit 0 only when it succeeded."""
+    """Run PIPELINE (a KFP v2 IR YAML file) to the end; exit 0 only when it succeeded.
+
+    With --local (the default) tasks run as Docker containers when a Docker engine answers, else as local
+    processes.
+    """
     from runner.params import parse_assignments
 
     if local and cluster:
         raise UsageError("choose one of --local and --cluster", "flow run")
     backend_name = _backend_name(local, cluster, backend)
     values = parse_assignments(list(params))
+    config = load_config()
+    docker_options = {
+        "image_map": {**config.image_map, **parse_image_map(list(image_map))},
+        "pull": pull or config.pull,
+        "keep_failed": keep_failed,
+    }
     started: list[RunRecord] = []
 
     def announce(record: RunRecord) -> None:
@@ -101,10 +125,12 @@ def run(
                 parallelism=parallelism,
                 on_change=progress.on_change,
                 on_start=announce,
+                docker_options=docker_options,
+                notify=lambda message: click.echo(message, err=True),
             )
         except KeyboardInterrupt:
             result = None
-    if result is None:
+    if result is None or result.state == RunState.CANCELLED:
         run_id = started[0].run_id if started else "?"
         click.echo(f"run {run_id} cancelled; its tasks were stopped", err=True)
         sys.exit(EXIT_CANCELLED)

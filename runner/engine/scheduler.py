@@ -12,12 +12,15 @@ import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from backends.base import (
     REASON_CANCELLED,
+    REASON_LOST,
     Backend,
+    BackendError,
     Mount,
     PermanentBackendError,
     Phase,
@@ -38,6 +41,13 @@ from runner.store import ArtifactRecord, RunRecord, RunState, Store, TaskRecord,
 ALL_UPSTREAM_COMPLETED = "ALL_UPSTREAM_TASKS_COMPLETED"
 LOG_TAIL_LINES = 10
 _MIN_TICK, _MAX_TICK = 0.01, 0.2
+_POLL_RETRIES = 5
+_CANCEL_CHECK_SECONDS = 1.0
+
+
+class CancelRequested(Exception):
+    """`flow cancel` marked the run CANCELLING in the store."""
+
 
 ChangeListener = Callable[[TaskRecord], None]
 
@@ -82,13 +92,17 @@ class Engine:
     def execute(self, params: Mapping[str, Any]) -> RunState:
         """Run to the end; Ctrl-C cancels every running task, records the run as cancelled and re-raises."""
         run = self.run_record
-        run.state, run.started_at = RunState.RUNNING, time.time()
+        run.state, run.started_at, run.engine_pid = RunState.RUNNING, time.time(), os.getpid()
         self.store.save_run(run)
         self.backend.prepare(self.run_info)
         try:
             self._root_scope = Scope("", self.spec.root, dict(params), {}, owner=None)
             self._open(self._root_scope)
             self._loop()
+        except CancelRequested:
+            self._cancel_all()
+            self._finish_run(RunState.CANCELLED, "cancelled with flow cancel")
+            return RunState.CANCELLED
         except KeyboardInterrupt:
             self._cancel_all()
             self._finish_run(RunState.CANCELLED, "cancelled by the user")
@@ -106,13 +120,18 @@ class Engine:
 
     def _loop(self) -> None:
         tick = _MIN_TICK
+        next_cancel_check = time.monotonic() + _CANCEL_CHECK_SECONDS
         while not self._finished:
+            if time.monotonic() >= next_cancel_check:
+                next_cancel_check = time.monotonic() + _CANCEL_CHECK_SECONDS
+                if self.store.run_state(self.run_record.run_id) == RunState.CANCELLING:
+                    raise CancelRequested
             progressed = self._drain_ready()
             to_submit = self._claim_slots()
             self._flush()
             progressed |= self._submit(to_submit)
             if self._running:
-                statuses = self.backend.poll(list(self._running))
+                statuses = self._poll()
                 for handle, status in statuses.items():
                     if status.phase.finished:
                         self._on_container_finished(self._running.pop(handle), status)
@@ -129,6 +148,24 @@ class Engine:
                 tick = min(tick * 2, _MAX_TICK)
             else:
                 tick = _MIN_TICK
+
+    def _poll(self) -> dict[str, TaskStatus]:
+        """Statuses of the running tasks; when the backend is gone for good, every running task fails."""
+        for attempt in range(_POLL_RETRIES):
+            try:
+                return self.backend.poll(list(self._running))
+            except TemporaryBackendError as exc:
+                if attempt == _POLL_RETRIES - 1:
+                    error: BackendError = exc
+                    break
+                time.sleep(min(exc.delay, 5.0))
+            except BackendError as exc:
+                error = exc
+                break
+        return {
+            handle: TaskStatus(Phase.FAILED, reason=REASON_LOST, message=str(error))
+            for handle in self._running
+        }
 
     def _drain_ready(self) -> bool:
         progressed = bool(self._ready)
@@ -161,6 +198,10 @@ class Engine:
                 continue
             except PermanentBackendError as exc:
                 node.record.reason = exc.reason
+                self._finish(node, TaskState.FAILED, str(exc))
+                continue
+            except BackendError as exc:
+                node.record.reason = REASON_LOST
                 self._finish(node, TaskState.FAILED, str(exc))
                 continue
             node.handle = handle
@@ -340,7 +381,7 @@ class Engine:
                 },
                 node.task.where,
             )
-            argv = render([*container.command, *container.args], context)
+            command, args = render(container.command, context), render(container.args, context)
         except FlowError:
             record.attempts -= 1
             raise
@@ -351,7 +392,8 @@ class Engine:
             attempt=record.attempts,
             name=_container_name(run_id, node.path, record.attempts),
             image=container.image,
-            command=argv,
+            command=command,
+            args=args,
             env=dict(container.env),
             resources=Resources(
                 res.cpu_limit,
@@ -439,8 +481,10 @@ class Engine:
                 )
 
     def _cancel_all(self) -> None:
-        for handle, node in list(self._running.items()):
-            self.backend.cancel(handle)
+        # Concurrently, so that each task's stop grace period does not add up.
+        with ThreadPoolExecutor(max_workers=max(1, len(self._running))) as pool:
+            list(pool.map(self.backend.cancel, list(self._running)))
+        for node in self._running.values():
             node.record.state, node.record.reason = TaskState.CANCELLED, REASON_CANCELLED
             node.record.finished_at = time.time()
             self._mark(node.record)

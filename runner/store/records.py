@@ -10,6 +10,7 @@ from typing import Any
 class RunState(enum.StrEnum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"
+    CANCELLING = "CANCELLING"  # `flow cancel` asked; the engine stops the tasks and records CANCELLED
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
@@ -54,6 +55,7 @@ class RunRecord:
     error: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)  # pipeline output parameters
     spec_text: str = ""
+    engine_pid: int | None = None  # the process driving the run, so `flow cancel` knows whether it lives
 
     @property
     def duration(self) -> float | None:

@@ -18,7 +18,8 @@ from runner.store.records import ArtifactRecord, RunRecord, RunState, TaskRecord
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, pipeline TEXT, pipeline_file TEXT, backend TEXT, root TEXT, state TEXT,
-    params TEXT, created_at REAL, started_at REAL, finished_at REAL, error TEXT, outputs TEXT, spec_text TEXT
+    params TEXT, created_at REAL, started_at REAL, finished_at REAL, error TEXT, outputs TEXT, spec_text TEXT,
+    engine_pid INTEGER
 );
 CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT, path TEXT, name TEXT, component TEXT, kind TEXT, parent TEXT, state TEXT, attempts INTEGER,
@@ -151,6 +152,22 @@ class Store:
         if row is None:
             raise RunNotFoundError(f"no run {run_id!r} in {self.path}")
         return _from_row(RunRecord, row)
+
+    def request_cancel(self, run_id: str) -> bool:
+        """Mark a running run CANCELLING for its engine to act on; False when the run is not running."""
+        self._db.execute("BEGIN IMMEDIATE")
+        cursor = self._db.execute(
+            "UPDATE runs SET state = ? WHERE run_id = ? AND state IN (?, ?)",
+            (RunState.CANCELLING.value, run_id, RunState.RUNNING.value, RunState.PENDING.value),
+        )
+        self._db.execute("COMMIT")
+        return cursor.rowcount == 1
+
+    def run_state(self, run_id: str) -> RunState:
+        row = self._db.execute("SELECT state FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFoundError(f"no run {run_id!r} in {self.path}")
+        return RunState(row["state"])
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
         rows = self._db.execute("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()

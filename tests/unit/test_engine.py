@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from irbuild import (
 )
 
 import runner
-from backends.base import TaskSpec
+from backends.base import TaskSpec, TemporaryBackendError
 from backends.fake import FakeBackend, Outcome, executor_input
 from runner import RunResult
 from runner.store import RunState, Store, TaskRecord, TaskState
@@ -38,6 +39,16 @@ class Ran:
     def spec(self, path: str) -> TaskSpec:
         """The TaskSpec the engine submitted for the task at `path` (its last attempt)."""
         return next(s for s in reversed(self.backend.submitted) if s.task_path == path)
+
+    def ticks(self, path: str) -> tuple[int, int]:
+        """The fake backend's (submit tick, finish tick) of the task at `path`."""
+        fake = self.backend.tasks[self.spec(path).name]
+        assert fake.finished_tick is not None
+        return fake.started_tick, fake.finished_tick
+
+    def argv(self, path: str) -> list[str]:
+        spec = self.spec(path)
+        return [*spec.command, *spec.args]
 
     def inputs(self, path: str) -> dict[str, Any]:
         loaded: dict[str, Any] = executor_input(self.spec(path))["inputs"]
@@ -64,10 +75,16 @@ def run_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ru
     monkeypatch.setenv("FLOW_HOME", str(tmp_path))
     store = Store(tmp_path / "db")
 
-    def run(pipeline: Pipeline, outcomes: Outcomes | None = None, **kwargs: Any) -> Ran:
+    def run(
+        pipeline: Pipeline,
+        outcomes: Outcomes | None = None,
+        backend: FakeBackend | None = None,
+        **kwargs: Any,
+    ) -> Ran:
         table = outcomes or {}
         script = table if callable(table) else (lambda spec: table.get(spec.task_path, Outcome()))
-        backend = FakeBackend(script)
+        backend = backend or FakeBackend()
+        backend.script = script
         result = runner.run(pipeline.yaml(), backend=backend, root=tmp_path / "root", store=store, **kwargs)
         return Ran(result, backend, store)
 
@@ -91,9 +108,8 @@ def test_a_chain_runs_in_order(run_pipeline: RunFn) -> None:
     ran = run_pipeline(steps(chain("c", "a", "b")), {"a": Outcome(polls=3)})
     assert ran.result.state == RunState.SUCCEEDED
     assert ran.submitted == ["c", "a", "b"]
-    timeline = {path: ran.backend.tasks[ran.spec(path).name] for path in ran.submitted}
-    assert timeline["a"].started_tick >= timeline["c"].finished_tick
-    assert timeline["b"].started_tick >= timeline["a"].finished_tick
+    assert ran.ticks("a")[0] >= ran.ticks("c")[1]
+    assert ran.ticks("b")[0] >= ran.ticks("a")[1]
     assert ran.backend.max_concurrent == 1
 
 
@@ -105,10 +121,9 @@ def test_diamond_join_waits_for_both_branches(run_pipeline: RunFn) -> None:
         "join": task("comp-step", after=("slow", "fast")),
     }
     ran = run_pipeline(steps(tasks), {"slow": Outcome(polls=5)})
-    ticks = {path: ran.backend.tasks[ran.spec(path).name] for path in ran.submitted}
     assert ran.submitted[0] == "top"
     assert ran.submitted[-1] == "join"
-    assert ticks["join"].started_tick >= ticks["slow"].finished_tick
+    assert ran.ticks("join")[0] >= ran.ticks("slow")[1] > ran.ticks("fast")[1]
     assert ran.backend.max_concurrent == 2
 
 
@@ -234,7 +249,7 @@ def test_task_outputs_reach_the_consumer(run_pipeline: RunFn, tmp_path: Path) ->
     assert artifact["uri"] == expected_path
     assert artifact["type"]["schemaTitle"] == "system.Dataset"
     assert Path(artifact["uri"]).read_bytes() == b"a,b\n1,2\n"
-    assert list(ran.spec("consume").command) == ["echo", "--n", "5", "--data", expected_path]
+    assert ran.argv("consume") == ["echo", "--n", "5", "--data", expected_path]
     assert ran.tasks["produce"].outputs == {"n": 5}
     assert ran.result.tasks["produce"].artifacts["data"] == Path(expected_path)
 
@@ -288,7 +303,23 @@ def test_pipeline_parameters_and_constants_reach_the_executor(run_pipeline: RunF
     assert values["job"] == f"job=consts-{ran.result.run_id}"
     assert values["msg"] == "hi"
     assert values["flag"] is True
-    assert list(ran.spec("use").command) == ["echo", "2", "true"]
+    assert ran.argv("use") == ["echo", "2", "true"]
+
+
+def test_pipeline_and_task_placeholders_in_constants(run_pipeline: RunFn) -> None:
+    """kfp passes dsl.PIPELINE_JOB_ID_PLACEHOLDER, dsl.PIPELINE_TASK_NAME_PLACEHOLDER... as constants."""
+    pipeline = Pipeline("ph").container("comp-use", inputs={"job_id": "STRING", "task_name": "STRING"})
+    pipeline.root(
+        {
+            "use": task(
+                "comp-use",
+                job_id=const("{{$.pipeline_job_uuid}}"),
+                task_name=const("{{$.pipeline_task_name}}"),
+            )
+        }
+    )
+    ran = run_pipeline(pipeline)
+    assert ran.inputs("use")["parameterValues"] == {"job_id": ran.result.run_id, "task_name": "use"}
 
 
 def test_component_default_is_typed_like_a_constant(run_pipeline: RunFn) -> None:
@@ -300,7 +331,7 @@ def test_component_default_is_typed_like_a_constant(run_pipeline: RunFn) -> None
     ran = run_pipeline(pipeline)
     assert ran.inputs("use")["parameterValues"] == {"n": 3}
     assert type(ran.inputs("use")["parameterValues"]["n"]) is int
-    assert list(ran.spec("use").command) == ["echo", "3"]
+    assert ran.argv("use") == ["echo", "3"]
 
 
 def test_constant_of_the_wrong_type_fails_the_task(run_pipeline: RunFn) -> None:
@@ -310,6 +341,79 @@ def test_constant_of_the_wrong_type_fails_the_task(run_pipeline: RunFn) -> None:
     assert ran.state("use") == TaskState.FAILED
     assert "use" not in ran.submitted
     assert "expected an integer" in ran.tasks["use"].error
+
+
+def test_unknown_placeholder_in_args_fails_the_task(run_pipeline: RunFn) -> None:
+    pipeline = steps(chain("a", "b"))
+    pipeline.doc["deploymentSpec"]["executors"]["exec-comp-step"]["container"]["args"] = ["{{$.nope}}"]
+    ran = run_pipeline(pipeline)
+    assert ran.result.state == RunState.FAILED
+    assert ran.submitted == []
+    assert "unknown placeholder {{$.nope}}" in ran.tasks["a"].error
+    assert ran.state("b") == TaskState.SKIPPED_UPSTREAM_FAILED
+
+
+def write_outputs(
+    files: dict[str, str] | None = None, executor_output: dict[str, Any] | None = None
+) -> Outcomes:
+    """A script for tasks that write their outputs themselves, as container components do."""
+
+    def write(path: str, text: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+
+    def script(spec: TaskSpec) -> Outcome:
+        outputs = executor_input(spec)["outputs"]
+        for name, text in (files or {}).items():
+            write(outputs["parameters"][name]["outputFile"], text)
+        if executor_output is not None:
+            write(outputs["outputFile"], json.dumps(executor_output))
+        return Outcome()
+
+    return script
+
+
+def test_output_parameters_written_to_their_files(run_pipeline: RunFn) -> None:
+    pipeline = Pipeline().container("comp-make", outputs={"n": "NUMBER_INTEGER", "xs": "LIST", "s": "STRING"})
+    pipeline.root({"make": task("comp-make")})
+    ran = run_pipeline(pipeline, write_outputs({"n": "7\n", "xs": "[1, 2]", "s": "hello"}))
+    assert ran.result.state == RunState.SUCCEEDED
+    assert ran.tasks["make"].outputs == {"n": 7, "xs": [1, 2], "s": "hello"}
+
+
+def test_executor_output_wins_over_parameter_files(run_pipeline: RunFn) -> None:
+    pipeline = Pipeline().container("comp-make", outputs={"s": "STRING"}).root({"make": task("comp-make")})
+    ran = run_pipeline(pipeline, write_outputs({"s": "from file"}, {"parameterValues": {"s": "reported"}}))
+    assert ran.tasks["make"].outputs == {"s": "reported"}
+
+
+def test_artifact_metadata_reaches_the_consumer_and_the_store(run_pipeline: RunFn) -> None:
+    reported = {
+        "parameterValues": {"n": 1},
+        "artifacts": {"data": {"artifacts": [{"metadata": {"rows": 3}}]}},
+    }
+    ran = run_pipeline(producer_consumer(), write_outputs(executor_output=reported))
+    assert ran.result.state == RunState.SUCCEEDED
+    assert ran.inputs("consume")["artifacts"]["data"]["artifacts"][0]["metadata"] == {"rows": 3}
+    [record] = ran.store.artifacts(ran.result.run_id)
+    assert record.metadata == {"rows": 3}
+
+
+def test_temporary_submit_error_is_retried(run_pipeline: RunFn) -> None:
+    class Busy(FakeBackend):
+        refusals = 2
+
+        def submit(self, task: TaskSpec) -> str:
+            if self.refusals:
+                self.refusals -= 1
+                raise TemporaryBackendError("daemon busy", delay=0)
+            return super().submit(task)
+
+    ran = run_pipeline(steps(chain("a", "b")), backend=Busy())
+    assert ran.result.state == RunState.SUCCEEDED
+    assert ran.submitted == ["a", "b"]
+    assert ran.tasks["a"].attempts == 1
+    assert ran.spec("a").attempt == 1
 
 
 def test_executor_input_names_each_output_location(run_pipeline: RunFn, tmp_path: Path) -> None:

@@ -1,0 +1,294 @@
+"""Each task as a Docker container, through the Docker SDK, with the pipeline root bind-mounted at /flow."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+
+from backends.base import (
+    REASON_CANCELLED,
+    REASON_ERROR,
+    REASON_IMAGE,
+    REASON_LOST,
+    REASON_OOM,
+    Backend,
+    BackendUnavailableError,
+    PermanentBackendError,
+    Phase,
+    RunInfo,
+    TaskSpec,
+    TaskStatus,
+)
+from backends.local.errors import translated
+from backends.local.stats import StatsSampler
+
+log = logging.getLogger(__name__)
+
+PULL_POLICIES = ("never", "missing", "always")  # the same values as runner.config; backends import no runner
+LABEL_RUN, LABEL_MANAGED = "flow.run", "flow.managed"
+_STOP_GRACE_SECONDS = 3
+
+
+@dataclass
+class _Container:
+    spec: TaskSpec
+    container_id: str
+    sampler: StatsSampler
+    status: TaskStatus | None = None
+    removed: bool = False
+
+
+class DockerBackend(Backend):
+    name = "docker"
+
+    def __init__(
+        self,
+        image_map: Mapping[str, str] | None = None,
+        pull: str = "missing",
+        keep_failed: bool = False,
+        client: docker.DockerClient | None = None,
+    ) -> None:
+        if pull not in PULL_POLICIES:
+            raise ValueError(f"pull policy must be one of {', '.join(PULL_POLICIES)}, not {pull!r}")
+        self.image_map = dict(image_map or {})
+        self.pull = pull
+        self.keep_failed = keep_failed
+        with translated("connecting to Docker"):
+            self.client = client or docker.from_env(timeout=60)
+            self.client.ping()
+            runtimes = self.client.info().get("Runtimes") or {}
+        self.has_gpu_runtime = "nvidia" in runtimes
+        self._containers: dict[str, _Container] = {}
+        self._checked_images: set[str] = set()
+
+    @staticmethod
+    def available() -> bool:
+        """Whether a Docker engine answers, without raising."""
+        try:
+            client = docker.from_env(timeout=5)
+            client.ping()
+            client.close()
+        except Exception:  # any failure means "no usable engine"
+            return False
+        return True
+
+    def prepare(self, run: RunInfo) -> None:
+        run.root.mkdir(parents=True, exist_ok=True)
+
+    # -- submit -----------------------------------------------------------------------------------
+
+    def submit(self, task: TaskSpec) -> str:
+        image = self.image_map.get(task.image, task.image)
+        self._ensure_image(image)
+        kwargs = self._run_kwargs(task, image)
+        with translated(f"starting {task.name}"):
+            try:
+                container = self.client.containers.create(**kwargs)
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    raise
+                # A container of this name is left from an engine that died: it is not ours to adopt.
+                self.client.containers.get(task.name).remove(force=True)
+                container = self.client.containers.create(**kwargs)
+            try:
+                container.start()
+            except docker.errors.APIError:
+                container.remove(force=True)
+                raise
+        self._containers[task.name] = _Container(
+            task, container.id, StatsSampler(self.client.api, container.id)
+        )
+        return task.name
+
+    def _ensure_image(self, image: str) -> None:
+        if image in self._checked_images and self.pull != "always":
+            return
+        with translated(f"image {image}"):
+            if self.pull == "always":
+                self._pull(image)
+            else:
+                try:
+                    self.client.images.get(image)
+                except docker.errors.ImageNotFound:
+                    if self.pull == "never":
+                        raise PermanentBackendError(
+                            f"image {image!r} is not on this machine and --pull is never (use --image-map to "
+                            "replace it with a local image)",
+                            REASON_IMAGE,
+                        ) from None
+                    self._pull(image)
+        self._checked_images.add(image)
+
+    def _pull(self, image: str) -> None:
+        try:
+            self.client.images.pull(image)
+        except docker.errors.APIError as exc:
+            raise PermanentBackendError(
+                f"image {image!r} is not on this machine and cannot be pulled: {exc.explanation or exc}",
+                REASON_IMAGE,
+            ) from exc
+
+    def _run_kwargs(self, task: TaskSpec, image: str) -> dict[str, Any]:
+        res = task.resources
+        kwargs: dict[str, Any] = {
+            "image": image,
+            "name": task.name,
+            "labels": {**task.labels, LABEL_MANAGED: "1"},
+            "environment": dict(task.env),
+            "volumes": {
+                m.host_path: {"bind": m.container_path, "mode": "ro" if m.read_only else "rw"}
+                for m in task.mounts
+            },
+            "detach": True,
+        }
+        if task.command:
+            kwargs["entrypoint"] = list(task.command)
+            kwargs["command"] = list(task.args)
+        elif task.args:
+            kwargs["command"] = list(task.args)
+        if res.cpu_limit:
+            kwargs["nano_cpus"] = int(res.cpu_limit * 1e9)
+        if res.memory_limit:
+            # No swap beyond the limit: a task over its memory is OOM-killed, as it would be on Kubernetes.
+            kwargs["mem_limit"] = res.memory_limit
+            kwargs["memswap_limit"] = res.memory_limit
+        if res.accelerator_count:
+            if self.has_gpu_runtime:
+                kwargs["device_requests"] = [
+                    docker.types.DeviceRequest(count=res.accelerator_count, capabilities=[["gpu"]])
+                ]
+            else:
+                log.warning(
+                    "%s asks for %d %s GPU(s) but this Docker engine has no GPU runtime; running without",
+                    task.task_path,
+                    res.accelerator_count,
+                    res.accelerator_type or "",
+                )
+        return kwargs
+
+    # -- poll -------------------------------------------------------------------------------------
+
+    def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
+        pending = [h for h in handles if h in self._containers and self._containers[h].status is None]
+        states: dict[str, str] = {}
+        if pending:
+            with translated("listing containers"):
+                for summary in self.client.api.containers(all=True, filters={"label": f"{LABEL_MANAGED}=1"}):
+                    for name in summary.get("Names") or []:
+                        states[name.lstrip("/")] = summary.get("State", "")
+        result: dict[str, TaskStatus] = {}
+        for handle in handles:
+            tracked = self._containers.get(handle)
+            if tracked is None:
+                result[handle] = TaskStatus(Phase.FAILED, reason=REASON_LOST, message="unknown container")
+                continue
+            if tracked.status is None:
+                state = states.get(handle)
+                if state is None:
+                    tracked.status = TaskStatus(
+                        Phase.FAILED,
+                        reason=REASON_LOST,
+                        message="the container was removed from outside flow",
+                    )
+                elif state in ("exited", "dead"):
+                    tracked.status = self._finished(tracked)
+            result[handle] = tracked.status or TaskStatus(Phase.RUNNING)
+        return result
+
+    def _finished(self, tracked: _Container) -> TaskStatus:
+        """Read a stopped container's exit, keep its logs, and remove it (unless it failed and is kept)."""
+        with translated(f"inspecting {tracked.spec.name}"):
+            container = self.client.containers.get(tracked.container_id)
+            state = container.attrs.get("State") or {}
+            self._save_logs(tracked, container)
+        code = int(state.get("ExitCode", -1))
+        peak, cpu = tracked.sampler.peak_memory_bytes, tracked.sampler.cpu_seconds
+        if state.get("OOMKilled"):
+            limit = tracked.spec.resources.memory_limit
+            reason, message = (
+                REASON_OOM,
+                f"killed: out of memory (limit {limit} bytes)" if limit else "out of memory",
+            )
+        elif code != 0:
+            reason, message = REASON_ERROR, state.get("Error") or f"exited with code {code}"
+        else:
+            reason, message = None, ""
+        phase = Phase.FAILED if reason else Phase.SUCCEEDED
+        status = TaskStatus(
+            phase, exit_code=code, reason=reason, message=message, peak_memory_bytes=peak, cpu_seconds=cpu
+        )
+        if status.phase == Phase.SUCCEEDED or not self.keep_failed:
+            self._remove(tracked)
+        return status
+
+    def _save_logs(self, tracked: _Container, container: Any) -> None:
+        path = Path(tracked.spec.log_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(container.logs(stdout=True, stderr=True))
+
+    def _remove(self, tracked: _Container) -> None:
+        if tracked.removed:
+            return
+        with translated(f"removing {tracked.spec.name}"), contextlib.suppress(docker.errors.NotFound):
+            self.client.api.remove_container(tracked.container_id, force=True)
+        tracked.removed = True
+
+    # -- logs, cancel, cleanup --------------------------------------------------------------------
+
+    def logs(self, handle: str, follow: bool = False) -> Iterator[str]:
+        tracked = self._containers.get(handle)
+        if tracked is None:
+            return
+        if tracked.status is not None:
+            yield from Path(tracked.spec.log_path).read_text(errors="replace").splitlines()
+            return
+        with translated(f"reading logs of {handle}"):
+            stream = self.client.api.logs(tracked.container_id, stream=True, follow=follow)
+            buffer = b""
+            for chunk in stream:
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    yield line.decode("utf-8", errors="replace")
+            if buffer:
+                yield buffer.decode("utf-8", errors="replace")
+
+    def cancel(self, handle: str) -> None:
+        tracked = self._containers.get(handle)
+        if tracked is None or tracked.status is not None:
+            return
+        with translated(f"stopping {handle}"):
+            try:
+                self.client.api.stop(tracked.container_id, timeout=_STOP_GRACE_SECONDS)
+                self._save_logs(tracked, self.client.containers.get(tracked.container_id))
+            except docker.errors.NotFound:
+                pass
+        tracked.status = TaskStatus(Phase.FAILED, reason=REASON_CANCELLED, message="cancelled")
+        self._remove(tracked)
+
+    def cleanup(self, run: RunInfo, keep_failed: bool = False) -> None:
+        keep = keep_failed or self.keep_failed
+        with translated(f"cleaning up run {run.run_id}"):
+            leftovers = self.client.api.containers(all=True, filters={"label": f"{LABEL_RUN}={run.run_id}"})
+        deadline = time.monotonic() + 10
+        for summary in leftovers:
+            if keep and summary.get("State") == "exited":
+                continue
+            with translated(f"removing {summary.get('Names')}"), contextlib.suppress(docker.errors.NotFound):
+                self.client.api.remove_container(summary["Id"], force=True)
+            if time.monotonic() > deadline:
+                raise BackendUnavailableError(f"cleanup of run {run.run_id} took longer than 10 s")
+        for name in [n for n, c in self._containers.items() if c.spec.run_id == run.run_id]:
+            del self._containers[name]
+
+    def close(self) -> None:
+        self.client.close()

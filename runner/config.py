@@ -1,0 +1,63 @@
+"""User settings from a config file: `flow.yaml` in the working folder, else `$FLOW_HOME/config.yaml`.
+
+image_map:            # replace images, for air-gapped machines and mirrors
+  python:3.11: mirror.example/python:3.11
+pull: missing         # never | missing | always
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner.artifacts import flow_home
+from runner.errors import UsageError
+
+PULL_POLICIES = ("never", "missing", "always")
+
+
+@dataclass
+class Config:
+    image_map: dict[str, str] = field(default_factory=dict)
+    pull: str = "missing"
+    source: str = ""
+
+
+def config_path() -> Path | None:
+    for candidate in (Path("flow.yaml"), flow_home() / "config.yaml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: Path | None = None) -> Config:
+    path = path or config_path()
+    if path is None:
+        return Config()
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"cannot read the config file: {exc}", str(path)) from None
+    if not isinstance(data, dict):
+        raise UsageError("the config file must be a mapping", str(path))
+    image_map = data.get("image_map") or {}
+    if not isinstance(image_map, dict) or not all(isinstance(v, str) for v in image_map.values()):
+        raise UsageError("image_map must map image names to image names", f"{path}: image_map")
+    pull = data.get("pull", "missing")
+    if pull not in PULL_POLICIES:
+        raise UsageError(f"pull must be one of {', '.join(PULL_POLICIES)}, not {pull!r}", f"{path}: pull")
+    return Config(image_map={str(k): v for k, v in image_map.items()}, pull=pull, source=str(path))
+
+
+def parse_image_map(pairs: list[str]) -> dict[str, str]:
+    """`["python:3.11=local/python:3.11"]` -> a mapping; the image names may not contain "="."""
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        source, sep, target = pair.partition("=")
+        if not sep or not source or not target:
+            raise UsageError(f"expected FROM=TO, got {pair!r}", "--image-map")
+        mapping[source] = target
+    return mapping

@@ -1,0 +1,44 @@
+"""Which backend a run uses: `local` is Docker when an engine answers, else the process backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from backends.base import Backend, BackendUnavailableError
+from runner.errors import UsageError
+from runner.plugins import create_backend
+
+LOCAL = "local"
+
+Notify = Callable[[str], None]
+
+
+class BackendUnavailable(UsageError):
+    """The backend asked for cannot run here (no Docker engine, no cluster)."""
+
+
+def select_backend(
+    name: str, *, docker_options: Mapping[str, Any] | None = None, notify: Notify | None = None
+) -> Backend:
+    """An instance of the backend `name`, or of the best local one for `local`."""
+    options = dict(docker_options or {})
+    if name == LOCAL:
+        from backends.local import DockerBackend  # imported here: the docker SDK is needed only for Docker
+
+        if DockerBackend.available():
+            backend = _create("docker", options)
+            if notify:
+                notify("using the Docker engine for --local")
+            return backend
+        if notify:
+            notify("no Docker engine answers: running each task as a local process (the process backend)")
+        return _create("process", {})
+    return _create(name, options if name == "docker" else {})
+
+
+def _create(name: str, options: dict[str, Any]) -> Backend:
+    try:
+        return create_backend(name, **options)
+    except BackendUnavailableError as exc:
+        raise BackendUnavailable(str(exc), f"--backend {name}") from None
