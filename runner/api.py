@@ -29,6 +29,8 @@ def logs_dir() -> Path:
 @dataclass
 class TaskResult:
     path: str
+    name: str
+    kind: str  # "container", "importer" or "dag"
     state: TaskState
     attempts: int
     outputs: dict[str, Any]
@@ -168,6 +170,8 @@ def result(store: Store, run_id: str, spec: PipelineSpec | None = None) -> RunRe
 def _task_result(task: TaskRecord, arts: dict[str, Path]) -> TaskResult:
     return TaskResult(
         path=task.path,
+        name=task.name,
+        kind=task.kind,
         state=task.state,
         attempts=task.attempts,
         outputs=dict(task.outputs),

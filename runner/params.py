@@ -21,6 +21,10 @@ def bind(spec: PipelineSpec, given: Mapping[str, Any], *, as_text: bool = False)
     values: dict[str, Any] = {}
     for name, definition in declared.items():
         where = f"{spec.source}: parameter {name!r}"
+        if name in given and given[name] is None and not definition.optional:
+            raise ParameterError(
+                f"required parameter {name!r} ({definition.type}) cannot be None", spec.source
+            )
         if name in given:
             raw = given[name]
             values[name] = (

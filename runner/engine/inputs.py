@@ -35,16 +35,14 @@ def resolve(
             value = select(value, binding.selector, where)
         definition = declared.parameters.get(name)
         if definition is not None:
-            try:
-                value = check(value, definition.type, where)
-            except FlowError as exc:
-                raise InputError(exc.message, where) from None
+            value = _typed(value, definition.type, where)
         params[name] = value
     for name, definition in declared.parameters.items():
         if name in params:
             continue
         if definition.has_default:
-            params[name] = definition.default
+            # kfp writes `n: int = 3` as `defaultValue: 3.0`: defaults are typed like any other value.
+            params[name] = _typed(definition.default, definition.type, f"{task.where}: default of {name!r}")
         elif not definition.optional:
             raise InputError(f"required input parameter {name!r} has no value", task.where)
 
@@ -61,6 +59,13 @@ def resolve(
         if name not in artifacts and not adef.optional:
             raise InputError(f"required input artifact {name!r} has no value", task.where)
     return params, artifacts
+
+
+def _typed(value: Any, ptype: str, where: str) -> Any:
+    try:
+        return check(value, ptype, where)
+    except FlowError as exc:
+        raise InputError(exc.message, where) from None
 
 
 def _parameter(

@@ -7,6 +7,7 @@ transaction per tick, and that transaction is committed before any container of 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import os
 import shutil
 import time
@@ -80,6 +81,7 @@ class Engine:
         self.pipeline_values = self._pipeline_values()
         self._ready: deque[Node] = deque()
         self._queued: deque[Node] = deque()  # container nodes waiting for a free slot
+        self._delayed: list[tuple[float, int, Node]] = []  # (monotonic time, tie-breaker, node): a heap
         self._running: dict[str, Node] = {}  # handle -> node
         self._dirty: dict[str, TaskRecord] = {}
         self._dirty_artifacts: list[ArtifactRecord] = []
@@ -140,7 +142,7 @@ class Engine:
             if self._finished:
                 break
             if not progressed:
-                if not self._running and not self._ready and not self._queued:
+                if not self._running and not self._ready and not self._queued and not self._delayed:
                     raise RuntimeError(
                         "engine stalled: nothing running and nothing ready"
                     )  # a bug, not input
@@ -173,7 +175,14 @@ class Engine:
             self._start(self._ready.popleft())
         return progressed
 
+    def _delay(self, node: Node, seconds: float) -> None:
+        """Queue a container node again once `seconds` have passed, without holding up the others."""
+        heapq.heappush(self._delayed, (time.monotonic() + seconds, id(node), node))
+
     def _claim_slots(self) -> list[Node]:
+        now = time.monotonic()
+        while self._delayed and self._delayed[0][0] <= now:
+            self._queued.append(heapq.heappop(self._delayed)[2])
         claimed: list[Node] = []
         while self._queued and len(self._running) + len(claimed) < self.parallelism:
             node = self._queued.popleft()
@@ -193,8 +202,7 @@ class Engine:
             except TemporaryBackendError as exc:
                 node.record.state = TaskState.PENDING
                 node.record.attempts -= 1
-                self._queued.appendleft(node)
-                time.sleep(min(exc.delay, 5.0))
+                self._delay(node, exc.delay)
                 continue
             except PermanentBackendError as exc:
                 node.record.reason = exc.reason
@@ -246,7 +254,7 @@ class Engine:
             self._finish(node, TaskState.SKIPPED_UPSTREAM_FAILED, "an upstream task did not succeed")
             return
         try:
-            node.params, node.artifacts = inputs.resolve(node, self.pipeline_values, self._select)
+            node.params, node.artifacts = inputs.resolve(node, self._task_values(node), self._select)
             node.record.inputs = _describe_inputs(node)
             if node.task.condition and not self._condition(node):
                 self._finish(node, TaskState.SKIPPED_CONDITION)
@@ -372,15 +380,7 @@ class Engine:
         container = node.component.executor
         assert isinstance(container, Container)
         try:
-            context = Context(
-                executor_input,
-                {
-                    **self.pipeline_values,
-                    "pipeline_task_name": node.task.name,
-                    "pipeline_task_uuid": f"{run_id}.{node.path}",
-                },
-                node.task.where,
-            )
+            context = Context(executor_input, self._task_values(node), node.task.where)
             command, args = render(container.command, context), render(container.args, context)
         except FlowError:
             record.attempts -= 1
@@ -520,6 +520,14 @@ class Engine:
         run.state, run.finished_at = state, time.time()
         run.error = run.error or error
         self.store.save_run(run)
+
+    def _task_values(self, node: Node) -> dict[str, str]:
+        """The pipeline placeholders plus the task's own, as `{{$.pipeline_task_name}}` needs."""
+        return {
+            **self.pipeline_values,
+            "pipeline_task_name": node.task.name,
+            "pipeline_task_uuid": f"{self.run_record.run_id}.{node.path}",
+        }
 
     def _pipeline_values(self) -> dict[str, str]:
         run = self.run_record

@@ -374,62 +374,76 @@ def _duration(value: Any) -> float:
 
 def _validate(spec: PipelineSpec, loader: _Loader) -> None:
     """Every reference resolves and no DAG has a cycle."""
-    for component in [spec.root, *spec.components.values()]:
-        if component.dag is None:
-            continue
-        dag_path = "root.dag" if component is spec.root else f"components.{component.name}.dag"
-        graph: nx.DiGraph[str] = nx.DiGraph()
-        graph.add_nodes_from(component.dag.tasks)
+    dags = [
+        (c, "root.dag" if c is spec.root else f"components.{c.name}.dag")
+        for c in [spec.root, *spec.components.values()]
+        if c.dag is not None
+    ]
+    for component, dag_path in dags:  # first every componentRef, so the checks below can follow them
+        assert component.dag is not None
         for task in component.dag.tasks.values():
-            tpath = f"{dag_path}.tasks.{task.name}"
             if task.component not in spec.components:
-                raise loader.error(f"unknown component {task.component!r}", f"{tpath}.componentRef.name")
-            for dep in task.upstream:
-                if dep not in component.dag.tasks:
-                    raise loader.error(f"depends on unknown task {dep!r}", tpath)
-                graph.add_edge(dep, task.name)
-            for key, pbinding in task.parameters.items():
-                where = f"{tpath}.inputs.parameters.{key}"
-                if pbinding.kind == "component_input" and pbinding.key not in component.inputs.parameters:
-                    raise loader.error(
-                        f"component {component.name!r} has no input parameter {pbinding.key!r}", where
-                    )
-                if pbinding.kind == "task_output":
-                    producer = spec.components[component.dag.tasks[str(pbinding.producer)].component]
-                    if pbinding.key not in producer.outputs.parameters:
-                        raise loader.error(
-                            f"task {pbinding.producer!r} has no output parameter {pbinding.key!r}", where
-                        )
-            for key, abinding in task.artifacts.items():
-                where = f"{tpath}.inputs.artifacts.{key}"
-                if abinding.kind == "component_input" and abinding.key not in component.inputs.artifacts:
-                    raise loader.error(
-                        f"component {component.name!r} has no input artifact {abinding.key!r}", where
-                    )
-                if abinding.kind == "task_output":
-                    producer = spec.components[component.dag.tasks[str(abinding.producer)].component]
-                    if abinding.key not in producer.outputs.artifacts:
-                        raise loader.error(
-                            f"task {abinding.producer!r} has no output artifact {abinding.key!r}", where
-                        )
-        try:
-            cycle = nx.find_cycle(graph)
-        except nx.NetworkXNoCycle:
-            cycle = None
-        if cycle:
-            names = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
-            raise loader.error(f"the tasks form a cycle: {names}", f"{dag_path}.tasks")
-        for outputs, kind in (
-            (component.dag.parameter_outputs, "parameters"),
-            (component.dag.artifact_outputs, "artifacts"),
-        ):
-            for name, selectors in outputs.items():
-                for sel in selectors:
-                    if sel.producer not in component.dag.tasks:
-                        raise loader.error(
-                            f"output selects unknown task {sel.producer!r}",
-                            f"{dag_path}.outputs.{kind}.{name}",
-                        )
+                where = f"{dag_path}.tasks.{task.name}.componentRef.name"
+                raise loader.error(f"unknown component {task.component!r}", where)
+    for component, dag_path in dags:
+        assert component.dag is not None
+        for task in component.dag.tasks.values():
+            _validate_task(spec, component, task, f"{dag_path}.tasks.{task.name}", loader)
+        _validate_acyclic(component.dag, dag_path, loader)
+        _validate_dag_outputs(spec, component.dag, dag_path, loader)
+
+
+def _validate_task(spec: PipelineSpec, component: Component, task: Task, path: str, loader: _Loader) -> None:
+    assert component.dag is not None
+    siblings = component.dag.tasks
+    for dep in task.upstream:
+        if dep not in siblings:
+            raise loader.error(f"depends on unknown task {dep!r}", path)
+    for key, pbinding in task.parameters.items():
+        where = f"{path}.inputs.parameters.{key}"
+        if pbinding.kind == "component_input" and pbinding.key not in component.inputs.parameters:
+            raise loader.error(f"component {component.name!r} has no input parameter {pbinding.key!r}", where)
+        if pbinding.kind == "task_output":
+            producer = spec.components[siblings[str(pbinding.producer)].component]
+            if pbinding.key not in producer.outputs.parameters:
+                raise loader.error(
+                    f"task {pbinding.producer!r} has no output parameter {pbinding.key!r}", where
+                )
+    for key, abinding in task.artifacts.items():
+        where = f"{path}.inputs.artifacts.{key}"
+        if abinding.kind == "component_input" and abinding.key not in component.inputs.artifacts:
+            raise loader.error(f"component {component.name!r} has no input artifact {abinding.key!r}", where)
+        if abinding.kind == "task_output":
+            producer = spec.components[siblings[str(abinding.producer)].component]
+            if abinding.key not in producer.outputs.artifacts:
+                raise loader.error(
+                    f"task {abinding.producer!r} has no output artifact {abinding.key!r}", where
+                )
+
+
+def _validate_acyclic(dag: Dag, dag_path: str, loader: _Loader) -> None:
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph.add_nodes_from(dag.tasks)
+    graph.add_edges_from((dep, task.name) for task in dag.tasks.values() for dep in task.upstream)
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    names = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
+    raise loader.error(f"the tasks form a cycle: {names}", f"{dag_path}.tasks")
+
+
+def _validate_dag_outputs(spec: PipelineSpec, dag: Dag, dag_path: str, loader: _Loader) -> None:
+    for outputs, kind in ((dag.parameter_outputs, "parameters"), (dag.artifact_outputs, "artifacts")):
+        for name, selectors in outputs.items():
+            where = f"{dag_path}.outputs.{kind}.{name}"
+            for sel in selectors:
+                if sel.producer not in dag.tasks:
+                    raise loader.error(f"output selects unknown task {sel.producer!r}", where)
+                produced = spec.components[dag.tasks[sel.producer].component].outputs
+                keys = produced.parameters if kind == "parameters" else produced.artifacts
+                if sel.key not in keys:
+                    raise loader.error(f"task {sel.producer!r} has no output {sel.key!r}", where)
 
 
 def load_text(text: str, source: str = "<string>") -> PipelineSpec:

@@ -144,11 +144,13 @@ class Store:
         if run_id == "latest":
             row = self._db.execute("SELECT * FROM runs ORDER BY created_at DESC LIMIT 1").fetchone()
         else:
-            rows = self._db.execute(
-                "SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ? LIMIT 2", (run_id, f"{run_id}%")
-            ).fetchall()
-            exact = [r for r in rows if r["run_id"] == run_id]
-            row = exact[0] if exact else (rows[0] if len(rows) == 1 else None)
+            row = self._db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None and run_id:
+                # A unique prefix; compared with substr, so "%" and "_" are plain characters.
+                rows = self._db.execute(
+                    "SELECT * FROM runs WHERE substr(run_id, 1, ?) = ? LIMIT 2", (len(run_id), run_id)
+                ).fetchall()
+                row = rows[0] if len(rows) == 1 else None
         if row is None:
             raise RunNotFoundError(f"no run {run_id!r} in {self.path}")
         return _from_row(RunRecord, row)
