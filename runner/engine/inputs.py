@@ -25,6 +25,8 @@ def resolve(
 ) -> tuple[dict[str, Any], dict[str, list[ArtifactRef]]]:
     """The node's input parameter values (typed, defaults applied) and input artifacts."""
     task, scope, declared = node.task, node.scope, node.component.inputs
+    # A loop's item input gets its value per iteration, not from a binding.
+    item_input = task.iterator.item_input if task.iterator else None
     params: dict[str, Any] = {}
     for name, binding in task.parameters.items():
         where = f"{task.where}.inputs.parameters.{name}"
@@ -38,7 +40,7 @@ def resolve(
             value = _typed(value, definition.type, where)
         params[name] = value
     for name, definition in declared.parameters.items():
-        if name in params:
+        if name in params or name == item_input:
             continue
         if definition.has_default:
             # kfp writes `n: int = 3` as `defaultValue: 3.0`: defaults are typed like any other value.
@@ -56,7 +58,7 @@ def resolve(
         if refs is not None:
             artifacts[name] = refs
     for name, adef in declared.artifacts.items():
-        if name not in artifacts and not adef.optional:
+        if name not in artifacts and not adef.optional and name != item_input:
             raise InputError(f"required input artifact {name!r} has no value", task.where)
     return params, artifacts
 

@@ -18,12 +18,13 @@ class OutputError(FlowError):
 
 
 def collect(
-    root: Path, run_id: str, task_path: str, outputs: Interface, where: str
+    root: Path, task_root: str, run_id: str, task_path: str, outputs: Interface, where: str
 ) -> tuple[dict[str, Any], dict[str, list[ArtifactRef]]]:
     """The output parameter values and artifacts of a task that exited 0.
 
     A lightweight Python component reports through executor_output.json; a container component writes each
-    output at its placeholder path. Both are read, the executor output first (as the KFP launcher does).
+    output at its placeholder path. Both are read, the executor output first (as the KFP launcher does). A
+    component may report another URI for an artifact (`dsl.get_uri()`); it must stay inside the root.
     """
     task_dir = root / artifacts.task_dir(run_id, task_path)  # names were checked safe at load time
     if not outputs.parameters and not outputs.artifacts:
@@ -46,13 +47,20 @@ def collect(
     produced: dict[str, list[ArtifactRef]] = {}
     for name, adef in outputs.artifacts.items():
         metadata: dict[str, Any] = {}
+        uri = artifacts.output_uri(run_id, task_path, name)
         entries = (reported_artifacts.get(name) or {}).get("artifacts") or []
         if entries and isinstance(entries[0], dict):
             metadata = dict(entries[0].get("metadata") or {})
+            reported_uri = entries[0].get("uri")
+            if isinstance(reported_uri, str) and reported_uri:
+                try:
+                    uri = artifacts.relative_to_root(root, task_root, reported_uri)
+                except FlowError as exc:
+                    raise OutputError(f"output artifact {name!r}: {exc.message}", where) from None
         produced[name] = [
             ArtifactRef(
                 name=name,
-                uri=artifacts.output_uri(run_id, task_path, name),
+                uri=uri,
                 type=adef.schema_title,
                 schema_version=adef.schema_version,
                 metadata=metadata,

@@ -32,7 +32,7 @@ from backends.base import (
     TemporaryBackendError,
 )
 from runner import artifacts
-from runner.engine import inputs, outputs
+from runner.engine import conditions, importer, inputs, loops, outputs, retries
 from runner.engine.graph import ArtifactRef, Node, Scope
 from runner.engine.placeholders import Context, render
 from runner.errors import FlowError
@@ -265,20 +265,43 @@ class Engine:
         if node.component.dag is not None:
             self._start_dag(node)
         elif isinstance(node.component.executor, Importer):
-            self._finish(node, TaskState.FAILED, "importer components are not supported yet")
+            self._import(node)
         else:
             self._queued.append(node)
 
     def _start_dag(self, node: Node) -> None:
         node.record.state, node.record.started_at = TaskState.RUNNING, time.time()
         self._mark(node.record)
-        if node.task.iterator is not None:
-            self._finish(node, TaskState.FAILED, "ParallelFor loops are not supported yet")
+        if node.task.iterator is None:
+            node.children = [
+                Scope(node.path, node.component, dict(node.params), dict(node.artifacts), owner=node)
+            ]
+        else:
+            try:
+                node.children = loops.iteration_scopes(node, loops.items(node))
+            except FlowError as exc:
+                self._finish(node, TaskState.FAILED, exc.message)
+                return
+        node.unfinished_children = len(node.children)
+        if not node.children:  # a loop over an empty list
+            self._complete_dag(node)
             return
-        child = Scope(node.path, node.component, dict(node.params), dict(node.artifacts), owner=node)
-        node.children.append(child)
-        node.unfinished_children = 1
-        self._open(child)
+        limit = node.task.iterator.parallelism if node.task.iterator else 0
+        opening = node.children[:limit] if limit else node.children
+        node.pending_iterations = node.children[len(opening) :]
+        for scope in opening:
+            self._open(scope)
+
+    def _import(self, node: Node) -> None:
+        node.record.state, node.record.started_at = TaskState.RUNNING, time.time()
+        try:
+            name, ref = importer.import_artifact(node, self.root, self.run_record.run_id)
+        except FlowError as exc:
+            self._finish(node, TaskState.FAILED, exc.message)
+            return
+        node.output_artifacts = {name: [ref]}
+        self._record_artifacts(node)
+        self._finish(node, TaskState.SUCCEEDED)
 
     def _close(self, scope: Scope) -> None:
         """All nodes of a DAG instance finished: finish its owner, or the run for the root."""
@@ -288,14 +311,22 @@ class Engine:
             self._finished = True
             return
         owner.unfinished_children -= 1
-        if owner.unfinished_children:
-            return
+        if owner.pending_iterations:  # parallelismLimit: the next loop item starts as one finishes
+            self._open(owner.pending_iterations.pop(0))
+        if owner.unfinished_children == 0:
+            self._complete_dag(owner)
+
+    def _complete_dag(self, owner: Node) -> None:
+        """Every scope of a DAG or loop task finished: it fails with its first failed task, else succeeds."""
         failed = [n for s in owner.children for n in s.nodes.values() if n.record.state == TaskState.FAILED]
         if failed:
             self._finish(owner, TaskState.FAILED, f"task {failed[0].path!r} failed", propagated=True)
             return
         try:
-            owner.output_params, owner.output_artifacts = self._dag_outputs(owner.children[0])
+            if owner.task.iterator is not None:
+                owner.output_params, owner.output_artifacts = loops.collected_outputs(owner)
+            else:
+                owner.output_params, owner.output_artifacts = self._dag_outputs(owner.children[0])
         except FlowError as exc:
             self._finish(owner, TaskState.FAILED, exc.message)
             return
@@ -448,11 +479,16 @@ class Engine:
         if status.phase == Phase.SUCCEEDED:
             try:
                 node.output_params, node.output_artifacts = outputs.collect(
-                    self.root, self.run_record.run_id, node.path, node.component.outputs, node.task.where
+                    self.root,
+                    self.task_root,
+                    self.run_record.run_id,
+                    node.path,
+                    node.component.outputs,
+                    node.task.where,
                 )
             except FlowError as exc:
                 record.reason = "OutputError"
-                self._finish(node, TaskState.FAILED, exc.message)
+                self._fail_attempt(node, exc.message)
                 return
             record.outputs = dict(node.output_params)
             self._record_artifacts(node)
@@ -461,7 +497,18 @@ class Engine:
         record.reason = status.reason or ""
         message = status.message or f"exited with code {status.exit_code}"
         tail = _tail(record.log_path, LOG_TAIL_LINES)
-        self._finish(node, TaskState.FAILED, message + (f"\n{tail}" if tail else ""))
+        self._fail_attempt(node, message + (f"\n{tail}" if tail else ""))
+
+    def _fail_attempt(self, node: Node, error: str) -> None:
+        """A container attempt failed: queue the next one after its backoff, or fail the task."""
+        record, policy = node.record, node.task.retry
+        if retries.should_retry(policy, record.attempts, record.reason):
+            assert policy is not None
+            record.state, record.error, record.finished_at = TaskState.PENDING, error, time.time()
+            self._mark(record)
+            self._delay(node, retries.backoff_seconds(policy, record.attempts))
+            return
+        self._finish(node, TaskState.FAILED, error)
 
     def _record_artifacts(self, node: Node) -> None:
         for name, refs in node.output_artifacts.items():
@@ -494,10 +541,13 @@ class Engine:
     # -- conditions and selectors -----------------------------------------------------------------
 
     def _condition(self, node: Node) -> bool:
-        raise FlowError("conditions (dsl.If) are not supported yet", node.task.where)
+        assert node.task.condition is not None
+        return conditions.condition_holds(
+            node.task.condition, node.params, f"{node.task.where}.triggerPolicy"
+        )
 
     def _select(self, value: Any, expression: str, where: str) -> Any:
-        raise FlowError("parameterExpressionSelector is not supported yet", where)
+        return conditions.select(value, expression, where)
 
     # -- store ------------------------------------------------------------------------------------
 

@@ -289,8 +289,12 @@ class _Loader:
             ipath = f"{path}.importer"
             imp = self.mapping(node["importer"], ipath)
             atype = self.mapping(imp.get("typeSchema"), f"{ipath}.typeSchema")
+            uri = self.mapping(imp.get("artifactUri"), f"{ipath}.artifactUri")
+            if "constant" not in uri and "runtimeParameter" not in uri:
+                raise self.error("importer has no constant or runtimeParameter URI", f"{ipath}.artifactUri")
             return Importer(
-                artifact_uri=self.parameter_binding(imp.get("artifactUri"), f"{ipath}.artifactUri"),
+                uri=str(uri["constant"]) if "constant" in uri else None,
+                uri_input=str(uri["runtimeParameter"]) if "runtimeParameter" in uri else None,
                 schema_title=str(atype.get("schemaTitle", "system.Artifact")),
                 metadata=dict(self.mapping(imp.get("metadata"), f"{ipath}.metadata")),
                 reimport=bool(imp.get("reimport", False)),

@@ -145,8 +145,11 @@ class Container:
 
 @dataclass(frozen=True)
 class Importer:
-    artifact_uri: ParameterBinding
+    """dsl.importer: the URI is a constant or the value of one of the importer task's input parameters."""
+
     schema_title: str
+    uri: str | None = None
+    uri_input: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     reimport: bool = False
 

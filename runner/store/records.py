@@ -84,6 +84,9 @@ class TaskRecord:
     log_path: str = ""
     peak_memory_bytes: int | None = None
     cpu_seconds: float | None = None
+    cache_key: str = (
+        ""  # set for cacheable container tasks; a later task with the same key reuses the outputs
+    )
 
     @property
     def duration(self) -> float | None:

@@ -15,24 +15,32 @@ from typing import Any, TypeVar
 from runner.errors import RunNotFoundError
 from runner.store.records import ArtifactRecord, RunRecord, RunState, TaskRecord, TaskState
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, pipeline TEXT, pipeline_file TEXT, backend TEXT, root TEXT, state TEXT,
-    params TEXT, created_at REAL, started_at REAL, finished_at REAL, error TEXT, outputs TEXT, spec_text TEXT,
-    engine_pid INTEGER
-);
-CREATE TABLE IF NOT EXISTS tasks (
-    run_id TEXT, path TEXT, name TEXT, component TEXT, kind TEXT, parent TEXT, state TEXT, attempts INTEGER,
-    started_at REAL, finished_at REAL, inputs TEXT, outputs TEXT, error TEXT, exit_code INTEGER, reason TEXT,
-    log_path TEXT, peak_memory_bytes INTEGER, cpu_seconds REAL,
-    PRIMARY KEY (run_id, path)
-);
-CREATE TABLE IF NOT EXISTS artifacts (
-    run_id TEXT, task_path TEXT, name TEXT, uri TEXT, type TEXT, metadata TEXT, size INTEGER, digest TEXT,
-    PRIMARY KEY (run_id, task_path, name)
-);
-CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
-"""
+# Each step brings a store from one schema version (PRAGMA user_version) to the next; steps never change.
+_MIGRATIONS = [
+    """
+    CREATE TABLE IF NOT EXISTS runs (
+        run_id TEXT PRIMARY KEY, pipeline TEXT, pipeline_file TEXT, backend TEXT, root TEXT,
+        state TEXT, params TEXT, created_at REAL, started_at REAL, finished_at REAL, error TEXT,
+        outputs TEXT, spec_text TEXT
+    );
+    CREATE TABLE IF NOT EXISTS tasks (
+        run_id TEXT, path TEXT, name TEXT, component TEXT, kind TEXT, parent TEXT, state TEXT,
+        attempts INTEGER, started_at REAL, finished_at REAL, inputs TEXT, outputs TEXT, error TEXT,
+        exit_code INTEGER, reason TEXT, log_path TEXT, peak_memory_bytes INTEGER, cpu_seconds REAL,
+        PRIMARY KEY (run_id, path)
+    );
+    CREATE TABLE IF NOT EXISTS artifacts (
+        run_id TEXT, task_path TEXT, name TEXT, uri TEXT, type TEXT, metadata TEXT, size INTEGER, digest TEXT,
+        PRIMARY KEY (run_id, task_path, name)
+    );
+    CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
+    """,
+    """
+    ALTER TABLE runs ADD COLUMN engine_pid INTEGER;
+    ALTER TABLE tasks ADD COLUMN cache_key TEXT NOT NULL DEFAULT '';
+    CREATE INDEX tasks_cache_key ON tasks (cache_key) WHERE cache_key != '';
+    """,
+]
 
 _JSON_FIELDS = {"params", "outputs", "inputs", "metadata"}
 R = TypeVar("R", RunRecord, TaskRecord, ArtifactRecord)
@@ -98,7 +106,20 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=60000")
-        self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")  # one engine migrates; the others wait and find it done
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()
