@@ -29,13 +29,17 @@ from backends.base import (
     TaskStatus,
 )
 from backends.local.errors import translated
+from backends.local.logs import LogFollower
 from backends.local.stats import StatsSampler
+from backends.logfile import read_lines
 
 log = logging.getLogger(__name__)
 
 PULL_POLICIES = ("never", "missing", "always")  # the same values as runner.config; backends import no runner
 LABEL_RUN, LABEL_MANAGED = "flow.run", "flow.managed"
 _STOP_GRACE_SECONDS = 3
+# After the container exits, its log copy finishes within moments; poll again rather than block longer.
+_LOG_DRAIN_SECONDS = 0.05
 
 
 @dataclass
@@ -43,6 +47,7 @@ class _Container:
     spec: TaskSpec
     container_id: str
     sampler: StatsSampler
+    log: LogFollower
     status: TaskStatus | None = None
     removed: bool = False
 
@@ -105,7 +110,10 @@ class DockerBackend(Backend):
                 container.remove(force=True)
                 raise
         self._containers[task.name] = _Container(
-            task, container.id, StatsSampler(self.client.api, container.id)
+            task,
+            container.id,
+            StatsSampler(self.client.api, container.id),
+            LogFollower(self.client.api, container.id, Path(task.log_path)),
         )
         return task.name
 
@@ -199,7 +207,7 @@ class DockerBackend(Backend):
                         reason=REASON_LOST,
                         message="the container was removed from outside flow",
                     )
-                elif state in ("exited", "dead"):
+                elif state in ("exited", "dead") and tracked.log.wait(_LOG_DRAIN_SECONDS):
                     tracked.status = self._finished(tracked)
             result[handle] = tracked.status or TaskStatus(Phase.RUNNING)
         return result
@@ -209,7 +217,6 @@ class DockerBackend(Backend):
         with translated(f"inspecting {tracked.spec.name}"):
             container = self.client.containers.get(tracked.container_id)
             state = container.attrs.get("State") or {}
-            self._save_logs(tracked, container)
         code = int(state.get("ExitCode", -1))
         peak, cpu = tracked.sampler.peak_memory_bytes, tracked.sampler.cpu_seconds
         if state.get("OOMKilled"):
@@ -230,11 +237,6 @@ class DockerBackend(Backend):
             self._remove(tracked)
         return status
 
-    def _save_logs(self, tracked: _Container, container: Any) -> None:
-        path = Path(tracked.spec.log_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(container.logs(stdout=True, stderr=True))
-
     def _remove(self, tracked: _Container) -> None:
         if tracked.removed:
             return
@@ -248,30 +250,15 @@ class DockerBackend(Backend):
         tracked = self._containers.get(handle)
         if tracked is None:
             return
-        if tracked.status is not None:
-            yield from Path(tracked.spec.log_path).read_text(errors="replace").splitlines()
-            return
-        with translated(f"reading logs of {handle}"):
-            stream = self.client.api.logs(tracked.container_id, stream=True, follow=follow)
-            buffer = b""
-            for chunk in stream:
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    yield line.decode("utf-8", errors="replace")
-            if buffer:
-                yield buffer.decode("utf-8", errors="replace")
+        yield from read_lines(Path(tracked.spec.log_path), follow, lambda: tracked.log.done)
 
     def cancel(self, handle: str) -> None:
         tracked = self._containers.get(handle)
         if tracked is None or tracked.status is not None:
             return
-        with translated(f"stopping {handle}"):
-            try:
-                self.client.api.stop(tracked.container_id, timeout=_STOP_GRACE_SECONDS)
-                self._save_logs(tracked, self.client.containers.get(tracked.container_id))
-            except docker.errors.NotFound:
-                pass
+        with translated(f"stopping {handle}"), contextlib.suppress(docker.errors.NotFound):
+            self.client.api.stop(tracked.container_id, timeout=_STOP_GRACE_SECONDS)
+        tracked.log.wait(_LOG_DRAIN_SECONDS)
         tracked.status = TaskStatus(Phase.FAILED, reason=REASON_CANCELLED, message="cancelled")
         self._remove(tracked)
 

@@ -29,6 +29,7 @@ from backends.base import (
     TaskSpec,
     TaskStatus,
 )
+from backends.logfile import read_lines
 
 _KILL_GRACE_SECONDS = 3.0
 
@@ -120,15 +121,7 @@ class ProcessBackend(Backend):
         proc = self._processes.get(handle)
         if proc is None:
             return
-        with open(proc.spec.log_path, "rb") as log:
-            while True:
-                line = log.readline()
-                if line:
-                    yield line.decode("utf-8", errors="replace").rstrip("\n")
-                    continue
-                if not follow or self._poll_one(handle).phase.finished:
-                    return
-                time.sleep(0.1)
+        yield from read_lines(Path(proc.spec.log_path), follow, lambda: proc.status is not None)
 
     def cancel(self, handle: str) -> None:
         proc = self._processes.get(handle)

@@ -19,6 +19,7 @@ class ArtifactRef:
     type: str
     schema_version: str = "0.0.1"
     metadata: dict[str, Any] = field(default_factory=dict)
+    digest: str = ""  # sha256 of the content once the producing task succeeded; part of cache keys
 
 
 @dataclass(eq=False)

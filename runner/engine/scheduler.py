@@ -6,6 +6,7 @@ transaction per tick, and that transaction is committed before any container of 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
 import os
@@ -20,6 +21,7 @@ from typing import Any
 from backends.base import (
     REASON_CANCELLED,
     REASON_LOST,
+    REASON_TIMEOUT,
     Backend,
     BackendError,
     Mount,
@@ -32,7 +34,7 @@ from backends.base import (
     TemporaryBackendError,
 )
 from runner import artifacts
-from runner.engine import conditions, importer, inputs, loops, outputs, retries
+from runner.engine import caching, conditions, importer, inputs, loops, outputs, retries
 from runner.engine.graph import ArtifactRef, Node, Scope
 from runner.engine.placeholders import Context, render
 from runner.errors import FlowError
@@ -67,15 +69,20 @@ class Engine:
         logs_dir: Path,
         parallelism: int,
         on_change: ChangeListener | None = None,
+        cache: bool = True,
+        task_timeout: float | None = None,
+        resume: bool = False,
     ) -> None:
+        """`resume`: the run was interrupted; tasks it recorded as succeeded are not run again."""
         self.spec, self.backend, self.store, self.run_record = spec, backend, store, run
         self.root, self.logs_dir = root, logs_dir
-        self._root_text, self._logs_text = (
-            str(root),
-            str(logs_dir),
-        )  # os.path is much cheaper than pathlib here
+        # os.path on strings is much cheaper than pathlib on the per-task path.
+        self._root_text, self._logs_text = str(root), str(logs_dir)
         self.parallelism = max(1, parallelism)
         self.on_change = on_change
+        self.cache, self.task_timeout = cache, task_timeout
+        self._prior: dict[str, TaskRecord] = {t.path: t for t in store.tasks(run.run_id)} if resume else {}
+        self._deadlines: dict[str, tuple[float, float]] = {}  # handle -> (monotonic deadline, timeout)
         self.run_info = RunInfo(run_id=run.run_id, root=root)
         self.task_root = backend.task_root(root)
         self.pipeline_values = self._pipeline_values()
@@ -134,8 +141,10 @@ class Engine:
             progressed |= self._submit(to_submit)
             if self._running:
                 statuses = self._poll()
+                statuses.update(self._expired(statuses))
                 for handle, status in statuses.items():
                     if status.phase.finished:
+                        self._deadlines.pop(handle, None)
                         self._on_container_finished(self._running.pop(handle), status)
                         progressed = True
             # Completions are saved by the next tick's flush, which comes before anything else is submitted.
@@ -168,6 +177,17 @@ class Engine:
             handle: TaskStatus(Phase.FAILED, reason=REASON_LOST, message=str(error))
             for handle in self._running
         }
+
+    def _expired(self, statuses: dict[str, TaskStatus]) -> dict[str, TaskStatus]:
+        """Stop the running tasks past their deadline and report them as failed with reason Timeout."""
+        now = time.monotonic()
+        expired: dict[str, TaskStatus] = {}
+        for handle, (deadline, timeout) in self._deadlines.items():
+            if deadline <= now and not statuses[handle].phase.finished:
+                self.backend.cancel(handle)
+                message = f"timed out after {timeout:g} s"
+                expired[handle] = TaskStatus(Phase.FAILED, reason=REASON_TIMEOUT, message=message)
+        return expired
 
     def _drain_ready(self) -> bool:
         progressed = bool(self._ready)
@@ -214,6 +234,9 @@ class Engine:
                 continue
             node.handle = handle
             self._running[handle] = node
+            timeout = node.attempt_spec.timeout
+            if timeout:
+                self._deadlines[handle] = (time.monotonic() + timeout, timeout)
         return bool(nodes)
 
     # -- graph ------------------------------------------------------------------------------------
@@ -264,10 +287,37 @@ class Engine:
             return
         if node.component.dag is not None:
             self._start_dag(node)
+            return
+        prior = self._prior.get(node.path)
+        if prior is not None and prior.state.ok:  # resuming: this task already succeeded
+            node.record.attempts = prior.attempts
+            node.record.started_at, node.record.cache_key = prior.started_at, prior.cache_key
+            self._reuse(node, prior.outputs, self.store.task_artifacts(prior.run_id, prior.path), prior.state)
         elif isinstance(node.component.executor, Importer):
             self._import(node)
+        elif self._cached(node):
+            return
         else:
+            if prior is not None:  # resuming: attempts go on counting from the interrupted run
+                node.record.attempts = prior.attempts
             self._queued.append(node)
+
+    def _cached(self, node: Node) -> bool:
+        """Finish the node from an earlier identical task's outputs when caching allows; False on a miss."""
+        key = caching.cache_key(node) if self.cache else ""
+        node.record.cache_key = key
+        if not key:
+            return False
+        hit = self.store.find_cached(key, self._root_text)
+        if hit is None:
+            return False
+        earlier, arts = hit
+        if not all(os.path.exists(os.path.join(self._root_text, a.uri)) for a in arts):
+            return False  # the earlier outputs were deleted from the root
+        node.record.reason = f"cached from run {earlier.run_id} task {earlier.path}"
+        node.record.started_at = time.time()
+        self._reuse(node, earlier.outputs, arts, TaskState.CACHED)
+        return True
 
     def _start_dag(self, node: Node) -> None:
         node.record.state, node.record.started_at = TaskState.RUNNING, time.time()
@@ -437,9 +487,15 @@ class Engine:
             mounts=(Mount(str(self.root), artifacts.TASK_ROOT),),
             labels={"flow.run": run_id, "flow.task": node.path, "flow.attempt": str(record.attempts)},
             executor_input=executor_input,
+            timeout=self._timeout(node),
             log_path=log_path,
         )
         self._mark(record)
+
+    def _timeout(self, node: Node) -> float | None:
+        """Seconds the task may run: kfp-kubernetes' activeDeadlineSeconds, else --task-timeout."""
+        seconds = self.spec.kubernetes_executor(node.component.executor_label).get("activeDeadlineSeconds")
+        return float(seconds) if seconds else self.task_timeout
 
     def _executor_input(self, node: Node) -> dict[str, Any]:
         run_id, base = self.run_record.run_id, self.task_root.rstrip("/")
@@ -511,9 +567,12 @@ class Engine:
         self._finish(node, TaskState.FAILED, error)
 
     def _record_artifacts(self, node: Node) -> None:
+        """Digest the node's output artifacts and queue their records."""
         for name, refs in node.output_artifacts.items():
+            digested = []
             for ref in refs:
                 size, sha = artifacts.digest(self.root / ref.uri)
+                digested.append(dataclasses.replace(ref, digest=sha))
                 self._dirty_artifacts.append(
                     ArtifactRecord(
                         run_id=self.run_record.run_id,
@@ -526,6 +585,23 @@ class Engine:
                         digest=sha,
                     )
                 )
+            node.output_artifacts[name] = digested
+
+    def _reuse(
+        self, node: Node, outputs: dict[str, Any], arts: list[ArtifactRecord], state: TaskState
+    ) -> None:
+        """Finish a node with outputs recorded earlier (a cache hit, or a task a resumed run already ran)."""
+        node.output_params = dict(outputs)
+        node.record.outputs = dict(outputs)
+        for art in arts:
+            ref = ArtifactRef(
+                name=art.name, uri=art.uri, type=art.type, metadata=art.metadata, digest=art.digest
+            )
+            node.output_artifacts.setdefault(art.name, []).append(ref)
+            self._dirty_artifacts.append(
+                dataclasses.replace(art, run_id=self.run_record.run_id, task_path=node.path)
+            )
+        self._finish(node, state)
 
     def _cancel_all(self) -> None:
         # Concurrently, so that each task's stop grace period does not add up.

@@ -358,6 +358,7 @@ class _Loader:
             outputs=self._outputs(node.get("outputDefinitions"), f"{path}.outputDefinitions"),
             dag=dag,
             executor=executor,
+            executor_label=str(node.get("executorLabel", "")),
         )
 
     def _outputs(self, node: Any, path: str) -> Interface:

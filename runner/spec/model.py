@@ -162,6 +162,7 @@ class Component:
     outputs: Interface = field(default_factory=Interface)
     dag: Dag | None = None
     executor: Container | Importer | None = None
+    executor_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -175,3 +176,10 @@ class PipelineSpec:
 
     def component(self, name: str) -> Component:
         return self.components[name]
+
+    def kubernetes_executor(self, label: str) -> dict[str, Any]:
+        """The kfp-kubernetes settings of one executor (secrets, volumes, timeout...), or {}."""
+        platform = self.platform.get("platforms", {}).get("kubernetes", {})
+        executors = platform.get("deploymentSpec", {}).get("executors", {})
+        settings = executors.get(label) or {}
+        return settings if isinstance(settings, dict) else {}

@@ -213,6 +213,25 @@ class Store:
     def save_artifacts(self, artifacts: Iterable[ArtifactRecord]) -> None:
         self._upsert("artifacts", ("run_id", "task_path", "name"), artifacts, ArtifactRecord)
 
+    def find_cached(self, cache_key: str, root: str) -> tuple[TaskRecord, list[ArtifactRecord]] | None:
+        """The latest successful task with this cache key whose run used the same root, and its artifacts."""
+        rows = self._db.execute(
+            "SELECT tasks.* FROM tasks JOIN runs ON runs.run_id = tasks.run_id "
+            "WHERE tasks.cache_key = ? AND tasks.state = ? AND runs.root = ? "
+            "ORDER BY tasks.finished_at DESC LIMIT 1",
+            (cache_key, TaskState.SUCCEEDED.value, root),
+        ).fetchall()
+        if not rows:
+            return None
+        task = _from_row(TaskRecord, rows[0])
+        return task, self.task_artifacts(task.run_id, task.path)
+
+    def task_artifacts(self, run_id: str, task_path: str) -> list[ArtifactRecord]:
+        rows = self._db.execute(
+            "SELECT * FROM artifacts WHERE run_id = ? AND task_path = ? ORDER BY rowid", (run_id, task_path)
+        ).fetchall()
+        return [_from_row(ArtifactRecord, r) for r in rows]
+
     def artifacts(self, run_id: str) -> list[ArtifactRecord]:
         rows = self._db.execute(
             "SELECT * FROM artifacts WHERE run_id = ? ORDER BY rowid", (run_id,)

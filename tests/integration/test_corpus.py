@@ -56,7 +56,7 @@ def same_value(actual: Any, expected: Any) -> bool:
 
 
 def leaf_states(result: RunResult) -> dict[str, Any]:
-    """Final state per leaf task name; a sorted list for a task that ran several times, as in expected.json."""
+    """Final state per leaf task name; a sorted list for a task that ran more than once (as expected.json)."""
     grouped: dict[str, list[str]] = defaultdict(list)
     for task in result.tasks.values():
         # A DAG skipped by its condition stands for its tasks, which never existed (as kfp.local has it).

@@ -1,0 +1,63 @@
+"""A container's output, copied to its log file while it runs, so logs outlive the container.
+
+The Docker SDK returns multiplexed logs one frame (one line) at a time, which takes seconds per ten
+megabytes; this reads the same HTTP stream in large blocks and splits the frames itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+import threading
+from pathlib import Path
+from typing import BinaryIO
+
+import docker
+
+_HEADER = struct.Struct(">BxxxL")  # stream (1 stdout, 2 stderr), 3 padding bytes, payload size
+_BLOCK = 1 << 16
+
+
+class LogFollower:
+    """Follows one container's stdout and stderr into `log_path` in a daemon thread until it exits."""
+
+    def __init__(self, api: docker.APIClient, container_id: str, log_path: Path) -> None:
+        self.log_path = log_path
+        self._done = threading.Event()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.touch()
+        self._thread = threading.Thread(target=self._follow, args=(api, container_id), daemon=True)
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
+
+    def _follow(self, api: docker.APIClient, container_id: str) -> None:
+        url = f"{api.base_url}/v{api.api_version}/containers/{container_id}/logs"
+        # Errors end the copy: the container or the daemon is gone, and the engine learns it by polling.
+        with contextlib.suppress(Exception), self.log_path.open("ab") as log:
+            response = api.get(url, params={"stdout": 1, "stderr": 1, "follow": 1}, stream=True, timeout=None)
+            response.raise_for_status()
+            pending = b""
+            while block := response.raw.read(_BLOCK):
+                pending = _write_frames(pending + block, log)
+                log.flush()
+        self._done.set()
+
+
+def _write_frames(data: bytes, log: BinaryIO) -> bytes:
+    """Write every complete frame's payload to `log`; return the incomplete rest."""
+    view, offset = memoryview(data), 0
+    write = log.write
+    while len(data) - offset >= _HEADER.size:
+        _, size = _HEADER.unpack_from(view, offset)
+        end = offset + _HEADER.size + size
+        if end > len(data):
+            break
+        write(view[offset + _HEADER.size : end])
+        offset = end
+    return data[offset:]

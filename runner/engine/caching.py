@@ -1,0 +1,36 @@
+"""Step caching as in KFP: a task whose executor spec and inputs match an earlier success reuses its outputs.
+
+The key covers the executor (image, command, args, env), the output names, the resolved input parameters
+and the content digests of the input artifacts, so a changed input file misses. `cachingOptions.cacheKey`,
+where the IR sets one, replaces the computed key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from runner.engine.graph import Node
+from runner.spec.model import Container
+
+
+def cache_key(node: Node) -> str:
+    """The node's cache key, or "" when it must not be cached (caching off, or not a container task)."""
+    container = node.component.executor
+    if not node.task.enable_cache or not isinstance(container, Container):
+        return ""
+    if node.task.cache_key:
+        return hashlib.sha256(f"custom\0{node.task.cache_key}".encode()).hexdigest()
+    material = {
+        "image": container.image,
+        "command": list(container.command),
+        "args": list(container.args),
+        "env": container.env,
+        "outputs": {
+            "parameters": sorted(node.component.outputs.parameters),
+            "artifacts": sorted(node.component.outputs.artifacts),
+        },
+        "parameters": node.params,
+        "artifacts": {name: [ref.digest for ref in refs] for name, refs in sorted(node.artifacts.items())},
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
