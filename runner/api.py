@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend
+from backends.base import Backend, RunInfo
 from runner import artifacts
 from runner import params as pipeline_params
 from runner.engine.scheduler import ChangeListener, Engine
+from runner.errors import UsageError
 from runner.selection import select_backend
 from runner.spec import PipelineSpec, load_file, load_text
 from runner.store import RunRecord, RunState, Store, TaskRecord, TaskState
@@ -27,6 +28,18 @@ def logs_dir() -> Path:
 
 
 @dataclass
+class ArtifactResult:
+    """One output artifact of a task: where it is on this machine and what the store knows of it."""
+
+    path: Path
+    uri: str  # relative to the run's root
+    type: str
+    metadata: dict[str, Any]
+    size: int
+    digest: str
+
+
+@dataclass
 class TaskResult:
     path: str
     name: str
@@ -34,7 +47,7 @@ class TaskResult:
     state: TaskState
     attempts: int
     outputs: dict[str, Any]
-    artifacts: dict[str, Path]
+    artifacts: dict[str, ArtifactResult]
     error: str
     log_path: str
     duration: float | None
@@ -85,12 +98,16 @@ def run(
     on_start: Any = None,
     docker_options: Mapping[str, Any] | None = None,
     notify: Callable[[str], None] | None = None,
+    cache: bool = True,
+    task_timeout: float | None = None,
 ) -> RunResult:
     """Run a pipeline to the end and return its result. Bad input raises a UsageError before anything starts.
 
     `backend` is a backend name ("local" picks Docker when an engine answers, else "process") or an instance.
     `on_start(run_record)` is called once the run exists in the store, before its first task starts;
     `notify(message)` receives one-line notices such as the backend chosen for "local".
+    `cache=False` runs every task even where an identical earlier one succeeded; `task_timeout` (seconds)
+    bounds every task that the pipeline gives no deadline of its own.
     """
     spec = load_pipeline(pipeline)
     values = pipeline_params.bind(spec, params or {}, as_text=params_as_text)
@@ -125,6 +142,8 @@ def run(
             logs_dir=logs_dir(),
             parallelism=parallelism or os.cpu_count() or 1,
             on_change=on_change,
+            cache=cache,
+            task_timeout=task_timeout,
         )
         try:
             engine.execute(values)
@@ -137,15 +156,79 @@ def run(
             store.close()
 
 
+def resume(
+    run_id: str,
+    *,
+    store: Store | None = None,
+    parallelism: int | None = None,
+    on_change: ChangeListener | None = None,
+    docker_options: Mapping[str, Any] | None = None,
+    notify: Callable[[str], None] | None = None,
+    cache: bool = True,
+    task_timeout: float | None = None,
+) -> RunResult:
+    """Finish an interrupted, failed or cancelled run on its backend; tasks that succeeded are not run again.
+
+    What the interrupted engine left running in the backend is removed first, so nothing runs twice.
+    """
+    own_store = store is None
+    store = store or open_store()
+    try:
+        record = store.run(run_id)
+        if record.state == RunState.SUCCEEDED:
+            return result(store, record.run_id)
+        if not record.state.finished and record.engine_pid is not None and engine_alive(record.engine_pid):
+            raise UsageError(f"run {record.run_id} is still running (engine process {record.engine_pid})")
+        spec = load_text(record.spec_text, record.pipeline_file)
+        runtime = select_backend(record.backend, docker_options=docker_options, notify=notify)
+        root = Path(record.root)
+        try:
+            runtime.cleanup(RunInfo(run_id=record.run_id, root=root))
+            record.error, record.finished_at = "", None
+            engine = Engine(
+                spec,
+                runtime,
+                store,
+                record,
+                root=root,
+                logs_dir=logs_dir(),
+                parallelism=parallelism or os.cpu_count() or 1,
+                on_change=on_change,
+                cache=cache,
+                task_timeout=task_timeout,
+                resume=True,
+            )
+            engine.execute(record.params)
+        finally:
+            runtime.close()
+        return result(store, record.run_id, spec)
+    finally:
+        if own_store:
+            store.close()
+
+
+def engine_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (the engine of a run that looks unfinished)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != os.getpid()
+
+
 def result(store: Store, run_id: str, spec: PipelineSpec | None = None) -> RunResult:
     """The RunResult of a recorded run."""
     record = store.run(run_id)
     if spec is None and record.spec_text:
         spec = load_text(record.spec_text, record.pipeline_file)
     root = Path(record.root)
-    task_artifacts: dict[str, dict[str, Path]] = {}
+    task_artifacts: dict[str, dict[str, ArtifactResult]] = {}
     for art in store.artifacts(record.run_id):
-        task_artifacts.setdefault(art.task_path, {})[art.name] = root / art.uri
+        task_artifacts.setdefault(art.task_path, {})[art.name] = ArtifactResult(
+            path=root / art.uri, uri=art.uri, type=art.type, metadata=art.metadata, size=art.size, digest=art.digest
+        )
     tasks = {t.path: _task_result(t, task_artifacts.get(t.path, {})) for t in store.tasks(record.run_id)}
     outputs = record.outputs or {}
     list_outputs = set()
@@ -167,7 +250,7 @@ def result(store: Store, run_id: str, spec: PipelineSpec | None = None) -> RunRe
     )
 
 
-def _task_result(task: TaskRecord, arts: dict[str, Path]) -> TaskResult:
+def _task_result(task: TaskRecord, arts: dict[str, ArtifactResult]) -> TaskResult:
     return TaskResult(
         path=task.path,
         name=task.name,

@@ -26,6 +26,7 @@ from runner.store import RunRecord, RunState, Store, TaskRecord
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILED, EXIT_CANCELLED = 1, 130
+_CANCEL_WAIT_SECONDS = 30
 
 
 def reports_errors(command: F) -> F:
@@ -77,6 +78,15 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 )
 @click.option("--pull", type=click.Choice(PULL_POLICIES), help="When to pull images [default: missing].")
 @click.option("--keep-failed", is_flag=True, help="Keep the containers of failed tasks for inspection.")
+@click.option(
+    "--no-cache", is_flag=True, help="Run every task, even where an identical one succeeded before."
+)
+@click.option(
+    "--task-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Deadline of each task the pipeline gives none (kfp-kubernetes activeDeadlineSeconds).",
+)
 @reports_errors
 def run(
     pipeline: Path,
@@ -89,6 +99,8 @@ def run(
     image_map: tuple[str, ...],
     pull: str | None,
     keep_failed: bool,
+    no_cache: bool,
+    task_timeout: float | None,
 ) -> None:
     """Run PIPELINE (a KFP v2 IR YAML file) to the end; exit 0 only when it succeeded.
 
@@ -101,41 +113,113 @@ def run(
         raise UsageError("choose one of --local and --cluster", "flow run")
     backend_name = _backend_name(local, cluster, backend)
     values = parse_assignments(list(params))
-    config = load_config()
-    docker_options = {
-        "image_map": {**config.image_map, **parse_image_map(list(image_map))},
-        "pull": pull or config.pull,
-        "keep_failed": keep_failed,
-    }
+    docker_options = _docker_options(image_map, pull, keep_failed)
     started: list[RunRecord] = []
 
     def announce(record: RunRecord) -> None:
         started.append(record)
         click.echo(f"run {record.run_id}: {record.pipeline} on {record.backend}, root {record.root}")
 
+    def start(progress: Progress) -> api.RunResult:
+        return api.run(
+            pipeline,
+            backend=backend_name,
+            params=values,
+            params_as_text=True,
+            root=root,
+            parallelism=parallelism,
+            on_change=progress.on_change,
+            on_start=announce,
+            docker_options=docker_options,
+            notify=_notice,
+            cache=not no_cache,
+            task_timeout=task_timeout,
+        )
+
+    _drive(start, lambda: started[0].run_id if started else "?")
+
+
+def _notice(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _docker_options(image_map: tuple[str, ...], pull: str | None, keep_failed: bool) -> dict[str, Any]:
+    config = load_config()
+    return {
+        "image_map": {**config.image_map, **parse_image_map(list(image_map))},
+        "pull": pull or config.pull,
+        "keep_failed": keep_failed,
+    }
+
+
+def _drive(start: Callable[[Progress], api.RunResult], run_id: Callable[[], str]) -> None:
+    """Run with live progress; Ctrl-C and SIGTERM cancel the run. Exits with the run's outcome."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
     with Progress() as progress:
         try:
-            result = api.run(
-                pipeline,
-                backend=backend_name,
-                params=values,
-                params_as_text=True,
-                root=root,
-                parallelism=parallelism,
-                on_change=progress.on_change,
-                on_start=announce,
-                docker_options=docker_options,
-                notify=lambda message: click.echo(message, err=True),
-            )
+            result: api.RunResult | None = start(progress)
         except KeyboardInterrupt:
             result = None
     if result is None or result.state == RunState.CANCELLED:
-        run_id = started[0].run_id if started else "?"
-        click.echo(f"run {run_id} cancelled; its tasks were stopped", err=True)
+        click.echo(f"run {run_id()} cancelled; its tasks were stopped (flow resume continues it)", err=True)
         sys.exit(EXIT_CANCELLED)
     _summarize(result)
     sys.exit(0 if result.succeeded else EXIT_FAILED)
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--parallelism", type=click.IntRange(min=1), help="Tasks running at once [default: CPU count].")
+@click.option("--image-map", "image_map", multiple=True, metavar="FROM=TO", help="As for flow run.")
+@click.option("--pull", type=click.Choice(PULL_POLICIES), help="When to pull images [default: missing].")
+@click.option("--keep-failed", is_flag=True, help="Keep the containers of failed tasks for inspection.")
+@click.option("--no-cache", is_flag=True, help="Run every remaining task, even where one could be reused.")
+@reports_errors
+def resume(
+    run_id: str,
+    parallelism: int | None,
+    image_map: tuple[str, ...],
+    pull: str | None,
+    keep_failed: bool,
+    no_cache: bool,
+) -> None:
+    """Finish an interrupted, failed or cancelled run; tasks that succeeded are not run again."""
+    docker_options = _docker_options(image_map, pull, keep_failed)
+    click.echo(f"resuming run {run_id}")
+    _drive(
+        lambda progress: api.resume(
+            run_id,
+            parallelism=parallelism,
+            on_change=progress.on_change,
+            docker_options=docker_options,
+            notify=_notice,
+            cache=not no_cache,
+        ),
+        lambda: run_id,
+    )
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@reports_errors
+def cancel(run_id: str) -> None:
+    """Stop every task of a running run and record it as cancelled."""
+    with _store() as store:
+        record = store.run(run_id)
+        if record.state.finished:
+            click.echo(f"run {record.run_id} already finished: {record.state.value}")
+            return
+        if record.engine_pid is not None and api.engine_alive(record.engine_pid):
+            store.request_cancel(record.run_id)
+            deadline = time.monotonic() + _CANCEL_WAIT_SECONDS
+            while time.monotonic() < deadline and not store.run_state(record.run_id).finished:
+                time.sleep(0.2)
+            click.echo(f"run {record.run_id} {store.run_state(record.run_id).value}")
+            return
+        from runner.cancel import cancel_orphaned
+
+        cancel_orphaned(store, record)
+        click.echo(f"run {record.run_id} CANCELLED (its engine was no longer running)")
 
 
 def _summarize(result: api.RunResult) -> None:

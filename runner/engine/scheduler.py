@@ -247,18 +247,25 @@ class Engine:
         assert dag is not None
         for name, task in dag.tasks.items():
             component = self.spec.component(task.component)
-            record = TaskRecord(
-                run_id=self.run_record.run_id,
-                path=scope.child_path(name),
-                name=name,
-                component=task.component,
-                kind="dag"
-                if component.dag is not None
-                else ("importer" if isinstance(component.executor, Importer) else "container"),
-                parent=scope.path,
-            )
+            path = scope.child_path(name)
+            prior = self._prior.get(path)
+            if prior is not None and prior.state.ok and component.dag is None:
+                # Resuming: keep the record as it is in the store, so a crash now loses nothing.
+                record = dataclasses.replace(prior)
+            else:
+                record = TaskRecord(
+                    run_id=self.run_record.run_id,
+                    path=path,
+                    name=name,
+                    component=task.component,
+                    kind="dag"
+                    if component.dag is not None
+                    else ("importer" if isinstance(component.executor, Importer) else "container"),
+                    parent=scope.path,
+                    attempts=prior.attempts if prior is not None else 0,
+                )
+                self._mark(record)
             scope.nodes[name] = Node(task=task, component=component, scope=scope, record=record)
-            self._mark(record)
         for node in scope.nodes.values():
             for upstream in node.task.upstream:
                 scope.nodes[upstream].dependents.append(node)
@@ -290,16 +297,10 @@ class Engine:
             return
         prior = self._prior.get(node.path)
         if prior is not None and prior.state.ok:  # resuming: this task already succeeded
-            node.record.attempts = prior.attempts
-            node.record.started_at, node.record.cache_key = prior.started_at, prior.cache_key
             self._reuse(node, prior.outputs, self.store.task_artifacts(prior.run_id, prior.path), prior.state)
         elif isinstance(node.component.executor, Importer):
             self._import(node)
-        elif self._cached(node):
-            return
-        else:
-            if prior is not None:  # resuming: attempts go on counting from the interrupted run
-                node.record.attempts = prior.attempts
+        elif not self._cached(node):
             self._queued.append(node)
 
     def _cached(self, node: Node) -> bool:
@@ -601,7 +602,10 @@ class Engine:
             self._dirty_artifacts.append(
                 dataclasses.replace(art, run_id=self.run_record.run_id, task_path=node.path)
             )
+        finished_at = node.record.finished_at if node.path in self._prior else None
         self._finish(node, state)
+        if finished_at is not None:  # a resumed run keeps when its earlier tasks really finished
+            node.record.finished_at = finished_at
 
     def _cancel_all(self) -> None:
         # Concurrently, so that each task's stop grace period does not add up.

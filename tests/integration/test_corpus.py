@@ -65,9 +65,13 @@ def leaf_states(result: RunResult) -> dict[str, Any]:
     return {name: states[0] if len(states) == 1 else sorted(states) for name, states in grouped.items()}
 
 
-def check_artifact(path: Path, expected: dict[str, Any], where: str) -> None:
-    size, sha = digest(path)
-    assert (size, sha) == (expected["size"], expected["sha256"]), f"{where}: content differs ({path})"
+def check_artifact(path: Path, metadata: dict[str, Any], expected: dict[str, Any], where: str) -> None:
+    """Content by digest where the reference recorded one, and metadata (Metrics values, for one)."""
+    if "sha256" in expected:
+        size, sha = digest(path)
+        assert (size, sha) == (expected["size"], expected["sha256"]), f"{where}: content differs ({path})"
+    if expected.get("metadata"):
+        assert same_value(metadata, expected["metadata"]), f"{where}: metadata {metadata}"
 
 
 @pytest.mark.skipif(not EXPECTED, reason="the shared kfp corpus is not next to this checkout")
@@ -92,10 +96,10 @@ def test_corpus_file(name: str, backend_name: str, tmp_path: Path) -> None:
     for key, expected in entry["outputs"].items():
         if f"outputs.{key}" in ignored:
             continue
-        if isinstance(expected, dict) and "sha256" in expected:
+        if isinstance(expected, dict) and "type" in expected:
             artifact = result.artifacts[key]
             assert isinstance(artifact, Path)
-            check_artifact(artifact, expected, f"{name}: output {key}")
+            check_artifact(artifact, {}, {**expected, "metadata": None}, f"{name}: output {key}")
         else:
             assert same_value(result.outputs.get(key), expected), f"{name}: output {key}"
 
@@ -107,7 +111,8 @@ def test_corpus_file(name: str, backend_name: str, tmp_path: Path) -> None:
         for key, expected in outputs.items():
             if f"task_outputs.{task}.{key}" in ignored:
                 continue
-            if isinstance(expected, dict) and "sha256" in expected:
-                check_artifact(actual.artifacts[key], expected, f"{name}: {task}.{key}")
+            if isinstance(expected, dict) and "type" in expected:
+                art = actual.artifacts[key]
+                check_artifact(art.path, art.metadata, expected, f"{name}: {task}.{key}")
             else:
                 assert same_value(actual.outputs.get(key), expected), f"{name}: {task}.{key}"

@@ -67,19 +67,19 @@ def test_default_run_trains_an_accurate_model(flow_home: Path) -> None:
 
     metrics_path = result.artifacts["metrics"]
     assert isinstance(metrics_path, Path)
-    assert metrics_path == result.tasks["evaluate"].artifacts["metrics"]
+    assert metrics_path == result.tasks["evaluate"].artifacts["metrics"].path
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
     assert metrics["accuracy"] == pytest.approx(accuracy)
     assert metrics["accuracy"] == pytest.approx(metrics["correct"] / metrics["total"])
     assert 0.0 < metrics["f1_macro"] <= 1.0
 
     # test_size 0.3 of 150 rows, and the two splits together are the whole data set
-    train_rows = csv_rows(result.tasks["prepare-data"].artifacts["train"])
-    test_rows = csv_rows(result.tasks["prepare-data"].artifacts["test"])
+    train_rows = csv_rows(result.tasks["prepare-data"].artifacts["train"].path)
+    test_rows = csv_rows(result.tasks["prepare-data"].artifacts["test"].path)
     assert len(test_rows) == metrics["total"] == 45
     assert len(train_rows) + len(test_rows) == IRIS_ROWS
 
-    model_path = result.tasks["train"].artifacts["model"]
+    model_path = result.tasks["train"].artifacts["model"].path
     assert model_path.stat().st_size > 0
     with model_path.open("rb") as handle:
         model = pickle.load(handle)
@@ -94,8 +94,8 @@ def test_seed_changes_the_split_and_model_type_the_model(flow_home: Path) -> Non
     assert other.run_id != default.run_id
     assert 0.8 < other.outputs["accuracy"] <= 1.0
 
-    train_default = default.tasks["prepare-data"].artifacts["train"]
-    train_other = other.tasks["prepare-data"].artifacts["train"]
+    train_default = default.tasks["prepare-data"].artifacts["train"].path
+    train_other = other.tasks["prepare-data"].artifacts["train"].path
     digest_default = recorded_digest(default.run_id, "prepare-data", "train")
     digest_other = recorded_digest(other.run_id, "prepare-data", "train")
     assert digest_default == artifacts.digest(train_default)[1]
@@ -104,7 +104,7 @@ def test_seed_changes_the_split_and_model_type_the_model(flow_home: Path) -> Non
 
     assert len(csv_rows(train_other)) == len(csv_rows(train_default))
     assert sorted(csv_rows(train_other)) != sorted(csv_rows(train_default))  # other rows, not just reordered
-    with other.tasks["train"].artifacts["model"].open("rb") as handle:
+    with other.tasks["train"].artifacts["model"].path.open("rb") as handle:
         model = pickle.load(handle)
     assert type(model).__name__ == "DecisionTreeClassifier"
     assert model.random_state == 7

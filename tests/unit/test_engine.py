@@ -251,7 +251,7 @@ def test_task_outputs_reach_the_consumer(run_pipeline: RunFn, tmp_path: Path) ->
     assert Path(artifact["uri"]).read_bytes() == b"a,b\n1,2\n"
     assert ran.argv("consume") == ["echo", "--n", "5", "--data", expected_path]
     assert ran.tasks["produce"].outputs == {"n": 5}
-    assert ran.result.tasks["produce"].artifacts["data"] == Path(expected_path)
+    assert ran.result.tasks["produce"].artifacts["data"].path == Path(expected_path)
 
 
 def test_artifacts_are_recorded_with_size_and_digest(run_pipeline: RunFn) -> None:
