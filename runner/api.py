@@ -227,7 +227,12 @@ def result(store: Store, run_id: str, spec: PipelineSpec | None = None) -> RunRe
     task_artifacts: dict[str, dict[str, ArtifactResult]] = {}
     for art in store.artifacts(record.run_id):
         task_artifacts.setdefault(art.task_path, {})[art.name] = ArtifactResult(
-            path=root / art.uri, uri=art.uri, type=art.type, metadata=art.metadata, size=art.size, digest=art.digest
+            path=root / art.uri,
+            uri=art.uri,
+            type=art.type,
+            metadata=art.metadata,
+            size=art.size,
+            digest=art.digest,
         )
     tasks = {t.path: _task_result(t, task_artifacts.get(t.path, {})) for t in store.tasks(record.run_id)}
     outputs = record.outputs or {}
