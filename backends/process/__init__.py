@@ -32,6 +32,9 @@ from backends.base import (
 from backends.logfile import read_lines
 
 _KILL_GRACE_SECONDS = 3.0
+# Every task process carries its run in its environment: the process backend's "label", so that a later
+# flow process (`flow cancel`, `flow resume`) finds what an engine that died left running.
+RUN_ENV, TASK_ENV = "FLOW_RUN", "FLOW_TASK"
 
 
 @dataclass
@@ -63,7 +66,7 @@ class ProcessBackend(Backend):
             )
         Path(task.log_path).parent.mkdir(parents=True, exist_ok=True)
         workdir = tempfile.mkdtemp(prefix=f"{task.name}-")
-        env = {**os.environ, **task.env}
+        env = {**os.environ, **task.env, RUN_ENV: task.run_id, TASK_ENV: task.task_path}
         env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", os.defpath)])
         with open(task.log_path, "wb") as log:
             try:
@@ -143,8 +146,28 @@ class ProcessBackend(Backend):
             self.cancel(handle)
             shutil.rmtree(proc.workdir, ignore_errors=True)
             del self._processes[handle]
+        for pid in _processes_of_run(run.run_id):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
 
     @staticmethod
     def _kill_group(proc: _Process, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.popen.pid, sig)
+
+
+def _processes_of_run(run_id: str) -> list[int]:
+    """Process-group leaders started for the run, found by their environment (Linux /proc)."""
+    marker = f"{RUN_ENV}={run_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            is_leader = os.getpgid(int(entry.name)) == int(entry.name)
+        except (OSError, ProcessLookupError):
+            continue
+        if marker in environ and is_leader:
+            found.append(int(entry.name))
+    return found

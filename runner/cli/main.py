@@ -204,7 +204,7 @@ def resume(
 @reports_errors
 def cancel(run_id: str) -> None:
     """Stop every task of a running run and record it as cancelled."""
-    with _store() as store:
+    with api.open_store() as store:
         record = store.run(run_id)
         if record.state.finished:
             click.echo(f"run {record.run_id} already finished: {record.state.value}")
@@ -239,7 +239,7 @@ def _summarize(result: api.RunResult) -> None:
 @reports_errors
 def runs(limit: int) -> None:
     """List runs, newest first."""
-    with _store() as store:
+    with api.open_store() as store:
         table = Table(box=None)
         for column in ("run", "pipeline", "backend", "state", "started", "duration"):
             table.add_column(column)
@@ -261,7 +261,7 @@ def runs(limit: int) -> None:
 @reports_errors
 def show(run_id: str, output: str) -> None:
     """Show a run's tasks: state, attempts, duration, inputs and outputs. RUN may be "latest"."""
-    with _store() as store:
+    with api.open_store() as store:
         record = store.run(run_id)
         tasks = store.tasks(record.run_id)
         arts = store.artifacts(record.run_id)
@@ -363,7 +363,7 @@ def _run_json(record: RunRecord, tasks: list[TaskRecord], arts: list[Any]) -> di
 @reports_errors
 def logs(run_id: str, task: str | None, follow: bool) -> None:
     """Print a task's output (every task's when TASK is left out)."""
-    with _store() as store:
+    with api.open_store() as store:
         record = store.run(run_id)
         tasks = [t for t in store.tasks(record.run_id) if t.log_path]
         if task is not None:
@@ -408,7 +408,7 @@ def _print_log(store: Store, run_id: str, task: TaskRecord, follow: bool) -> Non
 @reports_errors
 def artifacts(run_id: str) -> None:
     """List a run's artifacts with their URIs (relative to the run's root) and sizes."""
-    with _store() as store:
+    with api.open_store() as store:
         record = store.run(run_id)
         table = Table(box=None)
         for column in ("task", "name", "type", "size", "uri"):
@@ -418,15 +418,6 @@ def artifacts(run_id: str) -> None:
         console = Console()
         console.print(f"root {record.root}")
         console.print(table)
-
-
-class _store:
-    def __enter__(self) -> Store:
-        self.store = api.open_store()
-        return self.store
-
-    def __exit__(self, *exc: object) -> None:
-        self.store.close()
 
 
 if __name__ == "__main__":

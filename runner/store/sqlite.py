@@ -124,6 +124,12 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _write(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
         # BEGIN IMMEDIATE takes the write lock up front, so concurrent engines queue instead of failing.
         self._db.execute("BEGIN IMMEDIATE")

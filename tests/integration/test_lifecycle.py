@@ -1,0 +1,187 @@
+"""What a run does over its life on each local backend: parallelism, failure, timeouts, caching,
+cancellation (Ctrl-C and `flow cancel`) with nothing left behind, and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from backends.base import REASON_TIMEOUT
+from runner import run
+from runner.api import open_store
+from runner.store import RunState, TaskState
+from tests.conftest import make_backend
+from tests.integration.shellpipes import WAIT_FOR_RELEASE, Step, pipeline
+
+WAIT_SECONDS = 60
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_independent_tasks_run_at_the_same_time(backend_name: str, tmp_path: Path) -> None:
+    steps = {f"sleep-{i}": Step("sleep 2") for i in range(3)}
+    result = run(pipeline(steps), backend=make_backend(backend_name), parallelism=3, root=tmp_path / "root")
+    assert result.succeeded, result.error
+    with open_store() as store:
+        tasks = store.tasks(result.run_id)
+    latest_start = max(t.started_at or 0 for t in tasks)
+    earliest_end = min(t.finished_at or 0 for t in tasks)
+    assert latest_start < earliest_end, "the three tasks did not overlap"
+
+
+def test_a_failed_task_fails_the_run_and_skips_its_downstream(backend_name: str, tmp_path: Path) -> None:
+    steps = {
+        "fail": Step("for i in 1 2 3 4 5; do echo line-$i; done; exit 3"),
+        "after-fail": Step("echo never", after=("fail",)),
+        "independent": Step("echo fine"),
+    }
+    result = run(pipeline(steps), backend=make_backend(backend_name), root=tmp_path / "root")
+    assert result.state == RunState.FAILED
+    failed = result.tasks["fail"]
+    assert failed.state == TaskState.FAILED
+    assert "exited with code 3" in failed.error and "line-5" in failed.error
+    assert result.tasks["after-fail"].state == TaskState.SKIPPED_UPSTREAM_FAILED
+    assert result.tasks["independent"].state == TaskState.SUCCEEDED
+    assert "fail" in result.error
+
+
+def test_a_task_past_its_deadline_is_stopped(backend_name: str, tmp_path: Path) -> None:
+    result = run(pipeline({"slow": Step("sleep 60")}), backend=make_backend(backend_name), task_timeout=1,
+                 root=tmp_path / "root")
+    assert result.state == RunState.FAILED
+    with open_store() as store:
+        record = store.task(result.run_id, "slow")
+    assert record is not None and record.reason == REASON_TIMEOUT
+    assert "timed out after 1 s" in record.error
+
+
+def test_an_identical_task_is_served_from_the_cache(backend_name: str, tmp_path: Path) -> None:
+    text = pipeline({"greet": Step("echo hello {{$.inputs.parameters['who']}}", inputs={"who": "who"})},
+                    params={"who": "world"})
+    backend = make_backend(backend_name)
+    first = run(text, backend=backend, root=tmp_path / "root")
+    second = run(text, backend=backend, root=tmp_path / "root")
+    changed = run(text, backend=backend, root=tmp_path / "root", params={"who": "moon"})
+    uncached = run(text, backend=backend, root=tmp_path / "root", cache=False)
+    assert first.tasks["greet"].state == TaskState.SUCCEEDED
+    assert second.tasks["greet"].state == TaskState.CACHED and second.tasks["greet"].attempts == 0
+    assert changed.tasks["greet"].state == TaskState.SUCCEEDED
+    assert "hello moon" in changed.tasks["greet"].log()
+    assert uncached.tasks["greet"].state == TaskState.SUCCEEDED
+
+
+def flow(*args: str, **kwargs: object) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "runner.cli.main", *args], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)  # type: ignore[call-overload]
+
+
+def wait_for_running(task: str) -> str:
+    """The id of the latest run once `task` in it is running."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    with open_store() as store:
+        while time.monotonic() < deadline:
+            runs = store.runs(1)
+            if runs:
+                record = store.task(runs[0].run_id, task)
+                if record is not None and record.state == TaskState.RUNNING:
+                    return runs[0].run_id
+            time.sleep(0.2)
+    raise AssertionError(f"task {task} never started")
+
+
+def leftovers(backend_name: str, run_id: str) -> list[str]:
+    """Containers of the run (docker), or processes still running the held task (process)."""
+    if backend_name == "docker":
+        client = docker.from_env()
+        return [c.name for c in client.containers.list(all=True, filters={"label": f"flow.run={run_id}"})]
+    found = subprocess.run(["pgrep", "-f", "release\" ]; do sleep"], capture_output=True, text=True)
+    return [pid for pid in found.stdout.split() if f"FLOW_RUN={run_id}".encode() in environ(pid)]
+
+
+def environ(pid: str) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def assert_nothing_left(backend_name: str, run_id: str) -> None:
+    deadline = time.monotonic() + 10
+    while leftovers(backend_name, run_id) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert leftovers(backend_name, run_id) == []
+
+
+HELD = {"first": Step("echo first"), "held": Step(WAIT_FOR_RELEASE, after=("first",))}
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "flow cancel"])
+def test_cancel_leaves_nothing_and_resume_finishes(backend_name: str, tmp_path: Path, how: str) -> None:
+    root = tmp_path / "root"
+    command = flow("run", str(write(tmp_path, pipeline(HELD))), "--backend", backend_name, "--pull", "never",
+                   "--root", str(root))
+    run_id = wait_for_running("held")
+    if how == "flow cancel":
+        canceller = flow("cancel", run_id)
+        assert canceller.wait(WAIT_SECONDS) == 0, canceller.stdout.read() if canceller.stdout else ""
+    else:
+        command.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
+    assert command.wait(WAIT_SECONDS) == 130, command.stdout.read() if command.stdout else ""
+    assert_nothing_left(backend_name, run_id)
+    with open_store() as store:
+        assert store.run(run_id).state == RunState.CANCELLED
+        first_before = store.task(run_id, "first")
+    assert first_before is not None and first_before.state == TaskState.SUCCEEDED
+
+    (root / "release").touch()
+    resumed = flow("resume", run_id, "--pull", "never")
+    output = resumed.stdout.read() if resumed.stdout else ""
+    assert resumed.wait(WAIT_SECONDS) == 0, output
+    with open_store() as store:
+        assert store.run(run_id).state == RunState.SUCCEEDED
+        first_after, held = store.task(run_id, "first"), store.task(run_id, "held")
+    assert first_after is not None and held is not None
+    assert (first_after.attempts, first_after.finished_at) == (1, first_before.finished_at), "first ran again"
+    assert held.state == TaskState.SUCCEEDED and held.attempts == 2
+
+
+def test_logs_follow_a_running_task(backend_name: str, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    script = "for i in $(seq 1 30); do echo tick-$i; sleep 0.05; done; " + WAIT_FOR_RELEASE
+    command = flow("run", str(write(tmp_path, pipeline({"ticker": Step(script)}))), "--backend", backend_name,
+                   "--pull", "never", "--root", str(root))
+    run_id = wait_for_running("ticker")
+    follower = flow("logs", run_id, "ticker", "-f")
+    time.sleep(1)
+    assert follower.poll() is None, "logs -f returned while the task was still running"
+    (root / "release").touch()
+    out = follower.stdout.read() if follower.stdout else ""
+    assert follower.wait(WAIT_SECONDS) == 0
+    assert command.wait(WAIT_SECONDS) == 0
+    assert "tick-1\n" in out and "tick-30\n" in out and "released" in out
+
+
+def test_flow_cancel_of_a_run_whose_engine_died(backend_name: str, tmp_path: Path) -> None:
+    command = flow("run", str(write(tmp_path, pipeline(HELD))), "--backend", backend_name, "--pull", "never",
+                   "--root", str(tmp_path / "root"))
+    run_id = wait_for_running("held")
+    os.kill(command.pid, signal.SIGKILL)
+    command.wait(WAIT_SECONDS)
+    canceller = flow("cancel", run_id)
+    assert canceller.wait(WAIT_SECONDS) == 0
+    assert_nothing_left(backend_name, run_id)
+    with open_store() as store:
+        assert store.run(run_id).state == RunState.CANCELLED
+        held = store.task(run_id, "held")
+    assert held is not None and held.state == TaskState.CANCELLED
