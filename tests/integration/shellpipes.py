@@ -24,7 +24,9 @@ class Step:
     inputs: dict[str, str] = field(default_factory=dict)  # parameter name -> pipeline input it takes
 
 
-def pipeline(steps: dict[str, Step], *, name: str = "shell-steps", params: dict[str, str] | None = None) -> str:
+def pipeline(
+    steps: dict[str, Step], *, name: str = "shell-steps", params: dict[str, str] | None = None
+) -> str:
     """IR YAML with one container component per step, `params` as STRING pipeline inputs."""
     components, executors, tasks = {}, {}, {}
     for task_name, step in steps.items():
@@ -39,8 +41,12 @@ def pipeline(steps: dict[str, Step], *, name: str = "shell-steps", params: dict[
             "cachingOptions": {"enableCache": True},
         }
         if step.inputs:
-            component["inputDefinitions"] = {"parameters": {p: {"parameterType": "STRING"} for p in step.inputs}}
-            task["inputs"] = {"parameters": {p: {"componentInputParameter": src} for p, src in step.inputs.items()}}
+            component["inputDefinitions"] = {
+                "parameters": {p: {"parameterType": "STRING"} for p in step.inputs}
+            }
+            task["inputs"] = {
+                "parameters": {p: {"componentInputParameter": src} for p, src in step.inputs.items()}
+            }
         if step.after:
             task["dependentTasks"] = list(step.after)
         components[f"comp-{task_name}"] = component
@@ -50,11 +56,13 @@ def pipeline(steps: dict[str, Step], *, name: str = "shell-steps", params: dict[
         root["inputDefinitions"] = {
             "parameters": {p: {"parameterType": "STRING", "defaultValue": d} for p, d in params.items()}
         }
-    return yaml.safe_dump({
-        "pipelineInfo": {"name": name},
-        "components": components,
-        "deploymentSpec": {"executors": executors},
-        "root": root,
-        "schemaVersion": "2.1.0",
-        "sdkVersion": "flow-tests",
-    })
+    return yaml.safe_dump(
+        {
+            "pipelineInfo": {"name": name},
+            "components": components,
+            "deploymentSpec": {"executors": executors},
+            "root": root,
+            "schemaVersion": "2.1.0",
+            "sdkVersion": "flow-tests",
+        }
+    )

@@ -57,8 +57,12 @@ def test_a_failed_task_fails_the_run_and_skips_its_downstream(backend_name: str,
 
 
 def test_a_task_past_its_deadline_is_stopped(backend_name: str, tmp_path: Path) -> None:
-    result = run(pipeline({"slow": Step("sleep 60")}), backend=make_backend(backend_name), task_timeout=1,
-                 root=tmp_path / "root")
+    result = run(
+        pipeline({"slow": Step("sleep 60")}),
+        backend=make_backend(backend_name),
+        task_timeout=1,
+        root=tmp_path / "root",
+    )
     assert result.state == RunState.FAILED
     with open_store() as store:
         record = store.task(result.run_id, "slow")
@@ -67,8 +71,10 @@ def test_a_task_past_its_deadline_is_stopped(backend_name: str, tmp_path: Path) 
 
 
 def test_an_identical_task_is_served_from_the_cache(backend_name: str, tmp_path: Path) -> None:
-    text = pipeline({"greet": Step("echo hello {{$.inputs.parameters['who']}}", inputs={"who": "who"})},
-                    params={"who": "world"})
+    text = pipeline(
+        {"greet": Step("echo hello {{$.inputs.parameters['who']}}", inputs={"who": "who"})},
+        params={"who": "world"},
+    )
     backend = make_backend(backend_name)
     first = run(text, backend=backend, root=tmp_path / "root")
     second = run(text, backend=backend, root=tmp_path / "root")
@@ -82,8 +88,13 @@ def test_an_identical_task_is_served_from_the_cache(backend_name: str, tmp_path:
 
 
 def flow(*args: str, **kwargs: object) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "runner.cli.main", *args], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)  # type: ignore[call-overload]
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner.cli.main", *args],
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **kwargs,
+    )  # type: ignore[call-overload]
 
 
 def wait_for_running(task: str) -> str:
@@ -105,7 +116,7 @@ def leftovers(backend_name: str, run_id: str) -> list[str]:
     if backend_name == "docker":
         client = docker.from_env()
         return [c.name for c in client.containers.list(all=True, filters={"label": f"flow.run={run_id}"})]
-    found = subprocess.run(["pgrep", "-f", "release\" ]; do sleep"], capture_output=True, text=True)
+    found = subprocess.run(["pgrep", "-f", 'release" ]; do sleep'], capture_output=True, text=True)
     return [pid for pid in found.stdout.split() if f"FLOW_RUN={run_id}".encode() in environ(pid)]
 
 
@@ -129,8 +140,16 @@ HELD = {"first": Step("echo first"), "held": Step(WAIT_FOR_RELEASE, after=("firs
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "flow cancel"])
 def test_cancel_leaves_nothing_and_resume_finishes(backend_name: str, tmp_path: Path, how: str) -> None:
     root = tmp_path / "root"
-    command = flow("run", str(write(tmp_path, pipeline(HELD))), "--backend", backend_name, "--pull", "never",
-                   "--root", str(root))
+    command = flow(
+        "run",
+        str(write(tmp_path, pipeline(HELD))),
+        "--backend",
+        backend_name,
+        "--pull",
+        "never",
+        "--root",
+        str(root),
+    )
     run_id = wait_for_running("held")
     if how == "flow cancel":
         canceller = flow("cancel", run_id)
@@ -159,8 +178,16 @@ def test_cancel_leaves_nothing_and_resume_finishes(backend_name: str, tmp_path: 
 def test_logs_follow_a_running_task(backend_name: str, tmp_path: Path) -> None:
     root = tmp_path / "root"
     script = "for i in $(seq 1 30); do echo tick-$i; sleep 0.05; done; " + WAIT_FOR_RELEASE
-    command = flow("run", str(write(tmp_path, pipeline({"ticker": Step(script)}))), "--backend", backend_name,
-                   "--pull", "never", "--root", str(root))
+    command = flow(
+        "run",
+        str(write(tmp_path, pipeline({"ticker": Step(script)}))),
+        "--backend",
+        backend_name,
+        "--pull",
+        "never",
+        "--root",
+        str(root),
+    )
     run_id = wait_for_running("ticker")
     follower = flow("logs", run_id, "ticker", "-f")
     time.sleep(1)
@@ -173,8 +200,16 @@ def test_logs_follow_a_running_task(backend_name: str, tmp_path: Path) -> None:
 
 
 def test_flow_cancel_of_a_run_whose_engine_died(backend_name: str, tmp_path: Path) -> None:
-    command = flow("run", str(write(tmp_path, pipeline(HELD))), "--backend", backend_name, "--pull", "never",
-                   "--root", str(tmp_path / "root"))
+    command = flow(
+        "run",
+        str(write(tmp_path, pipeline(HELD))),
+        "--backend",
+        backend_name,
+        "--pull",
+        "never",
+        "--root",
+        str(tmp_path / "root"),
+    )
     run_id = wait_for_running("held")
     os.kill(command.pid, signal.SIGKILL)
     command.wait(WAIT_SECONDS)

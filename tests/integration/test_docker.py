@@ -1,0 +1,130 @@
+"""What only the docker backend does: images, memory limits, resource use, names and labels, --local."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import docker
+
+from backends.base import REASON_IMAGE, REASON_OOM
+from runner import run
+from runner.api import open_store
+from runner.store import RunState, TaskState
+from tests.conftest import make_backend, require_docker
+from tests.integration.shellpipes import PYTHON, Step, pipeline
+
+ALLOCATE_256_MB = "import time; block = bytearray(256 * 1024 * 1024); time.sleep(1)"
+
+
+def test_a_missing_image_fails_the_task_at_once_with_the_reason(tmp_path: Path) -> None:
+    text = pipeline({"ghost": Step("echo never", image="flow-test/no-such-image:1")})
+    result = run(text, backend=make_backend("docker"), root=tmp_path / "root")
+    assert result.state == RunState.FAILED
+    with open_store() as store:
+        record = store.task(result.run_id, "ghost")
+    assert record is not None and record.reason == REASON_IMAGE
+    assert "flow-test/no-such-image:1" in record.error and "--pull is never" in record.error
+
+
+def test_a_task_over_its_memory_limit_is_reported_oom_killed(tmp_path: Path) -> None:
+    step = Step(
+        ALLOCATE_256_MB, image=PYTHON, command=("python3", "-c"), resources={"resourceMemoryLimit": "64Mi"}
+    )
+    result = run(pipeline({"hog": step}), backend=make_backend("docker"), root=tmp_path / "root")
+    assert result.state == RunState.FAILED
+    with open_store() as store:
+        record = store.task(result.run_id, "hog")
+    assert record is not None and record.reason == REASON_OOM, record.error
+
+
+def test_resource_use_is_recorded(tmp_path: Path) -> None:
+    step = Step(
+        "import time; block = bytearray(96 * 1024 * 1024); time.sleep(3)",
+        image=PYTHON,
+        command=("python3", "-c"),
+    )
+    result = run(pipeline({"busy": step}), backend=make_backend("docker"), root=tmp_path / "root")
+    assert result.succeeded, result.error
+    with open_store() as store:
+        record = store.task(result.run_id, "busy")
+    assert record is not None and record.peak_memory_bytes is not None
+    assert record.peak_memory_bytes > 90 * 1024 * 1024
+    assert record.cpu_seconds is not None and record.cpu_seconds > 0
+
+
+def test_containers_are_named_labelled_and_removed(tmp_path: Path) -> None:
+    seen: dict[str, dict[str, str]] = {}
+    client = docker.from_env()
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.is_set():
+            for summary in client.api.containers(all=True, filters={"label": "flow.managed=1"}):
+                seen[summary["Names"][0].lstrip("/")] = summary["Labels"]
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    text = pipeline({"named": Step("sleep 2")})
+    try:
+        result = run(text, backend=make_backend("docker"), root=tmp_path / "root")
+    finally:
+        finished.set()
+        watcher.join()
+    assert result.succeeded, result.error
+    name = f"flow-{result.run_id}-named-1"
+    assert seen[name]["flow.run"] == result.run_id
+    assert (seen[name]["flow.task"], seen[name]["flow.attempt"]) == ("named", "1")
+    assert client.containers.list(all=True, filters={"label": f"flow.run={result.run_id}"}) == []
+
+
+def test_local_uses_docker_when_an_engine_answers(tmp_path: Path) -> None:
+    require_docker()
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(pipeline({"hello": Step("echo hello")}))
+    done = subprocess.run(
+        [sys.executable, "-m", "runner.cli.main", "run", str(path), "--local", "--pull", "never"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "using the Docker engine" in done.stderr
+    with open_store() as store:
+        record = store.run("latest")
+    assert record.backend == "docker"
+    assert store_task_state(record.run_id, "hello") == TaskState.SUCCEEDED
+
+
+def test_local_falls_back_to_processes_without_docker(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(pipeline({"hello": Step("echo hello")}))
+    env = {**__import__("os").environ, "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
+    done = subprocess.run(
+        [sys.executable, "-m", "runner.cli.main", "run", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no Docker engine answers" in done.stderr
+    insisted = subprocess.run(
+        [sys.executable, "-m", "runner.cli.main", "run", str(path), "--backend", "docker"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert insisted.returncode == 2
+    assert insisted.stderr.count("\n") == 1 and "Docker" in insisted.stderr, insisted.stderr
+
+
+def store_task_state(run_id: str, path: str) -> TaskState | None:
+    with open_store() as store:
+        record = store.task(run_id, path)
+    return record.state if record else None
