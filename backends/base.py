@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +160,14 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def cleanup(self, run: RunInfo, keep_failed: bool = False) -> None:
         """Remove what the run left in the runtime (found by its run label), once its logs are kept."""
+
+    def wait(self, timeout: float) -> None:
+        """Block until a submitted task may have changed state, or `timeout` seconds passed.
+
+        The engine calls this between polls. Backends that learn of changes (a container exiting) wake it
+        at once; the default just sleeps.
+        """
+        time.sleep(timeout)
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing to release
         """Release connections."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class DockerBackend(Backend):
         self.has_gpu_runtime = "nvidia" in runtimes
         self._containers: dict[str, _Container] = {}
         self._checked_images: set[str] = set()
+        self._changed = threading.Event()  # set when a container's output ends, which is when it exits
 
     @staticmethod
     def available() -> bool:
@@ -113,7 +115,7 @@ class DockerBackend(Backend):
             task,
             container.id,
             StatsSampler(self.client.api, container.id),
-            LogFollower(self.client.api, container.id, Path(task.log_path)),
+            LogFollower(self.client.api, container.id, Path(task.log_path), self._changed.set),
         )
         return task.name
 
@@ -243,6 +245,10 @@ class DockerBackend(Backend):
         with translated(f"removing {tracked.spec.name}"), contextlib.suppress(docker.errors.NotFound):
             self.client.api.remove_container(tracked.container_id, force=True)
         tracked.removed = True
+
+    def wait(self, timeout: float) -> None:
+        self._changed.wait(timeout)
+        self._changed.clear()
 
     # -- logs, cancel, cleanup --------------------------------------------------------------------
 

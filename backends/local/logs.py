@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import struct
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,8 +22,12 @@ _BLOCK = 1 << 16
 class LogFollower:
     """Follows one container's stdout and stderr into `log_path` in a daemon thread until it exits."""
 
-    def __init__(self, api: docker.APIClient, container_id: str, log_path: Path) -> None:
+    def __init__(
+        self, api: docker.APIClient, container_id: str, log_path: Path, on_done: Callable[[], None]
+    ) -> None:
+        """`on_done` is called once the container's output ended: it exited, or the daemon went away."""
         self.log_path = log_path
+        self._on_done = on_done
         self._done = threading.Event()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.touch()
@@ -47,6 +52,7 @@ class LogFollower:
                 pending = _write_frames(pending + block, log)
                 log.flush()
         self._done.set()
+        self._on_done()
 
 
 def _write_frames(data: bytes, log: BinaryIO) -> bytes:

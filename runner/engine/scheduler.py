@@ -7,7 +7,6 @@ transaction per tick, and that transaction is committed before any container of 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import heapq
 import os
 import shutil
@@ -24,25 +23,20 @@ from backends.base import (
     REASON_TIMEOUT,
     Backend,
     BackendError,
-    Mount,
     PermanentBackendError,
     Phase,
-    Resources,
     RunInfo,
-    TaskSpec,
     TaskStatus,
     TemporaryBackendError,
 )
 from runner import artifacts
-from runner.engine import caching, conditions, importer, inputs, loops, outputs, retries
+from runner.engine import attempts, caching, conditions, importer, inputs, loops, outputs, retries
 from runner.engine.graph import ArtifactRef, Node, Scope
-from runner.engine.placeholders import Context, render
 from runner.errors import FlowError
-from runner.spec.model import Container, Importer, PipelineSpec
+from runner.spec.model import Importer, PipelineSpec
 from runner.store import ArtifactRecord, RunRecord, RunState, Store, TaskRecord, TaskState
 
 ALL_UPSTREAM_COMPLETED = "ALL_UPSTREAM_TASKS_COMPLETED"
-LOG_TAIL_LINES = 10
 _MIN_TICK, _MAX_TICK = 0.01, 0.2
 _POLL_RETRIES = 5
 _CANCEL_CHECK_SECONDS = 1.0
@@ -77,15 +71,23 @@ class Engine:
         self.spec, self.backend, self.store, self.run_record = spec, backend, store, run
         self.root, self.logs_dir = root, logs_dir
         # os.path on strings is much cheaper than pathlib on the per-task path.
-        self._root_text, self._logs_text = str(root), str(logs_dir)
+        self._root_text = str(root)
         self.parallelism = max(1, parallelism)
         self.on_change = on_change
-        self.cache, self.task_timeout = cache, task_timeout
+        self.cache = cache
         self._prior: dict[str, TaskRecord] = {t.path: t for t in store.tasks(run.run_id)} if resume else {}
         self._deadlines: dict[str, tuple[float, float]] = {}  # handle -> (monotonic deadline, timeout)
         self.run_info = RunInfo(run_id=run.run_id, root=root)
         self.task_root = backend.task_root(root)
-        self.pipeline_values = self._pipeline_values()
+        self.context = attempts.RunContext(
+            spec=spec,
+            run_id=run.run_id,
+            root=str(root),
+            task_root=self.task_root,
+            logs_dir=str(logs_dir),
+            pipeline_values=attempts.pipeline_values(spec, run.run_id, run.created_at, self.task_root),
+            task_timeout=task_timeout,
+        )
         self._ready: deque[Node] = deque()
         self._queued: deque[Node] = deque()  # container nodes waiting for a free slot
         self._delayed: list[tuple[float, int, Node]] = []  # (monotonic time, tie-breaker, node): a heap
@@ -155,7 +157,7 @@ class Engine:
                     raise RuntimeError(
                         "engine stalled: nothing running and nothing ready"
                     )  # a bug, not input
-                time.sleep(tick)
+                self.backend.wait(tick)
                 tick = min(tick * 2, _MAX_TICK)
             else:
                 tick = _MIN_TICK
@@ -284,7 +286,7 @@ class Engine:
             self._finish(node, TaskState.SKIPPED_UPSTREAM_FAILED, "an upstream task did not succeed")
             return
         try:
-            node.params, node.artifacts = inputs.resolve(node, self._task_values(node), self._select)
+            node.params, node.artifacts = inputs.resolve(node, self.context.task_values(node), self._select)
             node.record.inputs = _describe_inputs(node)
             if node.task.condition and not self._condition(node):
                 self._finish(node, TaskState.SKIPPED_CONDITION)
@@ -448,86 +450,16 @@ class Engine:
     def _prepare_attempt(self, node: Node) -> None:
         """Resolve the next attempt of a container task into a TaskSpec and record it as running."""
         record = node.record
+        # Task paths are made of names checked safe at load time, so a plain join stays inside the root.
+        task_dir = os.path.join(self._root_text, self.run_record.run_id, node.path)
+        if os.path.exists(task_dir):  # a failed earlier attempt, or a run interrupted mid-task: start clean
+            shutil.rmtree(task_dir)
+        node.attempt_spec = attempts.build(node, record.attempts + 1, self.context)
         record.attempts += 1
         record.state, record.started_at = TaskState.RUNNING, time.time()
         record.exit_code, record.reason, record.error = None, "", ""
-        run_id = self.run_record.run_id
-        # Task paths are made of names checked safe at load time, so a plain join stays inside the root.
-        task_dir = os.path.join(self._root_text, run_id, node.path)
-        if os.path.exists(task_dir):  # a failed earlier attempt, or a run interrupted mid-task: start clean
-            shutil.rmtree(task_dir)
-        executor_input = self._executor_input(node)
-        log_path = os.path.join(self._logs_text, run_id, node.path, f"attempt-{record.attempts}.log")
-        record.log_path = log_path
-        container = node.component.executor
-        assert isinstance(container, Container)
-        try:
-            context = Context(executor_input, self._task_values(node), node.task.where)
-            command, args = render(container.command, context), render(container.args, context)
-        except FlowError:
-            record.attempts -= 1
-            raise
-        res = container.resources
-        node.attempt_spec = TaskSpec(
-            run_id=run_id,
-            task_path=node.path,
-            attempt=record.attempts,
-            name=_container_name(run_id, node.path, record.attempts),
-            image=container.image,
-            command=command,
-            args=args,
-            env=dict(container.env),
-            resources=Resources(
-                res.cpu_limit,
-                res.memory_limit,
-                res.cpu_request,
-                res.memory_request,
-                res.accelerator_type,
-                res.accelerator_count,
-            ),
-            mounts=(Mount(str(self.root), artifacts.TASK_ROOT),),
-            labels={"flow.run": run_id, "flow.task": node.path, "flow.attempt": str(record.attempts)},
-            executor_input=executor_input,
-            timeout=self._timeout(node),
-            log_path=log_path,
-        )
+        record.log_path = node.attempt_spec.log_path
         self._mark(record)
-
-    def _timeout(self, node: Node) -> float | None:
-        """Seconds the task may run: kfp-kubernetes' activeDeadlineSeconds, else --task-timeout."""
-        seconds = self.spec.kubernetes_executor(node.component.executor_label).get("activeDeadlineSeconds")
-        return float(seconds) if seconds else self.task_timeout
-
-    def _executor_input(self, node: Node) -> dict[str, Any]:
-        run_id, base = self.run_record.run_id, self.task_root.rstrip("/")
-        task_dir = f"{base}/{artifacts.task_dir(run_id, node.path)}"
-        outputs_def = node.component.outputs
-        return {
-            "inputs": {
-                "parameterValues": node.params,
-                "artifacts": {
-                    name: {"artifacts": [_artifact_struct(ref, base) for ref in refs]}
-                    for name, refs in node.artifacts.items()
-                },
-            },
-            "outputs": {
-                "parameters": {name: {"outputFile": f"{task_dir}/{name}"} for name in outputs_def.parameters},
-                "artifacts": {
-                    name: {
-                        "artifacts": [
-                            {
-                                "name": name,
-                                "type": {"schemaTitle": a.schema_title, "schemaVersion": a.schema_version},
-                                "uri": f"{task_dir}/{name}",
-                                "metadata": {},
-                            }
-                        ]
-                    }
-                    for name, a in outputs_def.artifacts.items()
-                },
-                "outputFile": f"{task_dir}/{artifacts.EXECUTOR_OUTPUT}",
-            },
-        }
 
     def _on_container_finished(self, node: Node, status: TaskStatus) -> None:
         record = node.record
@@ -553,7 +485,7 @@ class Engine:
             return
         record.reason = status.reason or ""
         message = status.message or f"exited with code {status.exit_code}"
-        tail = _tail(record.log_path, LOG_TAIL_LINES)
+        tail = attempts.log_tail(record.log_path)
         self._fail_attempt(node, message + (f"\n{tail}" if tail else ""))
 
     def _fail_attempt(self, node: Node, error: str) -> None:
@@ -651,40 +583,10 @@ class Engine:
         run.error = run.error or error
         self.store.save_run(run)
 
-    def _task_values(self, node: Node) -> dict[str, str]:
-        """The pipeline placeholders plus the task's own, as `{{$.pipeline_task_name}}` needs."""
-        return {
-            **self.pipeline_values,
-            "pipeline_task_name": node.task.name,
-            "pipeline_task_uuid": f"{self.run_record.run_id}.{node.path}",
-        }
-
-    def _pipeline_values(self) -> dict[str, str]:
-        run = self.run_record
-        job_name = f"{self.spec.name}-{run.run_id}"
-        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.created_at or time.time()))
-        return {
-            "pipeline_job_name": job_name,
-            "pipeline_job_resource_name": job_name,
-            "pipeline_job_uuid": run.run_id,
-            "pipeline_job_create_time_utc": created,
-            "pipeline_job_schedule_time_utc": created,
-            "pipeline_root": self.task_root,
-        }
-
 
 def _blocks(state: TaskState) -> bool:
     """Whether an upstream task in this state keeps its dependents from running."""
     return state in (TaskState.FAILED, TaskState.SKIPPED_UPSTREAM_FAILED, TaskState.CANCELLED)
-
-
-def _artifact_struct(ref: ArtifactRef, base: str) -> dict[str, Any]:
-    return {
-        "name": ref.name,
-        "type": {"schemaTitle": ref.type, "schemaVersion": ref.schema_version},
-        "uri": f"{base}/{ref.uri}",
-        "metadata": ref.metadata,
-    }
 
 
 def _describe_inputs(node: Node) -> dict[str, Any]:
@@ -692,26 +594,3 @@ def _describe_inputs(node: Node) -> dict[str, Any]:
     for name, refs in node.artifacts.items():
         described[name] = [ref.uri for ref in refs]
     return described
-
-
-def _container_name(run_id: str, task_path: str, attempt: int) -> str:
-    """Deterministic and valid as a Docker name and a Kubernetes pod name (lowercase, dashes, <= 63)."""
-    slug = "".join(c if c.isalnum() else "-" for c in task_path.lower()).strip("-")
-    name = f"flow-{run_id}-{slug}"
-    suffix = f"-{attempt}"
-    if len(name) + len(suffix) > 63:
-        digest = hashlib.sha256(task_path.encode()).hexdigest()[:8]
-        name = f"{name[: 63 - len(suffix) - 9]}-{digest}"
-    return name + suffix
-
-
-def _tail(path: str, lines: int) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - 8192))
-            text = handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
