@@ -14,14 +14,19 @@ from runner.engine.graph import Node
 from runner.spec.model import Container
 
 
-def cache_key(node: Node) -> str:
-    """The node's cache key, or "" when it must not be cached (caching off, or not a container task)."""
+def cache_key(node: Node, backend: str) -> str:
+    """The node's cache key, or "" when it must not be cached (caching off, or not a container task).
+
+    The backend's name is part of the key: the process backend ignores images, so its results stand for
+    the host's Python, not for the image, and must not be served to a container run (or the reverse).
+    """
     container = node.component.executor
     if not node.task.enable_cache or not isinstance(container, Container):
         return ""
     if node.task.cache_key:
-        return hashlib.sha256(f"custom\0{node.task.cache_key}".encode()).hexdigest()
+        return hashlib.sha256(f"custom\0{backend}\0{node.task.cache_key}".encode()).hexdigest()
     material = {
+        "backend": backend,
         "image": container.image,
         "command": list(container.command),
         "args": list(container.args),

@@ -307,7 +307,7 @@ class Engine:
 
     def _cached(self, node: Node) -> bool:
         """Finish the node from an earlier identical task's outputs when caching allows; False on a miss."""
-        key = caching.cache_key(node) if self.cache else ""
+        key = caching.cache_key(node, self.backend.name) if self.cache else ""
         node.record.cache_key = key
         if not key:
             return False

@@ -1,4 +1,4 @@
-"""The iris example (examples/iris/pipeline.yaml) end to end on the process backend.
+"""The iris example (examples/iris/pipeline.yaml) end to end, and the same results on Docker.
 
 The process backend runs each container component with the host Python, so scikit-learn must be installed
 (`pip install -e '.[examples]'`); without it these tests fail rather than skip: the dev extras include it.
@@ -18,21 +18,15 @@ from runner import artifacts
 from runner.api import open_store
 from runner.errors import ParameterError
 from runner.store import RunState, TaskState
+from tests.conftest import make_backend
 
 PIPELINE = Path(__file__).resolve().parents[2] / "examples" / "iris" / "pipeline.yaml"
 TASKS = {"prepare-data", "train", "evaluate"}
 IRIS_ROWS = 150
 
 
-@pytest.fixture
-def flow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "flow-home"
-    monkeypatch.setenv("FLOW_HOME", str(home))
-    return home
-
-
-def run_iris(home: Path, **params: Any) -> runner.RunResult:
-    result = runner.run(PIPELINE, backend="process", params=params, root=home / "root")
+def run_iris(home: Path, backend: str = "process", **params: Any) -> runner.RunResult:
+    result = runner.run(PIPELINE, backend=make_backend(backend), params=params, root=home / "root")
     if result.state != RunState.SUCCEEDED:
         tasks = result.tasks.values()
         logs = "\n".join(f"--- {t.path} ({t.state.value}): {t.error}\n{t.log()}" for t in tasks)
@@ -132,3 +126,14 @@ def test_unknown_model_type_fails_the_train_task(flow_home: Path) -> None:
     assert "invalid choice: 'forest'" in result.tasks["train"].log()
     assert result.tasks["evaluate"].state == TaskState.SKIPPED_UPSTREAM_FAILED
     assert "accuracy" not in result.outputs
+
+
+def test_docker_gives_the_same_split_and_accuracy_as_processes(flow_home: Path) -> None:
+    on_processes = run_iris(flow_home, "process", seed=3)
+    in_containers = run_iris(flow_home, "docker", seed=3)
+    assert in_containers.tasks["train"].state == TaskState.SUCCEEDED
+    for name in ("train", "test"):
+        local = on_processes.tasks["prepare-data"].artifacts[name]
+        docker = in_containers.tasks["prepare-data"].artifacts[name]
+        assert (docker.size, docker.digest) == (local.size, local.digest), f"{name} split differs"
+    assert in_containers.outputs["accuracy"] == pytest.approx(on_processes.outputs["accuracy"])

@@ -1,0 +1,107 @@
+"""The `flow` command as users type it: outputs, exit codes, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.shellpipes import Step, pipeline
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "iris" / "pipeline.yaml"
+
+
+def flow(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runner.cli.main", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_run_then_inspect_the_run(tmp_path: Path) -> None:
+    done = flow(
+        "run",
+        str(EXAMPLE),
+        "--backend",
+        "process",
+        "-p",
+        "seed=7",
+        "-p",
+        "model_type=tree",
+        "--root",
+        str(tmp_path / "root"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "\x1b[" not in done.stdout, "piped output must be plain lines"
+    assert "SUCCEEDED" in done.stdout and f"outputs are under {tmp_path / 'root'}" in done.stdout
+    assert "output accuracy = " in done.stdout
+
+    shown = json.loads(flow("show", "latest", "-o", "json").stdout)
+    assert shown["state"] == "SUCCEEDED" and shown["params"]["seed"] == 7 and shown["backend"] == "process"
+    tasks = {t["path"]: t for t in shown["tasks"]}
+    assert set(tasks) == {"prepare-data", "train", "evaluate"}
+    assert tasks["train"]["inputs"]["model_type"] == "tree" and tasks["train"]["attempts"] == 1
+    assert 0.8 < shown["outputs"]["parameters"]["accuracy"] <= 1.0
+    assert Path(shown["outputs"]["artifacts"]["metrics"][0]).is_file()
+
+    run_id = shown["run_id"]
+    assert run_id in flow("runs").stdout
+    assert "train" in flow("show", run_id[:4]).stdout
+    artifacts = flow("artifacts", run_id).stdout
+    assert f"{run_id}/prepare-data/train" in artifacts and "system.Model" in artifacts
+    logs = flow("logs", run_id, "evaluate")
+    assert logs.returncode == 0 and "accuracy" in logs.stdout
+
+
+def test_a_failed_run_exits_1_with_the_task_error(tmp_path: Path) -> None:
+    path = tmp_path / "fail.yaml"
+    path.write_text(pipeline({"boom": Step("echo about to fail; exit 4")}))
+    done = flow("run", str(path), "--backend", "process", "--root", str(tmp_path / "root"))
+    assert done.returncode == 1
+    assert "exited with code 4" in done.stderr and "about to fail" in done.stderr
+
+
+CYCLE = """
+pipelineInfo: {name: cyclic}
+schemaVersion: 2.1.0
+components: {comp-a: {executorLabel: exec-a}}
+deploymentSpec: {executors: {exec-a: {container: {image: busybox, command: [echo]}}}}
+root:
+  dag:
+    tasks:
+      a: {componentRef: {name: comp-a}, dependentTasks: [b]}
+      b: {componentRef: {name: comp-a}, dependentTasks: [a]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "expected", "where"),
+    [
+        ("root: [unclosed\n", [], "malformed YAML", "pipeline.yaml:2:1"),
+        ("name: just a mapping\n", [], "not a pipeline", "pipeline.yaml"),
+        (CYCLE, [], "cycle: a -> b -> a", "pipeline.yaml: root.dag.tasks"),
+        (CYCLE.replace("dependentTasks: [b]", ""), ["-p", "x=1"], "unknown parameter 'x'", "pipeline.yaml"),
+        (None, ["-p", "seed=abc"], "expected an integer", "pipeline.yaml: parameter 'seed'"),
+        (None, ["--backend", "nope"], "unknown backend 'nope'", "--backend"),
+    ],
+    ids=["malformed", "not-a-pipeline", "cycle", "unknown-parameter", "wrong-type", "unknown-backend"],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, text: str | None, args: list[str], expected: str, where: str
+) -> None:
+    path = EXAMPLE
+    if text is not None:
+        path = tmp_path / "pipeline.yaml"
+        path.write_text(text)
+    done = flow("run", str(path), *args, "--root", str(tmp_path / "root"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert expected in done.stderr and where in done.stderr, done.stderr
+    assert not (tmp_path / "root").exists() or not any((tmp_path / "root").iterdir()), "something started"
+
+
+def test_unknown_run_is_exit_2() -> None:
+    done = flow("show", "deadbeef")
+    assert done.returncode == 2 and "no run 'deadbeef'" in done.stderr
