@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from runner.engine.placeholders import Context, render
 from runner.spec.model import Container, PipelineSpec
 
 LOG_TAIL_LINES = 10
+_NOT_NAME = re.compile(r"[^a-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def _artifact_struct(ref: ArtifactRef, base: str) -> dict[str, Any]:
 
 def container_name(run_id: str, task_path: str, attempt: int) -> str:
     """Deterministic and valid as a Docker name and a Kubernetes pod name (lowercase, dashes, <= 63)."""
-    slug = "".join(c if c.isalnum() else "-" for c in task_path.lower()).strip("-")
+    slug = _NOT_NAME.sub("-", task_path.lower()).strip("-")
     name = f"flow-{run_id}-{slug}"
     suffix = f"-{attempt}"
     if len(name) + len(suffix) > 63:

@@ -81,12 +81,10 @@ def _to_row(record: Any) -> tuple[Any, ...]:
 
 
 def _from_row(record_type: type[R], row: sqlite3.Row) -> R:
-    values: dict[str, Any] = {}
-    for key in row.keys():  # noqa: SIM118 - sqlite3.Row iterates values, not keys
-        value = row[key]
-        if key in _JSON_FIELDS:
-            value = json.loads(value) if value else {}
-        values[key] = value
+    values = dict(zip(row.keys(), row, strict=True))
+    for key in _JSON_FIELDS.intersection(values):
+        text = values[key]
+        values[key] = json.loads(text) if text and text != "{}" else {}
     if record_type is RunRecord:
         values["state"] = RunState(values["state"])
     elif record_type is TaskRecord:
