@@ -133,7 +133,9 @@ def test_parallel_for_over_raw_parameter_upstream_and_nested_lists(backend: Back
     assert len(uris) == 3
 
     # Sub-fields of an upstream list of dicts (one level), and an outer x inner product (two levels).
-    pairs = {i: t.outputs["Output"] for name in ("pair", "pair-2") for i, t in by_iteration(result, name).items()}
+    pairs = {
+        i: t.outputs["Output"] for name in ("pair", "pair-2") for i, t in by_iteration(result, name).items()
+    }
     assert pairs == {
         (0,): "p1",
         (1,): "q2",

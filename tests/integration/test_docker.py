@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -9,6 +10,8 @@ import time
 from pathlib import Path
 
 import docker
+import docker.errors
+import pytest
 
 from backends.base import REASON_IMAGE, REASON_OOM
 from runner import run
@@ -56,20 +59,28 @@ def test_resource_use_is_recorded(tmp_path: Path) -> None:
     assert record.cpu_seconds is not None and record.cpu_seconds > 0
 
 
-def test_containers_are_named_labelled_and_removed(tmp_path: Path) -> None:
-    seen: dict[str, dict[str, str]] = {}
+def test_containers_are_named_labelled_limited_and_removed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: dict[str, dict[str, object]] = {}
     client = docker.from_env()
     finished = threading.Event()
 
     def watch() -> None:
         while not finished.is_set():
             for summary in client.api.containers(all=True, filters={"label": "flow.managed=1"}):
-                seen[summary["Names"][0].lstrip("/")] = summary["Labels"]
+                with contextlib.suppress(docker.errors.NotFound):
+                    seen[summary["Names"][0].lstrip("/")] = client.api.inspect_container(summary["Id"])
             time.sleep(0.1)
 
+    resources = {
+        "resourceCpuLimit": "500m",
+        "resourceMemoryLimit": "256Mi",
+        "accelerator": {"resourceType": "nvidia.com/gpu", "resourceCount": "1"},
+    }
+    text = pipeline({"named": Step("sleep 2", resources=resources)})
     watcher = threading.Thread(target=watch)
     watcher.start()
-    text = pipeline({"named": Step("sleep 2")})
     try:
         result = run(text, backend=make_backend("docker"), root=tmp_path / "root")
     finally:
@@ -77,8 +88,13 @@ def test_containers_are_named_labelled_and_removed(tmp_path: Path) -> None:
         watcher.join()
     assert result.succeeded, result.error
     name = f"flow-{result.run_id}-named-1"
-    assert seen[name]["flow.run"] == result.run_id
-    assert (seen[name]["flow.task"], seen[name]["flow.attempt"]) == ("named", "1")
+    labels = seen[name]["Config"]["Labels"]  # type: ignore[index]
+    assert (labels["flow.run"], labels["flow.task"], labels["flow.attempt"]) == (result.run_id, "named", "1")
+    host = seen[name]["HostConfig"]
+    assert host["NanoCpus"] == 500_000_000 and host["Memory"] == 256 * 1024 * 1024  # type: ignore[index]
+    assert any(m["Destination"] == "/flow" for m in seen[name]["Mounts"])  # type: ignore[union-attr, index]
+    # No GPU runtime on this engine: the request is dropped with a warning, not a failure.
+    assert "no GPU runtime" in caplog.text
     assert client.containers.list(all=True, filters={"label": f"flow.run={result.run_id}"}) == []
 
 
@@ -128,3 +144,19 @@ def store_task_state(run_id: str, path: str) -> TaskState | None:
     with open_store() as store:
         record = store.task(run_id, path)
     return record.state if record else None
+
+
+def test_keep_failed_keeps_the_failed_container_only(tmp_path: Path) -> None:
+    require_docker()
+    from backends.local import DockerBackend
+
+    text = pipeline({"ok": Step("echo fine"), "bad": Step("echo broken; exit 1")})
+    result = run(text, backend=DockerBackend(pull="never", keep_failed=True), root=tmp_path / "root")
+    client = docker.from_env()
+    left = client.containers.list(all=True, filters={"label": f"flow.run={result.run_id}"})
+    try:
+        assert [c.labels["flow.task"] for c in left] == ["bad"]
+        assert b"broken" in left[0].logs()
+    finally:
+        for container in left:
+            container.remove(force=True)
