@@ -1,9 +1,9 @@
 """Engine overhead per task on the fake backend: 10,000-task DAGs, wide and deep.
 
-Prints microseconds of engine time per task (target: <= 100 us on a 2-core machine): scheduling, input
-resolution, placeholders, recording every transition in the SQLite store and collecting outputs. The one-off
-YAML parse is printed apart. As a baseline measured in the same run it prints the cost of the same number of
-bare fake-backend submit/poll calls, so the ratio shows what the engine adds to the calls it must make.
+Engine overhead per task is the run's time per task less the cost, measured in the same run, of the same
+number of bare fake-backend submit/poll calls: it is what the engine adds (scheduling, input resolution,
+placeholders, recording every transition in the SQLite store, collecting outputs). Target: <= 100 us per
+task on a 2-core machine. The one-off YAML parse is printed apart.
 
     python benchmarks/engine_overhead.py [--tasks 10000]
 """
@@ -94,8 +94,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10_000)
     args = parser.parse_args()
     print(
-        f"{'shape':<6} {'tasks':>6} {'parse us/task':>14} {'engine s':>9} {'us/task':>8} "
-        f"{'bare backend us/task':>21} {'ratio':>6} {'target':>7}"
+        f"{'shape':<6} {'tasks':>6} {'parse':>7} {'run s':>7} {'run':>7} {'backend':>8} "
+        f"{'engine overhead':>16} {'engine/backend':>15}   (times per task in us)"
     )
     worst = 0.0
     for shape, parallelism in (("wide", os.cpu_count() or 2), ("deep", 1)):
@@ -109,16 +109,16 @@ def main() -> None:
         bare = bare_backend_seconds(args.tasks, parallelism)
         per_task = seconds / args.tasks * 1e6
         bare_per_task = bare / args.tasks * 1e6
-        worst = max(worst, per_task)
-        verdict = "ok" if per_task <= TARGET_US else "MISSED"
+        overhead = per_task - bare_per_task
+        worst = max(worst, overhead)
         print(
-            f"{shape:<6} {args.tasks:>6} {parse_per_task:>14.1f} {seconds:>9.2f} {per_task:>8.1f} "
-            f"{bare_per_task:>21.1f} "
-            f"{per_task / bare_per_task:>5.1f}x {verdict:>7}"
+            f"{shape:<6} {args.tasks:>6} {parse_per_task:>7.1f} {seconds:>7.2f} {per_task:>7.1f} "
+            f"{bare_per_task:>8.1f} {overhead:>16.1f} {overhead / bare_per_task:>14.1f}x"
         )
+    verdict = "met" if worst <= TARGET_US else "MISSED"
     print(
-        f"worst engine overhead: {worst:.1f} us/task (target <= {TARGET_US:.0f} us/task: "
-        f"{worst / TARGET_US:.2f}x of target)"
+        f"worst engine overhead: {worst:.1f} us/task; target <= {TARGET_US:.0f} us/task: {verdict} "
+        f"({worst / TARGET_US:.2f}x of the target)"
     )
 
 

@@ -26,9 +26,9 @@ def collect(
     output at its placeholder path. Both are read, the executor output first (as the KFP launcher does). A
     component may report another URI for an artifact (`dsl.get_uri()`); it must stay inside the root.
     """
-    task_dir = root / artifacts.task_dir(run_id, task_path)  # names were checked safe at load time
     if not outputs.parameters and not outputs.artifacts:
         return {}, {}
+    task_dir = root / artifacts.task_dir(run_id, task_path)  # names were checked safe at load time
     reported = _executor_output(task_dir / artifacts.EXECUTOR_OUTPUT, where)
     reported_params = reported.get("parameterValues") or {}
     reported_artifacts = reported.get("artifacts") or {}

@@ -450,10 +450,12 @@ class Engine:
     def _prepare_attempt(self, node: Node) -> None:
         """Resolve the next attempt of a container task into a TaskSpec and record it as running."""
         record = node.record
-        # Task paths are made of names checked safe at load time, so a plain join stays inside the root.
-        task_dir = os.path.join(self._root_text, self.run_record.run_id, node.path)
-        if os.path.exists(task_dir):  # a failed earlier attempt, or a run interrupted mid-task: start clean
-            shutil.rmtree(task_dir)
+        if record.attempts or node.path in self._prior:
+            # A failed earlier attempt, or a run interrupted mid-task, may have left outputs: start clean.
+            # Task paths are made of names checked safe at load time, so a plain join stays in the root.
+            task_dir = os.path.join(self._root_text, self.run_record.run_id, node.path)
+            if os.path.exists(task_dir):
+                shutil.rmtree(task_dir)
         node.attempt_spec = attempts.build(node, record.attempts + 1, self.context)
         record.attempts += 1
         record.state, record.started_at = TaskState.RUNNING, time.time()

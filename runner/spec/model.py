@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -101,13 +102,13 @@ class Task:
     enable_cache: bool = True
     cache_key: str | None = None
 
-    @property
-    def upstream(self) -> set[str]:
+    @functools.cached_property
+    def upstream(self) -> frozenset[str]:
         """Every sibling task this one waits for: declared dependencies and data producers."""
         deps = set(self.dependent_tasks)
         deps.update(b.producer for b in self.parameters.values() if b.producer)
         deps.update(b.producer for b in self.artifacts.values() if b.producer)
-        return deps
+        return frozenset(deps)
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,15 @@ and runs them. Task keys below are the ones kfp gives (a component's name, suffi
 No `from __future__ import annotations` here: kfp reads the components' annotations as real types.
 """
 
+# Inside a pipeline function a task's `.output` is a kfp channel standing for the declared return value.
+# mypy: disable-error-code="no-any-return"
+
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Output, PipelineTaskFinalStatus
+from kfp.dsl.graph_component import GraphComponent
 
 IMAGE = "flow-test/python:3.11"
 
@@ -16,6 +20,11 @@ IMAGE = "flow-test/python:3.11"
 def component(func: Callable[..., Any]) -> Any:
     # The test image and the host already have kfp, and no package index is reachable: skip kfp's pip step.
     return dsl.component(func, base_image=IMAGE, install_kfp_package=False)
+
+
+def pipeline(name: str) -> Callable[[Callable[..., Any]], GraphComponent]:
+    decorate: Callable[[Callable[..., Any]], GraphComponent] = dsl.pipeline(name=name)
+    return decorate
 
 
 # -- components -------------------------------------------------------------------------------------------
@@ -42,7 +51,7 @@ def pair(a: str, b: int) -> str:
 
 
 @component
-def records() -> list:
+def records() -> list:  # type: ignore[type-arg]  # list[dict[str, Any]]: kfp rejects items typed Any
     return [{"a": "p", "b": 1}, {"a": "q", "b": 2}, {"a": "r", "b": 3}]
 
 
@@ -53,12 +62,22 @@ def write_text(text: str, out: Output[Dataset]) -> None:
 
 
 @component
-def write_number_slowly(n: int, out: Output[Dataset]) -> None:
+def write_number_in_reverse(n: int, last: int, sync_dir: str, out: Output[Dataset]) -> None:
+    """Items finish in reverse order: each waits until the next one's file is written."""
+    import os
     import time
 
-    time.sleep(1.5 / n)  # the first item finishes last, so finishing order is not item order
+    if n < last:
+        deadline = time.monotonic() + 120
+        while not os.path.exists(os.path.join(sync_dir, str(n + 1))):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"item {n + 1} never finished")
+            time.sleep(0.1)
+        time.sleep(0.5)  # so that the engine sees the two finish apart
     with open(out.path, "w") as handle:
         handle.write(str(n))
+    with open(os.path.join(sync_dir, str(n)), "w") as handle:
+        handle.write("done")
 
 
 @component
@@ -133,7 +152,7 @@ BRANCH_DAGS = {"big": "condition-2", "medium": "condition-3", "small": "conditio
 BRANCH_GROUP = "condition-branches-1"
 
 
-@dsl.pipeline(name="branches")
+@pipeline("branches")
 def branches(n: int) -> str:
     value = echo_int(n=n)
     # 10 > 9 holds only when compared as numbers: as strings "10" < "9".
@@ -150,7 +169,7 @@ def branches(n: int) -> str:
     return chosen
 
 
-@dsl.pipeline(name="loops")
+@pipeline("loops")
 def loops(letters: list[str]) -> None:
     with dsl.ParallelFor([1, 2, 3]) as x:
         square(x=x)
@@ -163,7 +182,7 @@ def loops(letters: list[str]) -> None:
         pair(a=outer, b=inner)
 
 
-@dsl.pipeline(name="limited")
+@pipeline("limited")
 def limited() -> None:
     with dsl.ParallelFor([0, 1, 2, 3, 4, 5], parallelism=2) as i:
         sleep_one(i=i)
@@ -174,11 +193,11 @@ class FanIn(NamedTuple):
     joined: str
 
 
-@dsl.pipeline(name="fan-in")
-def fan_in() -> FanIn:
+@pipeline("fan-in")
+def fan_in(sync_dir: str) -> FanIn:
     with dsl.ParallelFor([1, 2, 3]) as x:
         squared = square(x=x)
-        written = write_number_slowly(n=x)
+        written = write_number_in_reverse(n=x, last=3, sync_dir=sync_dir)
     total = sum_ints(xs=dsl.Collected(squared.output))
     joined = join_datasets(items=dsl.Collected(written.outputs["out"]))
     return FanIn(total=total.output, joined=joined.output)
@@ -189,7 +208,7 @@ FIRST_EXIT, SECOND_EXIT = "report-status", "report-status-2"
 FIRST_HANDLER, SECOND_HANDLER = "exit-handler-1", "exit-handler-2"
 
 
-@dsl.pipeline(name="exit-handlers")
+@pipeline("exit-handlers")
 def exit_handlers(fail_body: bool) -> None:
     with dsl.ExitHandler(report_status()):
         maybe_fail(fail=fail_body)
@@ -197,13 +216,13 @@ def exit_handlers(fail_body: bool) -> None:
         say(text="second body")
 
 
-@dsl.pipeline(name="ignore-failure")
+@pipeline("ignore-failure")
 def ignore_failure() -> str:
     broken = maybe_fail(fail=True)
     return echo_or_default(text=broken.output).ignore_upstream_failure().output
 
 
-@dsl.pipeline(name="importing")
+@pipeline("importing")
 def importing(uri: str) -> str:
     imported = dsl.importer(artifact_uri=uri, artifact_class=Dataset, metadata={"source": "test-data"})
     read = read_text(data=imported.output)
@@ -211,7 +230,7 @@ def importing(uri: str) -> str:
     return read.output
 
 
-@dsl.pipeline(name="retrying")
+@pipeline("retrying")
 def retrying(counter_dir: str) -> int:
     recovers = flaky(counter_dir=counter_dir, name="recovers", failures=2)
     recovers.set_retry(num_retries=2, backoff_duration="1s", backoff_factor=2)

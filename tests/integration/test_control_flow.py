@@ -158,7 +158,11 @@ def test_parallelism_bounds_the_running_iterations(backend: Backend, tmp_path: P
 
 
 def test_collected_parameters_and_artifacts_arrive_in_item_order(backend: Backend, tmp_path: Path) -> None:
-    result = run_kfp(kp.fan_in, backend, tmp_path, parallelism=6)
+    sync_dir = tmp_path / "root" / "sync"
+    sync_dir.mkdir(parents=True)
+    # The three writers wait on each other, so they must all run at once.
+    in_task = f"{backend.task_root(sync_dir.parent.resolve())}/sync"
+    result = run_kfp(kp.fan_in, backend, tmp_path, {"sync_dir": in_task}, parallelism=6)
     assert result.succeeded, result.error
     # sum_ints itself fails unless every collected value is an int.
     assert result.outputs == {"total": 14, "joined": "1,2,3"}
@@ -166,10 +170,12 @@ def test_collected_parameters_and_artifacts_arrive_in_item_order(backend: Backen
     with open_store() as store:
         consumer = store.task(result.run_id, "sum-ints")
     assert consumer is not None and consumer.inputs["xs"] == [1, 4, 9]
-    writers = {iteration(r.path): r for r in task_records(result.run_id, "write-number-slowly")}
-    first, last = writers[(0,)].finished_at, writers[(2,)].finished_at
-    assert first is not None and last is not None
-    assert first > last, "the first item did not finish last, so the order check proves nothing"
+    writers = {
+        iteration(r.path): r.finished_at or 0 for r in task_records(result.run_id, "write-number-in-reverse")
+    }
+    assert writers[(0,)] > writers[(1,)] > writers[(2,)], (
+        "the items finished in item order, so the order check proves nothing"
+    )
 
 
 # -- exit handlers and ignore_upstream_failure ------------------------------------------------------------
