@@ -149,6 +149,7 @@ def flaky(counter_dir: str, name: str, failures: int) -> int:
 # The `say` tasks of `branches`, in the order the pipeline makes them.
 BIG, BIG_INNER, MEDIUM, SMALL, TAIL, AFTER_BIG = "say", "say-2", "say-3", "say-4", "say-5", "say-6"
 BRANCH_DAGS = {"big": "condition-2", "medium": "condition-3", "small": "condition-4"}
+BRANCH_TASKS = {"big": {BIG, BIG_INNER}, "medium": {MEDIUM}, "small": {SMALL}}
 BRANCH_GROUP = "condition-branches-1"
 
 

@@ -23,6 +23,17 @@ EXPECTED: dict[str, dict[str, Any]] = (
 )
 
 SUPPORTED = sorted(EXPECTED)
+
+# Where the reference (kfp.local) contradicts KFP's documented semantics, flow follows KFP. Each entry
+# replaces one expected field, and says why.
+KFP_SEMANTICS: dict[tuple[str, str], Any] = {
+    # The loop body's `prefix` input is wired to make-prefix's output (pipelinechannel--make-prefix-Output);
+    # kfp.local resolved it to the loop item instead and printed "a: a". KFP passes the upstream output.
+    ("pipeline_with_parallelfor_pipeline_param.yaml", "task_outputs/print-with-prefix-2"): [
+        {"Output": "dynamic-prefix: a"},
+        {"Output": "dynamic-prefix: b"},
+    ],
+}
 RANDOM_RERUNS = 8
 
 
@@ -149,6 +160,7 @@ def test_corpus_file(name: str, backend_name: str, tmp_path: Path) -> None:
     for task, outputs in entry.get("task_outputs", {}).items():
         if check.varies(f"task_outputs/{task}"):
             continue
+        outputs = KFP_SEMANTICS.get((name, f"task_outputs/{task}"), outputs)
         ran = by_name.get(task, [])
         if isinstance(outputs, list):  # a task in a loop: compare the iterations' parameters as a whole
             actual = sorted(parameters_only(r.outputs) for r in ran)
