@@ -108,8 +108,9 @@ class Engine:
         self.backend.prepare(self.run_info)
         try:
             self._root_scope = Scope("", self.spec.root, dict(params), {}, owner=None)
-            self._open(self._root_scope)
-            self._loop()
+            with self.store.checkpointing_apart():
+                self._open(self._root_scope)
+                self._loop()
         except CancelRequested:
             self._cancel_all()
             self._finish_run(RunState.CANCELLED, "cancelled with flow cancel")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import operator
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 from runner.errors import RunNotFoundError
+from runner.store.checkpoint import Checkpointer
 from runner.store.records import ArtifactRecord, RunRecord, RunState, TaskRecord, TaskState
 
 # Each step brings a store from one schema version (PRAGMA user_version) to the next; steps never change.
@@ -41,6 +43,8 @@ _MIGRATIONS = [
     CREATE INDEX tasks_cache_key ON tasks (cache_key) WHERE cache_key != '';
     """,
 ]
+
+_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 
 _JSON_FIELDS = {"params", "outputs", "inputs", "metadata"}
 R = TypeVar("R", RunRecord, TaskRecord, ArtifactRecord)
@@ -104,7 +108,20 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=60000")
+        self._db.execute(
+            "PRAGMA journal_size_limit=67108864"
+        )  # the WAL shrinks back to 64 MiB after a checkpoint
         self._migrate()
+
+    @contextlib.contextmanager
+    def checkpointing_apart(self) -> Iterator[None]:
+        """While an engine drives a run: WAL checkpoints in a background thread, not in its commits."""
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            with Checkpointer(self.path):
+                yield
+        finally:
+            self._db.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
 
     def _migrate(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")  # one engine migrates; the others wait and find it done
