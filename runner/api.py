@@ -11,6 +11,7 @@ from typing import Any
 from backends.base import Backend, RunInfo
 from runner import artifacts
 from runner import params as pipeline_params
+from runner.engine.mocks import Mock
 from runner.engine.scheduler import ChangeListener, Engine
 from runner.errors import UsageError
 from runner.selection import select_backend
@@ -100,6 +101,7 @@ def run(
     notify: Callable[[str], None] | None = None,
     cache: bool = True,
     task_timeout: float | None = None,
+    mock: Mapping[str, Mock] | None = None,
 ) -> RunResult:
     """Run a pipeline to the end and return its result. Bad input raises a UsageError before anything starts.
 
@@ -107,7 +109,8 @@ def run(
     `on_start(run_record)` is called once the run exists in the store, before its first task starts;
     `notify(message)` receives one-line notices such as the backend chosen for "local".
     `cache=False` runs every task even where an identical earlier one succeeded; `task_timeout` (seconds)
-    bounds every task that the pipeline gives no deadline of its own.
+    bounds every task that the pipeline gives no deadline of its own. `mock` answers the named tasks (or
+    components) with a function of their inputs or with fixed outputs instead of running them (for tests).
     """
     spec = load_pipeline(pipeline)
     values = pipeline_params.bind(spec, params or {}, as_text=params_as_text)
@@ -144,6 +147,7 @@ def run(
             on_change=on_change,
             cache=cache,
             task_timeout=task_timeout,
+            mock=mock,
         )
         try:
             engine.execute(values)

@@ -30,7 +30,7 @@ from backends.base import (
     TemporaryBackendError,
 )
 from runner import artifacts
-from runner.engine import attempts, caching, conditions, importer, inputs, loops, outputs, retries
+from runner.engine import attempts, caching, conditions, importer, inputs, loops, mocks, outputs, retries
 from runner.engine.graph import ArtifactRef, Node, Scope
 from runner.errors import FlowError
 from runner.spec.model import Importer, PipelineSpec
@@ -66,8 +66,10 @@ class Engine:
         cache: bool = True,
         task_timeout: float | None = None,
         resume: bool = False,
+        mock: Mapping[str, mocks.Mock] | None = None,
     ) -> None:
-        """`resume`: the run was interrupted; tasks it recorded as succeeded are not run again."""
+        """`resume`: the run was interrupted; tasks it recorded as succeeded are not run again.
+        `mock`: tasks (by task or component name) answered by a function or fixed outputs, not run."""
         self.spec, self.backend, self.store, self.run_record = spec, backend, store, run
         self.root, self.logs_dir = root, logs_dir
         # os.path on strings is much cheaper than pathlib on the per-task path.
@@ -75,6 +77,7 @@ class Engine:
         self.parallelism = max(1, parallelism)
         self.on_change = on_change
         self.cache = cache
+        self.mocks = dict(mock or {})
         self._prior: dict[str, TaskRecord] = {t.path: t for t in store.tasks(run.run_id)} if resume else {}
         self._deadlines: dict[str, tuple[float, float]] = {}  # handle -> (monotonic deadline, timeout)
         self.run_info = RunInfo(run_id=run.run_id, root=root)
@@ -298,13 +301,29 @@ class Engine:
         if node.component.dag is not None:
             self._start_dag(node)
             return
+        mock = mocks.find(self.mocks, node) if self.mocks else None
         prior = self._prior.get(node.path)
-        if prior is not None and prior.state.ok:  # resuming: this task already succeeded
+        if mock is not None:
+            self._answer_with_mock(node, mock)
+        elif prior is not None and prior.state.ok:  # resuming: this task already succeeded
             self._reuse(node, prior.outputs, self.store.task_artifacts(prior.run_id, prior.path), prior.state)
         elif isinstance(node.component.executor, Importer):
             self._import(node)
         elif not self._cached(node):
             self._queued.append(node)
+
+    def _answer_with_mock(self, node: Node, mock: mocks.Mock) -> None:
+        node.record.state, node.record.started_at = TaskState.RUNNING, time.time()
+        try:
+            node.output_params, node.output_artifacts = mocks.answer(
+                mock, node, self.root, self.run_record.run_id
+            )
+        except FlowError as exc:
+            self._finish(node, TaskState.FAILED, exc.message)
+            return
+        node.record.outputs, node.record.reason = dict(node.output_params), "mocked"
+        self._record_artifacts(node)
+        self._finish(node, TaskState.SUCCEEDED)
 
     def _cached(self, node: Node) -> bool:
         """Finish the node from an earlier identical task's outputs when caching allows; False on a miss."""
@@ -451,12 +470,14 @@ class Engine:
     def _prepare_attempt(self, node: Node) -> None:
         """Resolve the next attempt of a container task into a TaskSpec and record it as running."""
         record = node.record
-        if record.attempts or node.path in self._prior:
+        # Task paths are made of names checked safe at load time, so a plain join stays in the root.
+        task_dir = os.path.join(self._root_text, self.run_record.run_id, node.path)
+        if (record.attempts or node.path in self._prior) and os.path.exists(task_dir):
             # A failed earlier attempt, or a run interrupted mid-task, may have left outputs: start clean.
-            # Task paths are made of names checked safe at load time, so a plain join stays in the root.
-            task_dir = os.path.join(self._root_text, self.run_record.run_id, node.path)
-            if os.path.exists(task_dir):
-                shutil.rmtree(task_dir)
+            shutil.rmtree(task_dir)
+        if node.component.outputs.parameters or node.component.outputs.artifacts:
+            # As KFP's launcher does: a container component writes its outputs without creating folders.
+            os.makedirs(task_dir, exist_ok=True)
         node.attempt_spec = attempts.build(node, record.attempts + 1, self.context)
         record.attempts += 1
         record.state, record.started_at = TaskState.RUNNING, time.time()

@@ -1,0 +1,156 @@
+"""Running pipelines and single components for tests, without pytest: the plugin's fixtures wrap these.
+
+with FlowSession("docker", workdir) as session:
+    result = session.run("pipeline.yaml", params={"n": 3}, mock={"train": {"model": b"fake"}})
+    assert_succeeded(result)
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from backends.base import Backend
+from runner import api
+from runner.config import load_config
+from runner.engine.mocks import Mock
+from runner.errors import UsageError
+from runner.selection import select_backend
+from runner.spec import PipelineSpec, load_file, load_text
+from runner.store import Store
+
+
+class FlowSession:
+    """A backend, a pipeline root and a store of its own, under one folder; closed on exit."""
+
+    def __init__(
+        self, backend: str | Backend, workdir: Path, docker_options: Mapping[str, Any] | None = None
+    ) -> None:
+        self.workdir = workdir
+        self.root = workdir / "root"
+        self._backend_arg = backend
+        self._docker_options = docker_options
+        self.backend: Backend | None = None
+        self.store: Store | None = None
+        self._previous_home: str | None = None
+
+    def __enter__(self) -> FlowSession:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        # Logs and the default root follow FLOW_HOME: point it here so tests never touch the user's runs.
+        self._previous_home = os.environ.get("FLOW_HOME")
+        os.environ["FLOW_HOME"] = str(self.workdir)
+        self.store = Store(self.workdir / "flow.db")
+        if isinstance(self._backend_arg, Backend):
+            self.backend = self._backend_arg
+        else:
+            options = self._docker_options
+            if options is None:
+                config = load_config()
+                options = {"image_map": config.image_map, "pull": config.pull}
+            self.backend = select_backend(self._backend_arg, docker_options=options)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.backend is not None and not isinstance(self._backend_arg, Backend):
+            self.backend.close()
+        if self.store is not None:
+            self.store.close()
+        if self._previous_home is None:
+            os.environ.pop("FLOW_HOME", None)
+        else:
+            os.environ["FLOW_HOME"] = self._previous_home
+
+    @property
+    def backend_name(self) -> str:
+        assert self.backend is not None, "use FlowSession as a context manager"
+        return self.backend.name
+
+    def run(
+        self,
+        pipeline: str | Path | PipelineSpec,
+        params: Mapping[str, Any] | None = None,
+        *,
+        mock: Mapping[str, Mock] | None = None,
+        **options: Any,
+    ) -> api.RunResult:
+        """Run a pipeline file, IR text or spec on this session's backend; returns its RunResult."""
+        assert self.backend is not None and self.store is not None, "use FlowSession as a context manager"
+        return api.run(
+            pipeline,
+            backend=self.backend,
+            params=params,
+            root=self.root,
+            store=self.store,
+            mock=mock,
+            **options,
+        )
+
+    def component(self, pipeline: str | Path, component: str | None = None, **inputs: Any) -> api.TaskResult:
+        """Run one component with the given inputs and return its task's result.
+
+        `pipeline` is a component YAML (kfp's compiled component) or a pipeline file; `component` names one
+        of its components (`train` or `comp-train`) when the file holds several.
+        """
+        spec_text = _single_component_pipeline(Path(pipeline), component)
+        result = self.run(spec_text, params=inputs)
+        leaves = [t for t in result.tasks.values() if t.kind != "dag"]
+        if len(leaves) != 1:
+            raise UsageError(f"expected one task, the run had {len(leaves)}", str(pipeline))
+        return leaves[0]
+
+
+def _single_component_pipeline(path: Path, component: str | None) -> str:
+    """IR text of a pipeline running just `component`, its inputs as the pipeline's parameters."""
+    spec = load_file(path)
+    names = [n for n, c in spec.components.items() if c.executor is not None]
+    if component is None:
+        if len(names) != 1:
+            raise UsageError(f"the file has {len(names)} components; name one: {', '.join(names)}", str(path))
+        component = names[0]
+    wanted = component if component in spec.components else f"comp-{component}"
+    if wanted not in spec.components or spec.components[wanted].executor is None:
+        raise UsageError(f"no container component {component!r} (it has: {', '.join(names)})", str(path))
+    doc = next(d for d in yaml.safe_load_all(spec.text) if d)
+    node = copy.deepcopy(doc["components"][wanted])
+    label = node["executorLabel"]
+    inputs = node.get("inputDefinitions", {})
+    task_inputs: dict[str, Any] = {}
+    for name in inputs.get("parameters", {}):
+        task_inputs.setdefault("parameters", {})[name] = {"componentInputParameter": name}
+    if inputs.get("artifacts"):
+        raise UsageError(f"component {component!r} takes input artifacts; run it in a pipeline", str(path))
+    return load_text(
+        yaml.safe_dump(
+            {
+                "pipelineInfo": {"name": f"component-{wanted.removeprefix('comp-')}"},
+                "schemaVersion": "2.1.0",
+                "components": {wanted: node},
+                "deploymentSpec": {"executors": {label: doc["deploymentSpec"]["executors"][label]}},
+                "root": {
+                    "inputDefinitions": inputs,
+                    "dag": {
+                        "tasks": {
+                            wanted.removeprefix("comp-"): {
+                                "componentRef": {"name": wanted},
+                                "taskInfo": {"name": wanted.removeprefix("comp-")},
+                                "inputs": task_inputs,
+                            }
+                        }
+                    },
+                },
+            }
+        ),
+        str(path),
+    ).text
+
+
+@contextmanager
+def flow_session(backend: str | Backend, workdir: Path) -> Iterator[FlowSession]:
+    with FlowSession(backend, workdir) as session:
+        yield session
