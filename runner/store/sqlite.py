@@ -58,19 +58,30 @@ class _Layout:
     getter: Callable[[Any], tuple[Any, ...]]
     json_positions: tuple[int, ...]
     state_position: int | None
+    upsert: str  # the statement that writes one record
 
 
-def _layout(record_type: type) -> _Layout:
+def _layout(record_type: type, table: str, key: tuple[str, ...]) -> _Layout:
     columns = tuple(f.name for f in fields(record_type))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
     return _Layout(
         columns=columns,
         getter=operator.attrgetter(*columns),
         json_positions=tuple(i for i, c in enumerate(columns) if c in _JSON_FIELDS),
         state_position=columns.index("state") if "state" in columns else None,
+        # An upsert, not INSERT OR REPLACE, so a row keeps its rowid and listings keep creation order.
+        upsert=(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+        ),
     )
 
 
-_LAYOUTS = {t: _layout(t) for t in (RunRecord, TaskRecord, ArtifactRecord)}
+_LAYOUTS = {
+    RunRecord: _layout(RunRecord, "runs", ("run_id",)),
+    TaskRecord: _layout(TaskRecord, "tasks", ("run_id", "path")),
+    ArtifactRecord: _layout(ArtifactRecord, "artifacts", ("run_id", "task_path", "name")),
+}
 
 
 def _to_row(record: Any) -> tuple[Any, ...]:
@@ -155,17 +166,8 @@ class Store:
             raise
         self._db.execute("COMMIT")
 
-    def _upsert(
-        self, table: str, key: tuple[str, ...], records: Iterable[Any], record_type: type[Any]
-    ) -> None:
-        # An upsert, not INSERT OR REPLACE, so a row keeps its rowid and listings keep creation order.
-        columns = _LAYOUTS[record_type].columns
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
-        sql = (
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-        )
-        self._write(sql, (_to_row(r) for r in records))
+    def _upsert(self, records: Iterable[Any], record_type: type[Any]) -> None:
+        self._write(_LAYOUTS[record_type].upsert, (_to_row(r) for r in records))
 
     # -- runs -------------------------------------------------------------------------------------
 
@@ -179,7 +181,7 @@ class Store:
     def save_run(self, run: RunRecord) -> None:
         if not run.created_at:
             run.created_at = time.time()
-        self._upsert("runs", ("run_id",), [run], RunRecord)
+        self._upsert([run], RunRecord)
 
     def run(self, run_id: str) -> RunRecord:
         """The run with this id, a unique prefix of it, or "latest"."""
@@ -221,7 +223,7 @@ class Store:
 
     def save_tasks(self, tasks: Iterable[TaskRecord]) -> None:
         """Write a batch of task records in one transaction."""
-        self._upsert("tasks", ("run_id", "path"), tasks, TaskRecord)
+        self._upsert(tasks, TaskRecord)
 
     def tasks(self, run_id: str) -> list[TaskRecord]:
         rows = self._db.execute("SELECT * FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
@@ -232,7 +234,7 @@ class Store:
         return _from_row(TaskRecord, row) if row else None
 
     def save_artifacts(self, artifacts: Iterable[ArtifactRecord]) -> None:
-        self._upsert("artifacts", ("run_id", "task_path", "name"), artifacts, ArtifactRecord)
+        self._upsert(artifacts, ArtifactRecord)
 
     def find_cached(self, cache_key: str, root: str) -> tuple[TaskRecord, list[ArtifactRecord]] | None:
         """The latest successful task with this cache key whose run used the same root, and its artifacts."""
