@@ -86,6 +86,7 @@ def bare_seconds(steps: int, image: str) -> float:
 def kfp_local_seconds(text: str, workdir: Path) -> float:
     from kfp import components, local
 
+    workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "pipeline.yaml"
     path.write_text(text)
     local.init(runner=local.DockerRunner(), pipeline_root=str(workdir / "kfp-root"), raise_on_error=True)

@@ -41,6 +41,7 @@ LABEL_RUN, LABEL_MANAGED = "flow.run", "flow.managed"
 _STOP_GRACE_SECONDS = 3
 # After the container exits, its log copy finishes within moments; poll again rather than block longer.
 _LOG_DRAIN_SECONDS = 0.05
+_EXIT_RECHECK_SECONDS = 0.01
 
 
 @dataclass
@@ -247,6 +248,9 @@ class DockerBackend(Backend):
         tracked.removed = True
 
     def wait(self, timeout: float) -> None:
+        # A container's output ends a moment before Docker reports it exited: until it does, look again soon.
+        if any(c.status is None and c.log.done for c in self._containers.values()):
+            timeout = min(timeout, _EXIT_RECHECK_SECONDS)
         self._changed.wait(timeout)
         self._changed.clear()
 
