@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from backends.base import Mount, Resources, TaskSpec
+from backends.base import Mount, TaskSpec
 from runner import artifacts
 from runner.engine.graph import ArtifactRef, Node
 from runner.engine.placeholders import Context, render
@@ -29,6 +30,10 @@ class RunContext:
     logs_dir: str
     pipeline_values: dict[str, str]
     task_timeout: float | None
+
+    @functools.cached_property
+    def mounts(self) -> tuple[Mount, ...]:
+        return (Mount(self.root, artifacts.TASK_ROOT),)
 
     def task_values(self, node: Node) -> dict[str, str]:
         """The pipeline placeholders plus the task's own, as `{{$.pipeline_task_name}}` needs."""
@@ -59,7 +64,6 @@ def build(node: Node, attempt: int, run: RunContext) -> TaskSpec:
     assert isinstance(container, Container)
     executor_input = _executor_input(node, run)
     context = Context(executor_input, run.task_values(node), node.task.where)
-    res = container.resources
     return TaskSpec(
         run_id=run.run_id,
         task_path=node.path,
@@ -68,16 +72,9 @@ def build(node: Node, attempt: int, run: RunContext) -> TaskSpec:
         image=container.image,
         command=render(container.command, context),
         args=render(container.args, context),
-        env=dict(container.env),
-        resources=Resources(
-            cpu_limit=res.cpu_limit,
-            memory_limit=res.memory_limit,
-            cpu_request=res.cpu_request,
-            memory_request=res.memory_request,
-            accelerator_type=res.accelerator_type,
-            accelerator_count=res.accelerator_count,
-        ),
-        mounts=(Mount(run.root, artifacts.TASK_ROOT),),
+        env=container.env,
+        resources=container.resources,
+        mounts=run.mounts,
         labels={"flow.run": run.run_id, "flow.task": node.path, "flow.attempt": str(attempt)},
         executor_input=executor_input,
         timeout=_timeout(node, run),

@@ -54,6 +54,9 @@ def render(arguments: Sequence[str], context: Context) -> list[str]:
     """The final argv: placeholders substituted, IfPresent expanded or dropped, Concat joined."""
     result: list[str] = []
     for argument in arguments:
+        if "{" not in argument:  # most of a command line: nothing to substitute
+            result.append(argument)
+            continue
         structure = _structured(argument)
         if structure is None:
             result.append(_substitute(argument, context))

@@ -9,6 +9,7 @@ from typing import Any
 import networkx as nx
 import yaml
 
+from backends.base import Resources
 from runner.artifacts import is_safe_name
 from runner.errors import SpecError
 from runner.spec.model import (
@@ -26,7 +27,6 @@ from runner.spec.model import (
     ParameterBinding,
     ParameterDef,
     PipelineSpec,
-    Resources,
     RetryPolicy,
     Task,
 )

@@ -6,6 +6,8 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from backends.base import Resources
+
 PARAMETER_TYPES = (
     "STRING",
     "NUMBER_INTEGER",
@@ -123,16 +125,6 @@ class Dag:
     # Each output has one selector, or several for dsl.OneOf (the first producer that ran wins).
     parameter_outputs: dict[str, tuple[OutputSelector, ...]] = field(default_factory=dict)
     artifact_outputs: dict[str, tuple[OutputSelector, ...]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Resources:
-    cpu_limit: float | None = None
-    memory_limit: int | None = None  # bytes
-    cpu_request: float | None = None
-    memory_request: int | None = None
-    accelerator_type: str | None = None
-    accelerator_count: int = 0
 
 
 @dataclass(frozen=True)
