@@ -37,13 +37,20 @@ def require_docker() -> None:
     pytest.skip(message)
 
 
+# Public images the test pipelines name, and the local images that stand in for them here.
+TEST_IMAGE_MAP = {"busybox:latest": TEST_BUSYBOX_IMAGE, "python:3.11": TEST_PYTHON_IMAGE}
+IMAGE_MAP_ARGS = [
+    arg for source, target in TEST_IMAGE_MAP.items() for arg in ("--image-map", f"{source}={target}")
+]
+
+
 def make_backend(name: str, image_map: dict[str, str] | None = None) -> Backend:
     """A backend for a test; Docker never pulls, so a missing test image fails fast and offline."""
     if name == "docker":
         require_docker()
         from backends.local import DockerBackend
 
-        return DockerBackend(image_map=image_map or {}, pull="never")
+        return DockerBackend(image_map={**TEST_IMAGE_MAP, **(image_map or {})}, pull="never")
     from runner.plugins import create_backend
 
     return create_backend(name)

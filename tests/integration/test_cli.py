@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.shellpipes import Step, pipeline
+from runner.testing.shellsteps import Step, pipeline
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "iris" / "pipeline.yaml"
 

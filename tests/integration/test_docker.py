@@ -17,8 +17,8 @@ from backends.base import REASON_IMAGE, REASON_OOM
 from runner import run
 from runner.api import open_store
 from runner.store import RunState, TaskState
-from tests.conftest import make_backend, require_docker
-from tests.integration.shellpipes import PYTHON, Step, pipeline
+from runner.testing.shellsteps import PYTHON, Step, pipeline
+from tests.conftest import IMAGE_MAP_ARGS, TEST_IMAGE_MAP, make_backend, require_docker
 
 ALLOCATE_256_MB = "import time; block = bytearray(256 * 1024 * 1024); time.sleep(1)"
 
@@ -103,7 +103,17 @@ def test_local_uses_docker_when_an_engine_answers(tmp_path: Path) -> None:
     path = tmp_path / "pipeline.yaml"
     path.write_text(pipeline({"hello": Step("echo hello")}))
     done = subprocess.run(
-        [sys.executable, "-m", "runner.cli.main", "run", str(path), "--local", "--pull", "never"],
+        [
+            sys.executable,
+            "-m",
+            "runner.cli.main",
+            "run",
+            str(path),
+            "--local",
+            "--pull",
+            "never",
+            *IMAGE_MAP_ARGS,
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -151,7 +161,11 @@ def test_keep_failed_keeps_the_failed_container_only(tmp_path: Path) -> None:
     from backends.local import DockerBackend
 
     text = pipeline({"ok": Step("echo fine"), "bad": Step("echo broken; exit 1")})
-    result = run(text, backend=DockerBackend(pull="never", keep_failed=True), root=tmp_path / "root")
+    result = run(
+        text,
+        backend=DockerBackend(pull="never", keep_failed=True, image_map=TEST_IMAGE_MAP),
+        root=tmp_path / "root",
+    )
     client = docker.from_env()
     left = client.containers.list(all=True, filters={"label": f"flow.run={result.run_id}"})
     try:

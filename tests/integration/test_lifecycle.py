@@ -1,5 +1,6 @@
-"""What a run does over its life on each local backend: parallelism, failure, timeouts, caching,
-cancellation (Ctrl-C and `flow cancel`) with nothing left behind, and resume."""
+"""A run's life through the `flow` command on each local backend: Ctrl-C, SIGTERM and `flow cancel` leave
+nothing behind, `flow resume` finishes the run, `flow logs -f` follows a task. (What any backend must do
+through the API is in the conformance suite, runner/testing/conformance.py.)"""
 
 from __future__ import annotations
 
@@ -13,12 +14,10 @@ from pathlib import Path
 import docker
 import pytest
 
-from backends.base import REASON_TIMEOUT
-from runner import run
 from runner.api import open_store
 from runner.store import RunState, TaskState
-from tests.conftest import make_backend
-from tests.integration.shellpipes import WAIT_FOR_RELEASE, Step, pipeline
+from runner.testing.shellsteps import WAIT_FOR_RELEASE, Step, pipeline
+from tests.conftest import IMAGE_MAP_ARGS
 
 WAIT_SECONDS = 60
 
@@ -27,64 +26,6 @@ def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "pipeline.yaml"
     path.write_text(text)
     return path
-
-
-def test_independent_tasks_run_at_the_same_time(backend_name: str, tmp_path: Path) -> None:
-    steps = {f"sleep-{i}": Step("sleep 2") for i in range(3)}
-    result = run(pipeline(steps), backend=make_backend(backend_name), parallelism=3, root=tmp_path / "root")
-    assert result.succeeded, result.error
-    with open_store() as store:
-        tasks = store.tasks(result.run_id)
-    latest_start = max(t.started_at or 0 for t in tasks)
-    earliest_end = min(t.finished_at or 0 for t in tasks)
-    assert latest_start < earliest_end, "the three tasks did not overlap"
-
-
-def test_a_failed_task_fails_the_run_and_skips_its_downstream(backend_name: str, tmp_path: Path) -> None:
-    steps = {
-        "fail": Step("for i in 1 2 3 4 5; do echo line-$i; done; exit 3"),
-        "after-fail": Step("echo never", after=("fail",)),
-        "independent": Step("echo fine"),
-    }
-    result = run(pipeline(steps), backend=make_backend(backend_name), root=tmp_path / "root")
-    assert result.state == RunState.FAILED
-    failed = result.tasks["fail"]
-    assert failed.state == TaskState.FAILED
-    assert "exited with code 3" in failed.error and "line-5" in failed.error
-    assert result.tasks["after-fail"].state == TaskState.SKIPPED_UPSTREAM_FAILED
-    assert result.tasks["independent"].state == TaskState.SUCCEEDED
-    assert "fail" in result.error
-
-
-def test_a_task_past_its_deadline_is_stopped(backend_name: str, tmp_path: Path) -> None:
-    result = run(
-        pipeline({"slow": Step("sleep 60")}),
-        backend=make_backend(backend_name),
-        task_timeout=1,
-        root=tmp_path / "root",
-    )
-    assert result.state == RunState.FAILED
-    with open_store() as store:
-        record = store.task(result.run_id, "slow")
-    assert record is not None and record.reason == REASON_TIMEOUT
-    assert "timed out after 1 s" in record.error
-
-
-def test_an_identical_task_is_served_from_the_cache(backend_name: str, tmp_path: Path) -> None:
-    text = pipeline(
-        {"greet": Step("echo hello {{$.inputs.parameters['who']}}", inputs={"who": "who"})},
-        params={"who": "world"},
-    )
-    backend = make_backend(backend_name)
-    first = run(text, backend=backend, root=tmp_path / "root")
-    second = run(text, backend=backend, root=tmp_path / "root")
-    changed = run(text, backend=backend, root=tmp_path / "root", params={"who": "moon"})
-    uncached = run(text, backend=backend, root=tmp_path / "root", cache=False)
-    assert first.tasks["greet"].state == TaskState.SUCCEEDED
-    assert second.tasks["greet"].state == TaskState.CACHED and second.tasks["greet"].attempts == 0
-    assert changed.tasks["greet"].state == TaskState.SUCCEEDED
-    assert "hello moon" in changed.tasks["greet"].log()
-    assert uncached.tasks["greet"].state == TaskState.SUCCEEDED
 
 
 def flow(*args: str, **kwargs: object) -> subprocess.Popen[str]:
@@ -147,6 +88,7 @@ def test_cancel_leaves_nothing_and_resume_finishes(backend_name: str, tmp_path: 
         backend_name,
         "--pull",
         "never",
+        *IMAGE_MAP_ARGS,
         "--root",
         str(root),
     )
@@ -164,7 +106,7 @@ def test_cancel_leaves_nothing_and_resume_finishes(backend_name: str, tmp_path: 
     assert first_before is not None and first_before.state == TaskState.SUCCEEDED
 
     (root / "release").touch()
-    resumed = flow("resume", run_id, "--pull", "never")
+    resumed = flow("resume", run_id, "--pull", "never", *IMAGE_MAP_ARGS)
     output = resumed.stdout.read() if resumed.stdout else ""
     assert resumed.wait(WAIT_SECONDS) == 0, output
     with open_store() as store:
@@ -185,6 +127,7 @@ def test_logs_follow_a_running_task(backend_name: str, tmp_path: Path) -> None:
         backend_name,
         "--pull",
         "never",
+        *IMAGE_MAP_ARGS,
         "--root",
         str(root),
     )
@@ -207,6 +150,7 @@ def test_flow_cancel_of_a_run_whose_engine_died(backend_name: str, tmp_path: Pat
         backend_name,
         "--pull",
         "never",
+        *IMAGE_MAP_ARGS,
         "--root",
         str(tmp_path / "root"),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.shellpipes import Step, pipeline
+from runner.testing.shellsteps import Step, pipeline
 
 pytest_plugins = ["pytester"]
 

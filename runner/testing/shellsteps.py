@@ -1,4 +1,8 @@
-"""Small pipelines of shell steps for lifecycle tests, written as the KFP v2 IR the kfp SDK would compile."""
+"""Small pipelines of shell steps, written as the KFP v2 IR the kfp SDK would compile: the material of the
+conformance suite and of tests that need a pipeline with particular behaviour (slow, failing, chatty).
+
+Steps name public images; a machine without a registry maps them to local ones (`--image-map`).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ from typing import Any
 
 import yaml
 
-BUSYBOX = "flow-test/busybox:latest"
-PYTHON = "flow-test/python:3.11"
+BUSYBOX = "busybox:latest"
+PYTHON = "python:3.11"
 
 # Waits until the file `release` exists in the pipeline root: lets a test hold a task running.
 WAIT_FOR_RELEASE = 'while [ ! -f "{{$.pipeline_root}}/release" ]; do sleep 0.1; done; echo released'
@@ -22,6 +26,7 @@ class Step:
     command: tuple[str, ...] = ("sh", "-c")
     resources: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)  # parameter name -> pipeline input it takes
+    retries: int = 0
 
 
 def pipeline(
@@ -49,6 +54,8 @@ def pipeline(
             }
         if step.after:
             task["dependentTasks"] = list(step.after)
+        if step.retries:
+            task["retryPolicy"] = {"maxRetryCount": step.retries, "backoffDuration": "0s", "backoffFactor": 2}
         components[f"comp-{task_name}"] = component
         tasks[task_name] = task
     root: dict[str, Any] = {"dag": {"tasks": tasks}}

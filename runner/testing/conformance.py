@@ -1,0 +1,254 @@
+"""The backend conformance suite: written once, run by every backend, a third party's included.
+
+    from runner.testing.conformance import BackendConformance
+
+    class TestMyBackend(BackendConformance):
+        backend = "mybackend"                      # its name in the flow.backends entry points
+        image_map = {"busybox:latest": "registry.local/busybox:latest"}
+
+        def leftovers(self, run_id):               # what of the run is still in the runtime
+            return my_runtime.list(label=f"flow.run={run_id}")
+
+A backend passes when every test passes. The same pipelines run on the process backend too, and their
+outputs (parameter values and artifact content digests) must match: parity is a test, not a promise.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from backends.base import REASON_TIMEOUT, Backend
+from runner.api import RunResult
+from runner.plugins import create_backend
+from runner.store import RunState, Store, TaskState
+from runner.testing.assertions import assert_same_outputs, assert_succeeded
+from runner.testing.session import FlowSession
+from runner.testing.shellsteps import WAIT_FOR_RELEASE, Step, pipeline
+
+WAIT_SECONDS = 60
+WIRING = """
+pipelineInfo: {name: conformance-wiring}
+schemaVersion: 2.1.0
+components:
+  comp-produce:
+    executorLabel: exec-produce
+    inputDefinitions: {parameters: {n: {parameterType: NUMBER_INTEGER}}}
+    outputDefinitions:
+      parameters: {doubled: {parameterType: NUMBER_INTEGER}}
+      artifacts: {table: {artifactType: {schemaTitle: system.Dataset, schemaVersion: 0.0.1}}}
+  comp-consume:
+    executorLabel: exec-consume
+    inputDefinitions:
+      parameters: {doubled: {parameterType: NUMBER_INTEGER}}
+      artifacts: {table: {artifactType: {schemaTitle: system.Dataset, schemaVersion: 0.0.1}}}
+    outputDefinitions:
+      parameters: {summary: {parameterType: STRING}}
+deploymentSpec:
+  executors:
+    exec-produce:
+      container:
+        image: busybox:latest
+        command: [sh, -c, 'echo $(($0 * 2)) > "$1"; seq 1 $0 > "$2"']
+        args: ["{{$.inputs.parameters['n']}}", "{{$.outputs.parameters['doubled'].output_file}}",
+               "{{$.outputs.artifacts['table'].path}}"]
+    exec-consume:
+      container:
+        image: busybox:latest
+        command: [sh, -c, 'printf "%s rows, doubled %s" "$(wc -l < "$1" | tr -d " ")" "$0" > "$2"']
+        args: ["{{$.inputs.parameters['doubled']}}", "{{$.inputs.artifacts['table'].path}}",
+               "{{$.outputs.parameters['summary'].output_file}}"]
+root:
+  inputDefinitions: {parameters: {n: {parameterType: NUMBER_INTEGER, defaultValue: 4}}}
+  dag:
+    tasks:
+      produce:
+        componentRef: {name: comp-produce}
+        taskInfo: {name: produce}
+        cachingOptions: {enableCache: true}
+        inputs: {parameters: {n: {componentInputParameter: n}}}
+      consume:
+        componentRef: {name: comp-consume}
+        taskInfo: {name: consume}
+        cachingOptions: {enableCache: true}
+        inputs:
+          parameters: {doubled: {taskOutputParameter: {producerTask: produce, outputParameterKey: doubled}}}
+          artifacts: {table: {taskOutputArtifact: {producerTask: produce, outputArtifactKey: table}}}
+"""
+LOOP_AND_CONDITION = """
+pipelineInfo: {name: conformance-control-flow}
+schemaVersion: 2.1.0
+components:
+  comp-echo:
+    executorLabel: exec-echo
+    inputDefinitions: {parameters: {word: {parameterType: STRING}}}
+    outputDefinitions: {parameters: {said: {parameterType: STRING}}}
+  comp-for-loop-1:
+    inputDefinitions: {parameters: {pipelinechannel--loop-item: {parameterType: STRING}}}
+    dag:
+      tasks:
+        condition-2:
+          componentRef: {name: comp-condition-2}
+          taskInfo: {name: condition-2}
+          inputs:
+            parameters: {pipelinechannel--loop-item: {componentInputParameter: pipelinechannel--loop-item}}
+          triggerPolicy: {condition: "inputs.parameter_values['pipelinechannel--loop-item'] != 'skip'"}
+  comp-condition-2:
+    inputDefinitions: {parameters: {pipelinechannel--loop-item: {parameterType: STRING}}}
+    dag:
+      tasks:
+        echo:
+          componentRef: {name: comp-echo}
+          taskInfo: {name: echo}
+          inputs: {parameters: {word: {componentInputParameter: pipelinechannel--loop-item}}}
+deploymentSpec:
+  executors:
+    exec-echo:
+      container:
+        image: busybox:latest
+        command: [sh, -c, 'printf "%s!" "$0" > "$1"', "{{$.inputs.parameters['word']}}",
+                  "{{$.outputs.parameters['said'].output_file}}"]
+root:
+  dag:
+    tasks:
+      for-loop-1:
+        componentRef: {name: comp-for-loop-1}
+        taskInfo: {name: for-loop-1}
+        parameterIterator:
+          itemInput: pipelinechannel--loop-item
+          items: {raw: '["a", "skip", "c"]'}
+        iteratorPolicy: {parallelismLimit: 2}
+"""
+
+
+class BackendConformance:
+    """Subclass with `backend` set; override `leftovers` so cancellation cleanup can be checked."""
+
+    backend: ClassVar[str] = ""
+    image_map: ClassVar[dict[str, str]] = {}
+    records_resource_use: ClassVar[bool] = True
+
+    def make_backend(self) -> Backend:
+        options: dict[str, Any] = (
+            {"image_map": self.image_map, "pull": "never"} if self.backend == "docker" else {}
+        )
+        return create_backend(self.backend, **options)
+
+    def leftovers(self, run_id: str) -> list[str]:
+        """What the run still has in the backend's runtime (containers, pods...); [] when all is clean."""
+        raise NotImplementedError("a conformance subclass must say how to find a run's leftovers")
+
+    @pytest.fixture
+    def session(self, tmp_path: Path) -> Iterator[FlowSession]:
+        with FlowSession(self.make_backend(), tmp_path / "flow") as session:
+            yield session
+
+    # -- the suite --------------------------------------------------------------------------------
+
+    def test_wiring_parameters_and_artifacts(self, session: FlowSession) -> None:
+        result = session.run(WIRING, {"n": 5})
+        assert_succeeded(result)
+        assert result.tasks["produce"].outputs == {"doubled": 10}
+        table = result.tasks["produce"].artifacts["table"]
+        assert table.path.read_text().split() == ["1", "2", "3", "4", "5"]
+        assert table.uri == f"{result.run_id}/produce/table"
+        assert result.tasks["consume"].outputs == {"summary": "5 rows, doubled 10"}
+
+    def test_same_outputs_as_the_process_backend(self, session: FlowSession, tmp_path: Path) -> None:
+        here = session.run(WIRING, {"n": 7}, cache=False)
+        with FlowSession("process", tmp_path / "reference") as reference:
+            there = reference.run(WIRING, {"n": 7}, cache=False)
+        assert_same_outputs(here, there)
+
+    def test_independent_tasks_run_in_parallel(self, session: FlowSession) -> None:
+        result = session.run(pipeline({f"sleep-{i}": Step("sleep 2") for i in range(3)}), parallelism=3)
+        assert_succeeded(result)
+        tasks = session.store.tasks(result.run_id) if session.store else []
+        assert max(t.started_at or 0 for t in tasks) < min(t.finished_at or 0 for t in tasks), "no overlap"
+
+    def test_a_failure_stops_what_depends_on_it_only(self, session: FlowSession) -> None:
+        steps = {
+            "fail": Step("for i in 1 2 3 4 5; do echo line-$i; done; exit 3"),
+            "after-fail": Step("echo never", after=("fail",)),
+            "independent": Step("echo fine"),
+        }
+        result = session.run(pipeline(steps))
+        assert result.state == RunState.FAILED and "fail" in result.error
+        assert "exited with code 3" in result.tasks["fail"].error and "line-5" in result.tasks["fail"].error
+        assert result.tasks["after-fail"].state == TaskState.SKIPPED_UPSTREAM_FAILED
+        assert result.tasks["independent"].state == TaskState.SUCCEEDED
+
+    def test_logs_are_kept(self, session: FlowSession) -> None:
+        result = session.run(
+            pipeline({"chatty": Step("for i in $(seq 1 200); do echo line-$i; done; echo err >&2")})
+        )
+        assert_succeeded(result)
+        lines = result.tasks["chatty"].log().splitlines()
+        assert lines[0] == "line-1" and "line-200" in lines and "err" in lines
+
+    def test_resource_use_is_recorded(self, session: FlowSession) -> None:
+        if not self.records_resource_use:
+            pytest.skip(f"{self.backend} does not record resource use")
+        result = session.run(pipeline({"busy": Step("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")}))
+        assert_succeeded(result)
+        record = session.store.task(result.run_id, "busy") if session.store else None
+        assert record is not None and record.peak_memory_bytes and record.cpu_seconds
+
+    def test_retries_run_a_flaky_task_again(self, session: FlowSession) -> None:
+        counter = '"{{$.pipeline_root}}/flaky-count"'
+        script = f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; [ $n -ge 3 ]"
+        result = session.run(pipeline({"flaky": Step(script, retries=3)}))
+        assert_succeeded(result)
+        assert result.tasks["flaky"].attempts == 3
+
+    def test_a_task_past_its_deadline_fails_with_timeout(self, session: FlowSession) -> None:
+        result = session.run(pipeline({"slow": Step("sleep 60")}), task_timeout=1)
+        record = session.store.task(result.run_id, "slow") if session.store else None
+        assert result.state == RunState.FAILED and record is not None and record.reason == REASON_TIMEOUT
+
+    def test_caching_reuses_an_identical_task(self, session: FlowSession) -> None:
+        first, second = session.run(WIRING, {"n": 3}), session.run(WIRING, {"n": 3})
+        assert first.tasks["produce"].state == TaskState.SUCCEEDED
+        assert second.tasks["produce"].state == TaskState.CACHED and second.tasks["produce"].attempts == 0
+        assert second.tasks["consume"].outputs == first.tasks["consume"].outputs
+
+    def test_loops_and_conditions(self, session: FlowSession) -> None:
+        result = session.run(LOOP_AND_CONDITION)
+        assert_succeeded(result)
+        said = {path: task.outputs.get("said") for path, task in result.tasks.items() if task.name == "echo"}
+        assert said == {"for-loop-1/0/condition-2/echo": "a!", "for-loop-1/2/condition-2/echo": "c!"}
+        assert result.tasks["for-loop-1/1/condition-2"].state == TaskState.SKIPPED_CONDITION
+
+    def test_cancelling_leaves_nothing_behind(self, session: FlowSession) -> None:
+        outcome: dict[str, RunResult] = {}
+        held = pipeline({"first": Step("echo first"), "held": Step(WAIT_FOR_RELEASE, after=("first",))})
+        runner = threading.Thread(target=lambda: outcome.update(result=session.run(held)))
+        runner.start()
+        assert session.store is not None
+        # The engine's thread owns the session's connection; this thread asks through its own, as
+        # `flow cancel` would from another terminal.
+        with Store(session.store.path) as store:
+            run_id = self._wait_until_running(store, "held")
+            store.request_cancel(run_id)
+        runner.join(WAIT_SECONDS)
+        assert not runner.is_alive() and outcome["result"].state == RunState.CANCELLED
+        deadline = time.monotonic() + 10
+        while self.leftovers(run_id) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert self.leftovers(run_id) == []
+
+    @staticmethod
+    def _wait_until_running(store: Store, task: str) -> str:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            runs = store.runs(1)
+            record = store.task(runs[0].run_id, task) if runs else None
+            if record is not None and record.state == TaskState.RUNNING:
+                return runs[0].run_id
+            time.sleep(0.1)
+        raise AssertionError(f"task {task} never started")

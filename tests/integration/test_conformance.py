@@ -1,0 +1,41 @@
+"""The conformance suite (runner/testing/conformance.py) on each backend flow ships."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import docker
+import pytest
+
+from runner.testing.conformance import BackendConformance
+from tests.conftest import TEST_IMAGE_MAP, require_docker
+
+
+class TestProcessBackend(BackendConformance):
+    backend = "process"
+
+    def leftovers(self, run_id: str) -> list[str]:
+        """Processes that carry the run in their environment (FLOW_RUN), as the backend starts them."""
+        found = subprocess.run(["pgrep", "-f", "."], capture_output=True, text=True).stdout.split()
+        return [pid for pid in found if f"FLOW_RUN={run_id}".encode() in _environ(pid)]
+
+
+class TestDockerBackend(BackendConformance):
+    backend = "docker"
+    image_map = TEST_IMAGE_MAP
+
+    @pytest.fixture(autouse=True)
+    def _docker(self) -> None:
+        require_docker()
+
+    def leftovers(self, run_id: str) -> list[str]:
+        client = docker.from_env()
+        return [c.name for c in client.containers.list(all=True, filters={"label": f"flow.run={run_id}"})]
+
+
+def _environ(pid: str) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return []
