@@ -22,7 +22,6 @@ from backends.base import (
     REASON_LOST,
     REASON_OOM,
     Backend,
-    BackendUnavailableError,
     PermanentBackendError,
     Phase,
     RunInfo,
@@ -42,6 +41,7 @@ _STOP_GRACE_SECONDS = 3
 # After the container exits, its log copy finishes within moments; poll again rather than block longer.
 _LOG_DRAIN_SECONDS = 0.05
 _EXIT_RECHECK_SECONDS = 0.01
+_CLEANUP_SECONDS, _SETTLE_SECONDS = 10.0, 0.5
 
 
 @dataclass
@@ -76,6 +76,7 @@ class DockerBackend(Backend):
         self.has_gpu_runtime = "nvidia" in runtimes
         self._containers: dict[str, _Container] = {}
         self._checked_images: set[str] = set()
+        self._submitting: set[str] = set()
         self._changed = threading.Event()  # set when a container's output ends, which is when it exits
 
     @staticmethod
@@ -98,6 +99,9 @@ class DockerBackend(Backend):
         image = self.image_map.get(task.image, task.image)
         self._ensure_image(image)
         kwargs = self._run_kwargs(task, image)
+        # Until the container is tracked, a Ctrl-C may leave Docker creating it after this call gave up:
+        # cleanup looks for names still in this set until Docker has settled.
+        self._submitting.add(task.name)
         with translated(f"starting {task.name}"):
             try:
                 container = self.client.containers.create(**kwargs)
@@ -118,6 +122,7 @@ class DockerBackend(Backend):
             StatsSampler(self.client.api, container.id),
             LogFollower(self.client.api, container.id, Path(task.log_path), self._changed.set),
         )
+        self._submitting.discard(task.name)
         return task.name
 
     def _ensure_image(self, image: str) -> None:
@@ -274,18 +279,42 @@ class DockerBackend(Backend):
 
     def cleanup(self, run: RunInfo, keep_failed: bool = False) -> None:
         keep = keep_failed or self.keep_failed
-        with translated(f"cleaning up run {run.run_id}"):
-            leftovers = self.client.api.containers(all=True, filters={"label": f"{LABEL_RUN}={run.run_id}"})
-        deadline = time.monotonic() + 10
-        for summary in leftovers:
-            if keep and summary.get("State") == "exited":
-                continue
-            with translated(f"removing {summary.get('Names')}"), contextlib.suppress(docker.errors.NotFound):
-                self.client.api.remove_container(summary["Id"], force=True)
-            if time.monotonic() > deadline:
-                raise BackendUnavailableError(f"cleanup of run {run.run_id} took longer than 10 s")
+        deadline = time.monotonic() + _CLEANUP_SECONDS
+        interrupted = {name for name in self._submitting if name.startswith(f"flow-{run.run_id}-")}
+        while True:
+            with translated(f"cleaning up run {run.run_id}"):
+                leftovers = self.client.api.containers(
+                    all=True, filters={"label": f"{LABEL_RUN}={run.run_id}"}
+                )
+            for summary in leftovers:
+                if keep and summary.get("State") == "exited":
+                    continue
+                with (
+                    translated(f"removing {summary.get('Names')}"),
+                    contextlib.suppress(docker.errors.NotFound),
+                ):
+                    self.client.api.remove_container(summary["Id"], force=True)
+            if not interrupted or time.monotonic() > deadline:
+                break
+            # A create that a Ctrl-C cut short may still complete in the daemon: look until it is gone.
+            interrupted = {name for name in interrupted if self._exists_or_pending(name)}
+            time.sleep(_SETTLE_SECONDS)
+        self._submitting -= {name for name in self._submitting if name.startswith(f"flow-{run.run_id}-")}
         for name in [n for n, c in self._containers.items() if c.spec.run_id == run.run_id]:
             del self._containers[name]
+
+    def _exists_or_pending(self, name: str) -> bool:
+        """Whether a container of this name exists, or might still appear (asked again after settling)."""
+        with translated(f"looking for {name}"):
+            try:
+                self.client.api.inspect_container(name)
+            except docker.errors.NotFound:
+                time.sleep(_SETTLE_SECONDS)
+                try:
+                    self.client.api.inspect_container(name)
+                except docker.errors.NotFound:
+                    return False
+        return True
 
     def close(self) -> None:
         self.client.close()

@@ -15,7 +15,7 @@ from runner import run
 from runner.api import ArtifactResult, RunResult, TaskResult
 from runner.artifacts import digest
 from runner.store import TaskState
-from tests.conftest import TEST_PYTHON_IMAGE, make_backend
+from tests.conftest import IN_CI, TEST_PYTHON_IMAGE, make_backend
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "kfp-corpus"
 EXPECTED: dict[str, dict[str, Any]] = (
@@ -112,7 +112,13 @@ def parameters_only(outputs: dict[str, Any]) -> str:
     return json.dumps({k: floats(v) for k, v in outputs.items() if not is_artifact(v)}, sort_keys=True)
 
 
-@pytest.mark.skipif(not EXPECTED, reason="the shared kfp corpus is not next to this checkout")
+def test_the_corpus_is_next_to_the_checkout() -> None:
+    if not EXPECTED:
+        message = f"the shared kfp corpus is not at {CORPUS}"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+    assert len(EXPECTED) == len(list((CORPUS / "pipelines").glob("*.yaml")))
+
+
 @pytest.mark.parametrize("name", SUPPORTED)
 def test_corpus_file(name: str, backend_name: str, tmp_path: Path) -> None:
     entry = EXPECTED[name]
