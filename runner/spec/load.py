@@ -404,26 +404,21 @@ def _validate_task(spec: PipelineSpec, component: Component, task: Task, path: s
     for dep in task.upstream:
         if dep not in siblings:
             raise loader.error(f"depends on unknown task {dep!r}", path)
-    for key, pbinding in task.parameters.items():
-        where = f"{path}.inputs.parameters.{key}"
-        if pbinding.kind == "component_input" and pbinding.key not in component.inputs.parameters:
-            raise loader.error(f"component {component.name!r} has no input parameter {pbinding.key!r}", where)
-        if pbinding.kind == "task_output":
-            producer = spec.components[siblings[str(pbinding.producer)].component]
-            if pbinding.key not in producer.outputs.parameters:
-                raise loader.error(
-                    f"task {pbinding.producer!r} has no output parameter {pbinding.key!r}", where
-                )
-    for key, abinding in task.artifacts.items():
-        where = f"{path}.inputs.artifacts.{key}"
-        if abinding.kind == "component_input" and abinding.key not in component.inputs.artifacts:
-            raise loader.error(f"component {component.name!r} has no input artifact {abinding.key!r}", where)
-        if abinding.kind == "task_output":
-            producer = spec.components[siblings[str(abinding.producer)].component]
-            if abinding.key not in producer.outputs.artifacts:
-                raise loader.error(
-                    f"task {abinding.producer!r} has no output artifact {abinding.key!r}", where
-                )
+    bindings: list[tuple[str, str, ParameterBinding | ArtifactBinding]] = [
+        *(("parameter", key, b) for key, b in task.parameters.items()),
+        *(("artifact", key, b) for key, b in task.artifacts.items()),
+    ]
+    for kind, key, binding in bindings:
+        where = f"{path}.inputs.{kind}s.{key}"
+        if binding.kind == "component_input":
+            declared = component.inputs.parameters if kind == "parameter" else component.inputs.artifacts
+            if binding.key not in declared:
+                raise loader.error(f"component {component.name!r} has no input {kind} {binding.key!r}", where)
+        elif binding.kind == "task_output":
+            produced = spec.components[siblings[str(binding.producer)].component].outputs
+            outputs = produced.parameters if kind == "parameter" else produced.artifacts
+            if binding.key not in outputs:
+                raise loader.error(f"task {binding.producer!r} has no output {kind} {binding.key!r}", where)
 
 
 def _validate_acyclic(dag: Dag, dag_path: str, loader: _Loader) -> None:

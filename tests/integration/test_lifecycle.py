@@ -38,6 +38,13 @@ def flow(*args: str, **kwargs: object) -> subprocess.Popen[str]:
     )  # type: ignore[call-overload]
 
 
+def start_run(path: Path, backend_name: str, root: Path) -> subprocess.Popen[str]:
+    """`flow run` in the background, test images standing in for the public ones."""
+    return flow(
+        "run", str(path), "--backend", backend_name, "--pull", "never", *IMAGE_MAP_ARGS, "--root", str(root)
+    )
+
+
 def wait_for_running(task: str) -> str:
     """The id of the latest run once `task` in it is running."""
     deadline = time.monotonic() + WAIT_SECONDS
@@ -81,17 +88,7 @@ HELD = {"first": Step("echo first"), "held": Step(WAIT_FOR_RELEASE, after=("firs
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "flow cancel"])
 def test_cancel_leaves_nothing_and_resume_finishes(backend_name: str, tmp_path: Path, how: str) -> None:
     root = tmp_path / "root"
-    command = flow(
-        "run",
-        str(write(tmp_path, pipeline(HELD))),
-        "--backend",
-        backend_name,
-        "--pull",
-        "never",
-        *IMAGE_MAP_ARGS,
-        "--root",
-        str(root),
-    )
+    command = start_run(write(tmp_path, pipeline(HELD)), backend_name, root)
     run_id = wait_for_running("held")
     if how == "flow cancel":
         canceller = flow("cancel", run_id)
@@ -120,17 +117,7 @@ def test_cancel_leaves_nothing_and_resume_finishes(backend_name: str, tmp_path: 
 def test_logs_follow_a_running_task(backend_name: str, tmp_path: Path) -> None:
     root = tmp_path / "root"
     script = "for i in $(seq 1 30); do echo tick-$i; sleep 0.05; done; " + WAIT_FOR_RELEASE
-    command = flow(
-        "run",
-        str(write(tmp_path, pipeline({"ticker": Step(script)}))),
-        "--backend",
-        backend_name,
-        "--pull",
-        "never",
-        *IMAGE_MAP_ARGS,
-        "--root",
-        str(root),
-    )
+    command = start_run(write(tmp_path, pipeline({"ticker": Step(script)})), backend_name, root)
     run_id = wait_for_running("ticker")
     follower = flow("logs", run_id, "ticker", "-f")
     time.sleep(1)
@@ -143,17 +130,7 @@ def test_logs_follow_a_running_task(backend_name: str, tmp_path: Path) -> None:
 
 
 def test_flow_cancel_of_a_run_whose_engine_died(backend_name: str, tmp_path: Path) -> None:
-    command = flow(
-        "run",
-        str(write(tmp_path, pipeline(HELD))),
-        "--backend",
-        backend_name,
-        "--pull",
-        "never",
-        *IMAGE_MAP_ARGS,
-        "--root",
-        str(tmp_path / "root"),
-    )
+    command = start_run(write(tmp_path, pipeline(HELD)), backend_name, tmp_path / "root")
     run_id = wait_for_running("held")
     os.kill(command.pid, signal.SIGKILL)
     command.wait(WAIT_SECONDS)
