@@ -22,6 +22,7 @@ from runner.cli.progress import Progress
 from runner.config import PULL_POLICIES, load_config, parse_image_map
 from runner.errors import FlowError, UsageError
 from runner.selection import LOCAL
+from runner.spec import PipelineSpec, load_text
 from runner.store import RunRecord, RunState, Store, TaskRecord
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,6 +62,35 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _is_python(path: Path) -> bool:
+    return path.suffix == ".py"
+
+
+def _compiled(source: Path, function: str | None) -> str:
+    """The IR YAML of the @pipeline in a Python file."""
+    from runner.dsl.ir import compile_to_text
+    from runner.dsl.source import find_pipeline
+
+    return compile_to_text(find_pipeline(source, function))
+
+
+@main.command(name="compile")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not to stdout."
+)
+@click.option("--function", help="The @pipeline (or component) to compile, when the file has several.")
+@reports_errors
+def compile_command(source: Path, output: Path | None, function: str | None) -> None:
+    """Compile the @pipeline of SOURCE (a Python file) to KFP v2 IR YAML."""
+    text = _compiled(source, function)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"compiled {source} to {output}", err=True)
+
+
 @main.command()
 @click.argument("pipeline", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--local", "local", is_flag=True, help="Run on this machine (the default).")
@@ -87,6 +117,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     metavar="SECONDS",
     help="Deadline of each task the pipeline gives none (kfp-kubernetes activeDeadlineSeconds).",
 )
+@click.option("--function", help="For a Python PIPELINE with several pipelines: the one to run.")
 @reports_errors
 def run(
     pipeline: Path,
@@ -101,8 +132,10 @@ def run(
     keep_failed: bool,
     no_cache: bool,
     task_timeout: float | None,
+    function: str | None,
 ) -> None:
-    """Run PIPELINE (a KFP v2 IR YAML file) to the end; exit 0 only when it succeeded.
+    """Run PIPELINE (a KFP v2 IR YAML file, or a Python file with a @pipeline) to the end; exit 0 only
+    when it succeeded.
 
     With --local (the default) tasks run as Docker containers when a Docker engine answers, else as local
     processes.
@@ -113,6 +146,11 @@ def run(
         raise UsageError("choose one of --local and --cluster", "flow run")
     backend_name = _backend_name(local, cluster, backend)
     values = parse_assignments(list(params))
+    target: Path | PipelineSpec = pipeline
+    if _is_python(pipeline):
+        target = load_text(_compiled(pipeline, function), str(pipeline))
+    elif function is not None:
+        raise UsageError("--function is for Python pipeline files", "flow run")
     docker_options = _docker_options(image_map, pull, keep_failed)
     started: list[RunRecord] = []
 
@@ -122,7 +160,7 @@ def run(
 
     def start(progress: Progress) -> api.RunResult:
         return api.run(
-            pipeline,
+            target,
             backend=backend_name,
             params=values,
             params_as_text=True,
