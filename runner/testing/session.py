@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -148,9 +147,3 @@ def _single_component_pipeline(path: Path, component: str | None) -> str:
         ),
         str(path),
     ).text
-
-
-@contextmanager
-def flow_session(backend: str | Backend, workdir: Path) -> Iterator[FlowSession]:
-    with FlowSession(backend, workdir) as session:
-        yield session
