@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.dsl.errors import DefinitionError
+from runner.executor import artifacts
 
 _EXECUTOR_DIR = Path(__file__).resolve().parent.parent / "executor"
 _SKIP_START, _SKIP_END = "# flow-embed: skip", "# flow-embed: end"
@@ -52,21 +53,6 @@ except Exception:
     sys.exit(1)
 """
 
-# What a component's code may use without importing it, as kfp offers `from kfp.dsl import *`.
-_PRELUDE_NAMES = (
-    "HTML",
-    "Artifact",
-    "ClassificationMetrics",
-    "Dataset",
-    "Input",
-    "InputPath",
-    "Markdown",
-    "Metrics",
-    "Model",
-    "Output",
-    "OutputPath",
-    "PipelineTaskFinalStatus",
-)
 
 _PIP = (
     'if ! [ -x "$(command -v pip)" ]; then\n'
@@ -124,7 +110,7 @@ def component_source(func: Callable[..., Any], signature: dict[str, Any]) -> str
     return (
         _FUTURE
         + "\nfrom typing import *\n\n"
-        + f"from flow_executor import {', '.join(_PRELUDE_NAMES)}\n\n"
+        + f"from flow_executor import {', '.join(artifacts.COMPONENT_NAMES)}\n\n"
         + f"__flow_signature__ = {signature!r}\n"
         + _return_class(func, signature)
         + "\n\n"

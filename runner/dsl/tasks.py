@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from runner.dsl.errors import DefinitionError
+from runner.spec.quantities import MEMORY_UNITS, parse_cpu
 
 if TYPE_CHECKING:
     from runner.dsl.components import BaseComponent
@@ -13,22 +14,6 @@ if TYPE_CHECKING:
 
 _CPU = re.compile(r"^(?:[0-9]+m|[0-9]+(?:\.[0-9]+)?)$")
 _MEMORY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki|k)?$")
-_MEMORY_UNITS = {
-    None: 1,
-    "k": 10**3,
-    "K": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)s?$")
 
 
@@ -135,7 +120,7 @@ class PipelineTask:
         if not _CPU.match(text):
             raise DefinitionError(f"CPU must be like '2', '0.5' or '500m', got {cpu!r}", self.where)
         self.resources[field] = text
-        self.resources[legacy] = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+        self.resources[legacy] = parse_cpu(text, self.where)
         return self
 
     def set_memory_limit(self, memory: str) -> PipelineTask:
@@ -150,7 +135,7 @@ class PipelineTask:
         if not match:
             raise DefinitionError(f"memory must be like '512Mi' or '2G', got {memory!r}", self.where)
         self.resources[field] = text
-        self.resources[legacy] = float(match.group(1)) * _MEMORY_UNITS[match.group(2)] / 10**9
+        self.resources[legacy] = float(match.group(1)) * MEMORY_UNITS[match.group(2) or ""] / 10**9
         return self
 
     def set_accelerator_type(self, accelerator: str) -> PipelineTask:

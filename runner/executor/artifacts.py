@@ -172,3 +172,20 @@ class InputPath:
 
     def __init__(self, type: Any = Artifact) -> None:
         self.type = type
+
+
+# What a component's code may use without importing it, as kfp offers `from kfp.dsl import *`.
+COMPONENT_NAMES = (
+    "HTML",
+    "Artifact",
+    "ClassificationMetrics",
+    "Dataset",
+    "Input",
+    "InputPath",
+    "Markdown",
+    "Metrics",
+    "Model",
+    "Output",
+    "OutputPath",
+    "PipelineTaskFinalStatus",
+)

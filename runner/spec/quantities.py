@@ -6,7 +6,7 @@ import re
 
 from runner.errors import SpecError
 
-_SUFFIXES = {
+MEMORY_UNITS = {
     "": 1,
     "k": 10**3,
     "K": 10**3,
@@ -41,6 +41,6 @@ def parse_memory(value: str | float | int, where: str, *, number_unit: int = 1) 
     if isinstance(value, int | float) and not isinstance(value, bool):
         return int(value * number_unit)
     match = _QUANTITY.match(str(value))
-    if not match or match.group(2) not in _SUFFIXES:
+    if not match or match.group(2) not in MEMORY_UNITS:
         raise SpecError(f"not a memory quantity: {value!r}", where)
-    return int(float(match.group(1)) * _SUFFIXES[match.group(2)])
+    return int(float(match.group(1)) * MEMORY_UNITS[match.group(2)])
