@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import TaskSpec
-from runner.spec.model import Component, Task
+from runner.spec.model import Component, OutputSelector, Task
 from runner.store.records import TaskRecord
 
 
@@ -36,6 +37,15 @@ class Scope:
 
     def child_path(self, name: str) -> str:
         return f"{self.path}/{name}" if self.path else name
+
+    def produced(self, selectors: Sequence[OutputSelector], artifacts: bool) -> tuple[bool, Any]:
+        """A DAG output's value: from the first selected task that succeeded and produced it (dsl.OneOf)."""
+        for selector in selectors:
+            producer = self.nodes[selector.producer]
+            values = producer.output_artifacts if artifacts else producer.output_params
+            if producer.record.state.ok and selector.key in values:
+                return True, values[selector.key]
+        return False, None
 
 
 @dataclass(eq=False)

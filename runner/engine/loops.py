@@ -64,15 +64,11 @@ def collected_outputs(node: Node) -> tuple[dict[str, Any], dict[str, list[Artifa
     arts: dict[str, list[ArtifactRef]] = {name: [] for name in dag.artifact_outputs}
     for scope in node.children:
         for name, selectors in dag.parameter_outputs.items():
-            for sel in selectors:
-                producer = scope.nodes[sel.producer]
-                if producer.record.state.ok and sel.key in producer.output_params:
-                    params[name].append(producer.output_params[sel.key])
-                    break
+            ok, value = scope.produced(selectors, artifacts=False)
+            if ok:
+                params[name].append(value)
         for name, selectors in dag.artifact_outputs.items():
-            for sel in selectors:
-                producer = scope.nodes[sel.producer]
-                if producer.record.state.ok and sel.key in producer.output_artifacts:
-                    arts[name].extend(producer.output_artifacts[sel.key])
-                    break
+            ok, refs = scope.produced(selectors, artifacts=True)
+            if ok:
+                arts[name].extend(refs)
     return params, arts

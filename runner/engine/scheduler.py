@@ -410,27 +410,18 @@ class Engine:
         dag = scope.component.dag
         assert dag is not None
         params: dict[str, Any] = {}
-        for name, selectors in dag.parameter_outputs.items():
-            for sel in selectors:
-                producer = scope.nodes[sel.producer]
-                if producer.record.state.ok and sel.key in producer.output_params:
-                    params[name] = producer.output_params[sel.key]
-                    break
-            else:
-                raise outputs.OutputError(
-                    f"no task produced DAG output parameter {name!r}", scope.component.where
-                )
         arts: dict[str, list[ArtifactRef]] = {}
-        for name, selectors in dag.artifact_outputs.items():
-            for sel in selectors:
-                producer = scope.nodes[sel.producer]
-                if producer.record.state.ok and sel.key in producer.output_artifacts:
-                    arts[name] = producer.output_artifacts[sel.key]
-                    break
-            else:
-                raise outputs.OutputError(
-                    f"no task produced DAG output artifact {name!r}", scope.component.where
-                )
+        for kind, declared, found in (
+            ("parameter", dag.parameter_outputs, params),
+            ("artifact", dag.artifact_outputs, arts),
+        ):
+            for name, selectors in declared.items():
+                ok, value = scope.produced(selectors, artifacts=kind == "artifact")
+                if not ok:
+                    raise outputs.OutputError(
+                        f"no task produced DAG output {kind} {name!r}", scope.component.where
+                    )
+                found[name] = value
         return params, arts
 
     def _run_outputs(self, scope: Scope) -> None:
