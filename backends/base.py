@@ -1,6 +1,7 @@
 """The Backend contract, the resolved TaskSpec it receives, and the errors it raises.
 
-The engine imports only this module from `backends`; a backend imports nothing from the engine.
+The engine imports only this module and `backends.rootfiles` from `backends`; a backend imports nothing
+from the engine.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from backends.rootfiles import LocalRootFiles, RootFiles
 
 
 class Phase(enum.Enum):
@@ -34,6 +37,8 @@ REASON_IMAGE = "ImageNotFound"
 REASON_TIMEOUT = "Timeout"
 REASON_CANCELLED = "Cancelled"
 REASON_LOST = "Lost"  # the container or process disappeared from under the run
+REASON_EVICTED = "Evicted"  # the node took the pod's place back (pressure, drain): not the task's fault
+REASON_UNSCHEDULABLE = "Unschedulable"  # no node can take the task (resources, selector, taints)
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ class RunInfo:
     """What a backend needs to know about a run to prepare and clean up after it."""
 
     run_id: str
-    root: Path  # the pipeline root on the machine running the engine
+    root: str  # the pipeline root as `Backend.pipeline_root` gave it
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,9 @@ class TaskSpec:
         default_factory=dict
     )  # the KFP ExecutorInput, as `{{$}}` gave it
     log_path: str = ""  # host path where this attempt's output must be kept
+    # The task's kfp-kubernetes executor config (secrets, volumes, node selector...), for backends that
+    # run pods; others ignore it.
+    kubernetes: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,8 +129,21 @@ class Backend(abc.ABC):
     """Runs tasks. The engine calls every method from one thread, except `cancel` (see there)."""
 
     name: str = ""
+    # Whether the pipeline root is a folder on the engine's machine (else only `files` reaches it).
+    root_is_local: bool = True
 
-    def task_root(self, root: Path) -> str:
+    def pipeline_root(self, requested: str | None, default: Path) -> str:
+        """Where a new run keeps its pipeline root, as the store records it: by default a local folder
+        (`requested`, else `default`), made here. A backend that keeps the root elsewhere says where."""
+        folder = Path(requested) if requested else default
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder.resolve())
+
+    def files(self, root: str) -> RootFiles:
+        """The pipeline root `root` (as `pipeline_root` gave it) for the engine to read and prepare."""
+        return LocalRootFiles(Path(root))
+
+    def task_root(self, root: str) -> str:
         """Where the pipeline root appears to a running task: `/flow` in containers (DESIGN.md section 5)."""
         return "/flow"
 

@@ -67,7 +67,7 @@ class FakeBackend(Backend):
         self.prepared: list[str] = []
         self.cleaned: list[str] = []
 
-    def task_root(self, root: Path) -> str:
+    def task_root(self, root: str) -> str:
         # The fake writes outputs on the engine's machine, so tasks "see" the root at its host path.
         return str(root)
 

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, RunInfo
+from backends.base import Backend, BackendError, RunInfo
 from runner import artifacts
 from runner import params as pipeline_params
 from runner.engine.mocks import Mock
 from runner.engine.scheduler import ChangeListener, Engine
 from runner.errors import UsageError
-from runner.selection import select_backend
+from runner.selection import options_for_root, select_backend
 from runner.spec import PipelineSpec, load_file, load_text
 from runner.store import RunRecord, RunState, Store, TaskRecord, TaskState
 
@@ -30,7 +30,8 @@ def logs_dir() -> Path:
 
 @dataclass
 class ArtifactResult:
-    """One output artifact of a task: where it is on this machine and what the store knows of it."""
+    """One output artifact of a task: where it is (on this machine for a local root) and what the store
+    knows of it."""
 
     path: Path
     uri: str  # relative to the run's root
@@ -66,9 +67,9 @@ class RunResult:
     run_id: str
     state: RunState
     pipeline: str
-    root: Path
+    root: str  # as the store records it: a local folder, or where the backend keeps it (pvc://...)
     outputs: dict[str, Any]  # the pipeline's output parameters
-    artifacts: dict[str, Path | list[Path]]  # the pipeline's output artifacts, as host paths
+    artifacts: dict[str, Path | list[Path]]  # the pipeline's output artifacts, as paths under the root
     tasks: dict[str, TaskResult] = field(default_factory=dict)
     error: str = ""
 
@@ -97,7 +98,7 @@ def run(
     store: Store | None = None,
     on_change: ChangeListener | None = None,
     on_start: Any = None,
-    docker_options: Mapping[str, Any] | None = None,
+    backend_options: Mapping[str, Any] | None = None,
     notify: Callable[[str], None] | None = None,
     cache: bool = True,
     task_timeout: float | None = None,
@@ -115,21 +116,25 @@ def run(
     spec = load_pipeline(pipeline)
     values = pipeline_params.bind(spec, params or {}, as_text=params_as_text)
     runtime = (
-        select_backend(backend, docker_options=docker_options, notify=notify)
+        select_backend(backend, backend_options=backend_options, notify=notify)
         if isinstance(backend, str)
         else backend
     )
     own_store = store is None
     store = store or open_store()
     try:
-        root_path = Path(root) if root is not None else artifacts.default_root()
-        root_path.mkdir(parents=True, exist_ok=True)
+        try:
+            root_text = runtime.pipeline_root(
+                str(root) if root is not None else None, artifacts.default_root()
+            )
+        except BackendError as exc:
+            raise UsageError(str(exc), "--root") from None
         record = RunRecord(
             run_id=store.new_run_id(),
             pipeline=spec.name,
             pipeline_file=spec.source,
             backend=runtime.name,
-            root=str(root_path.resolve()),
+            root=root_text,
             params=values,
             spec_text=spec.text,
         )
@@ -141,7 +146,7 @@ def run(
             runtime,
             store,
             record,
-            root=root_path.resolve(),
+            root=root_text,
             logs_dir=logs_dir(),
             parallelism=parallelism or os.cpu_count() or 1,
             on_change=on_change,
@@ -166,7 +171,7 @@ def resume(
     store: Store | None = None,
     parallelism: int | None = None,
     on_change: ChangeListener | None = None,
-    docker_options: Mapping[str, Any] | None = None,
+    backend_options: Mapping[str, Any] | None = None,
     notify: Callable[[str], None] | None = None,
     cache: bool = True,
     task_timeout: float | None = None,
@@ -184,17 +189,17 @@ def resume(
         if not record.state.finished and record.engine_pid is not None and engine_alive(record.engine_pid):
             raise UsageError(f"run {record.run_id} is still running (engine process {record.engine_pid})")
         spec = load_text(record.spec_text, record.pipeline_file)
-        runtime = select_backend(record.backend, docker_options=docker_options, notify=notify)
-        root = Path(record.root)
+        options = {**options_for_root(record.backend, record.root), **(backend_options or {})}
+        runtime = select_backend(record.backend, backend_options=options, notify=notify)
         try:
-            runtime.cleanup(RunInfo(run_id=record.run_id, root=root))
+            runtime.cleanup(RunInfo(run_id=record.run_id, root=record.root))
             record.error, record.finished_at = "", None
             engine = Engine(
                 spec,
                 runtime,
                 store,
                 record,
-                root=root,
+                root=record.root,
                 logs_dir=logs_dir(),
                 parallelism=parallelism or os.cpu_count() or 1,
                 on_change=on_change,
@@ -209,6 +214,19 @@ def resume(
     finally:
         if own_store:
             store.close()
+
+
+def download(record: RunRecord, target: Path) -> int:
+    """Copy a run's files out of its pipeline root (wherever its backend keeps it) into `target`."""
+    backend = select_backend(record.backend, backend_options=options_for_root(record.backend, record.root))
+    try:
+        return backend.files(record.root).copy_out(record.run_id, target)
+    except BackendError as exc:
+        raise UsageError(
+            f"cannot copy run {record.run_id}'s files: {exc}", "flow artifacts --download"
+        ) from None
+    finally:
+        backend.close()
 
 
 def engine_alive(pid: int) -> bool:
@@ -251,7 +269,7 @@ def result(store: Store, run_id: str, spec: PipelineSpec | None = None) -> RunRe
         run_id=record.run_id,
         state=record.state,
         pipeline=record.pipeline,
-        root=root,
+        root=record.root,
         outputs=dict(outputs.get("parameters") or {}),
         artifacts=pipeline_artifacts,
         tasks=tasks,

@@ -6,10 +6,9 @@ at `/flow` (or, on the process backend, at the root's host path). Metadata recor
 
 from __future__ import annotations
 
-import hashlib
 import os
+import posixpath
 import re
-import tempfile
 from pathlib import Path
 
 import platformdirs
@@ -18,7 +17,6 @@ from runner.errors import UsageError
 
 TASK_ROOT = "/flow"
 EXECUTOR_OUTPUT = "executor_output.json"
-INTERNAL_DIR = ".flow"  # per-run folder for files the engine writes (executor inputs)
 
 # Task and output names become path segments: no separators, no "." or "..", nothing hidden.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -51,55 +49,19 @@ def output_uri(run_id: str, task_path: str, output: str) -> str:
     return f"{run_id}/{task_path}/{output}"
 
 
-def resolve(root: Path, relative_uri: str) -> Path:
-    """The host path of a root-relative URI; refuses anything that would land outside the root."""
-    base = root.resolve()
-    target = (base / relative_uri).resolve()
-    if target != base and base not in target.parents:
-        raise PathOutsideRootError(f"path {relative_uri!r} is outside the pipeline root {base}")
-    return target
+def relative_to_root(root: str, task_root: str, uri: str) -> str:
+    """A URI as a task reported it (in-task absolute path, or root-relative) made root-relative, checked.
 
-
-def relative_to_root(root: Path, task_root: str, uri: str) -> str:
-    """A URI as a task reported it (in-task absolute path, or root-relative) made root-relative, checked."""
-    for prefix in (task_root.rstrip("/") + "/", str(root.resolve()) + "/"):
+    The check is on the path's text, so it holds for a root the engine cannot see (a cluster volume).
+    """
+    for prefix in (task_root.rstrip("/") + "/", root.rstrip("/") + "/"):
         if uri.startswith(prefix):
             uri = uri[len(prefix) :]
             break
     else:
         if uri.startswith("/") or "://" in uri:
             raise PathOutsideRootError(f"URI {uri!r} is outside the pipeline root")
-    resolve(root, uri)
-    return uri
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write a file so readers see either nothing or all of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def digest(path: Path) -> tuple[int, str]:
-    """Size in bytes and sha256 of a file, or of a folder's files in path order; (0, "") when absent."""
-    if path.is_file():
-        sha = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                sha.update(block)
-        return path.stat().st_size, sha.hexdigest()
-    if path.is_dir():
-        sha = hashlib.sha256()
-        size = 0
-        for child in sorted(p for p in path.rglob("*") if p.is_file()):
-            child_size, child_digest = digest(child)
-            size += child_size
-            sha.update(f"{child.relative_to(path).as_posix()}\0{child_digest}\n".encode())
-        return size, sha.hexdigest()
-    return 0, ""
+    normal = posixpath.normpath(uri)
+    if normal in (".", "..") or normal.startswith("../") or normal.startswith("/"):
+        raise PathOutsideRootError(f"path {uri!r} is outside the pipeline root {root}")
+    return normal

@@ -7,9 +7,10 @@ from typing import Any
 
 from backends.base import Backend, BackendUnavailableError
 from runner.errors import UsageError
-from runner.plugins import create_backend
+from runner.plugins import backend_class, create_backend
 
 LOCAL = "local"
+CLUSTER = "k8s"  # what --cluster means
 
 Notify = Callable[[str], None]
 
@@ -19,10 +20,10 @@ class BackendUnavailable(UsageError):
 
 
 def select_backend(
-    name: str, *, docker_options: Mapping[str, Any] | None = None, notify: Notify | None = None
+    name: str, *, backend_options: Mapping[str, Any] | None = None, notify: Notify | None = None
 ) -> Backend:
     """An instance of the backend `name`, or of the best local one for `local`."""
-    options = dict(docker_options or {})
+    options = dict(backend_options or {})
     if name == LOCAL:
         from backends.local import DockerBackend  # imported here: the docker SDK is needed only for Docker
 
@@ -34,11 +35,20 @@ def select_backend(
         if notify:
             notify("no Docker engine answers: running each task as a local process (the process backend)")
         return _create("process", {})
-    return _create(name, options if name == "docker" else {})
+    return _create(name, options)
 
 
 def _create(name: str, options: dict[str, Any]) -> Backend:
+    """The backend `name`, given those of `options` it takes (the process backend takes none)."""
     try:
         return create_backend(name, **options)
     except BackendUnavailableError as exc:
         raise BackendUnavailable(str(exc), f"--backend {name}") from None
+
+
+def options_for_root(name: str, root: str) -> dict[str, Any]:
+    """The options that let backend `name` reach a recorded run's root again (a cluster's namespace and
+    volume claim); none for a local folder."""
+    backend_type = backend_class(name)
+    from_root = getattr(backend_type, "options_for_root", None)
+    return dict(from_root(root)) if from_root is not None else {}

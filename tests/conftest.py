@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,13 +45,64 @@ IMAGE_MAP_ARGS = [
 ]
 
 
+# The cluster scripts/local-cluster-up.sh starts; FLOW_TEST_KUBECONFIG points the tests at another one.
+LOCAL_CLUSTER = Path("/var/lib/flow-cluster")
+TEST_NAMESPACE = "flow"
+
+
+def flow_kubeconfig() -> str | None:
+    """The kubeconfig the cluster tests use: least privilege (deploy/rbac.yaml), not cluster admin."""
+    given = os.environ.get("FLOW_TEST_KUBECONFIG")
+    if given:
+        return given
+    local = LOCAL_CLUSTER / "flow.kubeconfig"
+    return str(local) if local.exists() else None
+
+
+def admin_kubeconfig() -> str | None:
+    """For what a test sets up around flow (a secret to read): never given to flow itself."""
+    given = os.environ.get("FLOW_TEST_ADMIN_KUBECONFIG")
+    local = LOCAL_CLUSTER / "admin.kubeconfig"
+    return given or (str(local) if local.exists() else None)
+
+
+def cluster_options(image_map: dict[str, str] | None = None) -> dict[str, Any]:
+    """Options of the k8s backend in the tests: the test cluster, local images only, never pulling."""
+    return {
+        "kubeconfig": flow_kubeconfig(),
+        "namespace": TEST_NAMESPACE,
+        "image_map": {**TEST_IMAGE_MAP, **(image_map or {})},
+        "pull": "never",
+        "files_image": TEST_BUSYBOX_IMAGE,
+    }
+
+
+def require_cluster() -> None:
+    """Skip without a cluster, except in CI where a missing one is a failure."""
+    from backends.base import BackendUnavailableError
+    from backends.k8s import KubernetesBackend
+
+    try:
+        KubernetesBackend(**cluster_options()).close()
+    except BackendUnavailableError as exc:
+        message = f"no Kubernetes cluster answers ({exc}; scripts/local-cluster-up.sh starts one)"
+        if IN_CI:
+            pytest.fail(f"CI=true and {message}")
+        pytest.skip(message)
+
+
 def make_backend(name: str, image_map: dict[str, str] | None = None) -> Backend:
-    """A backend for a test; Docker never pulls, so a missing test image fails fast and offline."""
+    """A backend for a test; images are never pulled, so a missing test image fails fast and offline."""
     if name == "docker":
         require_docker()
         from backends.local import DockerBackend
 
         return DockerBackend(image_map={**TEST_IMAGE_MAP, **(image_map or {})}, pull="never")
+    if name == "k8s":
+        require_cluster()
+        from backends.k8s import KubernetesBackend
+
+        return KubernetesBackend(**cluster_options(image_map))
     from runner.plugins import create_backend
 
     return create_backend(name)

@@ -91,7 +91,7 @@ class DockerBackend(Backend):
         return True
 
     def prepare(self, run: RunInfo) -> None:
-        run.root.mkdir(parents=True, exist_ok=True)
+        Path(run.root).mkdir(parents=True, exist_ok=True)
 
     # -- submit -----------------------------------------------------------------------------------
 

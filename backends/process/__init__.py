@@ -51,11 +51,11 @@ class ProcessBackend(Backend):
     def __init__(self) -> None:
         self._processes: dict[str, _Process] = {}
 
-    def task_root(self, root: Path) -> str:
-        return str(root.resolve())
+    def task_root(self, root: str) -> str:
+        return str(Path(root).resolve())
 
     def prepare(self, run: RunInfo) -> None:
-        run.root.mkdir(parents=True, exist_ok=True)
+        Path(run.root).mkdir(parents=True, exist_ok=True)
 
     def submit(self, task: TaskSpec) -> str:
         argv = [*task.command, *task.args]

@@ -21,7 +21,7 @@ from runner.cli import format as fmt
 from runner.cli.progress import Progress
 from runner.config import PULL_POLICIES, load_config, parse_image_map
 from runner.errors import FlowError, UsageError
-from runner.selection import LOCAL
+from runner.selection import CLUSTER, LOCAL
 from runner.spec import PipelineSpec, load_text
 from runner.store import RunRecord, RunState, Store, TaskRecord
 
@@ -53,9 +53,44 @@ def main() -> None:
 def _backend_name(local: bool, cluster: bool, backend: str | None) -> str:
     if backend:
         return backend
-    if cluster:
-        raise UsageError("the cluster backend is not available in this version", "--cluster")
-    return LOCAL
+    return CLUSTER if cluster else LOCAL
+
+
+def cluster_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options of the Kubernetes backend (`--cluster`), collected into one `cluster` dict argument."""
+    options = [
+        click.option("--context", help="kubeconfig context [default: the current one]."),
+        click.option("--namespace", help="Namespace of the pods [default: the context's]."),
+        click.option("--pvc", help="Existing volume claim for the pipeline root [default: flow-root, made]."),
+        click.option("--storage-class", help="Storage class of the claim flow makes."),
+        click.option("--pvc-size", help="Size of the claim flow makes [default: 10Gi]."),
+        click.option("--service-account", help="ServiceAccount the pods run as."),
+        click.option(
+            "--unschedulable-timeout",
+            type=click.FloatRange(min=0),
+            metavar="SECONDS",
+            help="How long a pod may wait for a node before its task fails [default: 120].",
+        ),
+    ]
+    names = [
+        "context",
+        "namespace",
+        "pvc",
+        "storage_class",
+        "pvc_size",
+        "service_account",
+        "unschedulable_timeout",
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        given = {name: kwargs.pop(name) for name in names}
+        kwargs["cluster_settings"] = {k: v for k, v in given.items() if v is not None}
+        command(*args, **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -118,6 +153,7 @@ def compile_command(source: Path, output: Path | None, function: str | None) -> 
     help="Deadline of each task the pipeline gives none (kfp-kubernetes activeDeadlineSeconds).",
 )
 @click.option("--function", help="For a Python PIPELINE with several pipelines: the one to run.")
+@cluster_options
 @reports_errors
 def run(
     pipeline: Path,
@@ -133,6 +169,7 @@ def run(
     no_cache: bool,
     task_timeout: float | None,
     function: str | None,
+    cluster_settings: dict[str, Any],
 ) -> None:
     """Run PIPELINE (a KFP v2 IR YAML file, or a Python file with a @pipeline) to the end; exit 0 only
     when it succeeded.
@@ -145,13 +182,16 @@ def run(
     if local and cluster:
         raise UsageError("choose one of --local and --cluster", "flow run")
     backend_name = _backend_name(local, cluster, backend)
+    if cluster_settings and backend_name != CLUSTER:
+        given = ", ".join(f"--{name.replace('_', '-')}" for name in cluster_settings)
+        raise UsageError(f"{given}: only for --cluster", "flow run")
     values = parse_assignments(list(params))
     target: Path | PipelineSpec = pipeline
     if _is_python(pipeline):
         target = load_text(_compiled(pipeline, function), str(pipeline))
     elif function is not None:
         raise UsageError("--function is for Python pipeline files", "flow run")
-    docker_options = _docker_options(image_map, pull, keep_failed)
+    backend_options = {**_backend_options(image_map, pull, keep_failed), **cluster_settings}
     started: list[RunRecord] = []
 
     def announce(record: RunRecord) -> None:
@@ -168,7 +208,7 @@ def run(
             parallelism=parallelism,
             on_change=progress.on_change,
             on_start=announce,
-            docker_options=docker_options,
+            backend_options=backend_options,
             notify=_notice,
             cache=not no_cache,
             task_timeout=task_timeout,
@@ -181,7 +221,7 @@ def _notice(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _docker_options(image_map: tuple[str, ...], pull: str | None, keep_failed: bool) -> dict[str, Any]:
+def _backend_options(image_map: tuple[str, ...], pull: str | None, keep_failed: bool) -> dict[str, Any]:
     config = load_config()
     return {
         "image_map": {**config.image_map, **parse_image_map(list(image_map))},
@@ -212,6 +252,7 @@ def _drive(start: Callable[[Progress], api.RunResult], run_id: Callable[[], str]
 @click.option("--pull", type=click.Choice(PULL_POLICIES), help="When to pull images [default: missing].")
 @click.option("--keep-failed", is_flag=True, help="Keep the containers of failed tasks for inspection.")
 @click.option("--no-cache", is_flag=True, help="Run every remaining task, even where one could be reused.")
+@cluster_options
 @reports_errors
 def resume(
     run_id: str,
@@ -220,16 +261,17 @@ def resume(
     pull: str | None,
     keep_failed: bool,
     no_cache: bool,
+    cluster_settings: dict[str, Any],
 ) -> None:
     """Finish an interrupted, failed or cancelled run; tasks that succeeded are not run again."""
-    docker_options = _docker_options(image_map, pull, keep_failed)
+    backend_options = {**_backend_options(image_map, pull, keep_failed), **cluster_settings}
     click.echo(f"resuming run {run_id}")
     _drive(
         lambda progress: api.resume(
             run_id,
             parallelism=parallelism,
             on_change=progress.on_change,
-            docker_options=docker_options,
+            backend_options=backend_options,
             notify=_notice,
             cache=not no_cache,
         ),
@@ -269,7 +311,13 @@ def _summarize(result: api.RunResult) -> None:
         click.echo(f"  output {name} = {json.dumps(value)}")
     for name, path in result.artifacts.items():
         click.echo(f"  artifact {name}: {path}")
-    click.echo(f"outputs are under {result.root / result.run_id}")
+    if result.root.startswith("/"):
+        click.echo(f"outputs are under {result.root}/{result.run_id}")
+    else:
+        click.echo(
+            f"outputs are in {result.root} under {result.run_id}/ "
+            f"(flow artifacts {result.run_id} --download DIR copies them here)"
+        )
 
 
 @main.command()
@@ -443,11 +491,22 @@ def _print_log(store: Store, run_id: str, task: TaskRecord, follow: bool) -> Non
 
 @main.command()
 @click.argument("run_id", metavar="RUN")
+@click.option(
+    "--download",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Copy the run's files into DIR (from a cluster's volume through a short-lived pod).",
+)
 @reports_errors
-def artifacts(run_id: str) -> None:
-    """List a run's artifacts with their URIs (relative to the run's root) and sizes."""
+def artifacts(run_id: str, download: Path | None) -> None:
+    """List a run's artifacts with their URIs (relative to the run's root) and sizes; with --download, copy
+    the run's files (on a cluster, out of its volume) into a local folder."""
     with api.open_store() as store:
         record = store.run(run_id)
+        if download is not None:
+            count = api.download(record, download)
+            click.echo(f"copied {count} files of run {record.run_id} from {record.root} to {download}")
+            return
         table = Table(box=None)
         for column in ("task", "name", "type", "size", "uri"):
             table.add_column(column)

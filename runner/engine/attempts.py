@@ -58,6 +58,11 @@ def pipeline_values(spec: PipelineSpec, run_id: str, created_at: float, task_roo
     }
 
 
+# Python components write their output as they go, so `flow logs -f` follows them live and a traceback
+# lands after the lines printed before it (a pipe would otherwise hold stdout back until exit).
+_TASK_ENV = {"PYTHONUNBUFFERED": "1"}
+
+
 def build(node: Node, attempt: int, run: RunContext) -> TaskSpec:
     """The TaskSpec of the node's attempt number `attempt`. Raises FlowError for a bad placeholder."""
     container = node.component.executor
@@ -72,7 +77,7 @@ def build(node: Node, attempt: int, run: RunContext) -> TaskSpec:
         image=container.image,
         command=render(container.command, context),
         args=render(container.args, context),
-        env=container.env,
+        env={**_TASK_ENV, **container.env},
         resources=container.resources,
         mounts=run.mounts,
         labels={"flow.run": run.run_id, "flow.task": node.path, "flow.attempt": str(attempt)},
@@ -80,6 +85,7 @@ def build(node: Node, attempt: int, run: RunContext) -> TaskSpec:
         timeout=_timeout(node, run),
         # os.path-style joins on strings: this runs once per task, where pathlib costs show.
         log_path=f"{run.logs_dir}/{run.run_id}/{node.path}/attempt-{attempt}.log",
+        kubernetes=run.spec.kubernetes_executor(node.component.executor_label),
     )
 
 

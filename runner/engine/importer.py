@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
+from backends.rootfiles import RootFiles
 from runner import artifacts
 from runner.engine.graph import ArtifactRef, Node
 from runner.errors import FlowError
@@ -16,7 +16,9 @@ class ImportError_(FlowError):
     """The importer's URI names nothing flow can read."""
 
 
-def import_artifact(node: Node, root: Path, run_id: str) -> tuple[str, ArtifactRef]:
+def import_artifact(
+    node: Node, files: RootFiles, root: str, task_root: str, run_id: str
+) -> tuple[str, ArtifactRef]:
     """The importer's output name and artifact. A path under the root is used in place; a local path
     elsewhere is copied in under the task's output folder, so every backend sees it under /flow."""
     importer = node.component.executor
@@ -26,25 +28,34 @@ def import_artifact(node: Node, root: Path, run_id: str) -> tuple[str, ArtifactR
     if not isinstance(uri, str) or not uri:
         raise ImportError_("the importer has no URI to import", where)
     output = next(iter(node.component.outputs.artifacts), "artifact")
-    source = Path(uri.removeprefix("file://"))
     if "://" in uri and not uri.startswith("file://"):
         raise ImportError_(
             f"cannot import {uri!r}: only local paths and paths under the pipeline root", where
         )
-    if not source.is_absolute():
-        source = root / source
-    if not source.exists():
-        raise ImportError_(f"nothing to import at {uri!r}", where)
-    resolved, base = source.resolve(), root.resolve()
-    if base in resolved.parents:
-        relative = resolved.relative_to(base).as_posix()
+    path = uri.removeprefix("file://")
+    relative = _under_root(path, root, task_root)
+    if relative is not None:
+        if not files.exists([relative]):
+            raise ImportError_(f"nothing to import at {uri!r} in the pipeline root", where)
     else:
+        source = Path(path)
+        if not source.exists():
+            raise ImportError_(f"nothing to import at {uri!r}", where)
         relative = artifacts.output_uri(run_id, node.path, output)
-        target = root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if resolved.is_dir():
-            shutil.copytree(resolved, target)
-        else:
-            shutil.copy2(resolved, target)
+        files.copy_in(source.resolve(), relative)
     ref = ArtifactRef(name=output, uri=relative, type=importer.schema_title, metadata=dict(importer.metadata))
     return output, ref
+
+
+def _under_root(path: str, root: str, task_root: str) -> str | None:
+    """`path` relative to the root when it names something in it (relative, or absolute as the engine
+    or a task sees the root); None for a path elsewhere on the engine's machine."""
+    if not path.startswith("/"):
+        return artifacts.relative_to_root(root, task_root, path)
+    if root.startswith("/"):  # a local root: symlinks and other spellings of its path count too
+        resolved, base = Path(path).resolve(), Path(root).resolve()
+        if base in resolved.parents:
+            return resolved.relative_to(base).as_posix()
+    if path.startswith(task_root.rstrip("/") + "/"):
+        return artifacts.relative_to_root(root, task_root, path)
+    return None

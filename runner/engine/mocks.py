@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from backends.rootfiles import RootFiles
 from runner import artifacts
 from runner.engine.graph import ArtifactRef, Node
 from runner.engine.values import check
@@ -32,9 +33,11 @@ def find(mocks: Mapping[str, Mock], node: Node) -> Mock | None:
 
 
 def answer(
-    mock: Mock, node: Node, root: Path, run_id: str
+    mock: Mock, node: Node, files: RootFiles, root: Path, run_id: str
 ) -> tuple[dict[str, Any], dict[str, list[ArtifactRef]]]:
-    """The node's outputs as the mock gives them, artifact files written under the root."""
+    """The node's outputs as the mock gives them, artifact files written under the root.
+
+    The mock receives its input artifacts as paths under `root`: mocks serve local test runs."""
     where = node.task.where
     inputs: dict[str, Any] = dict(node.params)
     for name, refs in node.artifacts.items():
@@ -58,7 +61,6 @@ def answer(
     for name, definition in declared.artifacts.items():
         uri = artifacts.output_uri(run_id, node.path, name)
         content = given.get(name, b"")
-        path = root / uri
-        artifacts.atomic_write(path, content.encode() if isinstance(content, str) else bytes(content))
+        files.write(uri, content.encode() if isinstance(content, str) else bytes(content))
         produced[name] = [ArtifactRef(name=name, uri=uri, type=definition.schema_title)]
     return params, produced

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
+from backends.rootfiles import RootFiles
 from runner import artifacts
 from runner.engine.graph import ArtifactRef
 from runner.engine.values import check, parse_text
@@ -18,7 +18,7 @@ class OutputError(FlowError):
 
 
 def collect(
-    root: Path, task_root: str, run_id: str, task_path: str, outputs: Interface, where: str
+    files: RootFiles, root: str, task_root: str, run_id: str, task_path: str, outputs: Interface, where: str
 ) -> tuple[dict[str, Any], dict[str, list[ArtifactRef]]]:
     """The output parameter values and artifacts of a task that exited 0.
 
@@ -28,8 +28,11 @@ def collect(
     """
     if not outputs.parameters and not outputs.artifacts:
         return {}, {}
-    task_dir = root / artifacts.task_dir(run_id, task_path)  # names were checked safe at load time
-    reported = _executor_output(task_dir / artifacts.EXECUTOR_OUTPUT, where)
+    task_dir = artifacts.task_dir(run_id, task_path)  # names were checked safe at load time
+    executor_output = f"{task_dir}/{artifacts.EXECUTOR_OUTPUT}"
+    # One read for every file that may hold an output: on a cluster each read is a round trip.
+    found = files.read([executor_output, *(f"{task_dir}/{name}" for name in outputs.parameters)])
+    reported = _executor_output(found.get(executor_output), where)
     reported_params = reported.get("parameterValues") or {}
     reported_artifacts = reported.get("artifacts") or {}
 
@@ -38,10 +41,10 @@ def collect(
         if name in reported_params:
             params[name] = _checked(reported_params[name], definition.type, f"{where}: output {name!r}")
             continue
-        path = task_dir / name
-        if not path.is_file():
+        content = found.get(f"{task_dir}/{name}")
+        if content is None:
             raise OutputError(f"the task did not write its output parameter {name!r}", where)
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = content.decode("utf-8", errors="replace")
         params[name] = parse_text(text, definition.type, f"{where}: output {name!r}")
 
     produced: dict[str, list[ArtifactRef]] = {}
@@ -76,11 +79,11 @@ def _checked(value: Any, ptype: str, where: str) -> Any:
         raise OutputError(exc.message, where) from None
 
 
-def _executor_output(path: Path, where: str) -> dict[str, Any]:
-    if not path.is_file():
+def _executor_output(content: bytes | None, where: str) -> dict[str, Any]:
+    if content is None:
         return {}
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(content.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise OutputError(f"malformed {artifacts.EXECUTOR_OUTPUT}: {exc}", where) from None
     if not isinstance(value, dict):

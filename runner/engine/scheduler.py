@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import os
-import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -59,7 +58,7 @@ class Engine:
         store: Store,
         run: RunRecord,
         *,
-        root: Path,
+        root: str,
         logs_dir: Path,
         parallelism: int,
         on_change: ChangeListener | None = None,
@@ -72,8 +71,7 @@ class Engine:
         `mock`: tasks (by task or component name) answered by a function or fixed outputs, not run."""
         self.spec, self.backend, self.store, self.run_record = spec, backend, store, run
         self.root, self.logs_dir = root, logs_dir
-        # os.path on strings is much cheaper than pathlib on the per-task path.
-        self._root_text = str(root)
+        self.files = backend.files(root)
         self.parallelism = max(1, parallelism)
         self.on_change = on_change
         self.cache = cache
@@ -85,7 +83,7 @@ class Engine:
         self.context = attempts.RunContext(
             spec=spec,
             run_id=run.run_id,
-            root=str(root),
+            root=root,
             task_root=self.task_root,
             logs_dir=str(logs_dir),
             pipeline_values=attempts.pipeline_values(spec, run.run_id, run.created_at, self.task_root),
@@ -217,6 +215,10 @@ class Engine:
             except FlowError as exc:
                 self._finish(node, TaskState.FAILED, exc.message)
                 continue
+            except BackendError as exc:  # the task's folder could not be made ready in the root
+                node.record.reason = REASON_LOST
+                self._finish(node, TaskState.FAILED, f"preparing the task's output folder: {exc}")
+                continue
             claimed.append(node)
         return claimed
 
@@ -316,7 +318,7 @@ class Engine:
         node.record.state, node.record.started_at = TaskState.RUNNING, time.time()
         try:
             node.output_params, node.output_artifacts = mocks.answer(
-                mock, node, self.root, self.run_record.run_id
+                mock, node, self.files, Path(self.root), self.run_record.run_id
             )
         except FlowError as exc:
             self._finish(node, TaskState.FAILED, exc.message)
@@ -331,12 +333,15 @@ class Engine:
         node.record.cache_key = key
         if not key:
             return False
-        hit = self.store.find_cached(key, self._root_text)
+        hit = self.store.find_cached(key, self.root)
         if hit is None:
             return False
         earlier, arts = hit
-        if not all(os.path.exists(os.path.join(self._root_text, a.uri)) for a in arts):
-            return False  # the earlier outputs were deleted from the root
+        try:
+            if len(self.files.exists([a.uri for a in arts])) < len({a.uri for a in arts}):
+                return False  # the earlier outputs were deleted from the root
+        except BackendError:
+            return False  # the root cannot be checked now: run the task
         node.record.reason = f"cached from run {earlier.run_id} task {earlier.path}"
         node.record.started_at = time.time()
         self._reuse(node, earlier.outputs, arts, TaskState.CACHED)
@@ -368,12 +373,14 @@ class Engine:
     def _import(self, node: Node) -> None:
         node.record.state, node.record.started_at = TaskState.RUNNING, time.time()
         try:
-            name, ref = importer.import_artifact(node, self.root, self.run_record.run_id)
-        except FlowError as exc:
-            self._finish(node, TaskState.FAILED, exc.message)
+            name, ref = importer.import_artifact(
+                node, self.files, self.root, self.task_root, self.run_record.run_id
+            )
+            node.output_artifacts = {name: [ref]}
+            self._record_artifacts(node)
+        except (FlowError, BackendError) as exc:
+            self._finish(node, TaskState.FAILED, exc.message if isinstance(exc, FlowError) else str(exc))
             return
-        node.output_artifacts = {name: [ref]}
-        self._record_artifacts(node)
         self._finish(node, TaskState.SUCCEEDED)
 
     def _close(self, scope: Scope) -> None:
@@ -461,14 +468,13 @@ class Engine:
     def _prepare_attempt(self, node: Node) -> None:
         """Resolve the next attempt of a container task into a TaskSpec and record it as running."""
         record = node.record
-        # Task paths are made of names checked safe at load time, so a plain join stays in the root.
-        task_dir = os.path.join(self._root_text, self.run_record.run_id, node.path)
-        if (record.attempts or node.path in self._prior) and os.path.exists(task_dir):
-            # A failed earlier attempt, or a run interrupted mid-task, may have left outputs: start clean.
-            shutil.rmtree(task_dir)
-        if node.component.outputs.parameters or node.component.outputs.artifacts:
-            # As KFP's launcher does: a container component writes its outputs without creating folders.
-            os.makedirs(task_dir, exist_ok=True)
+        # A failed earlier attempt, or a run interrupted mid-task, may have left outputs: start clean.
+        # And as KFP's launcher does, make the output folder: a container component writes its outputs
+        # without creating folders.
+        has_outputs = bool(node.component.outputs.parameters or node.component.outputs.artifacts)
+        if has_outputs or record.attempts or node.path in self._prior:
+            # Task paths are made of names checked safe at load time, so they stay in the root.
+            self.files.reset(artifacts.task_dir(self.run_record.run_id, node.path), create=has_outputs)
         node.attempt_spec = attempts.build(node, record.attempts + 1, self.context)
         record.attempts += 1
         record.state, record.started_at = TaskState.RUNNING, time.time()
@@ -483,6 +489,7 @@ class Engine:
         if status.phase == Phase.SUCCEEDED:
             try:
                 node.output_params, node.output_artifacts = outputs.collect(
+                    self.files,
                     self.root,
                     self.task_root,
                     self.run_record.run_id,
@@ -490,12 +497,16 @@ class Engine:
                     node.component.outputs,
                     node.task.where,
                 )
+                self._record_artifacts(node)
             except FlowError as exc:
                 record.reason = "OutputError"
                 self._fail_attempt(node, exc.message)
                 return
+            except BackendError as exc:  # the root could not be read (a cluster volume out of reach)
+                record.reason = REASON_LOST
+                self._fail_attempt(node, f"reading the task's outputs: {exc}")
+                return
             record.outputs = dict(node.output_params)
-            self._record_artifacts(node)
             self._finish(node, TaskState.SUCCEEDED)
             return
         record.reason = status.reason or ""
@@ -516,10 +527,11 @@ class Engine:
 
     def _record_artifacts(self, node: Node) -> None:
         """Digest the node's output artifacts and queue their records."""
+        found = self.files.digests([ref.uri for refs in node.output_artifacts.values() for ref in refs])
         for name, refs in node.output_artifacts.items():
             digested = []
             for ref in refs:
-                size, sha = artifacts.digest(self.root / ref.uri)
+                size, sha = found.get(ref.uri, (0, ""))
                 digested.append(dataclasses.replace(ref, digest=sha))
                 self._dirty_artifacts.append(
                     ArtifactRecord(

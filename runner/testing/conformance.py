@@ -131,13 +131,12 @@ class BackendConformance:
 
     backend: ClassVar[str] = ""
     image_map: ClassVar[dict[str, str]] = {}
+    backend_options: ClassVar[dict[str, Any]] = {}  # more options for the backend's constructor
     records_resource_use: ClassVar[bool] = True
 
     def make_backend(self) -> Backend:
-        options: dict[str, Any] = (
-            {"image_map": self.image_map, "pull": "never"} if self.backend == "docker" else {}
-        )
-        return create_backend(self.backend, **options)
+        """The backend under test; images are never pulled, so a missing one fails fast and offline."""
+        return create_backend(self.backend, image_map=self.image_map, pull="never", **self.backend_options)
 
     def leftovers(self, run_id: str) -> list[str]:
         """What the run still has in the backend's runtime (containers, pods...); [] when all is clean."""
@@ -155,7 +154,7 @@ class BackendConformance:
         assert_succeeded(result)
         assert result.tasks["produce"].outputs == {"doubled": 10}
         table = result.tasks["produce"].artifacts["table"]
-        assert table.path.read_text().split() == ["1", "2", "3", "4", "5"]
+        assert session.read_artifact(result, table).split() == [b"1", b"2", b"3", b"4", b"5"]
         assert table.uri == f"{result.run_id}/produce/table"
         assert result.tasks["consume"].outputs == {"summary": "5 rows, doubled 10"}
 

@@ -29,12 +29,12 @@ class FlowSession:
     """A backend, a pipeline root and a store of its own, under one folder; closed on exit."""
 
     def __init__(
-        self, backend: str | Backend, workdir: Path, docker_options: Mapping[str, Any] | None = None
+        self, backend: str | Backend, workdir: Path, backend_options: Mapping[str, Any] | None = None
     ) -> None:
         self.workdir = workdir
         self.root = workdir / "root"
         self._backend_arg = backend
-        self._docker_options = docker_options
+        self._backend_options = backend_options
         self.backend: Backend | None = None
         self.store: Store | None = None
         self._previous_home: str | None = None
@@ -48,11 +48,11 @@ class FlowSession:
         if isinstance(self._backend_arg, Backend):
             self.backend = self._backend_arg
         else:
-            options = self._docker_options
+            options = self._backend_options
             if options is None:
                 config = load_config()
                 options = {"image_map": config.image_map, "pull": config.pull}
-            self.backend = select_backend(self._backend_arg, docker_options=options)
+            self.backend = select_backend(self._backend_arg, backend_options=options)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -64,6 +64,14 @@ class FlowSession:
             os.environ.pop("FLOW_HOME", None)
         else:
             os.environ["FLOW_HOME"] = self._previous_home
+
+    def read_artifact(self, result: api.RunResult, artifact: api.ArtifactResult) -> bytes:
+        """A file artifact's content, wherever the run's backend keeps its root (a cluster volume too)."""
+        assert self.backend is not None, "use FlowSession as a context manager"
+        found = self.backend.files(result.root).read([artifact.uri])
+        if artifact.uri not in found:
+            raise AssertionError(f"artifact {artifact.uri} is not a file in {result.root}")
+        return found[artifact.uri]
 
     @property
     def backend_name(self) -> str:
@@ -84,7 +92,7 @@ class FlowSession:
             pipeline,
             backend=self.backend,
             params=params,
-            root=self.root,
+            root=self.root if self.backend.root_is_local else None,
             store=self.store,
             mock=mock,
             **options,

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from backends.rootfiles import RootFiles
 from runner import run
 from runner.api import ArtifactResult, RunResult, TaskResult
-from runner.artifacts import digest
 from runner.store import TaskState
 from tests.conftest import IN_CI, TEST_PYTHON_IMAGE, make_backend
 
@@ -81,10 +81,12 @@ class Comparison:
         if not self.varies(path):
             assert same_value(actual, expected), f"{self.name}: {path}: {actual!r} != {expected!r}"
 
-    def artifact(self, path: str, art: ArtifactResult | None, local: Path, expected: dict[str, Any]) -> None:
+    def artifact(
+        self, path: str, art: ArtifactResult | None, files: RootFiles, uri: str, expected: dict[str, Any]
+    ) -> None:
         """Content by digest where the reference recorded one, and metadata (Metrics values, for one)."""
         if "sha256" in expected and not self.varies(path):
-            size, sha = digest(local)
+            size, sha = files.digests([uri]).get(uri, (0, ""))
             assert (size, sha) == (expected["size"], expected["sha256"]), f"{self.name}: {path} differs"
         if art is not None:
             for key, value in (expected.get("metadata") or {}).items():
@@ -123,11 +125,12 @@ def test_the_corpus_is_next_to_the_checkout() -> None:
 def test_corpus_file(name: str, backend_name: str, tmp_path: Path) -> None:
     entry = EXPECTED[name]
     backend = make_backend(backend_name, corpus_images())
-    root = tmp_path / "root"
+    root = str(tmp_path / "root") if backend.root_is_local else None
+    root_text = backend.pipeline_root(root, tmp_path / "root")
+    files = backend.files(root_text)
     # `{tmpdir}` must be a folder the tasks see: one under the pipeline root, as the backend shows it.
-    tmpdir = root / "tmpdir"
-    tmpdir.mkdir(parents=True)
-    seen_tmpdir = f"{backend.task_root(root.resolve())}/tmpdir"
+    files.reset("tmpdir", create=True)
+    seen_tmpdir = f"{backend.task_root(root_text)}/tmpdir"
     params = {
         key: value.replace("{tmpdir}", seen_tmpdir) if isinstance(value, str) else value
         for key, value in entry["params"].items()
@@ -152,7 +155,9 @@ def test_corpus_file(name: str, backend_name: str, tmp_path: Path) -> None:
         if is_artifact(expected):
             local = result.artifacts[key]
             assert isinstance(local, Path)
-            check.artifact(f"outputs/{key}", None, local, expected)
+            check.artifact(
+                f"outputs/{key}", None, files, local.relative_to(Path(result.root)).as_posix(), expected
+            )
         elif observed:
             values = [o[key] for o in observed]
             assert any(same_value(result.outputs.get(key), v) for v in values), f"{name}: output {key}"
@@ -177,6 +182,6 @@ def test_corpus_file(name: str, backend_name: str, tmp_path: Path) -> None:
             path = f"task_outputs/{task}/{key}"
             if is_artifact(expected):
                 art = ran[0].artifacts[key]
-                check.artifact(path, art, art.path, expected)
+                check.artifact(path, art, files, art.uri, expected)
             else:
                 check.value(path, ran[0].outputs.get(key), expected)

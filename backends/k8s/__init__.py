@@ -1,0 +1,370 @@
+"""Each task as a Kubernetes pod, through the kubernetes client, with the run's volume claim at /flow.
+
+Nothing of Kubeflow is needed: a Kubernetes API, a namespace and a PersistentVolumeClaim. Pod states come
+from one watch (backends.k8s.watcher); the engine reaches the volume through a helper pod
+(backends.k8s.volume), never by assuming it is on its own machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+
+from backends.base import (
+    REASON_CANCELLED,
+    REASON_LOST,
+    Backend,
+    BackendError,
+    BackendUnavailableError,
+    PermanentBackendError,
+    Phase,
+    RunInfo,
+    TaskSpec,
+    TaskStatus,
+    TemporaryBackendError,
+)
+from backends.k8s.errors import Conflict, NotFound, translated
+from backends.k8s.logs import PodLogFollower
+from backends.k8s.pods import LABEL_RUN, MAIN_CONTAINER, PULL_POLICIES, TASK_ROOT, PodSettings, pod_manifest
+from backends.k8s.status import task_status, utc_now
+from backends.k8s.volume import HelperPod, VolumeFiles
+from backends.k8s.watcher import PodWatcher
+from backends.logfile import read_lines
+from backends.rootfiles import RootFiles
+
+DEFAULT_CLAIM = "flow-root"
+DEFAULT_FILES_IMAGE = "busybox:1.36"
+ROOT_SCHEME = "pvc://"
+_SYNC_SECONDS = 30.0
+_LOG_DRAIN_SECONDS = 2.0
+_CLEANUP_SECONDS = 10.0
+_GONE_CHECK_SECONDS = 0.2
+# A pod the watch has not shown this long after it was created is looked up directly.
+_UNSEEN_SECONDS = 30.0
+
+
+@dataclass
+class _Pod:
+    spec: TaskSpec
+    follower: PodLogFollower
+    created: float  # monotonic
+    status: TaskStatus | None = None
+
+
+def parse_root(root: str) -> tuple[str, str]:
+    """(namespace, claim) of a root written `pvc://NAMESPACE/CLAIM`."""
+    namespace, _, claim = root.removeprefix(ROOT_SCHEME).partition("/")
+    if not root.startswith(ROOT_SCHEME) or not namespace or not claim or "/" in claim:
+        raise PermanentBackendError(f"a cluster pipeline root is written pvc://NAMESPACE/CLAIM, not {root!r}")
+    return namespace, claim
+
+
+class KubernetesBackend(Backend):
+    name = "k8s"
+    root_is_local = False
+
+    def __init__(
+        self,
+        context: str | None = None,
+        namespace: str | None = None,
+        pvc: str | None = None,
+        storage_class: str | None = None,
+        pvc_size: str = "10Gi",
+        service_account: str | None = None,
+        image_map: Mapping[str, str] | None = None,
+        pull: str = "missing",
+        keep_failed: bool = False,
+        unschedulable_timeout: float = 120.0,
+        files_image: str = DEFAULT_FILES_IMAGE,
+        kubeconfig: str | None = None,
+    ) -> None:
+        """`pvc` names an existing claim for the root; without it the claim `flow-root` is made when missing
+        (`storage_class`, `pvc_size`). `unschedulable_timeout`: seconds a pod may wait for a node."""
+        if pull not in PULL_POLICIES:
+            raise ValueError(f"pull policy must be one of {', '.join(PULL_POLICIES)}, not {pull!r}")
+        self.api, default_namespace = _connect(context, kubeconfig)
+        self.namespace = namespace or default_namespace
+        self.core = client.CoreV1Api(self.api)
+        with _unavailable_when_unreachable(self.namespace):
+            self.core.list_namespaced_pod(self.namespace, limit=1, _request_timeout=15)
+        self.claim, self.create_claim = pvc or DEFAULT_CLAIM, pvc is None
+        self.storage_class, self.pvc_size = storage_class, pvc_size
+        self.image_map = dict(image_map or {})
+        self.keep_failed = keep_failed
+        self.unschedulable_timeout = unschedulable_timeout
+        self.settings = PodSettings(
+            namespace=self.namespace,
+            claim=self.claim,
+            pull_policy=PULL_POLICIES[pull],
+            service_account=service_account,
+        )
+        self._pods: dict[str, _Pod] = {}
+        self._changed = threading.Event()
+        self.watcher = PodWatcher(self.core, self.namespace, self._changed.set)
+        self.helper = HelperPod(self.core, self.settings, self.image_map.get(files_image, files_image))
+        self._claim_checked = False
+
+    @classmethod
+    def options_for_root(cls, root: str) -> dict[str, Any]:
+        """The options that reach a run's root again (for resume and cancel)."""
+        namespace, claim = parse_root(root)
+        return {"namespace": namespace, "pvc": claim}
+
+    # -- the root ---------------------------------------------------------------------------------
+
+    def pipeline_root(self, requested: str | None, default: Path) -> str:
+        root = f"{ROOT_SCHEME}{self.namespace}/{self.claim}"
+        if requested and requested != root:
+            raise PermanentBackendError(
+                f"on a cluster the pipeline root is the volume claim ({root}; choose it with --pvc), "
+                f"not {requested!r}"
+            )
+        return root
+
+    def files(self, root: str) -> RootFiles:
+        if parse_root(root) != (self.namespace, self.claim):
+            raise PermanentBackendError(f"root {root} is not this backend's ({self.namespace}/{self.claim})")
+        self._ensure_claim()
+        return VolumeFiles(self.core, self.helper)
+
+    def task_root(self, root: str) -> str:
+        return TASK_ROOT
+
+    def prepare(self, run: RunInfo) -> None:
+        self._ensure_claim()
+        if not self.watcher.wait_synced(_SYNC_SECONDS):
+            raise TemporaryBackendError(
+                f"cannot watch pods in {self.namespace}: {self.watcher.error}", delay=5.0
+            )
+
+    def _ensure_claim(self) -> None:
+        if self._claim_checked:
+            return
+        with translated(f"looking up the volume claim {self.claim!r} in {self.namespace}"):
+            try:
+                self.core.read_namespaced_persistent_volume_claim(self.claim, self.namespace)
+            except NotFound:
+                if not self.create_claim:
+                    raise PermanentBackendError(
+                        f"the volume claim {self.claim!r} does not exist in namespace {self.namespace}"
+                    ) from None
+                self._create_claim()
+        self._claim_checked = True
+
+    def _create_claim(self) -> None:
+        spec: dict[str, Any] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": self.pvc_size}},
+        }
+        if self.storage_class is not None:
+            spec["storageClassName"] = self.storage_class
+        body = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": self.claim},
+            "spec": spec,
+        }
+        with translated(f"creating the volume claim {self.claim!r}"), contextlib.suppress(Conflict):
+            self.core.create_namespaced_persistent_volume_claim(self.namespace, body)
+
+    # -- submit, poll -----------------------------------------------------------------------------
+
+    def submit(self, task: TaskSpec) -> str:
+        image = self.image_map.get(task.image, task.image)
+        manifest = pod_manifest(task, image, self.settings)
+        with translated(f"creating pod {task.name}"):
+            try:
+                self.core.create_namespaced_pod(self.namespace, manifest)
+            except Conflict:
+                # A pod of this name is left from an engine that died: it is not ours to adopt.
+                self._delete_and_wait(task.name)
+                self.core.create_namespaced_pod(self.namespace, manifest)
+        self.watcher.forget(task.name)
+        follower = PodLogFollower(
+            self.core,
+            self.namespace,
+            task.name,
+            Path(task.log_path),
+            started=lambda: self._started(task.name),
+            on_done=self._changed.set,
+        )
+        self._pods[task.name] = _Pod(task, follower, time.monotonic())
+        return task.name
+
+    def _started(self, name: str) -> bool | None:
+        """Whether the pod's container has started; None once it never will (the pod failed or is gone)."""
+        tracked = self._pods.get(name)
+        status = tracked.status if tracked is not None else None
+        if status is not None and status.phase == Phase.FAILED and status.reason != REASON_CANCELLED:
+            return None
+        if self.watcher.was_deleted(name):
+            return None
+        pod = self.watcher.get(name)
+        if pod is None or pod.status is None:
+            return False
+        for container in pod.status.container_statuses or []:
+            state = container.state if container.name == MAIN_CONTAINER else None
+            if state is not None and (state.running is not None or state.terminated is not None):
+                return True
+        return False
+
+    def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
+        if self.watcher.error and not self.watcher.wait_synced(0):
+            raise TemporaryBackendError(self.watcher.error, delay=2.0)
+        now = utc_now()
+        result: dict[str, TaskStatus] = {}
+        for handle in handles:
+            tracked = self._pods.get(handle)
+            if tracked is None:
+                result[handle] = TaskStatus(Phase.FAILED, reason=REASON_LOST, message="unknown pod")
+                continue
+            if tracked.status is None:
+                tracked.status = self._status(tracked, now)
+                if tracked.status is not None:
+                    self._finished(tracked)
+            result[handle] = tracked.status or TaskStatus(Phase.RUNNING)
+        return result
+
+    def _status(self, tracked: _Pod, now: Any) -> TaskStatus | None:
+        name = tracked.spec.name
+        if self.watcher.was_deleted(name):
+            return TaskStatus(
+                Phase.FAILED, reason=REASON_LOST, message="the pod was deleted from outside flow"
+            )
+        pod = self.watcher.get(name)
+        if pod is None and time.monotonic() - tracked.created > _UNSEEN_SECONDS:
+            with translated(f"reading pod {name}"):
+                try:
+                    pod = self.core.read_namespaced_pod(name, self.namespace)
+                except NotFound:
+                    return TaskStatus(Phase.FAILED, reason=REASON_LOST, message="the pod disappeared")
+        if pod is None:
+            return None
+        status = task_status(pod, now, self.unschedulable_timeout)
+        if not status.phase.finished:
+            return None
+        if status.phase == Phase.SUCCEEDED or pod.status.phase in ("Succeeded", "Failed"):
+            tracked.follower.wait(_LOG_DRAIN_SECONDS)
+        return status
+
+    def _finished(self, tracked: _Pod) -> None:
+        """Keep the whole log of a finished pod, then remove the pod unless it failed and is kept."""
+        follower = tracked.follower
+        follower.stop()
+        if not follower.complete:
+            with contextlib.suppress(Exception):  # a pod that never started has no log to fetch
+                follower.refetch()
+        assert tracked.status is not None
+        if tracked.status.phase == Phase.SUCCEEDED or not self.keep_failed:
+            self._delete(tracked.spec.name)
+
+    def wait(self, timeout: float) -> None:
+        self._changed.wait(timeout)
+        self._changed.clear()
+
+    # -- logs, cancel, cleanup --------------------------------------------------------------------
+
+    def logs(self, handle: str, follow: bool = False) -> Iterator[str]:
+        tracked = self._pods.get(handle)
+        if tracked is None:
+            return
+        yield from read_lines(Path(tracked.spec.log_path), follow, lambda: tracked.follower.done)
+
+    def cancel(self, handle: str) -> None:
+        tracked = self._pods.get(handle)
+        if tracked is None or tracked.status is not None:
+            return
+        tracked.status = TaskStatus(Phase.FAILED, reason=REASON_CANCELLED, message="cancelled")
+        self._delete(handle, grace=self.settings.grace_seconds)
+        tracked.follower.wait(self.settings.grace_seconds + _LOG_DRAIN_SECONDS)
+        tracked.follower.stop()
+
+    def cleanup(self, run: RunInfo, keep_failed: bool = False) -> None:
+        keep = keep_failed or self.keep_failed
+        selector = f"{LABEL_RUN}={run.run_id}"
+        fields = "status.phase!=Failed" if keep else None
+        with translated(f"deleting the pods of run {run.run_id}"):
+            self.core.delete_collection_namespaced_pod(
+                self.namespace, label_selector=selector, field_selector=fields, grace_period_seconds=0
+            )
+        deadline = time.monotonic() + _CLEANUP_SECONDS
+        while time.monotonic() < deadline:
+            with translated(f"listing the pods of run {run.run_id}"):
+                left = self.core.list_namespaced_pod(
+                    self.namespace, label_selector=selector, field_selector=fields
+                )
+            if not left.items:
+                break
+            time.sleep(_GONE_CHECK_SECONDS)
+        for name in [n for n, p in self._pods.items() if p.spec.run_id == run.run_id]:
+            self._pods.pop(name).follower.stop()
+            self.watcher.forget(name)
+
+    def _delete(self, name: str, grace: int = 0) -> None:
+        with translated(f"deleting pod {name}"), contextlib.suppress(NotFound):
+            self.core.delete_namespaced_pod(name, self.namespace, grace_period_seconds=grace)
+
+    def _delete_and_wait(self, name: str) -> None:
+        self._delete(name)
+        deadline = time.monotonic() + _CLEANUP_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                self.core.read_namespaced_pod(name, self.namespace)
+            except client.exceptions.ApiException as exc:
+                if exc.status == 404:
+                    return
+            time.sleep(_GONE_CHECK_SECONDS)
+        raise TemporaryBackendError(f"pod {name} left by an earlier engine is still being deleted", delay=2.0)
+
+    def close(self) -> None:
+        with contextlib.suppress(BackendError):
+            self.helper.delete()
+        self.watcher.stop()
+        for tracked in self._pods.values():
+            tracked.follower.stop()
+        self.api.close()
+
+
+def _connect(context: str | None, kubeconfig: str | None) -> tuple[client.ApiClient, str]:
+    """An API client from the kubeconfig kubectl would use (or the pod's own account inside a cluster),
+    and the namespace that configuration names."""
+    try:
+        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+    except (config.ConfigException, FileNotFoundError, TypeError):
+        contexts, active = [], None
+    if contexts or kubeconfig:
+        try:
+            api = config.new_client_from_config(config_file=kubeconfig, context=context)
+        except (config.ConfigException, FileNotFoundError) as exc:
+            raise BackendUnavailableError(f"cannot use the kubeconfig: {exc}") from exc
+        chosen = next((c for c in contexts if c["name"] == context), active) if context else active
+        namespace = ((chosen or {}).get("context") or {}).get("namespace") or "default"
+        return api, namespace
+    try:
+        config.load_incluster_config()
+    except config.ConfigException as exc:
+        raise BackendUnavailableError(
+            "no cluster: no kubeconfig ($KUBECONFIG or ~/.kube/config) and not inside a pod"
+        ) from exc
+    namespace_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    namespace = namespace_file.read_text().strip() if namespace_file.exists() else "default"
+    return client.ApiClient(), namespace
+
+
+@contextlib.contextmanager
+def _unavailable_when_unreachable(namespace: str) -> Iterator[None]:
+    """Turn a first contact that fails into BackendUnavailableError: flow cannot run anything there."""
+    try:
+        with translated(f"reaching the cluster (namespace {namespace})"):
+            yield
+    except BackendError as exc:
+        if isinstance(exc, BackendUnavailableError):
+            raise
+        raise BackendUnavailableError(str(exc)) from exc

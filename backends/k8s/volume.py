@@ -1,0 +1,280 @@
+"""The run's volume as the engine reaches it: through a small helper pod that mounts it, by exec.
+
+The engine never assumes the volume is on its own machine. A helper pod (busybox by default) mounts the
+claim at /flow and sleeps; each file operation is one exec of a short shell script in it. The helper ends
+itself once no exec has come for a while, so an engine killed without warning leaves nothing running long.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import posixpath
+import secrets
+import tarfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client import CoreV1Api
+from kubernetes.stream import stream
+
+from backends.base import BackendError, PermanentBackendError, Phase, TemporaryBackendError
+from backends.k8s.errors import NotFound, translated
+from backends.k8s.pods import LABEL_MANAGED, MAIN_CONTAINER, ROOT_VOLUME, TASK_ROOT, PodSettings
+from backends.k8s.status import task_status, utc_now
+from backends.rootfiles import Digest, RootFiles, folder_digest
+
+log = logging.getLogger(__name__)
+
+LABEL_ROLE = "flow.role"
+_IDLE_SECONDS = 900  # the helper ends this long after its last exec
+_READY_SECONDS = 120.0
+_EXEC_SECONDS = 600.0
+# Every script starts here: files the engine makes must be writable by tasks running as any user.
+_PRELUDE = f"umask 000; cd {TASK_ROOT} || exit 97; touch /tmp/flow-beat; "
+_KEEPALIVE = (
+    "touch /tmp/flow-beat; "
+    f"while [ $(( $(date +%s) - $(stat -c %Y /tmp/flow-beat) )) -lt {_IDLE_SECONDS} ]; do sleep 5; done"
+)
+
+
+class HelperPod:
+    """One helper pod per backend instance, made on first use and again whenever it has gone."""
+
+    def __init__(self, core: CoreV1Api, settings: PodSettings, image: str) -> None:
+        self.core, self.settings, self.image = core, settings, image
+        self.name = f"flow-files-{secrets.token_hex(4)}"
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def manifest(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": MAIN_CONTAINER,
+                    "image": self.image,
+                    "imagePullPolicy": self.settings.pull_policy,
+                    "command": ["sh", "-c", _KEEPALIVE],
+                    "volumeMounts": [{"name": ROOT_VOLUME, "mountPath": TASK_ROOT}],
+                }
+            ],
+            "volumes": [{"name": ROOT_VOLUME, "persistentVolumeClaim": {"claimName": self.settings.claim}}],
+        }
+        if self.settings.service_account:
+            spec["serviceAccountName"] = self.settings.service_account
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": self.name,
+                "namespace": self.settings.namespace,
+                "labels": {LABEL_MANAGED: "1", LABEL_ROLE: "files"},
+            },
+            "spec": spec,
+        }
+
+    def ensure(self) -> str:
+        """The helper's name, once it runs."""
+        with self._lock:
+            if self._ready:
+                return self.name
+            namespace = self.settings.namespace
+            with translated(f"starting the volume helper pod {self.name}"):
+                try:
+                    pod = self.core.read_namespaced_pod(self.name, namespace)
+                    if pod.status.phase in ("Succeeded", "Failed"):
+                        self.core.delete_namespaced_pod(self.name, namespace, grace_period_seconds=0)
+                        self._wait_gone()
+                        raise NotFound()
+                except NotFound:
+                    self.core.create_namespaced_pod(namespace, self.manifest())
+            self._wait_running()
+            self._ready = True
+            return self.name
+
+    def forget(self) -> None:
+        """The helper failed an exec: check on it (and make it again if gone) before the next one."""
+        with self._lock:
+            self._ready = False
+
+    def delete(self) -> None:
+        with self._lock, translated(f"deleting {self.name}"):
+            with contextlib.suppress(NotFound):
+                self.core.delete_namespaced_pod(self.name, self.settings.namespace, grace_period_seconds=0)
+            self._ready = False
+
+    def _wait_running(self) -> None:
+        deadline = time.monotonic() + _READY_SECONDS
+        while True:
+            with translated(f"waiting for {self.name}"):
+                pod = self.core.read_namespaced_pod(self.name, self.settings.namespace)
+            if pod.status is not None and pod.status.phase == "Running":
+                return
+            status = task_status(pod, utc_now(), unschedulable_after=_READY_SECONDS)
+            if status.phase == Phase.FAILED or status.phase == Phase.SUCCEEDED:
+                raise PermanentBackendError(
+                    f"the volume helper pod {self.name} (image {self.image}, claim {self.settings.claim}) "
+                    f"cannot run: {status.message or status.reason}"
+                )
+            if time.monotonic() > deadline:
+                raise TemporaryBackendError(
+                    f"the volume helper pod {self.name} is not running after {_READY_SECONDS:.0f} s "
+                    f"(claim {self.settings.claim!r} unbound?)",
+                    delay=5.0,
+                )
+            time.sleep(0.2)
+
+    def _wait_gone(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.core.read_namespaced_pod(self.name, self.settings.namespace)
+            except Exception:  # gone (404) or unreadable: either way create will say
+                return
+            time.sleep(0.2)
+
+
+class VolumeFiles(RootFiles):
+    """The pipeline root on a claim, operated on through the helper pod."""
+
+    def __init__(self, core: CoreV1Api, helper: HelperPod) -> None:
+        self.core, self.helper = core, helper
+
+    def run(self, script: str, args: Sequence[str] = (), stdin: bytes | None = None) -> bytes:
+        """Run `script` (after the prelude) in the helper with `args` as $@; its stdout, or BackendError."""
+        for attempt in (1, 2):
+            name = self.helper.ensure()
+            try:
+                return self._exec(name, script, args, stdin)
+            except TemporaryBackendError:
+                self.helper.forget()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _exec(self, pod: str, script: str, args: Sequence[str], stdin: bytes | None) -> bytes:
+        command = ["sh", "-c", _PRELUDE + script, "sh", *args]
+        with translated(f"exec in {pod}"):
+            client = stream(
+                self.core.connect_get_namespaced_pod_exec,
+                pod,
+                self.helper.settings.namespace,
+                container=MAIN_CONTAINER,
+                command=command,
+                stdin=stdin is not None,
+                stdout=True,
+                stderr=True,
+                tty=False,
+                binary=True,
+                _preload_content=False,
+            )
+            out, err = bytearray(), bytearray()
+            try:
+                if stdin is not None:
+                    client.write_stdin(stdin)
+                deadline = time.monotonic() + _EXEC_SECONDS
+                while client.is_open():
+                    client.update(timeout=1)
+                    if client.peek_stdout():
+                        out += client.read_stdout()
+                    if client.peek_stderr():
+                        err += client.read_stderr()
+                    if time.monotonic() > deadline:
+                        raise TemporaryBackendError(f"exec in {pod} took over {_EXEC_SECONDS:.0f} s")
+                code = client.returncode
+            finally:
+                client.close()
+        if code == 97:
+            raise TemporaryBackendError(f"the volume is not mounted at {TASK_ROOT} in {pod}")
+        if code:
+            message = bytes(err).decode("utf-8", "replace").strip().splitlines()
+            raise BackendError(
+                f"volume operation failed in {pod} (exit {code}): {message[-1] if message else ''}"
+            )
+        return bytes(out)
+
+    def read(self, paths: Sequence[str]) -> dict[str, bytes]:
+        if not paths:
+            return {}
+        # Paths are made of safe names (no spaces), so the unquoted list splits where it should.
+        script = 'f=""; for p; do [ -f "$p" ] && f="$f $p"; done; [ -z "$f" ] || tar -c -f - $f'
+        data = self.run(script, paths)
+        if not data:
+            return {}
+        found: dict[str, bytes] = {}
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            for member in archive.getmembers():
+                extracted = archive.extractfile(member) if member.isfile() else None
+                if extracted is not None:
+                    found[posixpath.normpath(member.name)] = extracted.read()
+        return found
+
+    def exists(self, paths: Sequence[str]) -> set[str]:
+        if not paths:
+            return set()
+        out = self.run('for p; do [ -e "$p" ] && echo "$p"; done; true', paths)
+        return set(out.decode().split())
+
+    def digests(self, paths: Sequence[str]) -> dict[str, Digest]:
+        if not paths:
+            return {}
+        # One line per file: kind (F a file asked for, I a file in a folder asked for, D the folder
+        # itself), size, sha256, the path asked for, the file's path inside the folder.
+        script = (
+            'one() { printf \'%s\\t%s\\t%s\\t%s\\t%s\\n\' "$1" $(wc -c < "$2") '
+            '$(sha256sum < "$2" | cut -c1-64) "$3" "$4"; }; '
+            'for p; do if [ -f "$p" ]; then one F "$p" "$p" -; elif [ -d "$p" ]; then '
+            "printf 'D\\t0\\t-\\t%s\\t-\\n' \"$p\"; "
+            '(cd "$p" && find . -type f) | while IFS= read -r f; do one I "$p/${f#./}" "$p" "${f#./}"; done; '
+            "fi; done; true"
+        )
+        found: dict[str, Digest] = {}
+        folders: dict[str, list[tuple[str, str]]] = {}
+        sizes: dict[str, int] = {}
+        for line in self.run(script, paths).decode("utf-8", "replace").splitlines():
+            kind, size, sha, asked, relative = line.split("\t", 4)
+            if kind == "F":
+                found[asked] = (int(size), sha)
+            elif kind == "D":
+                folders[asked], sizes[asked] = [], 0
+            else:
+                folders[asked].append((relative, sha))
+                sizes[asked] += int(size)
+        for folder, pairs in folders.items():
+            found[folder] = (sizes[folder], folder_digest(pairs))
+        return found
+
+    def reset(self, folder: str, create: bool) -> None:
+        self.run(
+            'rm -rf -- "$1" && if [ "$2" = 1 ]; then mkdir -p -- "$1"; fi', [folder, "1" if create else "0"]
+        )
+
+    def write(self, path: str, data: bytes) -> None:
+        script = 'mkdir -p -- "$(dirname -- "$1")" && head -c "$2" > "$1.part" && mv -- "$1.part" "$1"'
+        self.run(script, [path, str(len(data))], stdin=data)
+
+    def copy_in(self, source: Path, path: str) -> None:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            archive.add(str(source), arcname=posixpath.basename(path))
+        data = buffer.getvalue()
+        script = 'mkdir -p -- "$(dirname -- "$1")" && head -c "$2" | tar -x -f - -C "$(dirname -- "$1")"'
+        self.run(script, [path, str(len(data))], stdin=data)
+
+    def copy_out(self, folder: str, target: Path) -> int:
+        if folder not in self.exists([folder]):
+            return 0
+        data = self.run('cd -- "$1" && tar -c -f - .', [folder])
+        target.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            count = sum(1 for member in archive.getmembers() if member.isfile())
+            archive.extractall(target, filter="data")  # "data": nothing lands outside target
+        return count

@@ -1,0 +1,148 @@
+"""The Kubernetes backend against a real cluster: what only a cluster does (pull failures, scheduling,
+secrets, pods deleted from outside) and the `flow` CLI with `--cluster`."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from backends.base import REASON_IMAGE, REASON_LOST, REASON_OOM, REASON_UNSCHEDULABLE
+from backends.k8s import KubernetesBackend
+from runner.store import RunState
+from runner.testing.conformance import WIRING
+from runner.testing.session import FlowSession
+from runner.testing.shellsteps import WAIT_FOR_RELEASE, Step, pipeline
+from tests.conftest import (
+    IMAGE_MAP_ARGS,
+    TEST_NAMESPACE,
+    admin_kubeconfig,
+    cluster_options,
+    flow_kubeconfig,
+    require_cluster,
+)
+
+WAIT_SECONDS = 90
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[FlowSession]:
+    require_cluster()
+    with FlowSession(KubernetesBackend(**cluster_options(), unschedulable_timeout=5), tmp_path) as session:
+        yield session
+    assert session.backend is not None
+    session.backend.close()
+
+
+def with_platform(ir: str, executor: str, settings: dict[str, Any]) -> str:
+    """The IR with a kfp-kubernetes platform document for one executor, as kfp-kubernetes writes it."""
+    platform = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {executor: settings}}}}}
+    return ir + "---\n" + yaml.safe_dump(platform)
+
+
+def core_api(kubeconfig: str | None) -> client.CoreV1Api:
+    return client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
+
+
+def test_an_image_that_cannot_be_pulled_fails_fast_with_the_reason(session: FlowSession) -> None:
+    started = time.monotonic()
+    result = session.run(pipeline({"ghost": Step("true", image="flow-test/no-such-image:1")}))
+    elapsed = time.monotonic() - started
+    assert result.state == RunState.FAILED
+    record = session.store.task(result.run_id, "ghost") if session.store else None
+    assert record is not None and record.reason == REASON_IMAGE
+    assert "flow-test/no-such-image:1" in result.tasks["ghost"].error
+    assert elapsed < 60
+
+
+def test_a_task_over_its_memory_limit_is_reported_oom_killed(session: FlowSession) -> None:
+    hog = Step("head -c 300m /dev/zero | tail > /dev/null", resources={"memoryLimit": 48 * 2**20})
+    result = session.run(pipeline({"hog": hog}))
+    record = session.store.task(result.run_id, "hog") if session.store else None
+    assert result.state == RunState.FAILED and record is not None and record.reason == REASON_OOM
+
+
+def test_a_pod_deleted_from_under_the_run_fails_its_task_with_the_reason(session: FlowSession) -> None:
+    outcome: dict[str, Any] = {}
+    held = pipeline({"held": Step(WAIT_FOR_RELEASE)})
+    runner = threading.Thread(target=lambda: outcome.update(result=session.run(held)))
+    runner.start()
+    core = core_api(flow_kubeconfig())
+    deadline = time.monotonic() + WAIT_SECONDS
+    pods: list[Any] = []
+    while not pods and time.monotonic() < deadline:
+        pods = core.list_namespaced_pod(TEST_NAMESPACE, label_selector="flow.task=held").items
+        pods = [p for p in pods if p.status.phase == "Running"]
+        time.sleep(0.2)
+    assert pods, "the task's pod never ran"
+    core.delete_namespaced_pod(pods[0].metadata.name, TEST_NAMESPACE, grace_period_seconds=0)
+    runner.join(WAIT_SECONDS)
+    assert not runner.is_alive()
+    result = outcome["result"]
+    record = session.store.task(result.run_id, "held") if session.store else None
+    assert result.state == RunState.FAILED and record is not None and record.reason == REASON_LOST
+    assert "deleted" in result.tasks["held"].error
+
+
+def test_a_secret_reaches_the_task_as_env_and_not_the_store(session: FlowSession) -> None:
+    admin = core_api(admin_kubeconfig())
+    name, value = "flow-test-db", "s3cret-value-17"
+    with contextlib.suppress(client.exceptions.ApiException):
+        admin.delete_namespaced_secret(name, TEST_NAMESPACE)
+    secret = {"metadata": {"name": name}, "data": {"password": base64.b64encode(value.encode()).decode()}}
+    admin.create_namespaced_secret(TEST_NAMESPACE, secret)
+    # The task compares digests, so the value appears nowhere but in the cluster's secret and the pod's env.
+    expected = hashlib.sha256(value.encode()).hexdigest()
+    check = Step(f'[ "$(printf %s "$DB_PASSWORD" | sha256sum | cut -c1-64)" = {expected} ] && echo matches')
+    to_env = [{"secretKey": "password", "envVar": "DB_PASSWORD"}]
+    settings = {"secretAsEnv": [{"secretName": name, "keyToEnv": to_env}]}
+    result = session.run(with_platform(pipeline({"check": check}), "exec-check", settings))
+    assert result.succeeded, result.error
+    assert "matches" in result.tasks["check"].log()
+    assert session.store is not None
+    stored = b"".join(path.read_bytes() for path in session.workdir.rglob("*") if path.is_file())
+    assert value.encode() not in stored
+
+
+def test_a_node_selector_no_node_meets_is_reported_unschedulable(session: FlowSession) -> None:
+    settings = {"nodeSelector": {"labels": {"flow-test/disk": "nowhere"}}}
+    result = session.run(with_platform(pipeline({"picky": Step("true")}), "exec-picky", settings))
+    record = session.store.task(result.run_id, "picky") if session.store else None
+    assert result.state == RunState.FAILED and record is not None and record.reason == REASON_UNSCHEDULABLE
+    assert "node" in result.tasks["picky"].error
+
+
+def test_flow_run_cluster_then_artifacts_download_through_the_cli(tmp_path: Path) -> None:
+    require_cluster()
+    ir = tmp_path / "wiring.yaml"
+    ir.write_text(WIRING)
+    env = {**os.environ, "KUBECONFIG": flow_kubeconfig() or "", "FLOW_HOME": str(tmp_path / "home")}
+    cluster = ["--cluster", "--namespace", TEST_NAMESPACE, "--pull", "never", *IMAGE_MAP_ARGS]
+    ran = flow(["run", str(ir), "-p", "n=4", *cluster], env)
+    assert ran.returncode == 0, ran.stderr
+    assert f"root pvc://{TEST_NAMESPACE}/flow-root" in ran.stdout and "--download" in ran.stdout
+    run_id = ran.stdout.split()[1].rstrip(":")
+
+    shown = json.loads(flow(["show", run_id, "-o", "json"], env).stdout)
+    assert shown["state"] == "succeeded"
+    copied = flow(["artifacts", run_id, "--download", str(tmp_path / "copy")], env)
+    assert copied.returncode == 0, copied.stderr
+    assert (tmp_path / "copy/produce/table").read_text().split() == ["1", "2", "3", "4"]
+
+
+def flow(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "runner.cli.main", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
