@@ -53,6 +53,7 @@ class TaskResult:
     error: str
     log_path: str
     duration: float | None
+    component_digest: str  # which version of the component ran (sha256 of its spec)
 
     def log(self) -> str:
         """The output of the task's last attempt."""
@@ -289,4 +290,5 @@ def _task_result(task: TaskRecord, arts: dict[str, ArtifactResult]) -> TaskResul
         error=task.error,
         log_path=task.log_path,
         duration=task.duration,
+        component_digest=task.component_digest,
     )

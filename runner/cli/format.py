@@ -35,3 +35,8 @@ def values(mapping: dict[str, Any], limit: int = 60) -> str:
     """`a=1, b="x"` shortened to `limit` characters."""
     text = ", ".join(f"{k}={json.dumps(v)}" for k, v in mapping.items())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def digest(value: str) -> str:
+    """A content digest as git shows a commit: its first 12 hex digits, enough to tell versions apart."""
+    return value.removeprefix("sha256:")[:12] or "-"

@@ -365,6 +365,7 @@ def show(run_id: str, output: str) -> None:
     table = Table(box=None)
     for column in ("task", "state", "attempts", "duration", "inputs", "outputs", "peak mem", "cpu"):
         table.add_column(column)
+    table.add_column("component", no_wrap=True, min_width=12)  # a digest cut short names no version
     for task in tasks:
         cpu = "-" if task.cpu_seconds is None else f"{task.cpu_seconds:.2f}s"
         table.add_row(
@@ -376,6 +377,7 @@ def show(run_id: str, output: str) -> None:
             fmt.values(task.outputs),
             fmt.size(task.peak_memory_bytes),
             cpu,
+            fmt.digest(task.component_digest),
         )
     console.print(table)
     outputs = record.outputs or {}
@@ -425,6 +427,7 @@ def _run_json(record: RunRecord, tasks: list[TaskRecord], arts: list[Any]) -> di
                 "reason": t.reason,
                 "peak_memory_bytes": t.peak_memory_bytes,
                 "cpu_seconds": t.cpu_seconds,
+                "component_digest": t.component_digest,
                 "artifacts": {
                     a.name: {
                         "uri": a.uri,

@@ -1,5 +1,6 @@
 """flow's Python SDK: components and pipelines written in Python, compiled to KFP v2 IR."""
 
+from runner.dsl import kubernetes
 from runner.dsl.components import BaseComponent, PythonComponent, component
 from runner.dsl.container import (
     ConcatPlaceholder,
@@ -65,6 +66,7 @@ __all__ = [
     "component",
     "container_component",
     "importer",
+    "kubernetes",
     "load_component",
     "load_component_from_text",
     "pipeline",

@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from runner.dsl import kubernetes
 from runner.dsl.document import Document
 from runner.dsl.errors import DefinitionError
 from runner.dsl.graph import (
@@ -47,6 +48,9 @@ def _value_spec(name: str, value: Channel | Collected) -> IOSpec:
         s = value.spec
         return IOSpec(name, s.kind, s.type, s.schema_version, s.is_list)
     assert isinstance(value, LoopItem)
+    artifact = value.loop.item_artifact
+    if artifact is not None:
+        return IOSpec(name, "artifact", artifact.type, artifact.schema_version)
     return IOSpec(name, "parameter", _item_type(value))
 
 
@@ -118,10 +122,15 @@ class GraphCompiler:
         chain = chain[: [id(g) for g in chain].index(id(common))]
         if not chain:
             raise DefinitionError(f"{value!r} is used inside the ParallelFor that produces it", task.where)
+        # Inside a loop, an If leaves a hole where its condition was false: the list just has fewer items.
+        loop_at = max((i for i, g in enumerate(chain) if g.kind == "for-loop"), default=-1)
         inner, key = task.name, value.output.spec.name
-        for group in chain:
-            if group.kind not in ("for-loop", "exit-handler"):
-                raise DefinitionError(f"{value!r} cannot leave the {group.kind} {group.name}", task.where)
+        for index, group in enumerate(chain):
+            conditional = group.kind in ("condition", "condition-branches") and index < loop_at
+            if group.kind not in ("for-loop", "exit-handler") and not conditional:
+                raise DefinitionError(
+                    f"{value!r} cannot leave the {group.kind} {group.name} outside a ParallelFor", task.where
+                )
             self.surfaced[id(group)][value.input_name] = ([(inner, key)], value.spec())
             inner, key = group.name, value.input_name
 
@@ -173,7 +182,9 @@ class GraphCompiler:
             dag["outputs"] = {k: v for k, v in (("artifacts", arts), ("parameters", params)) if v}
         inputs = {n: _value_spec(n, v) for n, v in needs.items()}
         if group.kind == "for-loop":
-            inputs[group.item_input] = IOSpec(group.item_input, "parameter", group.item_type)
+            inputs[group.item_input] = group.item_artifact or IOSpec(
+                group.item_input, "parameter", group.item_type
+            )
         component: dict[str, Any] = {"dag": dag}
         if inputs:
             component["inputDefinitions"] = interface_ir(inputs)
@@ -196,9 +207,17 @@ class GraphCompiler:
                     deps.add(dep)
             else:
                 params[name] = {"runtimeValue": {"constant": value}}
+
+        def bind(channel: Channel) -> dict[str, Any]:
+            binding, dep = self._bind(channel, scope, needs, task.where)
+            if dep:
+                deps.add(dep)
+            return binding
+
+        settings = kubernetes.resolve(task.kubernetes, bind)
         node: dict[str, Any] = {
             "cachingOptions": {"enableCache": True} if task.enable_caching else {},
-            "componentRef": {"name": task.component.register(self.doc, task)},
+            "componentRef": {"name": task.component.register(self.doc, task, settings)},
             "taskInfo": {"name": task.display_name or task.name},
         }
         handler = self.exit_of.get(id(task))
@@ -234,12 +253,15 @@ class GraphCompiler:
             node["triggerPolicy"] = {"condition": " && ".join(_cel(c) for c in group.conditions)}
         if group.kind == "for-loop":
             items = group.items
-            source = (
-                {"inputParameter": items.input_name}
-                if isinstance(items, Channel)
-                else {"raw": json.dumps(items)}
-            )
-            node["parameterIterator"] = {"itemInput": group.item_input, "items": source}
+            if group.item_artifact is not None:
+                assert isinstance(items, Channel)
+                iterator = {"artifactIterator": {"inputArtifact": items.input_name}}
+            elif isinstance(items, Channel):
+                iterator = {"parameterIterator": {"inputParameter": items.input_name}}
+            else:
+                iterator = {"parameterIterator": {"raw": json.dumps(items)}}
+            for key, source in iterator.items():
+                node[key] = {"itemInput": group.item_input, "items": source}
             if group.parallelism:
                 node["iteratorPolicy"] = {"parallelismLimit": group.parallelism}
         return _finish(node, params, arts, deps)
@@ -251,14 +273,16 @@ class GraphCompiler:
         into `needs`."""
         if isinstance(value, LoopItem):
             if value.loop is scope:
-                binding: dict[str, Any] = {"componentInputParameter": scope.item_input}
+                kind = "Artifact" if value.kind == "artifact" else "Parameter"
+                binding: dict[str, Any] = {f"componentInput{kind}": scope.item_input}
                 if value.field:
                     binding["parameterExpressionSelector"] = f'parseJson(string_value)["{value.field}"]'
                 return binding, None
             if all(g is not value.loop for g in scope.ancestors()):
                 raise DefinitionError(f"the {value!r} is used outside its ParallelFor", where)
             needs[value.input_name] = value
-            return {"componentInputParameter": value.input_name}, None
+            kind = "Artifact" if value.kind == "artifact" else "Parameter"
+            return {f"componentInput{kind}": value.input_name}, None
         channel = value.output if isinstance(value, Collected) else value
         kind = "Parameter" if channel.kind == "parameter" else "Artifact"
         owner = (

@@ -63,8 +63,11 @@ class BaseComponent:
             raise DefinitionError(f"missing argument(s) for {', '.join(map(repr, missing))}", where)
         return PipelineTask(self, bound, graph)
 
-    def register(self, doc: Document, task: PipelineTask | None = None) -> str:
-        """Add this component's definition (with `task`'s settings) to `doc`; return its component key."""
+    def register(
+        self, doc: Document, task: PipelineTask | None = None, kubernetes: dict[str, Any] | None = None
+    ) -> str:
+        """Add this component's definition (with `task`'s settings and its kfp-kubernetes settings, names
+        known at run time already bound) to `doc`; return its component key."""
         raise NotImplementedError
 
     def interface(self) -> dict[str, Any]:
@@ -83,16 +86,16 @@ class ContainerBacked(BaseComponent):
     def container(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def register(self, doc: Document, task: PipelineTask | None = None) -> str:
+    def register(
+        self, doc: Document, task: PipelineTask | None = None, kubernetes: dict[str, Any] | None = None
+    ) -> str:
         container = dict(self.container())
-        kubernetes: dict[str, Any] = {}
         if task is not None:
             if task.resources:
                 container["resources"] = task.resources
             if task.env:
                 env = {e["name"]: e["value"] for e in container.get("env", [])} | task.env
                 container["env"] = [{"name": k, "value": v} for k, v in env.items()]
-            kubernetes = task.kubernetes
         label = doc.add_executor(self.name, {"container": container}, kubernetes)
         return doc.add_component(self.name, {"executorLabel": label, **self.interface()})
 

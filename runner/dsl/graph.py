@@ -99,6 +99,8 @@ class LoopItem(Channel):
 
     def __init__(self, loop: Group, ptype: str | None, field: str | None = None) -> None:
         self.loop, self.type, self.field = loop, ptype, field
+        if loop.item_artifact is not None:
+            self.kind = "artifact"
 
     @property
     def input_name(self) -> str:
@@ -111,6 +113,8 @@ class LoopItem(Channel):
         return self[name]
 
     def __getitem__(self, name: str) -> LoopItem:
+        if self.kind == "artifact":
+            raise DefinitionError(f"an artifact has no fields ({self!r}.{name})", "ParallelFor")
         if self.field is not None:
             raise DefinitionError(
                 f"only one level of fields is supported (item.{self.field}.{name})", "ParallelFor"
@@ -241,6 +245,7 @@ class Group:
         self.parallelism = 0
         self.exit_task: PipelineTask | None = None
         self.item_type = "STRING"  # the IR type of a loop's item input (kfp's choice when not known)
+        self.item_artifact: IOSpec | None = None  # the item input of a loop over a list of artifacts
         # Types of a loop item (None) and its fields, learnt from where they are used: the engine checks the
         # inputs of nested DAGs, and an item of a list-typed input has no declared type.
         self.used_types: dict[str | None, str] = {}

@@ -6,9 +6,19 @@ from types import TracebackType
 from typing import Any
 
 from runner.dsl.errors import DefinitionError
-from runner.dsl.graph import Channel, Collected, Condition, Graph, Group, LoopItem, current_graph
+from runner.dsl.graph import (
+    Channel,
+    Collected,
+    Condition,
+    Graph,
+    Group,
+    LoopItem,
+    PipelineInput,
+    TaskOutput,
+    current_graph,
+)
 from runner.dsl.tasks import PipelineTask
-from runner.dsl.types import json_value
+from runner.dsl.types import IOSpec, json_value
 
 
 def _graph(what: str) -> Graph:
@@ -135,17 +145,26 @@ def _raw_item_type(items: list[Any]) -> str:
 
 class ParallelFor(_GroupScope):
     """`with ParallelFor(items, parallelism=2) as item:` runs the block once per item, at most
-    `parallelism` at a time (0: no limit). `items` is a list, or a list-typed pipeline input or output."""
+    `parallelism` at a time (0: no limit). `items` is a list, a list-typed pipeline input or output, or a
+    list of artifacts (an `Input[list[Dataset]]` pipeline input, a nested pipeline's Collected output): then
+    the item is an artifact."""
 
     def __init__(self, items: Any, parallelism: int | None = None, name: str | None = None) -> None:
         if isinstance(items, Collected):
-            raise DefinitionError("ParallelFor over a Collected list is not supported", "ParallelFor")
+            raise DefinitionError(
+                "ParallelFor cannot take a Collected list directly (nor can kfp's); return it from a nested"
+                " @pipeline and loop over that pipeline's output",
+                "ParallelFor",
+            )
         if isinstance(items, Channel):
             if items.kind == "artifact":
-                raise DefinitionError(
-                    f"ParallelFor over artifacts is not supported ({items!r})", "ParallelFor"
-                )
-            if items.type not in (None, "LIST"):
+                if not items.is_list or not isinstance(items, PipelineInput | TaskOutput):
+                    raise DefinitionError(
+                        f"ParallelFor over artifacts needs a list of artifacts (an Input[list[Dataset]]"
+                        f" pipeline input or a pipeline's Collected output), got {items!r}",
+                        "ParallelFor",
+                    )
+            elif items.type not in (None, "LIST"):
                 raise DefinitionError(
                     f"ParallelFor needs a list, got {items!r} of type {items.type}", "ParallelFor"
                 )
@@ -161,7 +180,13 @@ class ParallelFor(_GroupScope):
 
     def __enter__(self) -> LoopItem:
         graph = _graph("ParallelFor")
-        if isinstance(self.items, Channel):
+        if isinstance(self.items, PipelineInput | TaskOutput) and self.items.kind == "artifact":
+            group = Group(graph, "for-loop", self.name, parent=graph.current)
+            group.item_input = f"{self.items.input_name}-loop-item"
+            listed = self.items.spec
+            group.item_artifact = IOSpec(group.item_input, "artifact", listed.type, listed.schema_version)
+            item = LoopItem(group, listed.type)
+        elif isinstance(self.items, Channel):
             group = Group(graph, "for-loop", self.name, parent=graph.current)
             group.item_input = f"{self.items.input_name}-loop-item"
             item = LoopItem(group, None)

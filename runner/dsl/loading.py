@@ -46,11 +46,11 @@ class YamlComponent(ContainerBacked):
     def container(self) -> dict[str, Any]:
         return dict(self._executor["container"])
 
-    def register(self, doc: Document, task: PipelineTask | None = None) -> str:
+    def register(
+        self, doc: Document, task: PipelineTask | None = None, kubernetes: dict[str, Any] | None = None
+    ) -> str:
         if "container" in self._executor:
-            if self._kubernetes and task is not None:
-                task.kubernetes = {**self._kubernetes, **task.kubernetes}
-            return super().register(doc, task)
+            return super().register(doc, task, {**self._kubernetes, **(kubernetes or {})})
         label = doc.add_executor(self.name, copy.deepcopy(self._executor), self._kubernetes)
         return doc.add_component(self.name, {"executorLabel": label, **self.interface()})
 
@@ -70,7 +70,9 @@ class YamlGraphComponent(BaseComponent):
         kubernetes = (platform.get("platforms") or {}).get("kubernetes") or {}
         self._kubernetes = (kubernetes.get("deploymentSpec") or {}).get("executors") or {}
 
-    def register(self, doc: Document, task: PipelineTask | None = None) -> str:
+    def register(
+        self, doc: Document, task: PipelineTask | None = None, kubernetes: dict[str, Any] | None = None
+    ) -> str:
         labels = {
             label: doc.add_executor(_base(label), copy.deepcopy(node), self._kubernetes.get(label))
             for label, node in (self._spec.get("deploymentSpec") or {}).get("executors", {}).items()
@@ -152,7 +154,9 @@ class ImporterComponent(BaseComponent):
             )
         }
 
-    def register(self, doc: Document, task: PipelineTask | None = None) -> str:
+    def register(
+        self, doc: Document, task: PipelineTask | None = None, kubernetes: dict[str, Any] | None = None
+    ) -> str:
         uri = task.arguments["uri"] if task is not None else None
         node: dict[str, Any] = {
             "artifactUri": {"runtimeParameter": "uri"} if isinstance(uri, Channel) else {"constant": uri},

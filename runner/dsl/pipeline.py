@@ -39,7 +39,9 @@ class GraphComponent(BaseComponent):
             " @pipeline it becomes a task"
         )
 
-    def register(self, doc: Document, task: PipelineTask | None = None) -> str:
+    def register(
+        self, doc: Document, task: PipelineTask | None = None, kubernetes: dict[str, Any] | None = None
+    ) -> str:
         from runner.dsl.compiler import GraphCompiler
 
         return doc.add_component(self.name, GraphCompiler(self.graph, doc).run())

@@ -163,7 +163,7 @@ class PipelineTask:
         """Fail the task after `seconds` (kfp-kubernetes' activeDeadlineSeconds)."""
         if not isinstance(seconds, int) or seconds <= 0:
             raise DefinitionError(f"timeout must be a positive int of seconds, got {seconds!r}", self.where)
-        self.kubernetes["activeDeadlineSeconds"] = seconds
+        self.kubernetes["activeDeadlineSeconds"] = str(seconds)  # an int64: protobuf JSON writes text
         return self
 
     def ignore_upstream_failure(self) -> PipelineTask:

@@ -266,6 +266,7 @@ class Engine:
                     path=path,
                     name=name,
                     component=task.component,
+                    component_digest=self.spec.digests.get(task.component, ""),
                     kind="dag"
                     if component.dag is not None
                     else ("importer" if isinstance(component.executor, Importer) else "container"),

@@ -149,10 +149,19 @@ def _returns(name: str, annotation: Any) -> dict[str, Any]:
         result = {}
         for field, field_type in fields.items():
             ptype = parameter_type(field_type)
+            if _artifact_class(field_type) is not None:
+                raise TypeError(
+                    f"{name}: return field {field!r} is an artifact; write it to an Output[...] parameter"
+                )
             if ptype is None or ptype[1]:
                 raise TypeError(f"{name}: return field {field!r}: unsupported annotation {field_type!r}")
             result[field] = {"kind": "parameter", "type": ptype[0]}
         return {"kind": "fields", "outputs": result}
+    if _artifact_class(annotation) is not None:
+        # kfp returns artifacts through dsl.get_uri(), which its own backend does not support.
+        raise TypeError(
+            f"{name}: returns an artifact ({annotation!r}); write it to an Output[...] parameter instead"
+        )
     ptype = parameter_type(annotation)
     if ptype is None or ptype[1]:
         raise TypeError(f"{name}: unsupported return annotation {annotation!r}")

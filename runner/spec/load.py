@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import yaml
 from backends.base import Resources
 from runner.artifacts import is_safe_name
 from runner.errors import SpecError
+from runner.spec.digests import component_digests
 from runner.spec.model import (
     NO_DEFAULT,
     PARAMETER_TYPES,
@@ -334,7 +336,7 @@ class _Loader:
             text=text,
         )
         _validate(spec, self)
-        return spec
+        return dataclasses.replace(spec, digests=component_digests(doc, self.source))
 
     def component(
         self, name: str, node: Any, path: str, executors: Mapping[str, Container | Importer]

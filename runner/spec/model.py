@@ -166,6 +166,8 @@ class PipelineSpec:
     components: dict[str, Component]
     platform: dict[str, Any] = field(default_factory=dict)  # kfp-kubernetes platform spec, kept raw
     text: str = ""  # the YAML as loaded, stored with each run
+    # Content digests of the components by name (runner.spec.digests), recorded with every task of a run.
+    digests: dict[str, str] = field(default_factory=dict)
 
     def component(self, name: str) -> Component:
         return self.components[name]

@@ -87,6 +87,7 @@ class TaskRecord:
     cache_key: str = (
         ""  # set for cacheable container tasks; a later task with the same key reuses the outputs
     )
+    component_digest: str = ""  # of the component spec the task ran (runner.spec.digests)
 
     @property
     def duration(self) -> float | None:

@@ -42,6 +42,9 @@ _MIGRATIONS = [
     ALTER TABLE tasks ADD COLUMN cache_key TEXT NOT NULL DEFAULT '';
     CREATE INDEX tasks_cache_key ON tasks (cache_key) WHERE cache_key != '';
     """,
+    """
+    ALTER TABLE tasks ADD COLUMN component_digest TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 _AUTOCHECKPOINT_PAGES = 1000  # SQLite's default

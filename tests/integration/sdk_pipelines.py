@@ -183,3 +183,40 @@ def fan_out(items: list = [1, 2, 3]) -> int:  # type: ignore[type-arg]  # noqa: 
     with ParallelFor(items, parallelism=2) as item:
         square = number(n=item)
     return add_up(values=Collected(square.output)).output
+
+
+@component
+def join_texts(texts: list) -> str:
+    return ",".join(texts)
+
+
+@pipeline(name="sdk-files")
+def files(ns: list = [1, 2, 3]) -> list[Dataset]:  # type: ignore[type-arg]  # noqa: B006
+    with ParallelFor(ns) as n:
+        written = write_item(n=n)
+    return Collected(written.outputs["out"])
+
+
+@pipeline(name="sdk-read-all")
+def read_all(datasets: Input[list[Dataset]]) -> str:
+    with ParallelFor(datasets, parallelism=2) as data:
+        text = read_text(data=data)
+    return join_texts(texts=Collected(text.output)).output
+
+
+class ArtifactLoopOutputs(NamedTuple):
+    everything: str
+    above_ten: str
+    seventy: Dataset
+
+
+@pipeline(name="sdk-artifact-loops")
+def artifact_loops(ns: list = [1, 2, 3]) -> ArtifactLoopOutputs:  # type: ignore[type-arg]  # noqa: B006
+    made = files(ns=ns)
+    everything = read_all(datasets=made.output)
+    with ParallelFor(made.output) as data:
+        text = read_text(data=data)
+        with If(text.output != "10"):
+            kept = word(text=text.output)
+    above_ten = join_texts(texts=Collected(kept.output))
+    return ArtifactLoopOutputs(everything.output, above_ten.output, write_item(n=7).outputs["out"])

@@ -16,6 +16,7 @@ from runner.dsl.source import find_pipeline
 from runner.store import RunState, TaskState
 from tests.conftest import make_backend
 from tests.integration import sdk_pipelines as sp
+from tests.unit import test_dsl_artifact_loops as artifact_loops
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "iris"
 
@@ -221,3 +222,55 @@ def test_packages_to_install_are_installed_first(backend_name: str, tmp_path: Pa
     # PyYAML is in flow's environment and in the test image, so pip has nothing to download (no network).
     result = run_ok(with_pip, backend_name, tmp_path, x=3)
     assert result.outputs == {"Output": "x: 3"}
+
+
+def test_loops_over_artifacts_collect_out_of_an_if_and_return_an_artifact(
+    backend_name: str, tmp_path: Path
+) -> None:
+    result = run_ok(sp.artifact_loops, backend_name, tmp_path, ns=[1, 2, 3])
+
+    assert result.outputs == {"everything": "10,20,30", "above_ten": "20,30"}
+    seventy = result.artifacts["seventy"]
+    assert isinstance(seventy, Path) and seventy.read_text() == "70"
+    states = {path: task.state for path, task in result.tasks.items() if path.startswith("for-loop-1/")}
+    assert states["for-loop-1/0/condition-2"] == TaskState.SKIPPED_CONDITION  # the item "10"
+    assert sorted(p for p, s in states.items() if p.endswith("/word") and s == TaskState.SUCCEEDED) == [
+        "for-loop-1/1/condition-2/word",
+        "for-loop-1/2/condition-2/word",
+    ]
+    assert result.tasks["sdk-read-all/for-loop-1/2/read-text"].outputs == {"Output": "30"}
+
+
+@pytest.mark.parametrize("name", ["over-output", "returns-artifact"])
+def test_kfp_local_runs_flow_compiled_artifact_loops_with_the_same_outputs(tmp_path: Path, name: str) -> None:
+    # kfp.local cannot run collect-if, not even as kfp compiles it (an iteration whose If is false fails).
+    text = compile_to_text(artifact_loops.build(runner)[name])
+    on_flow = runner.run(text, backend="process", root=tmp_path / "flow")
+    assert on_flow.succeeded, on_flow.error
+    on_kfp = kfp_local_run(text, tmp_path / "kfp")
+
+    if name == "over-output":
+        assert on_kfp.output == on_flow.outputs["Output"] == "1,2,3"
+    else:
+        flow_file = on_flow.artifacts["Output"]
+        assert isinstance(flow_file, Path)
+        assert Path(on_kfp.output.path).read_text() == flow_file.read_text() == "4"
+
+
+@pytest.mark.parametrize("name", ["over-output", "collect-if", "returns-artifact"])
+def test_the_kfp_compiled_artifact_loops_run_on_flow_as_the_flow_compiled(tmp_path: Path, name: str) -> None:
+    from kfp import compiler, dsl
+
+    path = tmp_path / "kfp.yaml"
+    compiler.Compiler().compile(artifact_loops.build(dsl)[name], str(path))
+    theirs = runner.run(path, backend="process", root=tmp_path / "kfp")  # kfp's executor: from this Python
+    mine = runner.run(compile_to_text(artifact_loops.build(runner)[name]), backend="process", root=tmp_path)
+    assert theirs.succeeded and mine.succeeded, theirs.error or mine.error
+
+    assert (
+        theirs.outputs
+        == mine.outputs
+        == {"over-output": {"Output": "1,2,3"}, "collect-if": {"Output": "2,3"}}.get(name, {})
+    )
+    contents = [{k: Path(str(p)).read_text() for k, p in r.artifacts.items()} for r in (theirs, mine)]
+    assert contents[0] == contents[1] == ({"Output": "4"} if name == "returns-artifact" else {})

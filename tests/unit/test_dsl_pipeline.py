@@ -121,11 +121,11 @@ def test_a_timeout_goes_into_the_kubernetes_platform_document() -> None:
     assert sorted(executors) == ["exec-double", "exec-double-2"]  # same container, different settings
     assert documents[1] == {
         "platforms": {
-            "kubernetes": {"deploymentSpec": {"executors": {"exec-double": {"activeDeadlineSeconds": 90}}}}
+            "kubernetes": {"deploymentSpec": {"executors": {"exec-double": {"activeDeadlineSeconds": "90"}}}}
         }
     }
     spec = load_text(runner.compile_to_text(timed))
-    assert spec.kubernetes_executor("exec-double") == {"activeDeadlineSeconds": 90}
+    assert spec.kubernetes_executor("exec-double") == {"activeDeadlineSeconds": "90"}
     assert runner.compile_to_text(double).count("\n---") == 0  # no second document without settings
 
 
