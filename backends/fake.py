@@ -29,6 +29,7 @@ class Outcome:
     artifacts: dict[str, bytes] = field(default_factory=dict)  # output name -> file content
     log: str = ""
     reject: str | None = None  # submit raises PermanentBackendError with this message (e.g. image missing)
+    reason: str = REASON_ERROR  # why a non-zero exit failed (Evicted, OOMKilled...)
 
 
 Script = Callable[[TaskSpec], Outcome]
@@ -125,7 +126,7 @@ class FakeBackend(Backend):
         return TaskStatus(
             Phase.FAILED,
             exit_code=task.outcome.exit_code,
-            reason=REASON_ERROR,
+            reason=task.outcome.reason,
             message=f"exited with code {task.outcome.exit_code}",
         )
 

@@ -8,6 +8,7 @@ from one watch (backends.k8s.watcher); the engine reaches the volume through a h
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,6 +34,7 @@ from backends.base import (
 from backends.k8s.errors import Conflict, NotFound, translated
 from backends.k8s.logs import PodLogFollower
 from backends.k8s.pods import LABEL_RUN, MAIN_CONTAINER, PULL_POLICIES, TASK_ROOT, PodSettings, pod_manifest
+from backends.k8s.stats import PodStats
 from backends.k8s.status import task_status, utc_now
 from backends.k8s.volume import HelperPod, VolumeFiles
 from backends.k8s.watcher import PodWatcher
@@ -108,6 +110,7 @@ class KubernetesBackend(Backend):
         self._pods: dict[str, _Pod] = {}
         self._changed = threading.Event()
         self.watcher = PodWatcher(self.core, self.namespace, self._changed.set)
+        self.stats = PodStats(self.core, self.namespace)
         self.helper = HelperPod(self.core, self.settings, self.image_map.get(files_image, files_image))
         self._claim_checked = False
 
@@ -249,10 +252,15 @@ class KubernetesBackend(Backend):
             return None
         status = task_status(pod, now, self.unschedulable_timeout)
         if not status.phase.finished:
+            if status.phase == Phase.RUNNING and pod.spec is not None and pod.spec.node_name:
+                self.stats.track(name, pod.spec.node_name)
             return None
         if status.phase == Phase.SUCCEEDED or pod.status.phase in ("Succeeded", "Failed"):
             tracked.follower.wait(_LOG_DRAIN_SECONDS)
-        return status
+        usage = self.stats.finish(name)
+        return dataclasses.replace(
+            status, peak_memory_bytes=usage.peak_memory_bytes, cpu_seconds=usage.cpu_seconds
+        )
 
     def _finished(self, tracked: _Pod) -> None:
         """Keep the whole log of a finished pod, then remove the pod unless it failed and is kept."""
@@ -327,6 +335,7 @@ class KubernetesBackend(Backend):
         with contextlib.suppress(BackendError):
             self.helper.delete()
         self.watcher.stop()
+        self.stats.stop()
         for tracked in self._pods.values():
             tracked.follower.stop()
         self.api.close()

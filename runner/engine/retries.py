@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from backends.base import REASON_CANCELLED
+from backends.base import REASON_CANCELLED, REASON_EVICTED
 from runner.spec.model import RetryPolicy
+
+# An evicted pod failed for the node's sake, not its own: it runs again this many times even without a
+# retry policy (each eviction counts as an attempt), as a Kubernetes Job's pod would be replaced.
+EVICTION_RETRIES = 2
 
 
 def should_retry(policy: RetryPolicy | None, attempts: int, reason: str) -> bool:
     """Whether a task that failed on attempt number `attempts` gets another one."""
-    return policy is not None and reason != REASON_CANCELLED and attempts <= policy.max_retries
+    if reason == REASON_CANCELLED:
+        return False
+    allowed = policy.max_retries if policy is not None else 0
+    if reason == REASON_EVICTED:
+        allowed = max(allowed, EVICTION_RETRIES)
+    return attempts <= allowed
 
 
 def backoff_seconds(policy: RetryPolicy, attempts: int) -> float:

@@ -519,10 +519,9 @@ class Engine:
         """A container attempt failed: queue the next one after its backoff, or fail the task."""
         record, policy = node.record, node.task.retry
         if retries.should_retry(policy, record.attempts, record.reason):
-            assert policy is not None
             record.state, record.error, record.finished_at = TaskState.PENDING, error, time.time()
             self._mark(record)
-            self._delay(node, retries.backoff_seconds(policy, record.attempts))
+            self._delay(node, retries.backoff_seconds(policy, record.attempts) if policy else 0.0)
             return
         self._finish(node, TaskState.FAILED, error)
 

@@ -201,7 +201,8 @@ class BackendConformance:
         assert record is not None and record.peak_memory_bytes and record.cpu_seconds
 
     def test_retries_run_a_flaky_task_again(self, session: FlowSession) -> None:
-        counter = '"{{$.pipeline_root}}/flaky-count"'
+        # One counter per run: a cluster's volume outlives the test.
+        counter = '"{{$.pipeline_root}}/flaky-count-{{$.pipeline_job_uuid}}"'
         script = f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; [ $n -ge 3 ]"
         result = session.run(pipeline({"flaky": Step(script, retries=3)}))
         assert_succeeded(result)

@@ -564,3 +564,15 @@ def test_on_change_sees_every_transition(run_pipeline: RunFn) -> None:
     run_pipeline(steps(chain("a", "b")), on_change=lambda record: seen.append((record.path, record.state)))
     assert [s for p, s in seen if p == "a"] == [TaskState.PENDING, TaskState.RUNNING, TaskState.SUCCEEDED]
     assert seen.index(("a", TaskState.SUCCEEDED)) < seen.index(("b", TaskState.RUNNING))
+
+
+def test_an_evicted_task_runs_again_without_a_retry_policy_but_not_forever(run_pipeline: RunFn) -> None:
+    def evicted_until(last: int) -> Callable[[TaskSpec], Outcome]:
+        return lambda spec: Outcome(exit_code=1, reason="Evicted") if spec.attempt < last else Outcome()
+
+    recovered = run_pipeline(steps(chain("a")), evicted_until(3))
+    assert recovered.tasks["a"].state == TaskState.SUCCEEDED and recovered.tasks["a"].attempts == 3
+    given_up = run_pipeline(steps(chain("a")), evicted_until(4))
+    assert given_up.tasks["a"].state == TaskState.FAILED and given_up.tasks["a"].attempts == 3
+    crashed = run_pipeline(steps(chain("a")), lambda spec: Outcome(exit_code=1))
+    assert crashed.tasks["a"].attempts == 1
