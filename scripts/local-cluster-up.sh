@@ -110,8 +110,9 @@ apt_install() {
   fi
 }
 
-# etcd and openssl to run; curl for health probes; util-linux for findmnt/setsid/flock.
-apt_install etcd-server openssl curl util-linux iproute2 ca-certificates
+# etcd and openssl to run; curl for health probes; util-linux for setsid/flock; iproute2 for ss;
+# conntrack for the kubelet's hostport cleanup.
+apt_install etcd-server openssl curl util-linux iproute2 conntrack ca-certificates
 ETCD=$(command -v etcd || true)
 [ -x "$ETCD" ] || ETCD=/usr/bin/etcd
 [ -x "$ETCD" ] || die "etcd not found after installing etcd-server"
@@ -500,11 +501,16 @@ check_alive() {
   done
 }
 
+# The environment of every component. The kubelet's built-in ECR credential provider asks the AWS SDK for
+# credentials at start-up, and the SDK's chain ends with the EC2 metadata service (169.254.169.254):
+# traffic off this machine, which must not happen here.
+COMPONENT_ENV=(AWS_EC2_METADATA_DISABLED=true)
+
 # start NAME BINARY ARGS...: keep the running one when it matches, else (re)start it.
 start() {
   local name=$1 bin=$2 record
   shift 2
-  record="$(printf '%q ' "$bin" "$@") config=$config_digest"
+  record="$(printf '%q ' "$bin" "$@") env=${COMPONENT_ENV[*]} config=$config_digest"
   STARTED+=("$name")
   if running_ours "$name" "$bin" && [ "$(cat "$RUN_DIR/$name.cmd" 2>/dev/null)" = "$record" ]; then
     return 0
@@ -521,7 +527,16 @@ start() {
   done
   echo "=== $(date -Is) local-cluster-up.sh: $record" >>"$LOG_DIR/$name.log"
   # setsid + nohup: the process outlives this script; fd 9 (our lock) is not inherited.
-  (setsid nohup "$bin" "$@" >>"$LOG_DIR/$name.log" 2>&1 9>&- </dev/null & echo $! >"$RUN_DIR/$name.pid")
+  # A simple command put in the background, so that $! is the component itself (setsid, nohup and env
+  # each exec the next); the subshell keeps `cd /` from holding the caller's directory.
+  (cd / || exit 1
+   setsid nohup env "${COMPONENT_ENV[@]}" "$bin" "$@" >>"$LOG_DIR/$name.log" 2>&1 9>&- </dev/null &
+   echo $! >"$RUN_DIR/$name.pid")
+  local n=0
+  until running_ours "$name" "$bin"; do
+    [ "$n" -lt 30 ] || fail_component "$name" "did not start (pid $(pid_of "$name") is not $bin)"
+    sleep 0.1; n=$((n + 1))
+  done
   printf '%s\n' "$record" >"$RUN_DIR/$name.cmd"
   say "started $name (pid $(pid_of "$name"), log $LOG_DIR/$name.log)"
 }
@@ -572,11 +587,14 @@ start kube-apiserver "$BIN/kube-apiserver" \
   --kubelet-client-certificate="$PKI/admin.crt" --kubelet-client-key="$PKI/admin.key" \
   --kubelet-certificate-authority="$PKI/ca.crt" \
   --kubelet-preferred-address-types=Hostname \
+  --endpoint-reconciler-type=none \
   --allow-privileged=false --profiling=false --event-ttl=1h --v=1
 wait_until kube-apiserver 120 "/readyz" kubectl_admin get --raw=/readyz
 
 start kube-controller-manager "$BIN/kube-controller-manager" \
   --kubeconfig="$CONF/controller-manager.kubeconfig" --leader-elect=false \
+  --authentication-kubeconfig="$CONF/controller-manager.kubeconfig" \
+  --authorization-kubeconfig="$CONF/controller-manager.kubeconfig" \
   --bind-address=127.0.0.1 --secure-port=10257 --port=0 \
   --use-service-account-credentials=true \
   --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
@@ -585,8 +603,15 @@ start kube-controller-manager "$BIN/kube-controller-manager" \
 
 start kube-scheduler "$BIN/kube-scheduler" \
   --kubeconfig="$CONF/scheduler.kubeconfig" --leader-elect=false \
+  --authentication-kubeconfig="$CONF/scheduler.kubeconfig" \
+  --authorization-kubeconfig="$CONF/scheduler.kubeconfig" \
   --bind-address=127.0.0.1 --secure-port=10259 --port=0 \
   --profiling=false --v=1
+
+# Their secure ports serve /healthz to anyone (the default always-allowed path); self-signed certs.
+healthz() { [ "$(curl -sk --max-time 2 "https://127.0.0.1:$1/healthz")" = ok ]; }
+wait_until kube-controller-manager 60 "/healthz on 127.0.0.1:10257" healthz 10257
+wait_until kube-scheduler 60 "/healthz on 127.0.0.1:10259" healthz 10259
 
 start kubelet "$BIN/kubelet" \
   --config="$CONF/kubelet.yaml" --kubeconfig="$CONF/kubelet-client.kubeconfig" \
