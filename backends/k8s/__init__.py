@@ -150,15 +150,15 @@ class KubernetesBackend(Backend):
     def _ensure_claim(self) -> None:
         if self._claim_checked:
             return
-        with translated(f"looking up the volume claim {self.claim!r} in {self.namespace}"):
-            try:
+        try:
+            with translated(f"looking up the volume claim {self.claim!r} in {self.namespace}"):
                 self.core.read_namespaced_persistent_volume_claim(self.claim, self.namespace)
-            except NotFound:
-                if not self.create_claim:
-                    raise PermanentBackendError(
-                        f"the volume claim {self.claim!r} does not exist in namespace {self.namespace}"
-                    ) from None
-                self._create_claim()
+        except NotFound:
+            if not self.create_claim:
+                raise PermanentBackendError(
+                    f"the volume claim {self.claim!r} does not exist in namespace {self.namespace}"
+                ) from None
+            self._create_claim()
         self._claim_checked = True
 
     def _create_claim(self) -> None:
@@ -174,7 +174,7 @@ class KubernetesBackend(Backend):
             "metadata": {"name": self.claim},
             "spec": spec,
         }
-        with translated(f"creating the volume claim {self.claim!r}"), contextlib.suppress(Conflict):
+        with contextlib.suppress(Conflict), translated(f"creating the volume claim {self.claim!r}"):
             self.core.create_namespaced_persistent_volume_claim(self.namespace, body)
 
     # -- submit, poll -----------------------------------------------------------------------------
@@ -182,12 +182,13 @@ class KubernetesBackend(Backend):
     def submit(self, task: TaskSpec) -> str:
         image = self.image_map.get(task.image, task.image)
         manifest = pod_manifest(task, image, self.settings)
-        with translated(f"creating pod {task.name}"):
-            try:
+        try:
+            with translated(f"creating pod {task.name}"):
                 self.core.create_namespaced_pod(self.namespace, manifest)
-            except Conflict:
-                # A pod of this name is left from an engine that died: it is not ours to adopt.
-                self._delete_and_wait(task.name)
+        except Conflict:
+            # A pod of this name is left from an engine that died: it is not ours to adopt.
+            self._delete_and_wait(task.name)
+            with translated(f"creating pod {task.name}"):
                 self.core.create_namespaced_pod(self.namespace, manifest)
         self.watcher.forget(task.name)
         follower = PodLogFollower(
@@ -243,21 +244,22 @@ class KubernetesBackend(Backend):
             )
         pod = self.watcher.get(name)
         if pod is None and time.monotonic() - tracked.created > _UNSEEN_SECONDS:
-            with translated(f"reading pod {name}"):
-                try:
+            try:
+                with translated(f"reading pod {name}"):
                     pod = self.core.read_namespaced_pod(name, self.namespace)
-                except NotFound:
-                    return TaskStatus(Phase.FAILED, reason=REASON_LOST, message="the pod disappeared")
+            except NotFound:
+                return TaskStatus(Phase.FAILED, reason=REASON_LOST, message="the pod disappeared")
         if pod is None:
             return None
         status = task_status(pod, now, self.unschedulable_timeout)
+        node = pod.spec.node_name if pod.spec is not None else None
         if not status.phase.finished:
-            if status.phase == Phase.RUNNING and pod.spec is not None and pod.spec.node_name:
-                self.stats.track(name, pod.spec.node_name)
+            if node:
+                self.stats.track(name, node)
             return None
         if status.phase == Phase.SUCCEEDED or pod.status.phase in ("Succeeded", "Failed"):
             tracked.follower.wait(_LOG_DRAIN_SECONDS)
-        usage = self.stats.finish(name)
+        usage = self.stats.finish(name, node)
         return dataclasses.replace(
             status, peak_memory_bytes=usage.peak_memory_bytes, cpu_seconds=usage.cpu_seconds
         )
@@ -316,7 +318,7 @@ class KubernetesBackend(Backend):
             self.watcher.forget(name)
 
     def _delete(self, name: str, grace: int = 0) -> None:
-        with translated(f"deleting pod {name}"), contextlib.suppress(NotFound):
+        with contextlib.suppress(NotFound), translated(f"deleting pod {name}"):
             self.core.delete_namespaced_pod(name, self.namespace, grace_period_seconds=grace)
 
     def _delete_and_wait(self, name: str) -> None:

@@ -49,8 +49,14 @@ class PodStats:
                 self._usage.setdefault(pod, Usage())
         self._wake.set()
 
-    def finish(self, pod: str) -> Usage:
-        """Stop sampling `pod`; what was seen of it."""
+    def finish(self, pod: str, node: str | None) -> Usage:
+        """Stop sampling `pod` (which ran on `node`); what was seen of it. A pod that ran between two
+        samples is sampled once more now: the kubelet still reports a container a while after it exited."""
+        with self._lock:
+            self._usage.setdefault(pod, Usage())
+            seen = self._usage[pod]
+        if node and seen.peak_memory_bytes is None and not self.unavailable:
+            self._sample(node)
         with self._lock:
             self._nodes.pop(pod, None)
             return self._usage.pop(pod, Usage())

@@ -86,15 +86,20 @@ class HelperPod:
         with self._lock:
             if self._ready:
                 return self.name
-            namespace = self.settings.namespace
-            with translated(f"starting the volume helper pod {self.name}"):
-                try:
+            namespace, doing = self.settings.namespace, f"starting the volume helper pod {self.name}"
+            try:
+                with translated(doing):
                     pod = self.core.read_namespaced_pod(self.name, namespace)
-                    if pod.status.phase in ("Succeeded", "Failed"):
-                        self.core.delete_namespaced_pod(self.name, namespace, grace_period_seconds=0)
-                        self._wait_gone()
-                        raise NotFound()
-                except NotFound:
+                exists = True
+            except NotFound:
+                exists = False
+            if exists and pod.status.phase in ("Succeeded", "Failed"):  # ended itself when idle
+                with translated(doing):
+                    self.core.delete_namespaced_pod(self.name, namespace, grace_period_seconds=0)
+                self._wait_gone()
+                exists = False
+            if not exists:
+                with translated(doing):
                     self.core.create_namespaced_pod(namespace, self.manifest())
             self._wait_running()
             self._ready = True
@@ -106,10 +111,9 @@ class HelperPod:
             self._ready = False
 
     def delete(self) -> None:
-        with self._lock, translated(f"deleting {self.name}"):
-            with contextlib.suppress(NotFound):
-                self.core.delete_namespaced_pod(self.name, self.settings.namespace, grace_period_seconds=0)
+        with self._lock, contextlib.suppress(NotFound), translated(f"deleting {self.name}"):
             self._ready = False
+            self.core.delete_namespaced_pod(self.name, self.settings.namespace, grace_period_seconds=0)
 
     def _wait_running(self) -> None:
         deadline = time.monotonic() + _READY_SECONDS

@@ -21,13 +21,14 @@ import yaml
 from kubernetes import client, config
 
 from backends.base import REASON_IMAGE, REASON_LOST, REASON_OOM, REASON_UNSCHEDULABLE
-from backends.k8s import KubernetesBackend
+from backends.k8s import DEFAULT_FILES_IMAGE, KubernetesBackend
 from runner.store import RunState
 from runner.testing.conformance import WIRING
 from runner.testing.session import FlowSession
 from runner.testing.shellsteps import WAIT_FOR_RELEASE, Step, pipeline
 from tests.conftest import (
     IMAGE_MAP_ARGS,
+    TEST_BUSYBOX_IMAGE,
     TEST_NAMESPACE,
     admin_kubeconfig,
     cluster_options,
@@ -130,7 +131,9 @@ def test_flow_run_cluster_then_artifacts_download_through_the_cli(tmp_path: Path
     ir = tmp_path / "wiring.yaml"
     ir.write_text(WIRING)
     env = {**os.environ, "KUBECONFIG": flow_kubeconfig() or "", "FLOW_HOME": str(tmp_path / "home")}
-    cluster = ["--cluster", "--namespace", TEST_NAMESPACE, "--pull", "never", *IMAGE_MAP_ARGS]
+    # The volume helper's image (busybox:1.36) is mapped to the local busybox like the pipeline's images.
+    helper_image = ["--image-map", f"{DEFAULT_FILES_IMAGE}={TEST_BUSYBOX_IMAGE}"]
+    cluster = ["--cluster", "--namespace", TEST_NAMESPACE, "--pull", "never", *IMAGE_MAP_ARGS, *helper_image]
     ran = flow(["run", str(ir), "-p", "n=4", *cluster], env)
     assert ran.returncode == 0, ran.stderr
     assert f"root pvc://{TEST_NAMESPACE}/flow-root" in ran.stdout and "--download" in ran.stdout
