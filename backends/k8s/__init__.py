@@ -50,6 +50,8 @@ _CLEANUP_SECONDS = 10.0
 _GONE_CHECK_SECONDS = 0.2
 # A pod the watch has not shown this long after it was created is looked up directly.
 _UNSEEN_SECONDS = 30.0
+# Past this long without answers from the API, polls fail: the engine retries, then gives the tasks up.
+_API_DOWN_SECONDS = 120.0
 
 
 @dataclass
@@ -182,6 +184,7 @@ class KubernetesBackend(Backend):
     def submit(self, task: TaskSpec) -> str:
         image = self.image_map.get(task.image, task.image)
         manifest = pod_manifest(task, image, self.settings)
+        self.watcher.forget(task.name)  # an earlier pod of this name may have been seen, and deleted
         try:
             with translated(f"creating pod {task.name}"):
                 self.core.create_namespaced_pod(self.namespace, manifest)
@@ -190,7 +193,6 @@ class KubernetesBackend(Backend):
             self._delete_and_wait(task.name)
             with translated(f"creating pod {task.name}"):
                 self.core.create_namespaced_pod(self.namespace, manifest)
-        self.watcher.forget(task.name)
         follower = PodLogFollower(
             self.core,
             self.namespace,
@@ -220,7 +222,9 @@ class KubernetesBackend(Backend):
         return False
 
     def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
-        if self.watcher.error and not self.watcher.wait_synced(0):
+        if self.watcher.error and (
+            not self.watcher.wait_synced(0) or self.watcher.down_for() > _API_DOWN_SECONDS
+        ):
             raise TemporaryBackendError(self.watcher.error, delay=2.0)
         now = utc_now()
         result: dict[str, TaskStatus] = {}

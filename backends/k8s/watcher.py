@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,7 @@ class PodWatcher:
         self._synced = threading.Event()
         self._stop = threading.Event()
         self.error: str = ""  # the last failure to reach the API, "" once it answers again
+        self.error_since: float | None = None  # monotonic time the API stopped answering
         self.resource_version: str | None = None
         self._thread = threading.Thread(target=self._run, name=f"flow-k8s-watch-{namespace}", daemon=True)
         self._thread.start()
@@ -61,6 +63,13 @@ class PodWatcher:
     def stop(self) -> None:
         self._stop.set()
 
+    def down_for(self) -> float:
+        """Seconds the API has not answered the watch; 0 while it does."""
+        return time.monotonic() - self.error_since if self.error_since is not None else 0.0
+
+    def _answered(self) -> None:
+        self.error, self.error_since = "", None
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -71,6 +80,8 @@ class PodWatcher:
                 self.resource_version = None  # too old to resume from: list again
             except BackendError as exc:
                 self.error = str(exc)
+                if self.error_since is None:
+                    self.error_since = time.monotonic()
                 log.debug("pod watch broke: %s", exc)
                 self._stop.wait(_RETRY_SECONDS)
 
@@ -84,7 +95,7 @@ class PodWatcher:
             self._deleted |= set(self._pods) - set(current)
             self._pods = current
         self.resource_version = listing.metadata.resource_version
-        self.error = ""
+        self._answered()
         self._synced.set()
         self._on_change()
 
@@ -112,5 +123,5 @@ class PodWatcher:
                         self._deleted.add(pod.metadata.name)
                     else:
                         self._pods[pod.metadata.name] = pod
-                self.error = ""
+                self._answered()
                 self._on_change()
