@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +26,7 @@ from runner.errors import FlowError, UsageError
 from runner.selection import CLUSTER, LOCAL
 from runner.spec import PipelineSpec, load_text
 from runner.store import RunRecord, RunState, Store, TaskRecord
+from runner.ui import DEFAULT_HOST, DEFAULT_PORT
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILED, EXIT_CANCELLED = 1, 130
@@ -153,6 +156,7 @@ def compile_command(source: Path, output: Path | None, function: str | None) -> 
     help="Deadline of each task the pipeline gives none (kfp-kubernetes activeDeadlineSeconds).",
 )
 @click.option("--function", help="For a Python PIPELINE with several pipelines: the one to run.")
+@click.option("--ui", "with_ui", is_flag=True, help="Serve the web UI while the run goes on; open its page.")
 @cluster_options
 @reports_errors
 def run(
@@ -169,6 +173,7 @@ def run(
     no_cache: bool,
     task_timeout: float | None,
     function: str | None,
+    with_ui: bool,
     cluster_settings: dict[str, Any],
 ) -> None:
     """Run PIPELINE (a KFP v2 IR YAML file, or a Python file with a @pipeline) to the end; exit 0 only
@@ -193,10 +198,13 @@ def run(
         raise UsageError("--function is for Python pipeline files", "flow run")
     backend_options = {**_backend_options(image_map, pull, keep_failed), **cluster_settings}
     started: list[RunRecord] = []
+    show_page = _start_ui() if with_ui else None
 
     def announce(record: RunRecord) -> None:
         started.append(record)
         click.echo(f"run {record.run_id}: {record.pipeline} on {record.backend}, root {record.root}")
+        if show_page is not None:
+            show_page(record.run_id)
 
     def start(progress: Progress) -> api.RunResult:
         return api.run(
@@ -215,6 +223,33 @@ def run(
         )
 
     _drive(start, lambda: started[0].run_id if started else "?")
+
+
+def _start_ui() -> Callable[[str], None]:
+    """Serve the UI in this process's background (or find `flow ui` already serving); the returned function
+    prints a run's page address and opens it where there is a screen to open it on."""
+    from runner.ui.server import ui_for_run
+
+    address, _ = ui_for_run()
+
+    def show(run_id: str) -> None:
+        url = address.url(f"#/runs/{run_id}")
+        click.echo(f"ui: {url} (served while this command runs; `flow ui` serves it afterwards)")
+        if _has_screen():
+            import webbrowser
+
+            # A thread: opening a browser may take a while, and the run must not wait for it.
+            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+
+    return show
+
+
+def _has_screen() -> bool:
+    """Whether a graphical browser could show a page: without one, webbrowser picks a text browser that
+    would take over the terminal."""
+    return sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
 
 
 def _notice(message: str) -> None:
@@ -518,6 +553,32 @@ def artifacts(run_id: str, download: Path | None) -> None:
         console = Console()
         console.print(f"root {record.root}")
         console.print(table)
+
+
+@main.command()
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=DEFAULT_PORT,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 takes a free one.",
+)
+@click.option("--token", help="Required of every request [default: none on loopback, else one made up].")
+@reports_errors
+def ui(host: str, port: int, token: str | None) -> None:
+    """Serve a web page to watch runs, read logs, look at artifacts and start runs; Ctrl-C stops it.
+
+    Listening on anything but this machine's loopback requires a token: give one, or use the one printed.
+    """
+    from runner.ui.server import Address, serve, token_for
+
+    def announce(address: Address) -> None:
+        click.echo(f"flow ui: {address.url()}")
+        if address.token and not token:
+            click.echo("the token is in the address above: anyone with the address can use the UI")
+
+    serve(host, port, token_for(host, token), announce)
 
 
 if __name__ == "__main__":

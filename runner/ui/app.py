@@ -1,0 +1,310 @@
+"""The UI's web app: one page (static/), and the JSON, event-stream and file routes it reads."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from runner import api
+from runner.errors import RunNotFoundError, UsageError
+from runner.store import RunRecord, RunState, Store
+from runner.ui import content, events, shapes
+from runner.ui.compare import compare
+from runner.ui.files import RootReader
+from runner.ui.launch import Launcher, backend_choices, find_pipelines
+from runner.ui.reader import StoreReader
+from runner.ui.security import Guard, PathRefused, run_relative
+
+STATIC = Path(__file__).parent / "static"
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; frame-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+# Raw files are never run as a page of the UI's origin, whatever their bytes look like.
+RAW_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
+SANDBOX_HEADERS = {
+    "Content-Security-Policy": f"{content.SANDBOX_POLICY}; frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+}
+RUNS_SCANNED = 1000  # the runs list filters the newest this many runs
+FOLDER_FILES = 200
+SANDBOX_BYTES = 20 << 20
+LOG_BYTES = 4 << 20  # a log is shown from this far before its end
+
+
+class Endpoints:
+    """The routes' handlers, over one store reader, the roots of the runs and the run launcher."""
+
+    def __init__(self, reader: StoreReader, roots: RootReader, launcher: Launcher) -> None:
+        self.reader = reader
+        self.roots = roots
+        self.launcher = launcher
+
+    def page(self, request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
+
+    def health(self, request: Request) -> Response:
+        return JSONResponse({"app": "flow-ui"})
+
+    def runs(self, request: Request) -> Response:
+        state = request.query_params.get("state", "")
+        pipeline = request.query_params.get("pipeline", "")
+        limit = request.query_params.get("limit", "100")
+        if not limit.isdigit():
+            raise UsageError(f"limit must be a whole number, not {limit!r}")
+        records = self.reader.read(lambda store: store.runs(RUNS_SCANNED))
+        chosen = [
+            r
+            for r in records
+            if (not state or r.state.value == state) and (not pipeline or r.pipeline == pipeline)
+        ]
+        return JSONResponse(
+            {
+                "runs": [shapes.run_summary(r) for r in chosen[: int(limit)]],
+                "pipelines": sorted({r.pipeline for r in records}),
+                "states": [s.value for s in RunState],
+            }
+        )
+
+    def run(self, request: Request) -> Response:
+        def detail(store: Store) -> dict[str, Any]:
+            record = store.run(request.path_params["run_id"])
+            tasks = store.tasks(record.run_id)
+            return {
+                "run": shapes.run_detail(record),
+                "tasks": [shapes.task(t) for t in tasks],
+                "edges": events.run_graph(record, tasks),
+            }
+
+        return JSONResponse(self.reader.read(detail))
+
+    def run_events(self, request: Request) -> Response:
+        record = self._record(request)
+        return _event_stream(events.run_updates(self.reader, record.run_id))
+
+    def cancel(self, request: Request) -> Response:
+        _require_json(request)
+        record = self._record(request)
+        if record.state.finished:
+            return JSONResponse({"state": record.state.value})
+        if record.engine_pid is not None and api.engine_alive(record.engine_pid):
+            self.reader.read(lambda store: store.request_cancel(record.run_id))
+        else:
+            from runner.cancel import cancel_orphaned
+
+            self.reader.read(lambda store: cancel_orphaned(store, record))
+        return JSONResponse({"state": self.reader.read(lambda store: store.run_state(record.run_id)).value})
+
+    def artifacts(self, request: Request) -> Response:
+        record = self._record(request)
+        found = self.reader.read(lambda store: store.artifacts(record.run_id))
+        return JSONResponse({"root": record.root, "artifacts": [shapes.artifact(a) for a in found]})
+
+    def log(self, request: Request) -> Response:
+        record = self._record(request)
+        task = self.reader.read(lambda store: store.task(record.run_id, request.path_params["task_path"]))
+        if task is None:
+            raise RunNotFoundError(f"run {record.run_id} has no task {request.path_params['task_path']!r}")
+        path = Path(task.log_path) if task.log_path else None
+        attempt = request.query_params.get("attempt")
+        if path is not None and attempt is not None:
+            if not attempt.isdigit() or not 1 <= int(attempt) <= task.attempts:
+                raise UsageError(f"task {task.path} has attempts 1 to {task.attempts}, not {attempt!r}")
+            path = path.with_name(f"attempt-{int(attempt)}.log")
+        if path is None or not path.is_file():
+            return PlainTextResponse("")
+        with path.open("rb") as handle:
+            size = path.stat().st_size
+            handle.seek(max(0, size - LOG_BYTES))
+            text = handle.read().decode("utf-8", errors="replace")
+        return PlainTextResponse(text, headers={"X-Log-Truncated": str(size > LOG_BYTES).lower()})
+
+    def log_events(self, request: Request) -> Response:
+        record = self._record(request)
+        return _event_stream(events.log_updates(self.reader, record.run_id, request.path_params["task_path"]))
+
+    def preview(self, request: Request) -> Response:
+        record, relative = self._file(request)
+        listing = self.roots.folder(record, relative, FOLDER_FILES)
+        if listing is not None:
+            files = [{"path": path, "size": size} for path, size in listing]
+            return JSONResponse({"kind": "folder", "files": files, "more": len(files) == FOLDER_FILES})
+        head, size = self.roots.read(record, relative, content.PREVIEW_BYTES)
+        file_kind = content.kind(relative, self._artifact_type(record, relative), head)
+        return JSONResponse(content.preview(file_kind, head, size))
+
+    def file(self, request: Request) -> Response:
+        record, relative = self._file(request)
+        entry = self.roots.entry(record, relative)
+        name = relative.rsplit("/", 1)[-1]
+        download = request.query_params.get("download") == "1"
+        disposition = {"Content-Disposition": f'attachment; filename="{name}"'} if download else {}
+        if entry.local is not None and entry.local.is_file():
+            media_type = (
+                None if download else content.image_type(_head(entry.local))
+            ) or "application/octet-stream"
+            return FileResponse(entry.local, media_type=media_type, headers={**RAW_HEADERS, **disposition})
+        data, _ = self.roots.read(record, relative)
+        media_type = (None if download else content.image_type(data[:16])) or "application/octet-stream"
+        return Response(data, media_type=media_type, headers={**RAW_HEADERS, **disposition})
+
+    def sandbox(self, request: Request) -> Response:
+        """An HTML or Markdown artifact as a page of no origin: it can run no script and load nothing."""
+        record, relative = self._file(request)
+        data, _ = self.roots.read(record, relative, SANDBOX_BYTES)
+        file_kind = content.kind(relative, self._artifact_type(record, relative), data[:4096])
+        text = data.decode("utf-8", errors="replace")
+        if file_kind == "markdown":
+            text = content.markdown_page(text)
+        elif file_kind != "html":
+            raise UsageError(f"{relative} is {file_kind}, not HTML or Markdown")
+        return Response(text, media_type="text/html; charset=utf-8", headers=SANDBOX_HEADERS)
+
+    def compare(self, request: Request) -> Response:
+        first_id = request.query_params.get("a", "")
+        second_id = request.query_params.get("b", "")
+        return JSONResponse(
+            self.reader.read(lambda store: compare(store, store.run(first_id), store.run(second_id)))
+        )
+
+    def pipelines(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "folder": str(self.launcher.folder),
+                "files": find_pipelines(self.launcher.folder),
+                "backends": backend_choices(),
+            }
+        )
+
+    async def inspect(self, request: Request) -> Response:
+        body = await _json_body(request)
+        if isinstance(body.get("path"), str):
+            prepared = await _in_thread(self.launcher.prepare_file, body["path"])
+        elif isinstance(body.get("text"), str):
+            prepared = await _in_thread(self.launcher.prepare_upload, str(body.get("name", "")), body["text"])
+        else:
+            raise UsageError("send a pipeline file's path (under the UI's folder), or its name and text")
+        return JSONResponse(prepared.form())
+
+    async def start(self, request: Request) -> Response:
+        body = await _json_body(request)
+        given = body.get("params") or {}
+        if not isinstance(given, dict) or not all(isinstance(v, str) for v in given.values()):
+            raise UsageError("params must map names to the text of their values")
+        run_id = await _in_thread(
+            self.launcher.start, str(body.get("pipeline_id", "")), given, str(body.get("backend", ""))
+        )
+        return JSONResponse({"run_id": run_id}, status_code=201)
+
+    def _record(self, request: Request) -> RunRecord:
+        run_id = request.path_params["run_id"]
+        return self.reader.read(lambda store: store.run(run_id))
+
+    def _file(self, request: Request) -> tuple[RunRecord, str]:
+        record = self._record(request)
+        return record, run_relative(request.query_params.get("path", ""), record.run_id)
+
+    def _artifact_type(self, record: RunRecord, relative: str) -> str:
+        found = self.reader.read(lambda store: store.artifacts(record.run_id))
+        return next((a.type for a in found if a.uri == relative), "")
+
+
+def _require_json(request: Request) -> None:
+    # A page of another site can post a form here, but not JSON without the browser asking first.
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise UsageError("send application/json")
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    _require_json(request)
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise UsageError("the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise UsageError("the request body must be a JSON object")
+    return body
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(16)
+
+
+async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
+    return await anyio.to_thread.run_sync(function, *args)
+
+
+def _event_stream(stream: AsyncIterator[str]) -> Response:
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _error(status: int) -> Callable[[Request, Exception], Response]:
+    def handle(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": str(exc)}, status_code=status)
+
+    return handle
+
+
+def create_app(
+    open_store: Callable[[], Store] = api.open_store, token: str | None = None, folder: Path | None = None
+) -> Starlette:
+    """The UI over the store `open_store` gives; with a token, every request must carry it. Pipelines for
+    the start form are looked for under `folder` (the working folder)."""
+    reader = StoreReader(open_store)
+    roots = RootReader()
+    launcher = Launcher((folder or Path.cwd()).resolve())
+    handlers = Endpoints(reader, roots, launcher)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        launcher.close()
+        roots.close()
+        reader.close()
+
+    run = "/api/runs/{run_id}"
+    routes = [
+        Route("/", handlers.page),
+        Route("/api/health", handlers.health),
+        Route("/api/runs", handlers.runs),
+        Route("/api/runs", handlers.start, methods=["POST"]),
+        Route(run, handlers.run),
+        Route(f"{run}/events", handlers.run_events),
+        Route(f"{run}/cancel", handlers.cancel, methods=["POST"]),
+        Route(f"{run}/artifacts", handlers.artifacts),
+        Route(f"{run}/logs/{{task_path:path}}", handlers.log),
+        Route(f"{run}/log-events/{{task_path:path}}", handlers.log_events),
+        Route(f"{run}/preview", handlers.preview),
+        Route(f"{run}/file", handlers.file),
+        Route("/sandbox/runs/{run_id}", handlers.sandbox),
+        Route("/api/compare", handlers.compare),
+        Route("/api/pipelines", handlers.pipelines),
+        Route("/api/pipelines/inspect", handlers.inspect, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(Guard, token=token)],
+        exception_handlers={
+            RunNotFoundError: _error(404),
+            PathRefused: _error(403),
+            UsageError: _error(400),
+        },
+        lifespan=lifespan,
+    )

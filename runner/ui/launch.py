@@ -1,0 +1,220 @@
+"""Starting runs from the page: find pipeline files, describe their inputs, check values, run in a thread.
+
+A Python pipeline file is compiled in a child process (`flow compile`), so its module-level code never runs
+inside the UI's process. Runs started here run in the UI's process; stopping the UI cancels them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner import api
+from runner import params as pipeline_params
+from runner.config import load_config
+from runner.errors import FlowError, UsageError
+from runner.plugins import backend_names
+from runner.selection import LOCAL
+from runner.spec import PipelineSpec, load_text
+from runner.store import RunRecord
+from runner.ui.security import PathRefused, resolve_within
+
+SUFFIXES = (".yaml", ".yml", ".py")
+_SKIPPED_FOLDERS = {"node_modules", "__pycache__", "venv", "site-packages", "build", "dist"}
+_PIPELINE_DECORATOR = re.compile(r"^\s*@(?:\w+\.)?pipeline\b", re.MULTILINE)
+_MAX_FOUND = 200
+_SNIFF_BYTES = 64 * 1024
+_COMPILE_SECONDS = 120
+_START_SECONDS = 120  # creating a cluster backend may wait for the API server
+_KEPT_PIPELINES = 32
+_STOP_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A pipeline loaded for the form: its id in this UI, and its spec."""
+
+    pipeline_id: str
+    source: str
+    spec: PipelineSpec
+
+    def form(self) -> dict[str, Any]:
+        """The typed inputs the page builds its form from, with defaults as the text a field shows."""
+        inputs = []
+        for name, definition in self.spec.root.inputs.parameters.items():
+            default = None
+            if definition.has_default:
+                value = definition.default
+                default = value if isinstance(value, str) else json.dumps(value)
+            inputs.append(
+                {"name": name, "type": definition.type, "default": default, "optional": definition.optional}
+            )
+        return {
+            "pipeline_id": self.pipeline_id,
+            "source": self.source,
+            "name": self.spec.name,
+            "inputs": inputs,
+        }
+
+
+def find_pipelines(folder: Path) -> list[str]:
+    """Pipeline files under `folder` (relative POSIX paths): IR YAML, and Python files with a @pipeline."""
+    found: list[str] = []
+    for current, folders, files in os.walk(folder):
+        folders[:] = sorted(f for f in folders if not f.startswith(".") and f not in _SKIPPED_FOLDERS)
+        for name in sorted(files):
+            path = Path(current, name)
+            if path.suffix in SUFFIXES and _looks_like_pipeline(path):
+                found.append(path.relative_to(folder).as_posix())
+                if len(found) == _MAX_FOUND:
+                    return found
+    return found
+
+
+def _looks_like_pipeline(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_SNIFF_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    if path.suffix == ".py":
+        return _PIPELINE_DECORATOR.search(head) is not None
+    return "pipelineInfo" in head and "root" in head
+
+
+def compile_python(path: Path, folder: Path) -> str:
+    """The IR YAML of a Python pipeline file, compiled by `flow compile` in a child process."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "runner.cli.main", "compile", str(path)],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=_COMPILE_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"compiling took more than {_COMPILE_SECONDS} s", path.name) from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["flow compile failed"])[-1]
+        raise UsageError(last.removeprefix("error: "))
+    return done.stdout
+
+
+def form_values(spec: PipelineSpec, given: dict[str, str]) -> dict[str, Any]:
+    """Typed values from the form's text fields; an empty field that is no string takes the default."""
+    declared = spec.root.inputs.parameters
+    filled = {
+        name: text
+        for name, text in given.items()
+        if not (text == "" and name in declared and declared[name].type != "STRING")
+    }
+    return pipeline_params.bind(spec, filled, as_text=True)
+
+
+def backend_choices() -> list[str]:
+    """What the page offers: `local` (Docker, else processes) and every installed backend but the fake."""
+    return [LOCAL, *(name for name in backend_names() if name != "fake")]
+
+
+class Launcher:
+    """The pipelines loaded for the form and the runs started from the page."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._prepared: OrderedDict[str, Prepared] = OrderedDict()
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    def prepare_file(self, relative: str) -> Prepared:
+        """A pipeline file under the UI's folder."""
+        if Path(relative).suffix not in SUFFIXES:
+            raise PathRefused(f"{relative!r} is not a pipeline file ({', '.join(SUFFIXES)})")
+        path = resolve_within(self.folder, relative)
+        if not path.is_file():
+            raise PathRefused(f"no file {relative!r} under {self.folder}")
+        if path.suffix == ".py":
+            return self._keep(relative, load_text(compile_python(path, self.folder), relative))
+        return self._keep(relative, load_text(path.read_text(encoding="utf-8"), relative))
+
+    def prepare_upload(self, name: str, text: str) -> Prepared:
+        """A pipeline file the page uploaded (IR YAML or Python)."""
+        source = Path(name).name or "uploaded.yaml"
+        if Path(source).suffix == ".py":
+            with tempfile.TemporaryDirectory(prefix="flow-ui-") as folder:
+                path = Path(folder, source)
+                path.write_text(text, encoding="utf-8")
+                return self._keep(source, load_text(compile_python(path, Path(folder)), source))
+        return self._keep(source, load_text(text, source))
+
+    def _keep(self, source: str, spec: PipelineSpec) -> Prepared:
+        prepared = Prepared(pipeline_id=os.urandom(8).hex(), source=source, spec=spec)
+        with self._lock:
+            self._prepared[prepared.pipeline_id] = prepared
+            while len(self._prepared) > _KEPT_PIPELINES:
+                self._prepared.popitem(last=False)
+        return prepared
+
+    def start(self, pipeline_id: str, given: dict[str, str], backend: str) -> str:
+        """Check the values and the backend, start the run in a thread, and return its id once it is in the
+        store. Bad values raise a UsageError before anything runs."""
+        with self._lock:
+            prepared = self._prepared.get(pipeline_id)
+        if prepared is None:
+            raise UsageError("this pipeline is no longer loaded: pick it again")
+        values = form_values(prepared.spec, given)
+        if backend not in backend_choices():
+            raise UsageError(f"unknown backend {backend!r} (choose one of {', '.join(backend_choices())})")
+        config = load_config()
+        started: list[RunRecord] = []
+        failed: list[FlowError] = []
+        ready = threading.Event()
+
+        def on_start(record: RunRecord) -> None:
+            started.append(record)
+            ready.set()
+
+        def drive() -> None:
+            try:
+                api.run(
+                    prepared.spec,
+                    backend=backend,
+                    params=values,
+                    on_start=on_start,
+                    backend_options={"image_map": config.image_map, "pull": config.pull},
+                )
+            except FlowError as exc:
+                failed.append(exc)
+            finally:
+                ready.set()
+
+        thread = threading.Thread(target=drive, name="flow-ui-run", daemon=True)
+        thread.start()
+        if not ready.wait(_START_SECONDS):
+            raise UsageError(f"the {backend} backend did not start the run within {_START_SECONDS} s")
+        if not started:
+            raise failed[0] if failed else UsageError("the run did not start")
+        with self._lock:
+            self._threads[started[0].run_id] = thread
+        return started[0].run_id
+
+    def close(self) -> None:
+        """Cancel the runs started here that still run, and wait for their engines to stop them."""
+        with self._lock:
+            threads = dict(self._threads)
+        running = [run_id for run_id, thread in threads.items() if thread.is_alive()]
+        if running:
+            with api.open_store() as store:
+                for run_id in running:
+                    store.request_cancel(run_id)
+        for run_id in running:
+            threads[run_id].join(_STOP_SECONDS)
