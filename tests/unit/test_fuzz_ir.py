@@ -1,0 +1,113 @@
+"""Hostile input: random and mutated IR documents, fed to the loader and then to the engine.
+
+Every outcome must be a loaded pipeline and a finished run, or one of flow's own errors with a one-line
+message: never another exception (a traceback for the user), a hang, or a run left unfinished.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import runner
+from backends.fake import FakeBackend
+from runner.errors import FlowError
+from runner.spec import load_text
+from runner.store import Store
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "kfp-corpus" / "pipelines"
+SEEDS = sorted(CORPUS.glob("*.yaml"))[:12]
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=20),
+    st.sampled_from(["..", "../x", "/etc/passwd", "{{$}}", "{{$.inputs.parameters['x']}}", "comp-x", "a/b"]),
+)
+values = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def assert_flow_error(exc: FlowError) -> None:
+    message = str(exc)
+    assert message and "\n" not in message, f"not one line: {message!r}"
+
+
+@FUZZ
+@given(document=values)
+def test_random_documents_load_or_fail_with_flow_errors(document: Any) -> None:
+    try:
+        load_text(yaml.safe_dump(document))
+    except FlowError as exc:
+        assert_flow_error(exc)
+
+
+@FUZZ
+@given(text=st.text(max_size=300))
+def test_random_text_loads_or_fails_with_flow_errors(text: str) -> None:
+    try:
+        load_text(text)
+    except FlowError as exc:
+        assert_flow_error(exc)
+
+
+def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a parsed document: keys of mappings and indexes of lists, depth first."""
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, child in node.items():
+            found += paths(child, (*prefix, key))
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            found += paths(child, (*prefix, index))
+    return found
+
+
+def mutate(document: dict[str, Any], place: tuple[Any, ...], action: str, value: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(document)
+    parent = changed
+    for step in place[:-1]:
+        parent = parent[step]
+    last = place[-1]
+    if action == "delete":
+        del parent[last]
+    elif action == "replace":
+        parent[last] = value
+    elif isinstance(parent, dict):  # rename the key: a reference that no longer resolves, or a new name
+        parent[str(value)[:20] or "x"] = parent.pop(last)
+    return changed
+
+
+@pytest.mark.skipif(not SEEDS, reason="the shared kfp corpus is not next to the checkout")
+@FUZZ
+@given(data=st.data())
+def test_mutated_kfp_pipelines_load_and_run_or_fail_with_flow_errors(
+    data: st.DataObject, tmp_path: Path
+) -> None:
+    seed = data.draw(st.sampled_from(SEEDS))
+    document = yaml.safe_load(seed.read_text())
+    place = data.draw(st.sampled_from(paths(document)))
+    action = data.draw(st.sampled_from(["delete", "replace", "rename"]))
+    mutated = mutate(document, place, action, data.draw(values))
+    workdir = tmp_path / f"run-{data.draw(st.integers(0, 10**9))}"
+    try:
+        spec = load_text(yaml.safe_dump(mutated, sort_keys=False))
+        with Store(workdir / "flow.db") as store:
+            result = runner.run(spec, backend=FakeBackend(), root=workdir / "root", store=store)
+            assert result.state.finished, f"run left {result.state} after {action} at {place}"
+    except FlowError as exc:
+        assert_flow_error(exc)
