@@ -1,0 +1,180 @@
+// Artifacts: the list, and a preview of one (table, text, image, sandboxed page, metrics).
+
+import { el, fmt, getJSON, runUrl, valuesTable } from "./api.js";
+
+const METRICS = "system.Metrics";
+const CLASSIFICATION = "system.ClassificationMetrics";
+
+function fileUrl(runId, path, download = false) {
+  const query = new URLSearchParams({ path });
+  if (download) query.set("download", "1");
+  return runUrl(runId, `/file?${query}`);
+}
+
+function sandboxUrl(runId, path) {
+  return `/sandbox/runs/${encodeURIComponent(runId)}?${new URLSearchParams({ path })}`;
+}
+
+export function artifactsTable(runId, artifacts, show) {
+  if (!artifacts.length) return el("p", { class: "muted" }, "No artifacts yet.");
+  return el(
+    "table",
+    { class: "list artifacts" },
+    el("thead", {}, el("tr", {}, ["task", "name", "type", "size", "uri", ""].map((h) => el("th", {}, h)))),
+    el(
+      "tbody",
+      {},
+      artifacts.map((artifact) =>
+        el(
+          "tr",
+          { "data-uri": artifact.uri },
+          el("td", {}, artifact.task_path),
+          el("td", {}, artifact.name),
+          el("td", {}, artifact.type),
+          el("td", {}, fmt.size(artifact.size)),
+          el("td", { class: "uri" }, artifact.uri),
+          el(
+            "td",
+            { class: "actions" },
+            el("button", { type: "button", class: "preview-button", onclick: () => show(artifact) }, "Preview"),
+            " ",
+            el("a", { href: fileUrl(runId, artifact.uri, true), download: artifact.name }, "Download"),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function metricsTable(metadata) {
+  const scalars = Object.entries(metadata).filter(([, value]) => typeof value !== "object" || value === null);
+  return el(
+    "table",
+    { class: "metrics" },
+    el("thead", {}, el("tr", {}, el("th", {}, "metric"), el("th", {}, "value"))),
+    el("tbody", {}, scalars.map(([name, value]) => el("tr", {}, el("td", {}, name), el("td", {}, fmt.value(value))))),
+  );
+}
+
+function confusionMatrix(matrix) {
+  const labels = (matrix.annotationSpecs || []).map((spec) => spec.displayName);
+  const rows = (matrix.rows || []).map((row) => row.row || []);
+  const largest = Math.max(1, ...rows.flat());
+  return el(
+    "table",
+    { class: "confusion-matrix" },
+    el("caption", {}, "Confusion matrix (rows: true class, columns: predicted)"),
+    el("thead", {}, el("tr", {}, el("th", {}, ""), labels.map((label) => el("th", {}, label)))),
+    el(
+      "tbody",
+      {},
+      rows.map((row, index) =>
+        el(
+          "tr",
+          {},
+          el("th", {}, labels[index] ?? ""),
+          row.map((value) => {
+            const cell = el("td", {}, fmt.value(value));
+            cell.style.backgroundColor = `rgba(37, 99, 235, ${(0.08 + (0.8 * value) / largest).toFixed(2)})`;
+            return cell;
+          }),
+        ),
+      ),
+    ),
+  );
+}
+
+function rocTable(points) {
+  return el(
+    "table",
+    { class: "roc" },
+    el("caption", {}, "ROC curve points"),
+    el("thead", {}, el("tr", {}, ["threshold", "false positive rate", "recall"].map((h) => el("th", {}, h)))),
+    el(
+      "tbody",
+      {},
+      points.map((p) =>
+        el("tr", {}, [p.confidenceThreshold, p.falsePositiveRate, p.recall].map((v) => el("td", {}, fmt.value(v)))),
+      ),
+    ),
+  );
+}
+
+function csvTable(rows, more) {
+  const [header, ...body] = rows;
+  return el(
+    "div",
+    {},
+    el(
+      "table",
+      { class: "csv" },
+      el("thead", {}, el("tr", {}, (header || []).map((cell) => el("th", {}, cell)))),
+      el("tbody", {}, body.map((row) => el("tr", {}, row.map((cell) => el("td", {}, cell))))),
+    ),
+    more ? el("p", { class: "muted" }, "Only the first rows are shown; download the file for all of it.") : null,
+  );
+}
+
+async function filePreview(runId, path) {
+  const shown = await getJSON(runUrl(runId, `/preview?${new URLSearchParams({ path })}`));
+  const note = shown.truncated ? el("p", { class: "muted" }, `The first part of ${fmt.size(shown.size)}.`) : null;
+  switch (shown.kind) {
+    case "csv":
+      return csvTable(shown.rows, shown.more_rows);
+    case "json":
+    case "text":
+      return el("div", {}, el("pre", { class: `file ${shown.kind}` }, shown.text), note);
+    case "image":
+      return el("img", { class: "image", src: fileUrl(runId, path), alt: path });
+    case "html":
+    case "markdown":
+      // An empty sandbox attribute: no script, no forms, no origin; the server's CSP says the same.
+      return el("iframe", { class: "sandboxed", sandbox: "", src: sandboxUrl(runId, path), title: path });
+    case "folder":
+      return el(
+        "ul",
+        { class: "folder" },
+        shown.files.map((file) =>
+          el(
+            "li",
+            {},
+            el("a", { href: "#", onclick: (event) => openInPlace(event, runId, file.path) }, file.path),
+            ` (${fmt.size(file.size)})`,
+          ),
+        ),
+      );
+    default:
+      return el("p", { class: "muted" }, `A binary file of ${fmt.size(shown.size)}: download it to look inside.`);
+  }
+}
+
+async function openInPlace(event, runId, path) {
+  event.preventDefault();
+  const target = event.target.closest(".preview-body");
+  target.replaceChildren(el("p", { class: "muted" }, `Loading ${path}…`));
+  target.replaceChildren(await filePreview(runId, path).catch((error) => el("p", { class: "error" }, error.message)));
+}
+
+// The preview of one artifact: metrics from its metadata, anything else from its file.
+export async function previewArtifact(runId, artifact) {
+  const body = el("div", { class: "preview-body" });
+  const panel = el(
+    "section",
+    { class: "preview", "data-uri": artifact.uri },
+    el("h3", {}, `${artifact.task_path} · ${artifact.name}`, el("span", { class: "muted" }, ` ${artifact.type}`)),
+    body,
+  );
+  const metadata = artifact.metadata || {};
+  if (artifact.type === METRICS) {
+    body.append(metricsTable(metadata));
+    return panel;
+  }
+  if (artifact.type === CLASSIFICATION) {
+    if (metadata.confusionMatrix) body.append(confusionMatrix(metadata.confusionMatrix));
+    if (metadata.confidenceMetrics) body.append(rocTable(metadata.confidenceMetrics));
+    return panel;
+  }
+  if (Object.keys(metadata).length) body.append(el("h4", {}, "Metadata"), valuesTable(metadata));
+  body.append(await filePreview(runId, artifact.uri).catch((error) => el("p", { class: "error" }, error.message)));
+  return panel;
+}

@@ -1,0 +1,230 @@
+// One run: its header, its graph updating live, a task's details and logs, and its artifacts.
+
+import { artifactsTable, previewArtifact } from "./artifacts.js";
+import { el, fmt, getJSON, getText, postJSON, runUrl, stateBadge, taskPathUrl, valuesTable } from "./api.js";
+import { drawGraph } from "./graph.js";
+
+const FINISHED = new Set([
+  "SUCCEEDED", "CACHED", "FAILED", "SKIPPED_UPSTREAM_FAILED", "SKIPPED_CONDITION", "CANCELLED",
+]);
+
+function header(run, onCancel) {
+  const finished = ["SUCCEEDED", "FAILED", "CANCELLED"].includes(run.state);
+  return el(
+    "div",
+    { class: "run-header" },
+    el(
+      "h2",
+      {},
+      `${run.pipeline} `,
+      el("span", { class: "muted" }, run.run_id),
+      " ",
+      stateBadge(run.state),
+      finished ? null : el("button", { type: "button", class: "cancel", onclick: onCancel }, "Cancel run"),
+    ),
+    el(
+      "dl",
+      { class: "facts" },
+      el("dt", {}, "backend"), el("dd", {}, run.backend),
+      el("dt", {}, "started"), el("dd", {}, fmt.when(run.started_at || run.created_at)),
+      el("dt", {}, "duration"), el("dd", {}, fmt.duration(run.duration)),
+      el("dt", {}, "root"), el("dd", { class: "uri" }, run.root),
+      el("dt", {}, "file"), el("dd", {}, run.pipeline_file),
+    ),
+    el("h4", {}, "Parameters"),
+    valuesTable(run.params),
+    Object.keys(run.outputs || {}).length ? [el("h4", {}, "Outputs"), valuesTable(run.outputs)] : null,
+    run.error ? el("pre", { class: "error" }, run.error) : null,
+  );
+}
+
+function taskDetails(task, artifacts, showArtifact) {
+  const memory = task.peak_memory_bytes === null ? "not recorded" : fmt.size(task.peak_memory_bytes);
+  const cpu = task.cpu_seconds === null ? "not recorded" : `${task.cpu_seconds.toFixed(2)} s`;
+  const own = artifacts.filter((artifact) => artifact.task_path === task.path);
+  return el(
+    "div",
+    {},
+    el("h3", {}, task.name, " ", stateBadge(task.state)),
+    el(
+      "dl",
+      { class: "facts" },
+      el("dt", {}, "path"), el("dd", {}, task.path),
+      el("dt", {}, "kind"), el("dd", {}, task.kind),
+      el("dt", {}, "attempts"), el("dd", { class: "attempts" }, String(task.attempts)),
+      el("dt", {}, "duration"), el("dd", {}, fmt.duration(task.duration)),
+      el("dt", {}, "peak memory"), el("dd", { class: "peak-memory" }, memory),
+      el("dt", {}, "cpu"), el("dd", { class: "cpu" }, cpu),
+      el("dt", {}, "component"), el("dd", {}, task.component),
+      el("dt", {}, "digest"), el("dd", { class: "uri" }, task.component_digest || "-"),
+      task.exit_code === null ? null : [el("dt", {}, "exit code"), el("dd", {}, String(task.exit_code))],
+      task.reason ? [el("dt", {}, "reason"), el("dd", {}, task.reason)] : null,
+    ),
+    task.error ? el("pre", { class: "error" }, task.error) : null,
+    el("h4", {}, "Inputs"),
+    valuesTable(task.inputs),
+    el("h4", {}, "Outputs"),
+    valuesTable(task.outputs),
+    own.length
+      ? [
+          el("h4", {}, "Artifacts"),
+          el(
+            "ul",
+            {},
+            own.map((artifact) =>
+              el(
+                "li",
+                {},
+                el("a", { href: "#", onclick: (event) => (event.preventDefault(), showArtifact(artifact)) }, artifact.name),
+                ` ${artifact.type} (${fmt.size(artifact.size)})`,
+              ),
+            ),
+          ),
+        ]
+      : null,
+  );
+}
+
+// The task's log: read once when it finished, followed through server-sent events while it runs.
+function logPanel(runId, task, cleanups) {
+  const output = el("pre", { class: "log", id: "log" });
+  const status = el("span", { class: "muted log-status" });
+  const attempts = el("span", { class: "log-attempts" });
+  const show = async (attempt) => {
+    const query = attempt ? `?attempt=${attempt}` : "";
+    output.textContent = await getText(runUrl(runId, `/logs/${taskPathUrl(task.path)}${query}`));
+    status.textContent = attempt ? `attempt ${attempt}` : "";
+  };
+  if (task.attempts > 1) {
+    for (let attempt = 1; attempt <= task.attempts; attempt += 1) {
+      attempts.append(el("button", { type: "button", onclick: () => show(attempt) }, `attempt ${attempt}`), " ");
+    }
+  }
+  if (FINISHED.has(task.state)) {
+    show(null).catch((error) => (status.textContent = error.message));
+  } else {
+    status.textContent = "following…";
+    const stream = new EventSource(runUrl(runId, `/log-events/${taskPathUrl(task.path)}`));
+    stream.addEventListener("log", (event) => {
+      output.append(JSON.parse(event.data).text);
+      output.scrollTop = output.scrollHeight;
+    });
+    stream.addEventListener("attempt", (event) => {
+      output.append(`\n--- attempt ${JSON.parse(event.data).attempt} ---\n`);
+    });
+    stream.addEventListener("end", (event) => {
+      status.textContent = `ended: ${JSON.parse(event.data).state.toLowerCase()}`;
+      stream.close();
+    });
+    cleanups.push(() => stream.close());
+  }
+  return el("div", { class: "logs" }, el("h4", {}, "Logs ", status, " ", attempts), output);
+}
+
+export function runView(main, runId, cleanups) {
+  const model = { run: null, tasks: new Map(), edges: [], artifacts: [] };
+  const view = { selected: null, unfolded: new Set() };
+  const headerBox = el("div", { id: "run-header" });
+  const graphBox = el("div", { class: "graph-box", id: "graph" });
+  const taskBox = el("aside", { id: "task-panel" }, el("p", { class: "muted" }, "Click a task to see it here."));
+  const artifactsBox = el("div", { id: "artifacts" });
+  const previewBox = el("div", { id: "preview" });
+  const compareBox = el("div", { class: "compare-pick" });
+  let taskCleanups = [];
+  main.replaceChildren(
+    headerBox,
+    compareBox,
+    el("div", { class: "run-body" }, graphBox, taskBox),
+    el("h3", {}, "Artifacts"),
+    artifactsBox,
+    previewBox,
+  );
+
+  const showArtifact = async (artifact) => {
+    previewBox.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+    previewBox.replaceChildren(await previewArtifact(runId, artifact));
+    previewBox.scrollIntoView({ block: "nearest" });
+  };
+  const redraw = () => drawGraph(graphBox, [...model.tasks.values()], model.edges, view);
+  const showTask = (path) => {
+    taskCleanups.forEach((cleanup) => cleanup());
+    taskCleanups = [];
+    const task = model.tasks.get(path);
+    if (!task) return;
+    taskBox.replaceChildren(
+      taskDetails(task, model.artifacts, showArtifact),
+      task.has_log ? logPanel(runId, task, taskCleanups) : el("p", { class: "muted" }, "No log (yet)."),
+    );
+    taskBox.dataset.path = path;
+  };
+  view.select = (path) => {
+    view.selected = path;
+    redraw();
+    showTask(path);
+  };
+  view.unfold = (path) => {
+    view.unfolded.add(path);
+    redraw();
+  };
+  view.fold = (path) => {
+    view.unfolded.delete(path);
+    redraw();
+  };
+  const cancel = async () => {
+    await postJSON(runUrl(runId, "/cancel"), {}).catch((error) => alert(error.message));
+  };
+  const loadArtifacts = async () => {
+    model.artifacts = (await getJSON(runUrl(runId, "/artifacts"))).artifacts;
+    artifactsBox.replaceChildren(artifactsTable(runId, model.artifacts, showArtifact));
+  };
+  const compareWith = async (run) => {
+    const others = (await getJSON(`/api/runs?${new URLSearchParams({ pipeline: run.pipeline })}`)).runs.filter(
+      (other) => other.run_id !== run.run_id,
+    );
+    if (!others.length) return;
+    const select = el("select", {}, others.map((other) => el("option", { value: other.run_id }, `${other.run_id} ${other.state}`)));
+    compareBox.replaceChildren(
+      "Compare with ",
+      select,
+      " ",
+      el("button", { type: "button", onclick: () => (location.hash = `#/compare/${runId}/${select.value}`) }, "Compare"),
+    );
+  };
+
+  getJSON(runUrl(runId))
+    .then((detail) => {
+      model.run = detail.run;
+      detail.tasks.forEach((task) => model.tasks.set(task.path, task));
+      model.edges = detail.edges;
+      headerBox.replaceChildren(header(model.run, cancel));
+      redraw();
+      compareWith(model.run);
+      return loadArtifacts();
+    })
+    .catch((error) => main.replaceChildren(el("p", { class: "error" }, error.message)));
+
+  const stream = new EventSource(runUrl(runId, "/events"));
+  stream.addEventListener("update", (event) => {
+    const update = JSON.parse(event.data);
+    model.run = update.run;
+    let finishedNow = false;
+    let selectedMoved = false; // the selected task finished, or its log appeared: show it again
+    for (const task of update.tasks) {
+      const before = model.tasks.get(task.path);
+      const finished = FINISHED.has(task.state) && (!before || !FINISHED.has(before.state));
+      finishedNow ||= finished;
+      if (task.path === view.selected) selectedMoved = finished || task.has_log !== before?.has_log;
+      model.tasks.set(task.path, task);
+    }
+    if (update.edges) model.edges = update.edges;
+    headerBox.replaceChildren(header(model.run, cancel));
+    redraw();
+    if (selectedMoved) showTask(view.selected);
+    if (finishedNow) loadArtifacts();
+  });
+  stream.addEventListener("end", () => {
+    stream.close();
+    loadArtifacts();
+  });
+  cleanups.push(() => stream.close(), () => taskCleanups.forEach((cleanup) => cleanup()));
+}
