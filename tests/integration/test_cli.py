@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,13 @@ from runner.testing.shellsteps import Step, pipeline
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "iris" / "pipeline.yaml"
 
 
-def flow(*args: str) -> subprocess.CompletedProcess[str]:
+def flow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "runner.cli.main", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "runner.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -85,8 +90,17 @@ root:
         (CYCLE.replace("dependentTasks: [b]", ""), ["-p", "x=1"], "unknown parameter 'x'", "pipeline.yaml"),
         (None, ["-p", "seed=abc"], "expected an integer", "pipeline.yaml: parameter 'seed'"),
         (None, ["--backend", "nope"], "unknown backend 'nope'", "--backend"),
+        (None, ["--namespace", "team"], "--namespace: only for --cluster", "flow run"),
     ],
-    ids=["malformed", "not-a-pipeline", "cycle", "unknown-parameter", "wrong-type", "unknown-backend"],
+    ids=[
+        "malformed",
+        "not-a-pipeline",
+        "cycle",
+        "unknown-parameter",
+        "wrong-type",
+        "unknown-backend",
+        "cluster-option-without-cluster",
+    ],
 )
 def test_bad_input_is_one_line_and_exit_2(
     tmp_path: Path, text: str | None, args: list[str], expected: str, where: str
@@ -105,3 +119,10 @@ def test_bad_input_is_one_line_and_exit_2(
 def test_unknown_run_is_exit_2() -> None:
     done = flow("show", "deadbeef")
     assert done.returncode == 2 and "no run 'deadbeef'" in done.stderr
+
+
+def test_cluster_without_a_cluster_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    nowhere = {"KUBECONFIG": str(tmp_path / "no-kubeconfig"), "HOME": str(tmp_path)}
+    done = flow("run", str(EXAMPLE), "--cluster", env=nowhere)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "no cluster" in done.stderr and "--backend k8s" in done.stderr
