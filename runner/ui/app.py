@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,9 @@ class Endpoints:
         record = self._record(request)
         if record.state.finished:
             return JSONResponse({"state": record.state.value})
-        if record.engine_pid is not None and api.engine_alive(record.engine_pid):
+        # A run started from this page has its engine in this process, which engine_alive does not count.
+        pid = record.engine_pid
+        if pid is not None and (pid == os.getpid() or api.engine_alive(pid)):
             self.reader.read(lambda store: store.request_cancel(record.run_id))
         else:
             from runner.cancel import cancel_orphaned

@@ -31,8 +31,9 @@ from runner.ui.security import PathRefused, resolve_within
 SUFFIXES = (".yaml", ".yml", ".py")
 _SKIPPED_FOLDERS = {"node_modules", "__pycache__", "venv", "site-packages", "build", "dist"}
 _PIPELINE_DECORATOR = re.compile(r"^\s*@(?:\w+\.)?pipeline\b", re.MULTILINE)
+_IR_KEYS = (re.compile(r"^pipelineInfo:", re.MULTILINE), re.compile(r"^root:", re.MULTILINE))
 _MAX_FOUND = 200
-_SNIFF_BYTES = 64 * 1024
+_SNIFF_BYTES = 8 << 20  # IR puts pipelineInfo after the components, which embed their code
 _COMPILE_SECONDS = 120
 _START_SECONDS = 120  # creating a cluster backend may wait for the API server
 _KEPT_PIPELINES = 32
@@ -76,8 +77,8 @@ def find_pipelines(folder: Path) -> list[str]:
             if path.suffix in SUFFIXES and _looks_like_pipeline(path):
                 found.append(path.relative_to(folder).as_posix())
                 if len(found) == _MAX_FOUND:
-                    return found
-    return found
+                    return sorted(found)
+    return sorted(found)
 
 
 def _looks_like_pipeline(path: Path) -> bool:
@@ -88,7 +89,7 @@ def _looks_like_pipeline(path: Path) -> bool:
         return False
     if path.suffix == ".py":
         return _PIPELINE_DECORATOR.search(head) is not None
-    return "pipelineInfo" in head and "root" in head
+    return all(key.search(head) for key in _IR_KEYS)
 
 
 def compile_python(path: Path, folder: Path) -> str:
