@@ -8,6 +8,12 @@ const FINISHED = new Set([
   "SUCCEEDED", "CACHED", "FAILED", "SKIPPED_UPSTREAM_FAILED", "SKIPPED_CONDITION", "CANCELLED",
 ]);
 
+// The store's duration stops at the last recorded change; while the run goes on, count to now.
+function runningFor(run) {
+  if (run.finished_at || !run.started_at) return run.duration;
+  return Date.now() / 1000 - run.started_at;
+}
+
 function header(run, onCancel) {
   const finished = ["SUCCEEDED", "FAILED", "CANCELLED"].includes(run.state);
   return el(
@@ -27,7 +33,7 @@ function header(run, onCancel) {
       { class: "facts" },
       el("dt", {}, "backend"), el("dd", {}, run.backend),
       el("dt", {}, "started"), el("dd", {}, fmt.when(run.started_at || run.created_at)),
-      el("dt", {}, "duration"), el("dd", {}, fmt.duration(run.duration)),
+      el("dt", {}, "duration"), el("dd", {}, fmt.duration(runningFor(run))),
       el("dt", {}, "root"), el("dd", { class: "uri" }, run.root),
       el("dt", {}, "file"), el("dd", {}, run.pipeline_file),
     ),
