@@ -11,6 +11,7 @@ from typing import Any
 
 from backends.base import Mount, TaskSpec
 from runner import artifacts
+from runner.engine import platform
 from runner.engine.graph import ArtifactRef, Node
 from runner.engine.placeholders import Context, render
 from runner.spec.model import Container, PipelineSpec
@@ -85,7 +86,7 @@ def build(node: Node, attempt: int, run: RunContext) -> TaskSpec:
         timeout=_timeout(node, run),
         # os.path-style joins on strings: this runs once per task, where pathlib costs show.
         log_path=f"{run.logs_dir}/{run.run_id}/{node.path}/attempt-{attempt}.log",
-        kubernetes=run.spec.kubernetes_executor(node.component.executor_label),
+        kubernetes=platform.resolved(run.spec.kubernetes_executor(node.component.executor_label), node),
     )
 
 

@@ -576,3 +576,21 @@ def test_an_evicted_task_runs_again_without_a_retry_policy_but_not_forever(run_p
     assert given_up.tasks["a"].state == TaskState.FAILED and given_up.tasks["a"].attempts == 3
     crashed = run_pipeline(steps(chain("a")), lambda spec: Outcome(exit_code=1))
     assert crashed.tasks["a"].attempts == 1
+
+
+CORPUS_PIPELINES = Path(__file__).resolve().parents[3] / "shared" / "kfp-corpus" / "pipelines"
+
+
+@pytest.mark.skipif(not CORPUS_PIPELINES.is_dir(), reason="the shared kfp corpus is not next to the checkout")
+def test_a_secret_named_by_a_pipeline_parameter_reaches_the_backend_resolved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOW_HOME", str(tmp_path))
+    backend = FakeBackend(lambda spec: Outcome(parameters={"Output": "done"}))
+    source = CORPUS_PIPELINES / "parallel_and_nested__parallel_for_secret.yaml"
+    with Store(tmp_path / "db") as store:
+        result = runner.run(source, backend=backend, params={"my_secret_name": "team-db"}, store=store)
+    assert result.state == RunState.SUCCEEDED
+    secrets = [spec.kubernetes["secretAsEnv"][0] for spec in backend.submitted]
+    assert secrets and all(s["secretName"] == "team-db" for s in secrets)
+    assert all(s["keyToEnv"] == [{"envVar": "MY_SECRET_KEY", "secretKey": "username"}] for s in secrets)
