@@ -596,12 +596,15 @@ class Engine:
             self.on_change(record)
 
     def _flush(self) -> None:
-        if self._dirty:
-            self.store.save_tasks(self._dirty.values())
-            self._dirty.clear()
+        # Artifacts first: an engine killed between the two commits leaves at worst artifact records of a
+        # task still recorded as running (which a resume runs again, replacing them), never a task recorded
+        # as succeeded without its artifacts (which a resume would reuse as they are).
         if self._dirty_artifacts:
             self.store.save_artifacts(self._dirty_artifacts)
             self._dirty_artifacts.clear()
+        if self._dirty:
+            self.store.save_tasks(self._dirty.values())
+            self._dirty.clear()
 
     def _finish_run(self, state: RunState, error: str) -> None:
         self._flush()

@@ -1,0 +1,85 @@
+"""An engine killed between two store writes leaves a store that `flow resume` can trust: a task recorded as
+succeeded always has its artifacts recorded too (scripts/chaos.py kills real engines at random moments)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from irbuild import Pipeline, artifact_from_task, task
+
+import runner
+from backends.fake import FakeBackend, Outcome
+from runner.store import ArtifactRecord, RunState, Store, TaskRecord, TaskState
+
+
+class EngineKilled(BaseException):
+    """Stands for SIGKILL: nothing after it runs, not even `except Exception` handlers."""
+
+
+class DyingStore(Store):
+    """A store whose engine dies just before its write number `dies_at` (task and artifact writes)."""
+
+    def __init__(self, path: Path, dies_at: int) -> None:
+        super().__init__(path)
+        self.writes, self.dies_at = 0, dies_at
+
+    def _count(self) -> None:
+        self.writes += 1
+        if self.writes == self.dies_at:
+            raise EngineKilled
+
+    def save_tasks(self, tasks: Iterable[TaskRecord]) -> None:
+        self._count()
+        super().save_tasks(tasks)
+
+    def save_artifacts(self, artifacts: Iterable[ArtifactRecord]) -> None:
+        self._count()
+        super().save_artifacts(artifacts)
+
+
+def producer_consumer() -> str:
+    return (
+        Pipeline("crash")
+        .container("comp-make", outputs={"data": "system.Dataset"})
+        .container("comp-use", inputs={"data": "system.Dataset"}, outputs={"data": "system.Dataset"})
+        .root(
+            {
+                "make": task("comp-make"),
+                "use": task("comp-use", data=artifact_from_task("make", "data")),
+            }
+        )
+        .yaml()
+    )
+
+
+def run_until_killed(tmp_path: Path, dies_at: int) -> tuple[Store, str]:
+    store = DyingStore(tmp_path / "db", dies_at)
+    backend = FakeBackend()
+    backend.script = lambda spec: Outcome(artifacts={"data": spec.task_path.encode()})
+    with pytest.raises(EngineKilled):
+        runner.run(producer_consumer(), backend=backend, root=tmp_path / "root", store=store)
+    return store, store.runs(1)[0].run_id
+
+
+def writes_of_a_whole_run(tmp_path: Path) -> int:
+    store = DyingStore(tmp_path / "db", dies_at=0)
+    backend = FakeBackend()
+    backend.script = lambda spec: Outcome(artifacts={"data": b"x"})
+    result = runner.run(producer_consumer(), backend=backend, root=tmp_path / "root", store=store)
+    assert result.state == RunState.SUCCEEDED
+    store.close()
+    return store.writes
+
+
+def test_a_task_recorded_as_succeeded_has_its_artifacts_whenever_the_engine_dies(tmp_path: Path) -> None:
+    writes = writes_of_a_whole_run(tmp_path / "whole")
+    assert writes >= 4  # tasks and artifacts of two tasks, at least
+    for dies_at in range(1, writes + 1):
+        store, run_id = run_until_killed(tmp_path / str(dies_at), dies_at)
+        succeeded = [t.path for t in store.tasks(run_id) if t.state == TaskState.SUCCEEDED]
+        recorded = {a.task_path for a in store.artifacts(run_id)}
+        missing = [path for path in succeeded if path not in recorded]
+        assert not missing, f"killed before write {dies_at}: {missing} succeeded without artifacts"
+        store.close()
