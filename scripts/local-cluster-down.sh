@@ -42,10 +42,20 @@ alive() {  # PID: running (a zombie is not)
   [ "$state" != Z ] && [ "$state" != X ]
 }
 
+is_component() {  # PID NAME: that process runs the component's binary (perhaps since replaced)
+  local exe
+  exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+  exe=${exe% (deleted)}
+  [ "${exe##*/}" = "$2" ]
+}
+
 stop() {  # NAME: TERM the pid in its pidfile, KILL after 20 s
   local name=$1 pid n=0
   pid=$(cat "$RUN_DIR/$name.pid" 2>/dev/null || true)
-  if alive "$pid"; then
+  if alive "$pid" && ! is_component "$pid" "$name"; then
+    # A stale pidfile (the machine restarted, the pid was reused): not ours to stop.
+    say "pidfile of $name names pid $pid, which is not $name; leaving it alone"
+  elif alive "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
     while alive "$pid" && [ "$n" -lt 200 ]; do sleep 0.1; n=$((n + 1)); done
     if alive "$pid"; then

@@ -42,7 +42,7 @@ LOG_DIR=/var/log/flow-cluster
 LOCK=$RUN_DIR/lock
 
 # Bump when a build step below changes in a way the source version does not show.
-RECIPE_VERSION=1
+RECIPE_VERSION=2
 COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
 
 API_URL=https://127.0.0.1:6443
@@ -262,7 +262,8 @@ build_kubernetes() {
   mkdir -p "$out"
   for c in "${COMPONENTS[@]}"; do targets+=("k8s.io/kubernetes/cmd/$c"); done
   t1=$(now)
-  go build -o "$out/" -ldflags "$ldflags" "${targets[@]}" >"$LOG_DIR/build-go.log" 2>&1 \
+  # No DWARF: the binaries are stripped anyway (-s -w), and the compiler does less work.
+  go build -o "$out/" -gcflags=all=-dwarf=false -ldflags "$ldflags" "${targets[@]}" >"$LOG_DIR/build-go.log" 2>&1 \
     || { tail -n 20 "$LOG_DIR/build-go.log" >&2; die "go build failed; see $LOG_DIR/build-go.log"; }
   for c in "${COMPONENTS[@]}"; do [ -x "$out/$c" ] || die "go build left no $c"; done
   say "built ${COMPONENTS[*]} ($(since "$t1"))"
@@ -476,6 +477,14 @@ running_ours() {  # NAME BINARY: its pidfile names a live process of that binary
   [ "$exe" = "$2" ]  # a rebuilt binary shows as "... (deleted)" and counts as outdated
 }
 
+running_stale() {  # NAME BINARY: its pidfile names a live process of an older build of that binary
+  local pid exe
+  pid=$(pid_of "$1")
+  alive "$pid" || return 1
+  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+  [ "$exe" = "$2 (deleted)" ]
+}
+
 stop_pid() {  # NAME: TERM, then KILL after 15 s
   local pid n=0
   pid=$(pid_of "$1")
@@ -515,7 +524,8 @@ start() {
   if running_ours "$name" "$bin" && [ "$(cat "$RUN_DIR/$name.cmd" 2>/dev/null)" = "$record" ]; then
     return 0
   fi
-  if alive "$(pid_of "$name")"; then
+  # Stop only what is provably ours: a pidfile outliving a reboot may name someone else's process.
+  if running_ours "$name" "$bin" || running_stale "$name" "$bin"; then
     say "restarting $name (its flags, binary or certificates changed)"
     stop_pid "$name"
   fi
@@ -630,14 +640,6 @@ say "node $NODE_NAME Ready (Kubernetes $K8S_VERSION; $(since "$t_start") since t
 mkdir -p "$VOLUMES/$ROOT_PV"
 chmod 0777 "$VOLUMES/$ROOT_PV"
 
-kubectl_admin apply -f - >/dev/null <<EOF || die "could not create namespace $NAMESPACE"
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: $NAMESPACE
-EOF
-kubectl_admin apply -f "$REPO/deploy/rbac.yaml" >/dev/null || die "could not apply deploy/rbac.yaml"
-
 # The pipeline root volume: a hostPath PV reserved (claimRef) for flow's claim flow/flow-root. There is
 # no provisioner; flow creates the claim when missing and the PV controller binds it to this volume.
 pv_manifest() {  # NAME CLAIM DIR
@@ -656,8 +658,16 @@ spec:
   hostPath: {path: $3, type: Directory}
 EOF
 }
-pv_manifest "$ROOT_PV" "$ROOT_CLAIM" "$VOLUMES/$ROOT_PV" | kubectl_admin apply -f - >/dev/null \
-  || die "could not create the PersistentVolume $ROOT_PV"
+
+# One apply, in order (the namespace before what lives in it); no client-side validation, which would
+# fetch the whole OpenAPI schema first.
+{
+  printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n---\n' "$NAMESPACE"
+  cat "$REPO/deploy/rbac.yaml"
+  printf '\n---\n'
+  pv_manifest "$ROOT_PV" "$ROOT_CLAIM" "$VOLUMES/$ROOT_PV"
+} | kubectl_admin apply --validate=false -f - >"$LOG_DIR/apply.log" 2>&1 \
+  || { cat "$LOG_DIR/apply.log" >&2; die "could not apply namespace $NAMESPACE, deploy/rbac.yaml and PV $ROOT_PV"; }
 # A claim deleted since leaves the PV Released, bound to the old claim's uid, so that a new flow-root
 # would never bind. Retain kept the data; make the volume available to the next flow-root again.
 if [ "$(kubectl_admin get pv "$ROOT_PV" -o 'jsonpath={.status.phase}')" = Released ]; then
@@ -737,8 +747,8 @@ smoke_check() {
   rm -rf "$dir"
   mkdir -p "$dir"
   chmod 0777 "$dir"
-  pv_manifest "$name" "$name" "$dir" | kubectl_admin apply -f - >/dev/null || die "smoke check: PV failed"
-  kubectl_runner create -f - >/dev/null <<EOF || die "smoke check: flow-runner could not create a PVC and a pod"
+  pv_manifest "$name" "$name" "$dir" | kubectl_admin apply --validate=false -f - >/dev/null || die "smoke check: PV failed"
+  kubectl_runner create --validate=false -f - >/dev/null <<EOF || die "smoke check: flow-runner could not create a PVC and a pod"
 apiVersion: v1
 kind: PersistentVolumeClaim
 metadata:
