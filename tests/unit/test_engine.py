@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -576,3 +578,25 @@ def test_an_evicted_task_runs_again_without_a_retry_policy_but_not_forever(run_p
     assert given_up.tasks["a"].state == TaskState.FAILED and given_up.tasks["a"].attempts == 3
     crashed = run_pipeline(steps(chain("a")), lambda spec: Outcome(exit_code=1))
     assert crashed.tasks["a"].attempts == 1
+
+
+def test_every_transition_is_in_the_store_before_the_backend_is_asked_to_act(
+    run_pipeline: RunFn, tmp_path: Path
+) -> None:
+    stored: dict[tuple[str, int], dict[str, tuple[TaskState, int, str]]] = {}
+
+    def outcome(spec: TaskSpec) -> Outcome:
+        # What another process reading the store sees at the moment of the submit.
+        with contextlib.closing(sqlite3.connect(tmp_path / "db")) as db:
+            rows = db.execute("SELECT path, state, attempts, component_digest FROM tasks").fetchall()
+        stored[spec.task_path, spec.attempt] = {p: (TaskState(s), n, d) for p, s, n, d in rows}
+        evicted = spec.task_path == "b" and spec.attempt == 1
+        return Outcome(exit_code=1, reason="Evicted") if evicted else Outcome()
+
+    ran = run_pipeline(steps(chain("a", "b")), outcome)
+    assert ran.result.state == RunState.SUCCEEDED
+    digest = ran.tasks["a"].component_digest
+    assert digest.startswith("sha256:")
+    assert stored["a", 1] == {"a": (TaskState.RUNNING, 1, digest), "b": (TaskState.PENDING, 0, digest)}
+    assert stored["b", 1] == {"a": (TaskState.SUCCEEDED, 1, digest), "b": (TaskState.RUNNING, 1, digest)}
+    assert stored["b", 2]["b"] == (TaskState.RUNNING, 2, digest)
