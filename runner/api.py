@@ -11,12 +11,13 @@ from typing import Any
 from backends.base import Backend, BackendError, RunInfo
 from runner import artifacts
 from runner import params as pipeline_params
+from runner.engine.journal import ChangeListener
 from runner.engine.mocks import Mock
-from runner.engine.scheduler import ChangeListener, Engine
+from runner.engine.scheduler import Engine
 from runner.errors import UsageError
 from runner.selection import options_for_root, select_backend
 from runner.spec import PipelineSpec, load_file, load_text
-from runner.store import RunRecord, RunState, Store, TaskRecord, TaskState
+from runner.store import RunRecord, RunState, Store, TaskState
 
 
 def open_store() -> Store:
@@ -241,6 +242,23 @@ def engine_alive(pid: int) -> bool:
     return pid != os.getpid()
 
 
+# What a TaskResult needs of each task record: a run's result reads only these (it is read at the end of
+# every run, and a big run has tens of thousands of tasks).
+_RESULT_COLUMNS = (
+    "path",
+    "name",
+    "kind",
+    "state",
+    "attempts",
+    "outputs",
+    "error",
+    "log_path",
+    "started_at",
+    "finished_at",
+    "component_digest",
+)
+
+
 def result(store: Store, run_id: str, spec: PipelineSpec | None = None) -> RunResult:
     """The RunResult of a recorded run."""
     record = store.run(run_id)
@@ -257,7 +275,22 @@ def result(store: Store, run_id: str, spec: PipelineSpec | None = None) -> RunRe
             size=art.size,
             digest=art.digest,
         )
-    tasks = {t.path: _task_result(t, task_artifacts.get(t.path, {})) for t in store.tasks(record.run_id)}
+    tasks: dict[str, TaskResult] = {}
+    for row in store.task_columns(record.run_id, _RESULT_COLUMNS):
+        path, name, kind, state, attempts, task_outputs, error, log_path, started, finished, digest = row
+        tasks[path] = TaskResult(
+            path=path,
+            name=name,
+            kind=kind,
+            state=state,
+            attempts=attempts,
+            outputs=task_outputs,
+            artifacts=task_artifacts.get(path, {}),
+            error=error,
+            log_path=log_path,
+            duration=finished - started if started is not None and finished is not None else None,
+            component_digest=digest,
+        )
     outputs = record.outputs or {}
     list_outputs = set()
     if spec is not None:
@@ -275,20 +308,4 @@ def result(store: Store, run_id: str, spec: PipelineSpec | None = None) -> RunRe
         artifacts=pipeline_artifacts,
         tasks=tasks,
         error=record.error,
-    )
-
-
-def _task_result(task: TaskRecord, arts: dict[str, ArtifactResult]) -> TaskResult:
-    return TaskResult(
-        path=task.path,
-        name=task.name,
-        kind=task.kind,
-        state=task.state,
-        attempts=task.attempts,
-        outputs=dict(task.outputs),
-        artifacts=arts,
-        error=task.error,
-        log_path=task.log_path,
-        duration=task.duration,
-        component_digest=task.component_digest,
     )

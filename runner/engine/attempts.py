@@ -6,18 +6,36 @@ import functools
 import hashlib
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import Mount, TaskSpec
 from runner import artifacts
 from runner.engine import platform
 from runner.engine.graph import ArtifactRef, Node
-from runner.engine.placeholders import Context, render
-from runner.spec.model import Container, PipelineSpec
+from runner.engine.placeholders import Context, has_placeholders, render
+from runner.spec.model import Component, Container, PipelineSpec
 
 LOG_TAIL_LINES = 10
 _NOT_NAME = re.compile(r"[^a-z0-9]+")
+
+# Python components write their output as they go, so `flow logs -f` follows them live and a traceback
+# lands after the lines printed before it (a pipe would otherwise hold stdout back until exit).
+_TASK_ENV = {"PYTHONUNBUFFERED": "1"}
+
+
+@dataclass(frozen=True)
+class Executor:
+    """What every attempt of one component's container shares, worked out once per run."""
+
+    container: Container
+    placeholders: bool  # whether command or args must be rendered per attempt (else they are the argv)
+    env: Mapping[str, str]  # the container's, over flow's defaults; shared by the attempts, never modified
+    kubernetes: Mapping[str, Any]  # the executor's kfp-kubernetes settings
+    timeout: float | None
+    output_parameters: tuple[str, ...]
+    output_artifacts: tuple[tuple[str, str, str], ...]  # (name, schema title, schema version)
 
 
 @dataclass(frozen=True)
@@ -31,10 +49,15 @@ class RunContext:
     logs_dir: str
     pipeline_values: dict[str, str]
     task_timeout: float | None
+    _executors: dict[str, Executor] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @functools.cached_property
     def mounts(self) -> tuple[Mount, ...]:
         return (Mount(self.root, artifacts.TASK_ROOT),)
+
+    @functools.cached_property
+    def task_base(self) -> str:
+        return self.task_root.rstrip("/")
 
     def task_values(self, node: Node) -> dict[str, str]:
         """The pipeline placeholders plus the task's own, as `{{$.pipeline_task_name}}` needs."""
@@ -43,6 +66,32 @@ class RunContext:
             "pipeline_task_name": node.task.name,
             "pipeline_task_uuid": f"{self.run_id}.{node.path}",
         }
+
+    def executor(self, component: Component) -> Executor:
+        """The component's Executor (component names are unique in a spec)."""
+        found = self._executors.get(component.name)
+        if found is None:
+            found = self._executors[component.name] = _executor(component, self)
+        return found
+
+
+def _executor(component: Component, run: RunContext) -> Executor:
+    container = component.executor
+    assert isinstance(container, Container)
+    kubernetes = run.spec.kubernetes_executor(component.executor_label)
+    # kfp-kubernetes' activeDeadlineSeconds, else --task-timeout.
+    seconds = kubernetes.get("activeDeadlineSeconds")
+    return Executor(
+        container=container,
+        placeholders=has_placeholders(container.command) or has_placeholders(container.args),
+        env={**_TASK_ENV, **container.env},
+        kubernetes=kubernetes,
+        timeout=float(seconds) if seconds else run.task_timeout,
+        output_parameters=tuple(component.outputs.parameters),
+        output_artifacts=tuple(
+            (name, a.schema_title, a.schema_version) for name, a in component.outputs.artifacts.items()
+        ),
+    )
 
 
 def pipeline_values(spec: PipelineSpec, run_id: str, created_at: float, task_root: str) -> dict[str, str]:
@@ -59,48 +108,41 @@ def pipeline_values(spec: PipelineSpec, run_id: str, created_at: float, task_roo
     }
 
 
-# Python components write their output as they go, so `flow logs -f` follows them live and a traceback
-# lands after the lines printed before it (a pipe would otherwise hold stdout back until exit).
-_TASK_ENV = {"PYTHONUNBUFFERED": "1"}
-
-
 def build(node: Node, attempt: int, run: RunContext) -> TaskSpec:
     """The TaskSpec of the node's attempt number `attempt`. Raises FlowError for a bad placeholder."""
-    container = node.component.executor
-    assert isinstance(container, Container)
-    executor_input = _executor_input(node, run)
-    context = Context(executor_input, run.task_values(node), node.task.where)
+    executor = run.executor(node.component)
+    executor_input = _executor_input(node, executor, run)
+    container = executor.container
+    command: Sequence[str] = container.command
+    args: Sequence[str] = container.args
+    if executor.placeholders:
+        context = Context(executor_input, run.task_values(node), node.task.where)
+        command, args = render(command, context), render(args, context)
+    path = node.path
     return TaskSpec(
         run_id=run.run_id,
-        task_path=node.path,
+        task_path=path,
         attempt=attempt,
-        name=container_name(run.run_id, node.path, attempt),
+        name=container_name(run.run_id, path, attempt),
         image=container.image,
-        command=render(container.command, context),
-        args=render(container.args, context),
-        env={**_TASK_ENV, **container.env},
+        command=command,
+        args=args,
+        env=executor.env,
         resources=container.resources,
         mounts=run.mounts,
-        labels={"flow.run": run.run_id, "flow.task": node.path, "flow.attempt": str(attempt)},
+        labels={"flow.run": run.run_id, "flow.task": path, "flow.attempt": str(attempt)},
         executor_input=executor_input,
-        timeout=_timeout(node, run),
+        timeout=executor.timeout,
         # os.path-style joins on strings: this runs once per task, where pathlib costs show.
-        log_path=f"{run.logs_dir}/{run.run_id}/{node.path}/attempt-{attempt}.log",
-        kubernetes=platform.resolved(run.spec.kubernetes_executor(node.component.executor_label), node),
+        log_path=f"{run.logs_dir}/{run.run_id}/{path}/attempt-{attempt}.log",
+        kubernetes=platform.resolved(executor.kubernetes, node),
     )
 
 
-def _timeout(node: Node, run: RunContext) -> float | None:
-    """Seconds the task may run: kfp-kubernetes' activeDeadlineSeconds, else --task-timeout."""
-    seconds = run.spec.kubernetes_executor(node.component.executor_label).get("activeDeadlineSeconds")
-    return float(seconds) if seconds else run.task_timeout
-
-
-def _executor_input(node: Node, run: RunContext) -> dict[str, Any]:
+def _executor_input(node: Node, executor: Executor, run: RunContext) -> dict[str, Any]:
     """The KFP ExecutorInput: input values and artifacts, and where each output goes, as tasks see paths."""
-    base = run.task_root.rstrip("/")
+    base = run.task_base
     task_dir = f"{base}/{artifacts.task_dir(run.run_id, node.path)}"
-    outputs = node.component.outputs
     return {
         "inputs": {
             "parameterValues": node.params,
@@ -110,19 +152,19 @@ def _executor_input(node: Node, run: RunContext) -> dict[str, Any]:
             },
         },
         "outputs": {
-            "parameters": {name: {"outputFile": f"{task_dir}/{name}"} for name in outputs.parameters},
+            "parameters": {name: {"outputFile": f"{task_dir}/{name}"} for name in executor.output_parameters},
             "artifacts": {
                 name: {
                     "artifacts": [
                         {
                             "name": name,
-                            "type": {"schemaTitle": a.schema_title, "schemaVersion": a.schema_version},
+                            "type": {"schemaTitle": title, "schemaVersion": version},
                             "uri": f"{task_dir}/{name}",
                             "metadata": {},
                         }
                     ]
                 }
-                for name, a in outputs.artifacts.items()
+                for name, title, version in executor.output_artifacts
             },
             "outputFile": f"{task_dir}/{artifacts.EXECUTOR_OUTPUT}",
         },

@@ -23,9 +23,10 @@ class ArtifactRef:
     digest: str = ""  # sha256 of the content once the producing task succeeded; part of cache keys
 
 
-@dataclass(eq=False)
+# Slots (here and on Node): a big run holds tens of thousands of nodes, read and updated on every tick.
+@dataclass(eq=False, slots=True)
 class Scope:
-    """One instance of a DAG: its input values and the nodes of its tasks."""
+    """One instance of a DAG: its input values, the nodes of its tasks and who waits for whom."""
 
     path: str  # prefix of its nodes' paths ("" for the root)
     component: Component
@@ -33,6 +34,7 @@ class Scope:
     artifacts: dict[str, list[ArtifactRef]]
     owner: Node | None
     nodes: dict[str, Node] = field(default_factory=dict)
+    dependents: dict[str, list[Node]] = field(default_factory=dict)  # task name -> the nodes it releases
     unfinished: int = 0
 
     def child_path(self, name: str) -> str:
@@ -48,7 +50,7 @@ class Scope:
         return False, None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     """One task instance. Container tasks are submitted; DAG tasks open child scopes (one per loop item)."""
 
@@ -56,18 +58,15 @@ class Node:
     component: Component
     scope: Scope
     record: TaskRecord
-    dependents: list[Node] = field(default_factory=list)
     waiting_on: int = 0
     handle: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, list[ArtifactRef]] = field(default_factory=dict)
     output_params: dict[str, Any] = field(default_factory=dict)
     output_artifacts: dict[str, list[ArtifactRef]] = field(default_factory=dict)
-    children: list[Scope] = field(default_factory=list)
+    children: Sequence[Scope] = ()  # a DAG task's scopes, one per loop item
     unfinished_children: int = 0
-    pending_iterations: list[Scope] = field(
-        default_factory=list
-    )  # loop items not yet opened (parallelismLimit)
+    opened_children: int = 0  # those opened so far (a loop's parallelismLimit holds the others back)
     attempt_spec: TaskSpec | None = None  # the current attempt, for container tasks
 
     @property

@@ -14,6 +14,8 @@ from runner.spec.model import ParameterBinding
 _PIPELINE_PLACEHOLDER = re.compile(r"\{\{\$\.(pipeline_[a-z_]+)\}\}")
 
 Selector = Callable[[Any, str, str], Any]  # (value, expression, where) -> selected value
+# The values of pipeline placeholders for a node; called only when a constant or a status needs them.
+PipelineValues = Callable[[Node], Mapping[str, str]]
 
 
 class InputError(FlowError):
@@ -21,7 +23,7 @@ class InputError(FlowError):
 
 
 def resolve(
-    node: Node, pipeline_values: Mapping[str, str], select: Selector
+    node: Node, pipeline_values: PipelineValues, select: Selector
 ) -> tuple[dict[str, Any], dict[str, list[ArtifactRef]]]:
     """The node's input parameter values (typed, defaults applied) and input artifacts."""
     task, scope, declared = node.task, node.scope, node.component.inputs
@@ -71,14 +73,15 @@ def _typed(value: Any, ptype: str, where: str) -> Any:
 
 
 def _parameter(
-    binding: ParameterBinding, node: Node, pipeline_values: Mapping[str, str], where: str
+    binding: ParameterBinding, node: Node, pipeline_values: PipelineValues, where: str
 ) -> tuple[bool, Any]:
     """(whether the input has a value, the value)."""
     scope = node.scope
     if binding.kind == "constant":
         value = binding.constant
         if isinstance(value, str) and "{{$." in value:
-            value = _PIPELINE_PLACEHOLDER.sub(lambda m: pipeline_values.get(m.group(1), m.group(0)), value)
+            values = pipeline_values(node)
+            value = _PIPELINE_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), value)
         return True, value
     if binding.kind == "component_input":
         if binding.key in scope.params:
@@ -90,9 +93,17 @@ def _parameter(
         return True, {
             "state": "COMPLETE" if record.state.ok else record.state.value,
             "error": {"code": 0 if record.state.ok else 1, "message": record.error},
-            "pipelineJobResourceName": pipeline_values.get("pipeline_job_resource_name", ""),
+            "pipelineJobResourceName": pipeline_values(node).get("pipeline_job_resource_name", ""),
             "pipelineTaskName": producer.task.name,
         }
     if not producer.record.state.ok or binding.key not in producer.output_params:
         return False, None
     return True, producer.output_params[binding.key]
+
+
+def describe(node: Node) -> dict[str, Any]:
+    """The resolved inputs as the store records them: values, and artifacts by URI."""
+    described: dict[str, Any] = dict(node.params)
+    for name, refs in node.artifacts.items():
+        described[name] = [ref.uri for ref in refs]
+    return described

@@ -1,11 +1,11 @@
-"""ParallelFor: a loop task's items, one scope per iteration, and its collected (fan-in) outputs."""
+"""ParallelFor: a loop task's items and one scope per iteration."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from runner.engine.graph import ArtifactRef, Node, Scope
+from runner.engine.graph import Node, Scope
 from runner.errors import FlowError
 
 
@@ -51,24 +51,3 @@ def iteration_scopes(node: Node, values: list[Any]) -> list[Scope]:
             params[iterator.item_input] = value
         scopes.append(Scope(f"{node.path}/{index}", node.component, params, arts, owner=node))
     return scopes
-
-
-def collected_outputs(node: Node) -> tuple[dict[str, Any], dict[str, list[ArtifactRef]]]:
-    """A loop's DAG outputs gathered over its iterations, in item order (dsl.Collected).
-
-    An iteration that did not produce a value (its producer skipped by a condition) contributes nothing.
-    """
-    dag = node.component.dag
-    assert dag is not None
-    params: dict[str, Any] = {name: [] for name in dag.parameter_outputs}
-    arts: dict[str, list[ArtifactRef]] = {name: [] for name in dag.artifact_outputs}
-    for scope in node.children:
-        for name, selectors in dag.parameter_outputs.items():
-            ok, value = scope.produced(selectors, artifacts=False)
-            if ok:
-                params[name].append(value)
-        for name, selectors in dag.artifact_outputs.items():
-            ok, refs = scope.produced(selectors, artifacts=True)
-            if ok:
-                arts[name].extend(refs)
-    return params, arts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -11,6 +12,7 @@ from runner.engine.graph import ArtifactRef
 from runner.engine.values import check, parse_text
 from runner.errors import FlowError
 from runner.spec.model import Interface
+from runner.store import ArtifactRecord
 
 
 class OutputError(FlowError):
@@ -89,3 +91,31 @@ def _executor_output(content: bytes | None, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise OutputError(f"malformed {artifacts.EXECUTOR_OUTPUT}: not a JSON object", where)
     return value
+
+
+def digest_artifacts(
+    files: RootFiles, run_id: str, task_path: str, produced: dict[str, list[ArtifactRef]]
+) -> list[ArtifactRecord]:
+    """The records of a task's output artifacts, with their sizes and content digests; the refs in
+    `produced` are replaced by ones that carry the digest."""
+    found = files.digests([ref.uri for refs in produced.values() for ref in refs])
+    records = []
+    for name, refs in produced.items():
+        digested = []
+        for ref in refs:
+            size, sha = found.get(ref.uri, (0, ""))
+            digested.append(dataclasses.replace(ref, digest=sha))
+            records.append(
+                ArtifactRecord(
+                    run_id=run_id,
+                    task_path=task_path,
+                    name=name,
+                    uri=ref.uri,
+                    type=ref.type,
+                    metadata=ref.metadata,
+                    size=size,
+                    digest=sha,
+                )
+            )
+        produced[name] = digested
+    return records

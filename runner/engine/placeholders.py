@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -65,6 +66,14 @@ def render(arguments: Sequence[str], context: Context) -> list[str]:
     return result
 
 
+def has_placeholders(arguments: Sequence[str]) -> bool:
+    """Whether `render` could change these arguments (if not, they are the argv as they are)."""
+    return any("{" in argument for argument in arguments)
+
+
+# An argument is rendered once per task attempt, but there are few distinct arguments (those of the run's
+# components): parsing each once and keeping the result saves most of the work. Results are never modified.
+@functools.lru_cache(maxsize=1024)
 def _structured(argument: str) -> Any:
     """The parsed form of a `{"Concat": ...}` or `{"IfPresent": ...}` argument, else None."""
     stripped = argument.lstrip()
@@ -77,6 +86,12 @@ def _structured(argument: str) -> Any:
     if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("Concat", "IfPresent"):
         return value
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parts(text: str) -> tuple[str, ...]:
+    """Text and placeholder expressions, alternating: ("--n=", ".inputs.parameters['n']", "")."""
+    return tuple(_PLACEHOLDER.split(text))
 
 
 def _expand(value: Any, context: Context) -> list[str]:
@@ -94,7 +109,13 @@ def _expand(value: Any, context: Context) -> list[str]:
 
 
 def _substitute(text: str, context: Context) -> str:
-    return _PLACEHOLDER.sub(lambda match: _value(match.group(1), context), text)
+    parts = _parts(text)
+    if len(parts) == 1:
+        return text
+    pieces = list(parts)
+    for i in range(1, len(pieces), 2):
+        pieces[i] = _value(pieces[i], context)
+    return "".join(pieces)
 
 
 def _value(expression: str, context: Context) -> str:

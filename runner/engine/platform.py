@@ -31,10 +31,11 @@ class PlatformError(FlowError):
     """A name in the task's kubernetes settings has no value; the task fails with this message."""
 
 
-def resolved(config: Mapping[str, Any], node: Node) -> dict[str, Any]:
-    """`config` with every parameter-given name replaced by its value for this task."""
-    if not any(config.get(key) for key in _NAMED_ENTRIES):
-        return dict(config)
+def resolved(config: Mapping[str, Any], node: Node) -> Mapping[str, Any]:
+    """`config` with every parameter-given name replaced by its value for this task (itself, shared,
+    when it names nothing that way: most tasks have no kubernetes settings at all)."""
+    if not config or not any(config.get(key) for key in _NAMED_ENTRIES):
+        return config
     result = copy.deepcopy(dict(config))
     for key, (parameter_key, name_key) in _NAMED_ENTRIES.items():
         for entry in result.get(key) or []:

@@ -11,15 +11,13 @@ import heapq
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from backends.base import (
     REASON_CANCELLED,
     REASON_LOST,
-    REASON_TIMEOUT,
     Backend,
     BackendError,
     PermanentBackendError,
@@ -30,22 +28,23 @@ from backends.base import (
 )
 from runner import artifacts
 from runner.engine import attempts, caching, conditions, importer, inputs, loops, mocks, outputs, retries
+from runner.engine.collector import YoungOnly
+from runner.engine.dags import collected_outputs, dag_outputs
 from runner.engine.graph import ArtifactRef, Node, Scope
+from runner.engine.journal import ChangeListener, Journal
+from runner.engine.running import Running
 from runner.errors import FlowError
 from runner.spec.model import Importer, PipelineSpec
 from runner.store import ArtifactRecord, RunRecord, RunState, Store, TaskRecord, TaskState
 
 ALL_UPSTREAM_COMPLETED = "ALL_UPSTREAM_TASKS_COMPLETED"
+_BLOCKING = frozenset((TaskState.FAILED, TaskState.SKIPPED_UPSTREAM_FAILED, TaskState.CANCELLED))
 _MIN_TICK, _MAX_TICK = 0.01, 0.2
-_POLL_RETRIES = 5
 _CANCEL_CHECK_SECONDS = 1.0
 
 
 class CancelRequested(Exception):
     """`flow cancel` marked the run CANCELLING in the store."""
-
-
-ChangeListener = Callable[[TaskRecord], None]
 
 
 class Engine:
@@ -73,11 +72,9 @@ class Engine:
         self.root, self.logs_dir = root, logs_dir
         self.files = backend.files(root)
         self.parallelism = max(1, parallelism)
-        self.on_change = on_change
         self.cache = cache
         self.mocks = dict(mock or {})
         self._prior: dict[str, TaskRecord] = {t.path: t for t in store.tasks(run.run_id)} if resume else {}
-        self._deadlines: dict[str, tuple[float, float]] = {}  # handle -> (monotonic deadline, timeout)
         self.run_info = RunInfo(run_id=run.run_id, root=root)
         self.task_root = backend.task_root(root)
         self.context = attempts.RunContext(
@@ -92,9 +89,8 @@ class Engine:
         self._ready: deque[Node] = deque()
         self._queued: deque[Node] = deque()  # container nodes waiting for a free slot
         self._delayed: list[tuple[float, int, Node]] = []  # (monotonic time, tie-breaker, node): a heap
-        self._running: dict[str, Node] = {}  # handle -> node
-        self._dirty: dict[str, TaskRecord] = {}
-        self._dirty_artifacts: list[ArtifactRecord] = []
+        self._running = Running(backend)
+        self._journal = Journal(store, on_change)
         self._root_scope: Scope | None = None
         self._finished = False
         self._failed: list[Node] = []
@@ -105,13 +101,13 @@ class Engine:
         """Run to the end; Ctrl-C cancels every running task, records the run as cancelled and re-raises."""
         run = self.run_record
         run.state, run.started_at, run.engine_pid = RunState.RUNNING, time.time(), os.getpid()
-        self.store.save_run(run)
+        self.store.save_run_progress(run)
         self.backend.prepare(self.run_info)
         try:
             self._root_scope = Scope("", self.spec.root, dict(params), {}, owner=None)
-            with self.store.checkpointing_apart():
+            with self.store.checkpointing_apart(), YoungOnly() as collector:
                 self._open(self._root_scope)
-                self._loop()
+                self._loop(collector)
         except CancelRequested:
             self._cancel_all()
             self._finish_run(RunState.CANCELLED, "cancelled with flow cancel")
@@ -131,26 +127,23 @@ class Engine:
 
     # -- the loop ---------------------------------------------------------------------------------
 
-    def _loop(self) -> None:
+    def _loop(self, collector: YoungOnly) -> None:
         tick = _MIN_TICK
         next_cancel_check = time.monotonic() + _CANCEL_CHECK_SECONDS
         while not self._finished:
+            collector.tick()
             if time.monotonic() >= next_cancel_check:
                 next_cancel_check = time.monotonic() + _CANCEL_CHECK_SECONDS
                 if self.store.run_state(self.run_record.run_id) == RunState.CANCELLING:
                     raise CancelRequested
             progressed = self._drain_ready()
             to_submit = self._claim_slots()
-            self._flush()
+            self._journal.save()
             progressed |= self._submit(to_submit)
             if self._running:
-                statuses = self._poll()
-                statuses.update(self._expired(statuses))
-                for handle, status in statuses.items():
-                    if status.phase.finished:
-                        self._deadlines.pop(handle, None)
-                        self._on_container_finished(self._running.pop(handle), status)
-                        progressed = True
+                for node, status in self._running.finished():
+                    self._on_container_finished(node, status)
+                    progressed = True
             # Completions are saved by the next tick's flush, which comes before anything else is submitted.
             if self._finished:
                 break
@@ -163,35 +156,6 @@ class Engine:
                 tick = min(tick * 2, _MAX_TICK)
             else:
                 tick = _MIN_TICK
-
-    def _poll(self) -> dict[str, TaskStatus]:
-        """Statuses of the running tasks; when the backend is gone for good, every running task fails."""
-        for attempt in range(_POLL_RETRIES):
-            try:
-                return self.backend.poll(list(self._running))
-            except TemporaryBackendError as exc:
-                if attempt == _POLL_RETRIES - 1:
-                    error: BackendError = exc
-                    break
-                time.sleep(min(exc.delay, 5.0))
-            except BackendError as exc:
-                error = exc
-                break
-        return {
-            handle: TaskStatus(Phase.FAILED, reason=REASON_LOST, message=str(error))
-            for handle in self._running
-        }
-
-    def _expired(self, statuses: dict[str, TaskStatus]) -> dict[str, TaskStatus]:
-        """Stop the running tasks past their deadline and report them as failed with reason Timeout."""
-        now = time.monotonic()
-        expired: dict[str, TaskStatus] = {}
-        for handle, (deadline, timeout) in self._deadlines.items():
-            if deadline <= now and not statuses[handle].phase.finished:
-                self.backend.cancel(handle)
-                message = f"timed out after {timeout:g} s"
-                expired[handle] = TaskStatus(Phase.FAILED, reason=REASON_TIMEOUT, message=message)
-        return expired
 
     def _drain_ready(self) -> bool:
         progressed = bool(self._ready)
@@ -240,11 +204,7 @@ class Engine:
                 node.record.reason = REASON_LOST
                 self._finish(node, TaskState.FAILED, str(exc))
                 continue
-            node.handle = handle
-            self._running[handle] = node
-            timeout = node.attempt_spec.timeout
-            if timeout:
-                self._deadlines[handle] = (time.monotonic() + timeout, timeout)
+            self._running.add(handle, node, node.attempt_spec.timeout)
         return bool(nodes)
 
     # -- graph ------------------------------------------------------------------------------------
@@ -273,11 +233,11 @@ class Engine:
                     parent=scope.path,
                     attempts=prior.attempts if prior is not None else 0,
                 )
-                self._mark(record)
+                self._journal.created(record)
             scope.nodes[name] = Node(task=task, component=component, scope=scope, record=record)
         for node in scope.nodes.values():
             for upstream in node.task.upstream:
-                scope.nodes[upstream].dependents.append(node)
+                scope.dependents.setdefault(upstream, []).append(node)
                 node.waiting_on += 1
         scope.unfinished = len(scope.nodes)
         if not scope.nodes:
@@ -286,15 +246,13 @@ class Engine:
         self._ready.extend(n for n in scope.nodes.values() if n.waiting_on == 0)
 
     def _start(self, node: Node) -> None:
-        upstream = [node.scope.nodes[name] for name in node.task.upstream]
-        if node.task.trigger_strategy != ALL_UPSTREAM_COMPLETED and any(
-            _blocks(u.record.state) for u in upstream
-        ):
+        task = node.task
+        if task.upstream and task.trigger_strategy != ALL_UPSTREAM_COMPLETED and _upstream_failed(node):
             self._finish(node, TaskState.SKIPPED_UPSTREAM_FAILED, "an upstream task did not succeed")
             return
         try:
-            node.params, node.artifacts = inputs.resolve(node, self.context.task_values(node), self._select)
-            node.record.inputs = _describe_inputs(node)
+            node.params, node.artifacts = inputs.resolve(node, self.context.task_values, conditions.select)
+            node.record.inputs = inputs.describe(node)
             if node.task.condition and not self._condition(node):
                 self._finish(node, TaskState.SKIPPED_CONDITION)
                 return
@@ -350,7 +308,7 @@ class Engine:
 
     def _start_dag(self, node: Node) -> None:
         node.record.state, node.record.started_at = TaskState.RUNNING, time.time()
-        self._mark(node.record)
+        self._journal.changed(node.record)
         if node.task.iterator is None:
             node.children = [
                 Scope(node.path, node.component, dict(node.params), dict(node.artifacts), owner=node)
@@ -367,7 +325,7 @@ class Engine:
             return
         limit = node.task.iterator.parallelism if node.task.iterator else 0
         opening = node.children[:limit] if limit else node.children
-        node.pending_iterations = node.children[len(opening) :]
+        node.opened_children = len(opening)
         for scope in opening:
             self._open(scope)
 
@@ -392,8 +350,9 @@ class Engine:
             self._finished = True
             return
         owner.unfinished_children -= 1
-        if owner.pending_iterations:  # parallelismLimit: the next loop item starts as one finishes
-            self._open(owner.pending_iterations.pop(0))
+        if owner.opened_children < len(owner.children):  # parallelismLimit: the next item starts now
+            owner.opened_children += 1
+            self._open(owner.children[owner.opened_children - 1])
         if owner.unfinished_children == 0:
             self._complete_dag(owner)
 
@@ -405,36 +364,18 @@ class Engine:
             return
         try:
             if owner.task.iterator is not None:
-                owner.output_params, owner.output_artifacts = loops.collected_outputs(owner)
+                owner.output_params, owner.output_artifacts = collected_outputs(owner)
             else:
-                owner.output_params, owner.output_artifacts = self._dag_outputs(owner.children[0])
+                owner.output_params, owner.output_artifacts = dag_outputs(owner.children[0])
         except FlowError as exc:
             self._finish(owner, TaskState.FAILED, exc.message)
             return
         owner.record.outputs = dict(owner.output_params)
         self._finish(owner, TaskState.SUCCEEDED)
 
-    def _dag_outputs(self, scope: Scope) -> tuple[dict[str, Any], dict[str, list[ArtifactRef]]]:
-        dag = scope.component.dag
-        assert dag is not None
-        params: dict[str, Any] = {}
-        arts: dict[str, list[ArtifactRef]] = {}
-        for kind, declared, found in (
-            ("parameter", dag.parameter_outputs, params),
-            ("artifact", dag.artifact_outputs, arts),
-        ):
-            for name, selectors in declared.items():
-                ok, value = scope.produced(selectors, artifacts=kind == "artifact")
-                if not ok:
-                    raise outputs.OutputError(
-                        f"no task produced DAG output {kind} {name!r}", scope.component.where
-                    )
-                found[name] = value
-        return params, arts
-
     def _run_outputs(self, scope: Scope) -> None:
         try:
-            params, arts = self._dag_outputs(scope)
+            params, arts = dag_outputs(scope)
         except FlowError as exc:
             if not self._failed:
                 self.run_record.error = exc.message
@@ -452,10 +393,10 @@ class Engine:
         record.finished_at = time.time()
         if record.started_at is None and state in (TaskState.FAILED, TaskState.SUCCEEDED):
             record.started_at = record.finished_at
-        self._mark(record)
+        self._journal.changed(record)
         if state == TaskState.FAILED and not propagated:
             self._failed.append(node)
-        for dependent in node.dependents:
+        for dependent in node.scope.dependents.get(node.task.name, ()):
             dependent.waiting_on -= 1
             if dependent.waiting_on == 0:
                 self._ready.append(dependent)
@@ -481,7 +422,7 @@ class Engine:
         record.state, record.started_at = TaskState.RUNNING, time.time()
         record.exit_code, record.reason, record.error = None, "", ""
         record.log_path = node.attempt_spec.log_path
-        self._mark(record)
+        self._journal.changed(record)
 
     def _on_container_finished(self, node: Node, status: TaskStatus) -> None:
         record = node.record
@@ -520,32 +461,17 @@ class Engine:
         record, policy = node.record, node.task.retry
         if retries.should_retry(policy, record.attempts, record.reason):
             record.state, record.error, record.finished_at = TaskState.PENDING, error, time.time()
-            self._mark(record)
+            self._journal.changed(record)
             self._delay(node, retries.backoff_seconds(policy, record.attempts) if policy else 0.0)
             return
         self._finish(node, TaskState.FAILED, error)
 
     def _record_artifacts(self, node: Node) -> None:
         """Digest the node's output artifacts and queue their records."""
-        found = self.files.digests([ref.uri for refs in node.output_artifacts.values() for ref in refs])
-        for name, refs in node.output_artifacts.items():
-            digested = []
-            for ref in refs:
-                size, sha = found.get(ref.uri, (0, ""))
-                digested.append(dataclasses.replace(ref, digest=sha))
-                self._dirty_artifacts.append(
-                    ArtifactRecord(
-                        run_id=self.run_record.run_id,
-                        task_path=node.path,
-                        name=name,
-                        uri=ref.uri,
-                        type=ref.type,
-                        metadata=ref.metadata,
-                        size=size,
-                        digest=sha,
-                    )
-                )
-            node.output_artifacts[name] = digested
+        run_id = self.run_record.run_id
+        self._journal.artifacts(
+            outputs.digest_artifacts(self.files, run_id, node.path, node.output_artifacts)
+        )
 
     def _reuse(
         self, node: Node, outputs: dict[str, Any], arts: list[ArtifactRecord], state: TaskState
@@ -558,24 +484,19 @@ class Engine:
                 name=art.name, uri=art.uri, type=art.type, metadata=art.metadata, digest=art.digest
             )
             node.output_artifacts.setdefault(art.name, []).append(ref)
-            self._dirty_artifacts.append(
-                dataclasses.replace(art, run_id=self.run_record.run_id, task_path=node.path)
-            )
+        run_id = self.run_record.run_id
+        self._journal.artifacts(dataclasses.replace(a, run_id=run_id, task_path=node.path) for a in arts)
         finished_at = node.record.finished_at if node.path in self._prior else None
         self._finish(node, state)
         if finished_at is not None:  # a resumed run keeps when its earlier tasks really finished
             node.record.finished_at = finished_at
 
     def _cancel_all(self) -> None:
-        # Concurrently, so that each task's stop grace period does not add up.
-        with ThreadPoolExecutor(max_workers=max(1, len(self._running))) as pool:
-            list(pool.map(self.backend.cancel, list(self._running)))
-        for node in self._running.values():
+        for node in self._running.stop_all():
             node.record.state, node.record.reason = TaskState.CANCELLED, REASON_CANCELLED
             node.record.finished_at = time.time()
-            self._mark(node.record)
-        self._running.clear()
-        self._flush()
+            self._journal.changed(node.record)
+        self._journal.save()
 
     # -- conditions and selectors -----------------------------------------------------------------
 
@@ -585,42 +506,17 @@ class Engine:
             node.task.condition, node.params, f"{node.task.where}.triggerPolicy"
         )
 
-    def _select(self, value: Any, expression: str, where: str) -> Any:
-        return conditions.select(value, expression, where)
-
     # -- store ------------------------------------------------------------------------------------
 
-    def _mark(self, record: TaskRecord) -> None:
-        self._dirty[record.path] = record
-        if self.on_change is not None:
-            self.on_change(record)
-
-    def _flush(self) -> None:
-        # Artifacts first: an engine killed between the two commits leaves at worst artifact records of a
-        # task still recorded as running (which a resume runs again, replacing them), never a task recorded
-        # as succeeded without its artifacts (which a resume would reuse as they are).
-        if self._dirty_artifacts:
-            self.store.save_artifacts(self._dirty_artifacts)
-            self._dirty_artifacts.clear()
-        if self._dirty:
-            self.store.save_tasks(self._dirty.values())
-            self._dirty.clear()
-
     def _finish_run(self, state: RunState, error: str) -> None:
-        self._flush()
+        self._journal.save()
         run = self.run_record
         run.state, run.finished_at = state, time.time()
         run.error = run.error or error
-        self.store.save_run(run)
+        self.store.save_run_progress(run)
 
 
-def _blocks(state: TaskState) -> bool:
-    """Whether an upstream task in this state keeps its dependents from running."""
-    return state in (TaskState.FAILED, TaskState.SKIPPED_UPSTREAM_FAILED, TaskState.CANCELLED)
-
-
-def _describe_inputs(node: Node) -> dict[str, Any]:
-    described: dict[str, Any] = dict(node.params)
-    for name, refs in node.artifacts.items():
-        described[name] = [ref.uri for ref in refs]
-    return described
+def _upstream_failed(node: Node) -> bool:
+    """Whether an upstream task ended in a state that keeps its dependents from running."""
+    nodes = node.scope.nodes
+    return any(nodes[name].record.state in _BLOCKING for name in node.task.upstream)

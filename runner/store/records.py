@@ -64,7 +64,7 @@ class RunRecord:
         return (self.finished_at or self.started_at) - self.started_at
 
 
-@dataclass
+@dataclass(slots=True)  # an engine keeps one per task instance and updates it on every transition
 class TaskRecord:
     run_id: str
     path: str  # unique in the run: "train", "mantle/core/core-comp", "for-loop-2/1/op"

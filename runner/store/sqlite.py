@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import enum
+import functools
 import json
 import operator
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,6 +47,12 @@ _MIGRATIONS = [
     """
     ALTER TABLE tasks ADD COLUMN component_digest TEXT NOT NULL DEFAULT '';
     """,
+    # A run's tasks and artifacts are listed in creation (rowid) order. An index on run_id keeps each run's
+    # entries in rowid order, so a listing is a range scan instead of a sort of the whole run.
+    """
+    CREATE INDEX tasks_run ON tasks (run_id);
+    CREATE INDEX artifacts_run ON artifacts (run_id);
+    """,
 ]
 
 _AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
@@ -54,24 +62,62 @@ R = TypeVar("R", RunRecord, TaskRecord, ArtifactRecord)
 
 
 @dataclass(frozen=True)
-class _Layout:
-    """A record type's columns, a fast getter for them, and where its JSON and state columns are."""
+class _Columns:
+    """Some columns of a record type, and the conversions between records and statement parameters.
 
-    columns: tuple[str, ...]
+    The engine writes rows on every scheduler tick and reads a whole run back at the end: these are on its
+    hot path, hence the precomputed getter and positions, and a dict lookup rather than `Enum(value)`.
+    """
+
+    names: tuple[str, ...]
     getter: Callable[[Any], tuple[Any, ...]]
     json_positions: tuple[int, ...]
     state_position: int | None
+    states: Mapping[str, enum.Enum]  # a state column's text -> the member
+
+    @classmethod
+    def of(cls, names: tuple[str, ...], states: type[enum.Enum] | None) -> _Columns:
+        return cls(
+            names=names,
+            getter=operator.attrgetter(*names),
+            json_positions=tuple(i for i, c in enumerate(names) if c in _JSON_FIELDS),
+            state_position=names.index("state") if "state" in names else None,
+            states={member.value: member for member in states} if states is not None else {},
+        )
+
+    def row(self, record: Any) -> tuple[Any, ...]:
+        values = list(self.getter(record))
+        for i in self.json_positions:
+            values[i] = json.dumps(values[i], sort_keys=True) if values[i] else "{}"
+        if self.state_position is not None:
+            values[self.state_position] = values[self.state_position]._value_  # .value is a slow property
+        return tuple(values)
+
+    def values(self, row: tuple[Any, ...]) -> list[Any]:
+        values = list(row)
+        for i in self.json_positions:
+            text = values[i]
+            values[i] = json.loads(text) if text and text != "{}" else {}
+        if self.state_position is not None:
+            values[self.state_position] = self.states[values[self.state_position]]
+        return values
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How a record type is stored: all its columns, and the statements that read and write it."""
+
+    columns: _Columns
+    select: str  # "SELECT <columns> FROM <table>", in field order, so a row builds a record positionally
     upsert: str  # the statement that writes one record
 
 
-def _layout(record_type: type, table: str, key: tuple[str, ...]) -> _Layout:
+def _layout(record_type: type, table: str, key: tuple[str, ...], states: type[enum.Enum] | None) -> _Layout:
     columns = tuple(f.name for f in fields(record_type))
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
     return _Layout(
-        columns=columns,
-        getter=operator.attrgetter(*columns),
-        json_positions=tuple(i for i, c in enumerate(columns) if c in _JSON_FIELDS),
-        state_position=columns.index("state") if "state" in columns else None,
+        columns=_Columns.of(columns, states),
+        select=f"SELECT {', '.join(f'{table}.{c}' for c in columns)} FROM {table}",
         # An upsert, not INSERT OR REPLACE, so a row keeps its rowid and listings keep creation order.
         upsert=(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
@@ -81,33 +127,40 @@ def _layout(record_type: type, table: str, key: tuple[str, ...]) -> _Layout:
 
 
 _LAYOUTS = {
-    RunRecord: _layout(RunRecord, "runs", ("run_id",)),
-    TaskRecord: _layout(TaskRecord, "tasks", ("run_id", "path")),
-    ArtifactRecord: _layout(ArtifactRecord, "artifacts", ("run_id", "task_path", "name")),
+    RunRecord: _layout(RunRecord, "runs", ("run_id",), RunState),
+    TaskRecord: _layout(TaskRecord, "tasks", ("run_id", "path"), TaskState),
+    ArtifactRecord: _layout(ArtifactRecord, "artifacts", ("run_id", "task_path", "name"), None),
 }
+_RUNS, _TASKS, _ARTIFACTS = _LAYOUTS[RunRecord], _LAYOUTS[TaskRecord], _LAYOUTS[ArtifactRecord]
+
+# A task's identity and place in the graph never change once its row exists; a transition changes only the
+# rest. Rows the engine wrote before are updated in those columns, rather than rewritten by an upsert.
+_TASK_FIXED = ("run_id", "path", "name", "component", "kind", "parent")
+_TASK_CHANGES = _Columns.of(
+    (*(c for c in _TASKS.columns.names if c not in _TASK_FIXED), "run_id", "path"), TaskState
+)
+_TASK_UPDATE = (
+    f"UPDATE tasks SET {', '.join(f'{c} = ?' for c in _TASK_CHANGES.names[:-2])} "
+    "WHERE run_id = ? AND path = ?"
+)
+# What an engine changes in the run it drives; the rest, such as the pipeline's text, is written once.
+_RUN_CHANGES = _Columns.of(
+    ("state", "started_at", "finished_at", "error", "outputs", "engine_pid", "run_id"), RunState
+)
+_RUN_UPDATE = f"UPDATE runs SET {', '.join(f'{c} = ?' for c in _RUN_CHANGES.names[:-1])} WHERE run_id = ?"
 
 
-def _to_row(record: Any) -> tuple[Any, ...]:
-    # The engine writes a row per task transition: this is on its hot path, hence the precomputed getter.
-    layout = _LAYOUTS[type(record)]
-    values = list(layout.getter(record))
-    for i in layout.json_positions:
-        values[i] = json.dumps(values[i], sort_keys=True) if values[i] else "{}"
-    if layout.state_position is not None:
-        values[layout.state_position] = values[layout.state_position].value
-    return tuple(values)
+@functools.lru_cache(maxsize=16)
+def _projection(names: tuple[str, ...]) -> _Columns:
+    unknown = set(names) - set(_TASKS.columns.names)
+    if unknown:  # the names are put into SQL: only TaskRecord's fields are allowed
+        raise ValueError(f"not task columns: {sorted(unknown)}")
+    return _Columns.of(names, TaskState)
 
 
-def _from_row(record_type: type[R], row: sqlite3.Row) -> R:
-    values = dict(zip(row.keys(), row, strict=True))
-    for key in _JSON_FIELDS.intersection(values):
-        text = values[key]
-        values[key] = json.loads(text) if text and text != "{}" else {}
-    if record_type is RunRecord:
-        values["state"] = RunState(values["state"])
-    elif record_type is TaskRecord:
-        values["state"] = TaskState(values["state"])
-    return record_type(**values)
+def _from_row(record_type: type[R], row: tuple[Any, ...]) -> R:
+    """The record of a row selected with its layout's `select`."""
+    return record_type(*_LAYOUTS[record_type].columns.values(row))
 
 
 class Store:
@@ -118,7 +171,6 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are explicit, so a batch of task updates is one commit.
         self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=60000")
@@ -159,18 +211,22 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+    def _write(self, *batches: tuple[str, Iterable[tuple[Any, ...]]]) -> int:
+        """Run each (statement, parameter rows) batch, all in one transaction; the number of rows changed."""
         # BEGIN IMMEDIATE takes the write lock up front, so concurrent engines queue instead of failing.
         self._db.execute("BEGIN IMMEDIATE")
+        changed = 0
         try:
-            self._db.executemany(sql, rows)
+            for sql, rows in batches:
+                changed += self._db.executemany(sql, rows).rowcount
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+        return changed
 
     def _upsert(self, records: Iterable[Any], record_type: type[Any]) -> None:
-        self._write(_LAYOUTS[record_type].upsert, (_to_row(r) for r in records))
+        self._write((_LAYOUTS[record_type].upsert, map(_LAYOUTS[record_type].columns.row, records)))
 
     # -- runs -------------------------------------------------------------------------------------
 
@@ -186,16 +242,21 @@ class Store:
             run.created_at = time.time()
         self._upsert([run], RunRecord)
 
+    def save_run_progress(self, run: RunRecord) -> None:
+        """Save a run's state, times, error, outputs and engine process; the run must have been saved."""
+        if not self._write((_RUN_UPDATE, [_RUN_CHANGES.row(run)])):
+            raise RunNotFoundError(f"no run {run.run_id!r} in {self.path}")
+
     def run(self, run_id: str) -> RunRecord:
         """The run with this id, a unique prefix of it, or "latest"."""
         if run_id == "latest":
-            row = self._db.execute("SELECT * FROM runs ORDER BY created_at DESC LIMIT 1").fetchone()
+            row = self._db.execute(f"{_RUNS.select} ORDER BY created_at DESC LIMIT 1").fetchone()
         else:
-            row = self._db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            row = self._db.execute(f"{_RUNS.select} WHERE run_id = ?", (run_id,)).fetchone()
             if row is None and run_id:
                 # A unique prefix; compared with substr, so "%" and "_" are plain characters.
                 rows = self._db.execute(
-                    "SELECT * FROM runs WHERE substr(run_id, 1, ?) = ? LIMIT 2", (len(run_id), run_id)
+                    f"{_RUNS.select} WHERE substr(run_id, 1, ?) = ? LIMIT 2", (len(run_id), run_id)
                 ).fetchall()
                 row = rows[0] if len(rows) == 1 else None
         if row is None:
@@ -216,10 +277,10 @@ class Store:
         row = self._db.execute("SELECT state FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFoundError(f"no run {run_id!r} in {self.path}")
-        return RunState(row["state"])
+        return RunState(row[0])
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
-        rows = self._db.execute("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+        rows = self._db.execute(f"{_RUNS.select} ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
         return [_from_row(RunRecord, r) for r in rows]
 
     # -- tasks and artifacts ----------------------------------------------------------------------
@@ -228,12 +289,39 @@ class Store:
         """Write a batch of task records in one transaction."""
         self._upsert(tasks, TaskRecord)
 
+    def save_progress(
+        self,
+        new_tasks: Collection[TaskRecord],
+        changed_tasks: Collection[TaskRecord],
+        artifacts: Collection[ArtifactRecord],
+    ) -> None:
+        """Write what an engine recorded since its last save, in one transaction: task records not saved
+        before, task records saved before (by this engine) that changed since, and artifact records."""
+        batches: list[tuple[str, Iterable[tuple[Any, ...]]]] = []
+        if new_tasks:
+            batches.append((_TASKS.upsert, map(_TASKS.columns.row, new_tasks)))
+        if changed_tasks:
+            batches.append((_TASK_UPDATE, map(_TASK_CHANGES.row, changed_tasks)))
+        if artifacts:
+            batches.append((_ARTIFACTS.upsert, map(_ARTIFACTS.columns.row, artifacts)))
+        if batches:
+            self._write(*batches)
+
     def tasks(self, run_id: str) -> list[TaskRecord]:
-        rows = self._db.execute("SELECT * FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
+        rows = self._db.execute(f"{_TASKS.select} WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
         return [_from_row(TaskRecord, r) for r in rows]
 
+    def task_columns(self, run_id: str, names: tuple[str, ...]) -> list[list[Any]]:
+        """Some fields of each of a run's tasks, in the order of `tasks` and with the same types: reading a
+        few columns of a big run (a result at the end of a run) costs much less than whole records."""
+        columns = _projection(names)
+        rows = self._db.execute(
+            f"SELECT {', '.join(names)} FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,)
+        ).fetchall()
+        return [columns.values(row) for row in rows]
+
     def task(self, run_id: str, path: str) -> TaskRecord | None:
-        row = self._db.execute("SELECT * FROM tasks WHERE run_id = ? AND path = ?", (run_id, path)).fetchone()
+        row = self._db.execute(f"{_TASKS.select} WHERE run_id = ? AND path = ?", (run_id, path)).fetchone()
         return _from_row(TaskRecord, row) if row else None
 
     def save_artifacts(self, artifacts: Iterable[ArtifactRecord]) -> None:
@@ -242,7 +330,7 @@ class Store:
     def find_cached(self, cache_key: str, root: str) -> tuple[TaskRecord, list[ArtifactRecord]] | None:
         """The latest successful task with this cache key whose run used the same root, and its artifacts."""
         rows = self._db.execute(
-            "SELECT tasks.* FROM tasks JOIN runs ON runs.run_id = tasks.run_id "
+            f"{_TASKS.select} JOIN runs ON runs.run_id = tasks.run_id "
             "WHERE tasks.cache_key = ? AND tasks.state = ? AND runs.root = ? "
             "ORDER BY tasks.finished_at DESC LIMIT 1",
             (cache_key, TaskState.SUCCEEDED.value, root),
@@ -254,12 +342,10 @@ class Store:
 
     def task_artifacts(self, run_id: str, task_path: str) -> list[ArtifactRecord]:
         rows = self._db.execute(
-            "SELECT * FROM artifacts WHERE run_id = ? AND task_path = ? ORDER BY rowid", (run_id, task_path)
+            f"{_ARTIFACTS.select} WHERE run_id = ? AND task_path = ? ORDER BY rowid", (run_id, task_path)
         ).fetchall()
         return [_from_row(ArtifactRecord, r) for r in rows]
 
     def artifacts(self, run_id: str) -> list[ArtifactRecord]:
-        rows = self._db.execute(
-            "SELECT * FROM artifacts WHERE run_id = ? ORDER BY rowid", (run_id,)
-        ).fetchall()
+        rows = self._db.execute(f"{_ARTIFACTS.select} WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
         return [_from_row(ArtifactRecord, r) for r in rows]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -594,3 +596,25 @@ def test_a_secret_named_by_a_pipeline_parameter_reaches_the_backend_resolved(
     secrets = [spec.kubernetes["secretAsEnv"][0] for spec in backend.submitted]
     assert secrets and all(s["secretName"] == "team-db" for s in secrets)
     assert all(s["keyToEnv"] == [{"envVar": "MY_SECRET_KEY", "secretKey": "username"}] for s in secrets)
+
+
+def test_every_transition_is_in_the_store_before_the_backend_is_asked_to_act(
+    run_pipeline: RunFn, tmp_path: Path
+) -> None:
+    stored: dict[tuple[str, int], dict[str, tuple[TaskState, int, str]]] = {}
+
+    def outcome(spec: TaskSpec) -> Outcome:
+        # What another process reading the store sees at the moment of the submit.
+        with contextlib.closing(sqlite3.connect(tmp_path / "db")) as db:
+            rows = db.execute("SELECT path, state, attempts, component_digest FROM tasks").fetchall()
+        stored[spec.task_path, spec.attempt] = {p: (TaskState(s), n, d) for p, s, n, d in rows}
+        evicted = spec.task_path == "b" and spec.attempt == 1
+        return Outcome(exit_code=1, reason="Evicted") if evicted else Outcome()
+
+    ran = run_pipeline(steps(chain("a", "b")), outcome)
+    assert ran.result.state == RunState.SUCCEEDED
+    digest = ran.tasks["a"].component_digest
+    assert digest.startswith("sha256:")
+    assert stored["a", 1] == {"a": (TaskState.RUNNING, 1, digest), "b": (TaskState.PENDING, 0, digest)}
+    assert stored["b", 1] == {"a": (TaskState.SUCCEEDED, 1, digest), "b": (TaskState.RUNNING, 1, digest)}
+    assert stored["b", 2]["b"] == (TaskState.RUNNING, 2, digest)

@@ -165,3 +165,53 @@ def test_new_run_ids_are_unique_and_unused(store: Store) -> None:
     assert len(ids) == 50
     store.save_run(make_run(next(iter(ids))))
     assert store.new_run_id() not in {r.run_id for r in store.runs()}
+
+
+def test_save_progress_inserts_new_rows_and_updates_changed_ones_in_one_call(store: Store) -> None:
+    store.save_run(make_run("r1"))
+    first = make_task("a")
+    first.component_digest = "sha256:aa"
+    store.save_progress([first], [], [])
+    first.state, first.attempts, first.inputs = TaskState.RUNNING, 1, {"n": 1}
+    first.component_digest = "sha256:bb"
+    second = make_task("b")
+    artifact = ArtifactRecord(run_id="r1", task_path="a", name="out", uri="r1/a/out", type="system.Dataset")
+    store.save_progress([second], [first], [artifact])
+    assert store.task("r1", "a") == first  # every changing column, component_digest among them
+    assert store.task("r1", "b") == second
+    assert store.artifacts("r1") == [artifact]
+    assert [t.path for t in store.tasks("r1")] == ["a", "b"]
+
+
+def test_save_progress_leaves_a_tasks_identity_as_first_saved(store: Store) -> None:
+    store.save_run(make_run("r1"))
+    task = make_task("a")
+    store.save_progress([task], [], [])
+    task.name, task.state = "renamed", TaskState.SUCCEEDED
+    store.save_progress([], [task], [])
+    saved = store.task("r1", "a")
+    assert saved is not None and saved.name == "a" and saved.state == TaskState.SUCCEEDED
+
+
+def test_save_run_progress_needs_a_saved_run_and_keeps_what_it_does_not_change(store: Store) -> None:
+    run = make_run("r1")
+    with pytest.raises(RunNotFoundError):
+        store.save_run_progress(run)
+    run.spec_text = "the pipeline"
+    store.save_run(run)
+    run.state, run.outputs, run.spec_text = RunState.SUCCEEDED, {"parameters": {"x": 1}}, "changed"
+    store.save_run_progress(run)
+    saved = store.run("r1")
+    assert saved.state == RunState.SUCCEEDED and saved.outputs == {"parameters": {"x": 1}}
+    assert saved.spec_text == "the pipeline"
+
+
+def test_task_columns_reads_fields_with_their_types_and_only_task_fields(store: Store) -> None:
+    store.save_run(make_run("r1"))
+    store.save_tasks([make_task("a", TaskState.FAILED), make_task("b")])
+    assert store.task_columns("r1", ("path", "state", "outputs")) == [
+        ["a", TaskState.FAILED, {}],
+        ["b", TaskState.PENDING, {}],
+    ]
+    with pytest.raises(ValueError, match="not task columns"):
+        store.task_columns("r1", ("path", "1; DROP TABLE tasks"))
