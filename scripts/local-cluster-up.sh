@@ -14,8 +14,8 @@
 #   1. the Docker engine (scripts/docker-up.sh);
 #   2. kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kubectl built from Debian's
 #      `kubernetes` source package (Kubernetes 1.20, dockershim), and a pause image built from its
-#      pause.c, cached in /var/cache/flow-ci/k8s (a stamp file names the source version; about 10 min on
-#      2 cores the first time, nothing afterwards);
+#      pause.c, cached in /var/cache/flow-ci/k8s (a stamp file names the source version; 10 to 20 min on
+#      2 cores the first time, about 17 CPU-minutes, longer on a busy machine; nothing afterwards);
 #   3. certificates (openssl) in /var/lib/flow-cluster/pki, kept between runs;
 #   4. etcd, the control plane and the kubelet as background processes, every listener on 127.0.0.1:
 #        pidfiles /run/flow-cluster/<name>.pid, logs /var/log/flow-cluster/<name>.log
@@ -189,7 +189,7 @@ build_kubernetes() {
   ensure_deb_src
   version=$(apt-cache showsrc --only-source kubernetes | awk '/^Version:/ { print $2 }' | sort -V | tail -1)
   [ -n "$version" ] || die "no version of the kubernetes source package found"
-  say "building Kubernetes from Debian's source package kubernetes $version (about 10 min on 2 cores)"
+  say "building Kubernetes from Debian's source package kubernetes $version (10 to 20 min on 2 cores)"
 
   # Download once into src/; a rebuild of the same version reuses it.
   mkdir -p "$CACHE/src"
@@ -497,6 +497,7 @@ stop_pid() {  # NAME: TERM, then KILL after 15 s
 }
 
 STARTED=()
+declare -A LAUNCHED_AT=()  # NAME -> epoch seconds, for what this run (re)started
 fail_component() {  # NAME MESSAGE
   echo "--- last lines of $LOG_DIR/$1.log:" >&2
   tail -n 25 "$LOG_DIR/$1.log" >&2 2>/dev/null || true
@@ -536,6 +537,7 @@ start() {
     [ -z "$holder" ] || die "$name: port $port is already in use by $holder (not started by this script; stop it first)"
   done
   echo "=== $(date -Is) local-cluster-up.sh: $record" >>"$LOG_DIR/$name.log"
+  LAUNCHED_AT[$name]=$(date +%s)
   # setsid + nohup: the process outlives this script; fd 9 (our lock) is not inherited.
   # A simple command put in the background, so that $! is the component itself (setsid, nohup and env
   # each exec the next); the subshell keeps `cd /` from holding the caller's directory.
@@ -629,9 +631,20 @@ start kubelet "$BIN/kubelet" \
   --container-runtime=docker --docker-endpoint=unix:///var/run/docker.sock \
   --pod-infra-container-image="$PAUSE_IMAGE" --v=1
 
+# Ready as reported by THIS kubelet: a node object outlives its kubelet and says Ready for another 40 s,
+# so after a (re)start the heartbeat must be newer than the start (a kubelet posts its status at once).
+kubelet_since=$(( ${LAUNCHED_AT[kubelet]:-0} - 1 ))
 node_ready() {
-  [ "$(kubectl_admin get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]
+  local out beat
+  out=$(kubectl_admin get node "$NODE_NAME" \
+    -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}') \
+    || return 1
+  [ "${out%% *}" = True ] || return 1
+  beat=$(date -d "${out#* }" +%s 2>/dev/null) || return 1
+  [ "$beat" -ge "$kubelet_since" ]
 }
+kubelet_healthz() { [ "$(curl -s --max-time 2 http://127.0.0.1:10248/healthz)" = ok ]; }
+wait_until kubelet 120 "/healthz on 127.0.0.1:10248" kubelet_healthz
 wait_until kubelet 180 "node $NODE_NAME Ready" node_ready
 say "node $NODE_NAME Ready (Kubernetes $K8S_VERSION; $(since "$t_start") since the first start step)"
 
