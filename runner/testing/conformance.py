@@ -144,8 +144,12 @@ class BackendConformance:
 
     @pytest.fixture
     def session(self, tmp_path: Path) -> Iterator[FlowSession]:
-        with FlowSession(self.make_backend(), tmp_path / "flow") as session:
-            yield session
+        backend = self.make_backend()
+        try:
+            with FlowSession(backend, tmp_path / "flow") as session:
+                yield session
+        finally:
+            backend.close()
 
     # -- the suite --------------------------------------------------------------------------------
 

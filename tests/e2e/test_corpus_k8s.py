@@ -11,9 +11,9 @@ from kubernetes import client, config
 
 from tests.conftest import TEST_NAMESPACE, admin_kubeconfig, require_cluster
 from tests.integration import test_corpus
-from tests.integration.test_corpus import test_corpus_file
+from tests.integration.test_corpus import corpus_backend, test_corpus_file
 
-__all__ = ["test_corpus_file"]
+__all__ = ["corpus_backend", "test_corpus_file"]
 
 # The corpus' secret pipelines read this Secret as env (kfp.local, the reference, ignores kubernetes
 # settings; a cluster must have it, as a Kubeflow cluster would).

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from backends.base import Backend
 from backends.rootfiles import RootFiles
 from runner import run
 from runner.api import ArtifactResult, RunResult, TaskResult
@@ -121,10 +123,17 @@ def test_the_corpus_is_next_to_the_checkout() -> None:
     assert len(EXPECTED) == len(list((CORPUS / "pipelines").glob("*.yaml")))
 
 
-@pytest.mark.parametrize("name", SUPPORTED)
-def test_corpus_file(name: str, backend_name: str, tmp_path: Path) -> None:
-    entry = EXPECTED[name]
+@pytest.fixture
+def corpus_backend(backend_name: str) -> Iterator[Backend]:
     backend = make_backend(backend_name, corpus_images())
+    yield backend
+    backend.close()
+
+
+@pytest.mark.parametrize("name", SUPPORTED)
+def test_corpus_file(name: str, corpus_backend: Backend, tmp_path: Path) -> None:
+    entry = EXPECTED[name]
+    backend = corpus_backend
     root = str(tmp_path / "root") if backend.root_is_local else None
     root_text = backend.pipeline_root(root, tmp_path / "root")
     files = backend.files(root_text)
