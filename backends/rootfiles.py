@@ -70,8 +70,11 @@ def folder_digest(files: Iterable[tuple[str, str]]) -> str:
 class LocalRootFiles(RootFiles):
     """A root that is a folder on the engine's machine."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, task_folder_mode: int | None = None) -> None:
+        """`task_folder_mode`: the mode given to the folders `reset` makes, when tasks that write into
+        them run as another user than flow (the umask would otherwise leave them writable only by flow)."""
         self.root = root
+        self.task_folder_mode = task_folder_mode
 
     def read(self, paths: Sequence[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
@@ -106,6 +109,8 @@ class LocalRootFiles(RootFiles):
             shutil.rmtree(full)
         if create:
             os.makedirs(full, exist_ok=True)
+            if self.task_folder_mode is not None:
+                os.chmod(full, self.task_folder_mode)
 
     def write(self, path: str, data: bytes) -> None:
         full = self.root / path

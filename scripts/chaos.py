@@ -232,6 +232,7 @@ class Watch:
         self.lister, self.run_id, self.existing = lister, run_id, existing
         self.started: set[str] = set()
         self.most_at_once = 0
+        self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -245,7 +246,11 @@ class Watch:
 
     def _loop(self) -> None:
         while not self._stop.wait(0.3):
-            found = self.lister(self.run_id)
+            try:
+                found = self.lister(self.run_id)
+            except Exception as exc:  # the runtime's own errors: a sample missed, not a verdict on flow
+                self.errors.append(str(exc))
+                continue
             self.started |= {task for name, task in found if name not in self.existing}
             counts = Counter(task for _, task in found)
             self.most_at_once = max([self.most_at_once, *counts.values()])
@@ -340,6 +345,15 @@ def kill_and_resume(session: Session, backend: str, run_options: list[str], seed
     return trial
 
 
+def kill_and_resume_or_report(session: Session, backend: str, run_options: list[str], seed: int) -> Trial:
+    """kill_and_resume; an error of the script's own (the runtime unreachable for a check) is the trial's
+    problem, so the other trials still count."""
+    try:
+        return kill_and_resume(session, backend, run_options, seed)
+    except Exception as exc:
+        return Trial(problem=f"the check itself failed: {type(exc).__name__}: {exc}")
+
+
 def differences(got: Outcome, reference: Outcome) -> str:
     changed = sorted(path for path in reference.tasks if got.tasks.get(path) != reference.tasks[path])
     return ", ".join(changed) or "pipeline outputs"
@@ -385,7 +399,7 @@ def main() -> int:
         run_options = ["--namespace", NAMESPACE] if backend == "k8s" else local
         # Several kills at once: each is one run of its own, and a run mostly waits on its containers.
         with ThreadPoolExecutor(max_workers=options.at_once) as pool:
-            one_kill = functools.partial(kill_and_resume, session, backend, run_options)
+            one_kill = functools.partial(kill_and_resume_or_report, session, backend, run_options)
             trials = list(pool.map(one_kill, [seeds.randrange(1 << 32) for _ in range(kills)]))
         for number, trial in enumerate(trials, 1):
             if not trial.perfect:

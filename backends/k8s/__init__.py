@@ -88,9 +88,12 @@ class KubernetesBackend(Backend):
         unschedulable_timeout: float = 120.0,
         files_image: str = DEFAULT_FILES_IMAGE,
         kubeconfig: str | None = None,
+        run_as_non_root: bool = False,
     ) -> None:
         """`pvc` names an existing claim for the root; without it the claim `flow-root` is made when missing
-        (`storage_class`, `pvc_size`). `unschedulable_timeout`: seconds a pod may wait for a node."""
+        (`storage_class`, `pvc_size`). `unschedulable_timeout`: seconds a pod may wait for a node.
+        `run_as_non_root`: task pods run as user and group 65534, never as root (the volume helper, which
+        makes the task folders writable for them, stays root)."""
         if pull not in PULL_POLICIES:
             raise ValueError(f"pull policy must be one of {', '.join(PULL_POLICIES)}, not {pull!r}")
         self.api, default_namespace = _connect(context, kubeconfig)
@@ -108,6 +111,7 @@ class KubernetesBackend(Backend):
             claim=self.claim,
             pull_policy=PULL_POLICIES[pull],
             service_account=service_account,
+            run_as_non_root=run_as_non_root,
         )
         self._pods: dict[str, _Pod] = {}
         self._changed = threading.Event()

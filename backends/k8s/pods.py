@@ -23,6 +23,7 @@ MAIN_CONTAINER = "main"
 TASK_ROOT = "/flow"
 
 PULL_POLICIES = {"never": "Never", "missing": "IfNotPresent", "always": "Always"}
+NON_ROOT_ID = 65534  # "nobody", the user and group of tasks run with run_as_non_root
 _NOT_LABEL = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
@@ -35,6 +36,7 @@ class PodSettings:
     pull_policy: str = "IfNotPresent"
     service_account: str | None = None
     grace_seconds: int = 5
+    run_as_non_root: bool = False  # tasks run as NON_ROOT_ID, and the kubelet refuses to start them as root
 
 
 def label_value(text: str) -> str:
@@ -89,6 +91,8 @@ def pod_manifest(task: TaskSpec, image: str, settings: PodSettings) -> dict[str,
     }
     if settings.service_account:
         spec["serviceAccountName"] = settings.service_account
+    if settings.run_as_non_root:
+        spec["securityContext"] = {"runAsNonRoot": True, "runAsUser": NON_ROOT_ID, "runAsGroup": NON_ROOT_ID}
     if task.timeout:
         spec["activeDeadlineSeconds"] = max(1, int(task.timeout + 0.999))
     node_selector = (config.get("nodeSelector") or {}).get("labels") or {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,6 +33,7 @@ from backends.local.errors import translated
 from backends.local.logs import LogFollower
 from backends.local.stats import StatsSampler
 from backends.logfile import read_lines
+from backends.rootfiles import LocalRootFiles, RootFiles
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,9 @@ _STOP_GRACE_SECONDS = 3
 _LOG_DRAIN_SECONDS = 0.05
 _EXIT_RECHECK_SECONDS = 0.01
 _CLEANUP_SECONDS, _SETTLE_SECONDS = 10.0, 0.5
+NON_ROOT_USER = "65534:65534"  # "nobody": who tasks run as with run_as_non_root
+# Task folders are made by flow (often root) but written by tasks running as nobody.
+_NON_ROOT_TASK_FOLDER_MODE = 0o777
 
 
 @dataclass
@@ -63,12 +68,15 @@ class DockerBackend(Backend):
         pull: str = "missing",
         keep_failed: bool = False,
         client: docker.DockerClient | None = None,
+        run_as_non_root: bool = False,
     ) -> None:
+        """`run_as_non_root`: tasks run as user and group 65534 rather than as their image's user."""
         if pull not in PULL_POLICIES:
             raise ValueError(f"pull policy must be one of {', '.join(PULL_POLICIES)}, not {pull!r}")
         self.image_map = dict(image_map or {})
         self.pull = pull
         self.keep_failed = keep_failed
+        self.run_as_non_root = run_as_non_root
         with translated("connecting to Docker"):
             self.client = client or docker.from_env(timeout=60)
             self.client.ping()
@@ -89,6 +97,10 @@ class DockerBackend(Backend):
         except Exception:  # any failure means "no usable engine"
             return False
         return True
+
+    def files(self, root: str) -> RootFiles:
+        mode = _NON_ROOT_TASK_FOLDER_MODE if self.run_as_non_root else None
+        return LocalRootFiles(Path(root), task_folder_mode=mode)
 
     def prepare(self, run: RunInfo) -> None:
         Path(run.root).mkdir(parents=True, exist_ok=True)
@@ -165,7 +177,12 @@ class DockerBackend(Backend):
                 for m in task.mounts
             },
             "detach": True,
+            # The daemon's default json-file driver stores output as JSON text, turning bytes that are not
+            # UTF-8 into U+FFFD before flow can copy them; the local driver keeps them as they were.
+            "log_config": docker.types.LogConfig(type="local"),
         }
+        if self.run_as_non_root:
+            kwargs["user"] = NON_ROOT_USER
         if task.command:
             kwargs["entrypoint"] = list(task.command)
             kwargs["command"] = list(task.args)
@@ -234,7 +251,7 @@ class DockerBackend(Backend):
                 f"killed: out of memory (limit {limit} bytes)" if limit else "out of memory",
             )
         elif code != 0:
-            reason, message = REASON_ERROR, state.get("Error") or f"exited with code {code}"
+            reason, message = REASON_ERROR, state.get("Error") or _exit_message(code)
         else:
             reason, message = None, ""
         phase = Phase.FAILED if reason else Phase.SUCCEEDED
@@ -318,3 +335,13 @@ class DockerBackend(Backend):
 
     def close(self) -> None:
         self.client.close()
+
+
+def _exit_message(code: int) -> str:
+    """What a container's exit code says. Above 128 it is the signal that ended its main process, as a shell
+    reports it: `docker kill` from outside shows as "killed by SIGKILL"."""
+    try:
+        killed_by = signal.Signals(code - 128).name if code > 128 else ""
+    except ValueError:
+        killed_by = ""
+    return f"exited with code {code}" + (f" (killed by {killed_by})" if killed_by else "")

@@ -30,6 +30,7 @@ from runner.ui import DEFAULT_HOST, DEFAULT_PORT
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILED, EXIT_CANCELLED = 1, 130
+RUN_AS_NON_ROOT_HELP = "Run task containers and pods as user 65534 (nobody), never as root."
 _CANCEL_WAIT_SECONDS = 30
 
 
@@ -146,6 +147,7 @@ def compile_command(source: Path, output: Path | None, function: str | None) -> 
 )
 @click.option("--pull", type=click.Choice(PULL_POLICIES), help="When to pull images [default: missing].")
 @click.option("--keep-failed", is_flag=True, help="Keep the containers of failed tasks for inspection.")
+@click.option("--run-as-non-root", is_flag=True, help=RUN_AS_NON_ROOT_HELP)
 @click.option(
     "--no-cache", is_flag=True, help="Run every task, even where an identical one succeeded before."
 )
@@ -170,6 +172,7 @@ def run(
     image_map: tuple[str, ...],
     pull: str | None,
     keep_failed: bool,
+    run_as_non_root: bool,
     no_cache: bool,
     task_timeout: float | None,
     function: str | None,
@@ -196,7 +199,10 @@ def run(
         target = load_text(_compiled(pipeline, function), str(pipeline))
     elif function is not None:
         raise UsageError("--function is for Python pipeline files", "flow run")
-    backend_options = {**_backend_options(image_map, pull, keep_failed), **cluster_settings}
+    backend_options = {
+        **_backend_options(image_map, pull, keep_failed, run_as_non_root),
+        **cluster_settings,
+    }
     started: list[RunRecord] = []
     show_page = _start_ui() if with_ui else None
 
@@ -256,12 +262,15 @@ def _notice(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _backend_options(image_map: tuple[str, ...], pull: str | None, keep_failed: bool) -> dict[str, Any]:
+def _backend_options(
+    image_map: tuple[str, ...], pull: str | None, keep_failed: bool, run_as_non_root: bool
+) -> dict[str, Any]:
     config = load_config()
     return {
         "image_map": {**config.image_map, **parse_image_map(list(image_map))},
         "pull": pull or config.pull,
         "keep_failed": keep_failed,
+        "run_as_non_root": run_as_non_root,
     }
 
 
@@ -286,6 +295,7 @@ def _drive(start: Callable[[Progress], api.RunResult], run_id: Callable[[], str]
 @click.option("--image-map", "image_map", multiple=True, metavar="FROM=TO", help="As for flow run.")
 @click.option("--pull", type=click.Choice(PULL_POLICIES), help="When to pull images [default: missing].")
 @click.option("--keep-failed", is_flag=True, help="Keep the containers of failed tasks for inspection.")
+@click.option("--run-as-non-root", is_flag=True, help=RUN_AS_NON_ROOT_HELP)
 @click.option("--no-cache", is_flag=True, help="Run every remaining task, even where one could be reused.")
 @cluster_options
 @reports_errors
@@ -295,11 +305,15 @@ def resume(
     image_map: tuple[str, ...],
     pull: str | None,
     keep_failed: bool,
+    run_as_non_root: bool,
     no_cache: bool,
     cluster_settings: dict[str, Any],
 ) -> None:
     """Finish an interrupted, failed or cancelled run; tasks that succeeded are not run again."""
-    backend_options = {**_backend_options(image_map, pull, keep_failed), **cluster_settings}
+    backend_options = {
+        **_backend_options(image_map, pull, keep_failed, run_as_non_root),
+        **cluster_settings,
+    }
     click.echo(f"resuming run {run_id}")
     _drive(
         lambda progress: api.resume(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -73,6 +74,16 @@ def test_a_task_becomes_a_pod_with_the_volume_at_flow_and_no_cluster_credentials
     assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
     assert pod["serviceAccountName"] == "runner"
     assert "activeDeadlineSeconds" not in pod and "resources" not in container
+
+
+def test_run_as_non_root_makes_the_kubelet_refuse_root_and_no_pod_is_privileged() -> None:
+    plain = pod_manifest(spec(), "img", SETTINGS)["spec"]
+    assert "securityContext" not in plain  # the image's user, as on Docker
+    settings = dataclasses.replace(SETTINGS, run_as_non_root=True)
+    pod = pod_manifest(spec(), "img", settings)["spec"]
+    assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534}
+    for manifest in (plain, pod):
+        assert all(not (c.get("securityContext") or {}).get("privileged") for c in manifest["containers"])
 
 
 def test_resources_and_deadline_become_requests_limits_and_active_deadline() -> None:
