@@ -263,6 +263,7 @@ class Watch:
 class Trial:
     run_id: str = ""
     killed_after: int = 0  # tasks the store had recorded as succeeded when the engine was killed
+    running_at_kill: int = 0  # containers or pods of the run the killed engine left
     identical: bool = False
     rerun: list[str] = field(default_factory=list)  # tasks recorded as succeeded that ran again
     left: int = 0  # containers or pods of the run after the resume
@@ -327,6 +328,7 @@ def kill_and_resume(session: Session, backend: str, run_options: list[str], seed
     before = succeeded_tasks(trial.run_id)
     trial.killed_after = len(before)
     left_by_kill = {name for name, _ in lister(trial.run_id)}
+    trial.running_at_kill = len(left_by_kill)
     with Watch(lister, trial.run_id, left_by_kill) as watch:
         code = run_to_end(flow_command("resume", trial.run_id, *session.options), session.log)
     if code != 0:
@@ -417,6 +419,12 @@ def main() -> int:
         print(
             f"{backend}: {identical}/{kills} resumed runs identical, {rerun} succeeded tasks re-run, "
             f"{left} {kind} left" + (f", {duplicated} duplicated" if duplicated else ""),
+            flush=True,
+        )
+        landed = sorted(t.killed_after for t in trials)
+        mid_task = sum(1 for t in trials if t.running_at_kill)
+        print(
+            f"  kills landed after {landed} succeeded tasks; {mid_task}/{kills} left {kind} behind",
             flush=True,
         )
         perfect &= all(t.perfect for t in trials)
