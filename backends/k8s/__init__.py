@@ -99,6 +99,10 @@ class KubernetesBackend(Backend):
         self.api, default_namespace = _connect(context, kubeconfig)
         self.namespace = namespace or default_namespace
         self.core = client.CoreV1Api(self.api)
+        # kubernetes.stream swaps the request method of the ApiClient it is given for the length of an exec:
+        # the volume's execs go through a client of their own, so that the watch, log and stats threads
+        # sharing `self.api` never get a websocket in place of their response.
+        self._exec_api = client.ApiClient(self.api.configuration)
         with _unavailable_when_unreachable(self.namespace):
             self.core.list_namespaced_pod(self.namespace, limit=1, _request_timeout=15)
         self.claim, self.create_claim = pvc or DEFAULT_CLAIM, pvc is None
@@ -141,7 +145,7 @@ class KubernetesBackend(Backend):
         if parse_root(root) != (self.namespace, self.claim):
             raise PermanentBackendError(f"root {root} is not this backend's ({self.namespace}/{self.claim})")
         self._ensure_claim()
-        return VolumeFiles(self.core, self.helper)
+        return VolumeFiles(client.CoreV1Api(self._exec_api), self.helper)
 
     def task_root(self, root: str) -> str:
         return TASK_ROOT
@@ -348,6 +352,7 @@ class KubernetesBackend(Backend):
         self.stats.stop()
         for tracked in self._pods.values():
             tracked.follower.stop()
+        self._exec_api.close()
         self.api.close()
 
 
