@@ -37,6 +37,10 @@ class RootFiles(abc.ABC):
         """Remove `folder` and everything in it if it exists; with `create`, leave it there empty."""
 
     @abc.abstractmethod
+    def make_folders(self, folders: Sequence[str]) -> None:
+        """Make each folder (and its parents) where missing, writable by tasks running as any user."""
+
+    @abc.abstractmethod
     def write(self, path: str, data: bytes) -> None:
         """Write a file so readers see either nothing or all of it, creating its folder."""
 
@@ -108,6 +112,13 @@ class LocalRootFiles(RootFiles):
         if os.path.exists(full):
             shutil.rmtree(full)
         if create:
+            os.makedirs(full, exist_ok=True)
+            if self.task_folder_mode is not None:
+                os.chmod(full, self.task_folder_mode)
+
+    def make_folders(self, folders: Sequence[str]) -> None:
+        for folder in folders:
+            full = os.path.join(self.root, folder)
             os.makedirs(full, exist_ok=True)
             if self.task_folder_mode is not None:
                 os.chmod(full, self.task_folder_mode)

@@ -261,6 +261,10 @@ class VolumeFiles(RootFiles):
             'rm -rf -- "$1" && if [ "$2" = 1 ]; then mkdir -p -- "$1"; fi', [folder, "1" if create else "0"]
         )
 
+    def make_folders(self, folders: Sequence[str]) -> None:
+        if folders:
+            self.run('mkdir -p -- "$@"', folders)
+
     def write(self, path: str, data: bytes) -> None:
         script = 'mkdir -p -- "$(dirname -- "$1")" && head -c "$2" > "$1.part" && mv -- "$1.part" "$1"'
         self.run(script, [path, str(len(data))], stdin=data)

@@ -34,7 +34,7 @@ from runner.engine.graph import ArtifactRef, Node, Scope
 from runner.engine.journal import ChangeListener, Journal
 from runner.engine.running import Running
 from runner.errors import FlowError
-from runner.spec.model import Importer, PipelineSpec
+from runner.spec.model import Container, Importer, PipelineSpec
 from runner.store import ArtifactRecord, RunRecord, RunState, Store, TaskRecord, TaskState
 
 ALL_UPSTREAM_COMPLETED = "ALL_UPSTREAM_TASKS_COMPLETED"
@@ -75,6 +75,7 @@ class Engine:
         self.cache = cache
         self.mocks = dict(mock or {})
         self._prior: dict[str, TaskRecord] = {t.path: t for t in store.tasks(run.run_id)} if resume else {}
+        self._premade_folders: set[str] = set()  # tasks whose output folder is made and still empty
         self.run_info = RunInfo(run_id=run.run_id, root=root)
         self.task_root = backend.task_root(root)
         self.context = attempts.RunContext(
@@ -243,7 +244,26 @@ class Engine:
         if not scope.nodes:
             self._close(scope)
             return
+        self._make_output_folders(scope)
         self._ready.extend(n for n in scope.nodes.values() if n.waiting_on == 0)
+
+    def _make_output_folders(self, scope: Scope) -> None:
+        """Make the output folders of the DAG's new container tasks in one call, ahead of their attempts:
+        on a cluster each call to the volume is a round trip, which a chain of tasks would pay per task."""
+        fresh = [
+            node
+            for node in scope.nodes.values()
+            if isinstance(node.component.executor, Container)
+            and (node.component.outputs.parameters or node.component.outputs.artifacts)
+            and node.path not in self._prior
+        ]
+        if not fresh:
+            return
+        try:
+            self.files.make_folders([artifacts.task_dir(self.run_record.run_id, node.path) for node in fresh])
+        except BackendError:
+            return  # each attempt makes its folder itself, and reports the failure there
+        self._premade_folders.update(node.path for node in fresh)
 
     def _start(self, node: Node) -> None:
         task = node.task
@@ -414,7 +434,9 @@ class Engine:
         # And as KFP's launcher does, make the output folder: a container component writes its outputs
         # without creating folders.
         has_outputs = bool(node.component.outputs.parameters or node.component.outputs.artifacts)
-        if has_outputs or record.attempts or node.path in self._prior:
+        premade = node.path in self._premade_folders and not record.attempts
+        self._premade_folders.discard(node.path)
+        if not premade and (has_outputs or record.attempts or node.path in self._prior):
             # Task paths are made of names checked safe at load time, so they stay in the root.
             self.files.reset(artifacts.task_dir(self.run_record.run_id, node.path), create=has_outputs)
         node.attempt_spec = attempts.build(node, record.attempts + 1, self.context)
