@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ from kubernetes import client, config
 
 from backends.base import REASON_IMAGE, REASON_LOST, REASON_OOM, REASON_UNSCHEDULABLE
 from backends.k8s import DEFAULT_FILES_IMAGE, KubernetesBackend
-from runner.store import RunState
+from runner.store import RunState, Store
 from runner.testing.conformance import WIRING
 from runner.testing.session import FlowSession
 from runner.testing.shellsteps import WAIT_FOR_RELEASE, Step, pipeline
@@ -149,3 +150,54 @@ def test_flow_run_cluster_then_artifacts_download_through_the_cli(tmp_path: Path
 def flow(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "runner.cli.main", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_ctrl_c_deletes_the_run_pods_and_resume_finishes_the_run(tmp_path: Path) -> None:
+    require_cluster()
+    home = tmp_path / "home"
+    env = {**os.environ, "KUBECONFIG": flow_kubeconfig() or "", "FLOW_HOME": str(home)}
+    ir = tmp_path / "held.yaml"
+    ir.write_text(pipeline({"first": Step("echo first"), "held": Step(WAIT_FOR_RELEASE, after=("first",))}))
+    helper_image = ["--image-map", f"{DEFAULT_FILES_IMAGE}={TEST_BUSYBOX_IMAGE}"]
+    cluster = ["--cluster", "--namespace", TEST_NAMESPACE, "--pull", "never", *IMAGE_MAP_ARGS, *helper_image]
+    command = subprocess.Popen(
+        [sys.executable, "-m", "runner.cli.main", "run", str(ir), *cluster],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    run_id = ""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not run_id and time.monotonic() < deadline:
+        if (home / "flow.db").exists():
+            with Store(home / "flow.db") as store:
+                runs = store.runs(1)
+                held = store.task(runs[0].run_id, "held") if runs else None
+                if held is not None and held.state.value == "RUNNING":
+                    run_id = runs[0].run_id
+        time.sleep(0.2)
+    assert run_id, "the held task never ran"
+    command.send_signal(signal.SIGINT)
+    assert command.wait(WAIT_SECONDS) == 130, command.stdout.read() if command.stdout else ""
+    core = core_api(flow_kubeconfig())
+    deadline = time.monotonic() + 10
+    while core.list_namespaced_pod(TEST_NAMESPACE, label_selector=f"flow.run={run_id}").items:
+        assert time.monotonic() < deadline, "pods of the cancelled run are left after 10 s"
+        time.sleep(0.2)
+    with Store(home / "flow.db") as store:
+        assert store.run(run_id).state == RunState.CANCELLED
+
+    backend = KubernetesBackend(**cluster_options())
+    files = backend.files(f"pvc://{TEST_NAMESPACE}/flow-root")
+    files.write("release", b"")  # every held task in this volume goes on while the file is there
+    try:
+        resumed = flow(["resume", run_id, *cluster[3:]], env)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    finally:
+        files.reset("release", create=False)
+        backend.close()
+    with Store(home / "flow.db") as store:
+        first, held = store.task(run_id, "first"), store.task(run_id, "held")
+    assert first is not None and first.attempts == 1, "first ran again"
+    assert held is not None and held.state.value == "SUCCEEDED" and held.attempts == 2
