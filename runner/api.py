@@ -218,9 +218,11 @@ def resume(
             store.close()
 
 
-def download(record: RunRecord, target: Path) -> int:
-    """Copy a run's files out of its pipeline root (wherever its backend keeps it) into `target`."""
-    backend = select_backend(record.backend, backend_options=options_for_root(record.backend, record.root))
+def download(record: RunRecord, target: Path, backend_options: Mapping[str, Any] | None = None) -> int:
+    """Copy a run's files out of its pipeline root (wherever its backend keeps it) into `target`.
+    `backend_options` as for `run` (the image map and pull policy of a cluster's volume helper)."""
+    options = {**options_for_root(record.backend, record.root), **(backend_options or {})}
+    backend = select_backend(record.backend, backend_options=options)
     try:
         return backend.files(record.root).copy_out(record.run_id, target)
     except BackendError as exc:

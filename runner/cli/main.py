@@ -549,14 +549,17 @@ def _print_log(store: Store, run_id: str, task: TaskRecord, follow: bool) -> Non
     metavar="DIR",
     help="Copy the run's files into DIR (from a cluster's volume through a short-lived pod).",
 )
+@click.option("--image-map", "image_map", multiple=True, metavar="FROM=TO", help="As for flow run.")
+@click.option("--pull", type=click.Choice(PULL_POLICIES), help="As for flow run.")
 @reports_errors
-def artifacts(run_id: str, download: Path | None) -> None:
+def artifacts(run_id: str, download: Path | None, image_map: tuple[str, ...], pull: str | None) -> None:
     """List a run's artifacts with their URIs (relative to the run's root) and sizes; with --download, copy
     the run's files (on a cluster, out of its volume) into a local folder."""
     with api.open_store() as store:
         record = store.run(run_id)
         if download is not None:
-            count = api.download(record, download)
+            options = _backend_options(image_map, pull, keep_failed=False, run_as_non_root=False)
+            count = api.download(record, download, options)
             click.echo(f"copied {count} files of run {record.run_id} from {record.root} to {download}")
             return
         table = Table(box=None)

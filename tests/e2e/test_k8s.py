@@ -71,10 +71,11 @@ def test_an_image_that_cannot_be_pulled_fails_fast_with_the_reason(session: Flow
 
 
 def test_a_task_over_its_memory_limit_is_reported_oom_killed(session: FlowSession) -> None:
-    hog = Step("head -c 300m /dev/zero | tail > /dev/null", resources={"memoryLimit": 48 * 2**20})
+    hog = Step("head -c 300m /dev/zero | tail > /dev/null", resources={"resourceMemoryLimit": "48Mi"})
     result = session.run(pipeline({"hog": hog}))
     record = session.store.task(result.run_id, "hog") if session.store else None
-    assert result.state == RunState.FAILED and record is not None and record.reason == REASON_OOM
+    assert result.state == RunState.FAILED and record is not None
+    assert record.reason == REASON_OOM, result.tasks["hog"].error
 
 
 def test_a_pod_deleted_from_under_the_run_fails_its_task_with_the_reason(session: FlowSession) -> None:
@@ -141,8 +142,8 @@ def test_flow_run_cluster_then_artifacts_download_through_the_cli(tmp_path: Path
     run_id = ran.stdout.split()[1].rstrip(":")
 
     shown = json.loads(flow(["show", run_id, "-o", "json"], env).stdout)
-    assert shown["state"] == "succeeded"
-    copied = flow(["artifacts", run_id, "--download", str(tmp_path / "copy")], env)
+    assert shown["state"].lower() == "succeeded"
+    copied = flow(["artifacts", run_id, "--download", str(tmp_path / "copy"), *cluster[3:]], env)
     assert copied.returncode == 0, copied.stderr
     assert (tmp_path / "copy/produce/table").read_text().split() == ["1", "2", "3", "4"]
 
