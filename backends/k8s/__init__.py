@@ -346,8 +346,7 @@ class KubernetesBackend(Backend):
         raise TemporaryBackendError(f"pod {name} left by an earlier engine is still being deleted", delay=2.0)
 
     def close(self) -> None:
-        with contextlib.suppress(BackendError):
-            self.helper.delete()
+        # The claim's helper pod stays for the next engine; it ends itself once idle.
         self.watcher.stop()
         self.stats.stop()
         for tracked in self._pods.values():

@@ -1,17 +1,19 @@
 """The run's volume as the engine reaches it: through a small helper pod that mounts it, by exec.
 
 The engine never assumes the volume is on its own machine. A helper pod (busybox by default) mounts the
-claim at /flow and sleeps; each file operation is one exec of a short shell script in it. The helper ends
-itself once no exec has come for a while, so an engine killed without warning leaves nothing running long.
+claim at /flow and sleeps; each file operation is one exec of a short shell script in it. There is one
+helper per claim, named after it, which every engine using the claim shares: a run starts without waiting
+for a pod of its own. The helper ends itself once no exec has come for a while, so nothing stays running
+long after the last engine, even one killed without warning.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import posixpath
-import secrets
 import tarfile
 import threading
 import time
@@ -23,7 +25,7 @@ from kubernetes.client import CoreV1Api
 from kubernetes.stream import stream
 
 from backends.base import BackendError, PermanentBackendError, Phase, TemporaryBackendError
-from backends.k8s.errors import NotFound, translated
+from backends.k8s.errors import Conflict, NotFound, translated
 from backends.k8s.pods import LABEL_MANAGED, MAIN_CONTAINER, ROOT_VOLUME, TASK_ROOT, PodSettings
 from backends.k8s.status import task_status, utc_now
 from backends.rootfiles import Digest, RootFiles, folder_digest
@@ -42,12 +44,20 @@ _KEEPALIVE = (
 )
 
 
+def helper_name(claim: str) -> str:
+    """The helper's pod name for a claim: `flow-files-<claim>`, shortened with a digest past 63 chars."""
+    name = f"flow-files-{claim}"
+    if len(name) <= 63:
+        return name
+    return f"{name[:54]}-{hashlib.sha256(claim.encode()).hexdigest()[:8]}"
+
+
 class HelperPod:
-    """One helper pod per backend instance, made on first use and again whenever it has gone."""
+    """The claim's helper pod: made on first use where missing, and again whenever it has ended."""
 
     def __init__(self, core: CoreV1Api, settings: PodSettings, image: str) -> None:
         self.core, self.settings, self.image = core, settings, image
-        self.name = f"flow-files-{secrets.token_hex(4)}"
+        self.name = helper_name(settings.claim)
         self._ready = False
         self._lock = threading.Lock()
 
@@ -99,7 +109,8 @@ class HelperPod:
                 self._wait_gone()
                 exists = False
             if not exists:
-                with translated(doing):
+                # Another engine may make it at the same moment: theirs serves as well.
+                with contextlib.suppress(Conflict), translated(doing):
                     self.core.create_namespaced_pod(namespace, self.manifest())
             self._wait_running()
             self._ready = True
@@ -109,11 +120,6 @@ class HelperPod:
         """The helper failed an exec: check on it (and make it again if gone) before the next one."""
         with self._lock:
             self._ready = False
-
-    def delete(self) -> None:
-        with self._lock, contextlib.suppress(NotFound), translated(f"deleting {self.name}"):
-            self._ready = False
-            self.core.delete_namespaced_pod(self.name, self.settings.namespace, grace_period_seconds=0)
 
     def _wait_running(self) -> None:
         deadline = time.monotonic() + _READY_SECONDS
