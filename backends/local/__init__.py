@@ -252,6 +252,8 @@ class DockerBackend(Backend):
             )
         elif code != 0:
             reason, message = REASON_ERROR, state.get("Error") or _exit_message(code)
+            if tracked.log.last_error_line and not state.get("Error"):
+                message = f"{message}: {tracked.log.last_error_line}"
         else:
             reason, message = None, ""
         phase = Phase.FAILED if reason else Phase.SUCCEEDED

@@ -17,6 +17,7 @@ import docker
 
 _HEADER = struct.Struct(">BxxxL")  # stream (1 stdout, 2 stderr), 3 padding bytes, payload size
 _BLOCK = 1 << 16
+_STDERR = 2
 
 
 class LogFollower:
@@ -29,6 +30,10 @@ class LogFollower:
         self.log_path = log_path
         self._on_done = on_done
         self._done = threading.Event()
+        # The container's stdout and stderr reach Docker through two pipes, so where stderr's lines land
+        # among stdout's in the copy is not ordered; its own last line (a Python exception, mostly) is
+        # what a failure message quotes.
+        self.last_error_line = ""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.touch()
         self._thread = threading.Thread(target=self._follow, args=(api, container_id), daemon=True)
@@ -49,21 +54,25 @@ class LogFollower:
             response.raise_for_status()
             pending = b""
             while block := response.raw.read(_BLOCK):
-                pending = _write_frames(pending + block, log)
+                pending = self._write_frames(pending + block, log)
                 log.flush()
         self._done.set()
         self._on_done()
 
-
-def _write_frames(data: bytes, log: BinaryIO) -> bytes:
-    """Write every complete frame's payload to `log`; return the incomplete rest."""
-    view, offset = memoryview(data), 0
-    write = log.write
-    while len(data) - offset >= _HEADER.size:
-        _, size = _HEADER.unpack_from(view, offset)
-        end = offset + _HEADER.size + size
-        if end > len(data):
-            break
-        write(view[offset + _HEADER.size : end])
-        offset = end
-    return data[offset:]
+    def _write_frames(self, data: bytes, log: BinaryIO) -> bytes:
+        """Write every complete frame's payload to `log`, noting stderr's last line; return the rest."""
+        view, offset = memoryview(data), 0
+        write = log.write
+        while len(data) - offset >= _HEADER.size:
+            stream, size = _HEADER.unpack_from(view, offset)
+            end = offset + _HEADER.size + size
+            if end > len(data):
+                break
+            payload = view[offset + _HEADER.size : end]
+            write(payload)
+            if stream == _STDERR:
+                lines = bytes(payload).decode("utf-8", errors="replace").strip().splitlines()
+                if lines:
+                    self.last_error_line = lines[-1].strip()
+            offset = end
+        return data[offset:]
