@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -358,6 +359,11 @@ class KubernetesBackend(Backend):
 def _connect(context: str | None, kubeconfig: str | None) -> tuple[client.ApiClient, str]:
     """An API client from the kubeconfig kubectl would use (or the pod's own account inside a cluster),
     and the namespace that configuration names."""
+    if not kubeconfig:
+        # The client reads $KUBECONFIG once, when it is imported; read it now, as kubectl would.
+        from_env = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+        if any(Path(p).expanduser().exists() for p in from_env):
+            kubeconfig = os.pathsep.join(from_env)
     try:
         contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
     except (config.ConfigException, FileNotFoundError, TypeError):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from backends.base import Backend
 from backends.rootfiles import LocalRootFiles, RootFiles
+from runner.config import load_config
 from runner.plugins import backend_class
 from runner.selection import options_for_root, select_backend
 from runner.store import RunRecord
@@ -41,7 +42,13 @@ class RootReader:
         key = (record.backend, record.root)
         with self._lock:
             if key not in self._backends:
-                options = options_for_root(record.backend, record.root)
+                # flow.yaml's image map and pull policy serve a cluster's volume helper, as for `flow run`.
+                config = load_config()
+                options = {
+                    "image_map": config.image_map,
+                    "pull": config.pull,
+                    **options_for_root(record.backend, record.root),
+                }
                 self._backends[key] = select_backend(record.backend, backend_options=options)
             backend = self._backends[key]
         return backend.files(record.root)
