@@ -133,6 +133,9 @@ class BackendConformance:
     image_map: ClassVar[dict[str, str]] = {}
     backend_options: ClassVar[dict[str, Any]] = {}  # more options for the backend's constructor
     records_resource_use: ClassVar[bool] = True
+    # How long the resource-use test keeps a task busy: a backend that samples (Kubernetes' kubelet
+    # refreshes its figures every second or so) needs a task that lives through a few samples.
+    busy_iterations: ClassVar[int] = 200_000
 
     def make_backend(self) -> Backend:
         """The backend under test; images are never pulled, so a missing one fails fast and offline."""
@@ -199,7 +202,8 @@ class BackendConformance:
     def test_resource_use_is_recorded(self, session: FlowSession) -> None:
         if not self.records_resource_use:
             pytest.skip(f"{self.backend} does not record resource use")
-        result = session.run(pipeline({"busy": Step("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")}))
+        busy = f"i=0; while [ $i -lt {self.busy_iterations} ]; do i=$((i+1)); done"
+        result = session.run(pipeline({"busy": Step(busy)}))
         assert_succeeded(result)
         record = session.store.task(result.run_id, "busy") if session.store else None
         assert record is not None and record.peak_memory_bytes and record.cpu_seconds

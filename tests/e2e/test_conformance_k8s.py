@@ -15,6 +15,7 @@ from tests.conftest import TEST_IMAGE_MAP, TEST_NAMESPACE, cluster_options, flow
 class TestKubernetesBackend(BackendConformance):
     backend = "k8s"
     image_map = TEST_IMAGE_MAP
+    busy_iterations = 3_000_000  # a few seconds: the kubelet's summary is sampled once a second
     backend_options: ClassVar[dict[str, Any]] = {
         k: v for k, v in cluster_options().items() if k not in ("image_map", "pull")
     }
