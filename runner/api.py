@@ -15,7 +15,7 @@ from runner.engine.journal import ChangeListener
 from runner.engine.mocks import Mock
 from runner.engine.scheduler import Engine
 from runner.errors import UsageError
-from runner.selection import options_for_root, select_backend
+from runner.selection import select_backend, select_backend_for_root
 from runner.spec import PipelineSpec, load_file, load_text
 from runner.store import RunRecord, RunState, Store, TaskState
 
@@ -191,8 +191,9 @@ def resume(
         if not record.state.finished and record.engine_pid is not None and engine_alive(record.engine_pid):
             raise UsageError(f"run {record.run_id} is still running (engine process {record.engine_pid})")
         spec = load_text(record.spec_text, record.pipeline_file)
-        options = {**options_for_root(record.backend, record.root), **(backend_options or {})}
-        runtime = select_backend(record.backend, backend_options=options, notify=notify)
+        runtime = select_backend_for_root(
+            record.backend, record.root, backend_options=backend_options, notify=notify
+        )
         try:
             runtime.cleanup(RunInfo(run_id=record.run_id, root=record.root))
             record.error, record.finished_at = "", None
@@ -221,8 +222,7 @@ def resume(
 def download(record: RunRecord, target: Path, backend_options: Mapping[str, Any] | None = None) -> int:
     """Copy a run's files out of its pipeline root (wherever its backend keeps it) into `target`.
     `backend_options` as for `run` (the image map and pull policy of a cluster's volume helper)."""
-    options = {**options_for_root(record.backend, record.root), **(backend_options or {})}
-    backend = select_backend(record.backend, backend_options=options)
+    backend = select_backend_for_root(record.backend, record.root, backend_options=backend_options)
     try:
         return backend.files(record.root).copy_out(record.run_id, target)
     except BackendError as exc:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 
 from backends.base import RunInfo
-from runner.selection import options_for_root, select_backend
+from runner.selection import select_backend_for_root
 from runner.store import RunRecord, RunState, Store, TaskState
 
 
 def cancel_orphaned(store: Store, record: RunRecord) -> None:
-    backend = select_backend(record.backend, backend_options=options_for_root(record.backend, record.root))
+    backend = select_backend_for_root(record.backend, record.root)
     try:
         backend.cleanup(RunInfo(run_id=record.run_id, root=record.root))
     finally:

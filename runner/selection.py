@@ -46,9 +46,16 @@ def _create(name: str, options: dict[str, Any]) -> Backend:
         raise BackendUnavailable(str(exc), f"--backend {name}") from None
 
 
-def options_for_root(name: str, root: str) -> dict[str, Any]:
-    """The options that let backend `name` reach a recorded run's root again (a cluster's namespace and
-    volume claim); none for a local folder."""
+def select_backend_for_root(
+    name: str, root: str, *, backend_options: Mapping[str, Any] | None = None, notify: Notify | None = None
+) -> Backend:
+    """The backend `name` of a recorded run, reaching its root again (a cluster's namespace and volume
+    claim), with `backend_options` for everything else (image map, pull policy, a context)."""
+    options = {**_options_for_root(name, root), **(backend_options or {})}
+    return select_backend(name, backend_options=options, notify=notify)
+
+
+def _options_for_root(name: str, root: str) -> dict[str, Any]:
     backend_type = backend_class(name)
     from_root = getattr(backend_type, "options_for_root", None)
     return dict(from_root(root)) if from_root is not None else {}

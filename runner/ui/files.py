@@ -16,7 +16,7 @@ from backends.base import Backend
 from backends.rootfiles import LocalRootFiles, RootFiles
 from runner.config import load_config
 from runner.plugins import backend_class
-from runner.selection import options_for_root, select_backend
+from runner.selection import select_backend_for_root
 from runner.store import RunRecord
 from runner.ui.security import PathRefused, resolve_within
 
@@ -44,12 +44,11 @@ class RootReader:
             if key not in self._backends:
                 # flow.yaml's image map and pull policy serve a cluster's volume helper, as for `flow run`.
                 config = load_config()
-                options = {
-                    "image_map": config.image_map,
-                    "pull": config.pull,
-                    **options_for_root(record.backend, record.root),
-                }
-                self._backends[key] = select_backend(record.backend, backend_options=options)
+                self._backends[key] = select_backend_for_root(
+                    record.backend,
+                    record.root,
+                    backend_options={"image_map": config.image_map, "pull": config.pull},
+                )
             backend = self._backends[key]
         return backend.files(record.root)
 
