@@ -53,6 +53,10 @@ _MIGRATIONS = [
     CREATE INDEX tasks_run ON tasks (run_id);
     CREATE INDEX artifacts_run ON artifacts (run_id);
     """,
+    """
+    ALTER TABLE runs ADD COLUMN rerun_of TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN rerun_task TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 _AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
