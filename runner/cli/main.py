@@ -159,6 +159,12 @@ def compile_command(source: Path, output: Path | None, function: str | None) -> 
 )
 @click.option("--function", help="For a Python PIPELINE with several pipelines: the one to run.")
 @click.option("--ui", "with_ui", is_flag=True, help="Serve the web UI while the run goes on; open its page.")
+@click.option(
+    "--kubeflow",
+    "kubeflow_url",
+    metavar="URL",
+    help="Submit to this Kubeflow Pipelines API instead, and follow the run there.",
+)
 @cluster_options
 @reports_errors
 def run(
@@ -177,6 +183,7 @@ def run(
     task_timeout: float | None,
     function: str | None,
     with_ui: bool,
+    kubeflow_url: str | None,
     cluster_settings: dict[str, Any],
 ) -> None:
     """Run PIPELINE (a KFP v2 IR YAML file, or a Python file with a @pipeline) to the end; exit 0 only
@@ -199,6 +206,29 @@ def run(
         target = load_text(_compiled(pipeline, function), str(pipeline))
     elif function is not None:
         raise UsageError("--function is for Python pipeline files", "flow run")
+    if kubeflow_url is not None:
+        from runner.cli.kubeflow import submit
+
+        engine_options = {
+            "--local": local,
+            "--cluster": cluster,
+            "--backend": backend,
+            "--parallelism": parallelism,
+            "--image-map": image_map,
+            "--pull": pull,
+            "--keep-failed": keep_failed,
+            "--run-as-non-root": run_as_non_root,
+            "--no-cache": no_cache,
+            "--task-timeout": task_timeout,
+            "--ui": with_ui,
+            **{f"--{name.replace('_', '-')}": True for name in cluster_settings},
+        }
+        given = ", ".join(name for name, value in engine_options.items() if value)
+        if given:
+            raise UsageError(f"{given}: not with --kubeflow (the Kubeflow server runs it)", "flow run")
+        spec = target if isinstance(target, PipelineSpec) else api.load_pipeline(target)
+        submit(kubeflow_url, spec, values, str(root) if root is not None else None, detach=False)
+        return
     backend_options = {
         **_backend_options(image_map, pull, keep_failed, run_as_non_root),
         **cluster_settings,
