@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 
 from backends.base import Backend
+from runner.store.url import hide_password
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -23,6 +26,7 @@ def flow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh store, log folder and default root for each test, never the user's."""
     home = tmp_path / "flow-home"
     monkeypatch.setenv("FLOW_HOME", str(home))
+    monkeypatch.delenv("FLOW_STORE", raising=False)  # a shared store the user named is not the tests'
     return home
 
 
@@ -122,3 +126,102 @@ def backend(backend_name: str) -> Iterator[Backend]:
     instance = make_backend(backend_name)
     yield instance
     instance.close()
+
+
+# The server scripts/postgres-up.sh starts, at the URL it prints; FLOW_TEST_POSTGRES points at another one.
+POSTGRES_URL = "postgresql://flow:flow@172.17.0.1:5432/flow"
+
+
+def require_postgres() -> str:
+    """The test PostgreSQL server's URL; skips when none answers, except in CI where that is a failure."""
+    import psycopg
+
+    url = os.environ.get("FLOW_TEST_POSTGRES") or POSTGRES_URL
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split())
+        message = (
+            f"no PostgreSQL answers at {hide_password(url)} ({reason}; scripts/postgres-up.sh starts one)"
+        )
+        if IN_CI:
+            pytest.fail(f"CI=true and {message}")
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture
+def postgres_store_url() -> Iterator[str]:
+    """A store URL naming a new, empty schema on the test server; the schema is dropped after the test."""
+    import psycopg
+
+    server = require_postgres()
+    schema = f"flow_test_{secrets.token_hex(6)}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if urllib.parse.urlsplit(server).query else "?"
+    # libpq's `options` sets the search path of every connection the store makes, its tables go there.
+    yield f"{server}{separator}options={urllib.parse.quote(f'-csearch_path={schema}')}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Parametrises a test over the store implementations: a URL of a new, empty store of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'store' / 'flow.db'}"
+    url: str = request.getfixturevalue("postgres_store_url")
+    return url
+
+
+# The S3-compatible server scripts/s3-up.sh starts (moto); FLOW_TEST_S3_ENDPOINT points the tests at another.
+# The bridge address, not loopback: Docker containers and pods reach it there too.
+S3_ENDPOINT = os.environ.get("FLOW_TEST_S3_ENDPOINT", "http://172.17.0.1:9000")
+S3_ENV = {
+    "AWS_ENDPOINT_URL": S3_ENDPOINT,
+    "AWS_ACCESS_KEY_ID": "flow",
+    "AWS_SECRET_ACCESS_KEY": "flow-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+S3_TEST_BUCKET = "flow-tests"
+
+
+def require_s3() -> None:
+    """Skip without the S3 server, except in CI where a missing one is a failure; makes the test bucket."""
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+
+    config = botocore.config.Config(connect_timeout=3, retries={"max_attempts": 1})
+    client = boto3.session.Session().client("s3", config=config, **_s3_client_args())
+    try:
+        names = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        message = f"no S3 server answers at {S3_ENDPOINT} ({exc}; scripts/s3-up.sh starts one)"
+        if IN_CI:
+            pytest.fail(f"CI=true and {message}")
+        pytest.skip(message)
+    if S3_TEST_BUCKET not in names:
+        client.create_bucket(Bucket=S3_TEST_BUCKET)
+
+
+def _s3_client_args() -> dict[str, str]:
+    return {
+        "endpoint_url": S3_ENV["AWS_ENDPOINT_URL"],
+        "aws_access_key_id": S3_ENV["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        "region_name": S3_ENV["AWS_DEFAULT_REGION"],
+    }
+
+
+@pytest.fixture
+def s3_root(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh s3:// pipeline root on the test server, with the AWS environment that reaches it."""
+    import uuid
+
+    for name, value in S3_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    require_s3()
+    return f"s3://{S3_TEST_BUCKET}/{uuid.uuid4().hex[:12]}"

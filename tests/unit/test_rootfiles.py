@@ -1,15 +1,28 @@
-"""The local pipeline root: the file operations the engine does on every backend's root."""
+"""The pipeline root's file operations, the engine's only way to its files: one contract, run on a local
+folder and on an S3 bucket (the real S3-compatible server scripts/s3-up.sh starts, never a mock)."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
-from backends.rootfiles import LocalRootFiles, folder_digest
+import pytest
+
+from backends.base import BackendError
+from backends.rootfiles import LocalRootFiles, RootFiles, folder_digest
 
 
-def test_read_exists_and_digests_report_only_what_is_there(tmp_path: Path) -> None:
-    files = LocalRootFiles(tmp_path)
+@pytest.fixture(params=["local", "s3"])
+def files(request: pytest.FixtureRequest, tmp_path: Path) -> RootFiles:
+    if request.param == "local":
+        return LocalRootFiles(tmp_path / "root")
+    from backends.s3.files import S3RootFiles
+
+    root: str = request.getfixturevalue("s3_root")
+    return S3RootFiles(root)
+
+
+def test_read_exists_and_digests_report_only_what_is_there(files: RootFiles) -> None:
     files.write("run/task/out", b"hello")
     files.write("run/task/model/weights.bin", b"\x00\x01")
     files.write("run/task/model/sub/config.json", b"{}")
@@ -38,18 +51,45 @@ def test_a_folder_digest_depends_on_names_and_contents_not_on_listing_order() ->
     assert folder_digest(pairs) != folder_digest([("a-d", "1"), ("a/b", "2")])
 
 
-def test_reset_empties_a_folder_and_copies_go_both_ways(tmp_path: Path) -> None:
-    files = LocalRootFiles(tmp_path / "root")
+def test_reset_empties_a_folder_and_copies_go_both_ways(files: RootFiles, tmp_path: Path) -> None:
     files.write("run/task/stale", b"old")
+    files.write("run/task-other/kept", b"kept")
     files.reset("run/task", create=True)
-    assert list((tmp_path / "root/run/task").iterdir()) == []
+    assert files.exists(["run/task", "run/task/stale"]) == {"run/task"}
+    assert files.digests(["run/task"])["run/task"][0] == 0
     files.reset("run/task", create=False)
-    assert not (tmp_path / "root/run/task").exists()
+    assert files.exists(["run/task", "run/task-other/kept"]) == {"run/task-other/kept"}
 
     source = tmp_path / "data"
     (source / "inner").mkdir(parents=True)
     (source / "inner/x.txt").write_text("x")
     files.copy_in(source, "run/import/data")
-    assert files.read(["run/import/data/inner/x.txt"]) == {"run/import/data/inner/x.txt": b"x"}
-    assert files.copy_out("run", tmp_path / "out") == 1
+    files.copy_in(source / "inner/x.txt", "run/import/single")
+    assert files.read(["run/import/data/inner/x.txt", "run/import/single"]) == {
+        "run/import/data/inner/x.txt": b"x",
+        "run/import/single": b"x",
+    }
+    assert files.copy_out("run", tmp_path / "out") == 3
     assert (tmp_path / "out/import/data/inner/x.txt").read_text() == "x"
+    assert (tmp_path / "out/task-other/kept").read_text() == "kept"
+
+
+def test_made_folders_exist_empty(files: RootFiles) -> None:
+    files.make_folders(["run/a", "run/b/c"])
+    assert files.exists(["run/a", "run/b/c", "run/d"]) == {"run/a", "run/b/c"}
+    assert files.read(["run/a"]) == {}
+
+
+def test_an_s3_root_that_cannot_be_reached_is_a_one_line_error(
+    s3_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backends.s3.files import S3RootFiles
+
+    missing = S3RootFiles(s3_root.replace("flow-tests", "no-such-bucket-here"))
+    with pytest.raises(BackendError, match="bucket does not exist") as caught:
+        missing.check()
+    assert "\n" not in str(caught.value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    with pytest.raises(BackendError, match="does not answer") as caught:
+        S3RootFiles(s3_root).check()
+    assert "\n" not in str(caught.value)

@@ -1,0 +1,189 @@
+"""The pipeline root in an S3 bucket, as the engine reads and prepares it.
+
+A folder is a key prefix. `make_folders` and `reset(create=True)` leave a zero-byte `folder/` object, as
+S3 consoles do, so that a folder made empty exists; it is no file of the folder's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+
+from backends.base import PermanentBackendError
+from backends.rootfiles import Digest, RootFiles, folder_digest
+from backends.s3.client import error_code, make_client, translated
+from backends.s3.roots import S3Root
+
+_CHUNK = 1 << 20
+_DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
+_MISSING = ("NoSuchKey", "404")  # what GetObject and HeadObject answer for a key that is not there
+
+
+class S3RootFiles(RootFiles):
+    def __init__(self, root: str, client: Any | None = None) -> None:
+        self.root = S3Root.parse(root)
+        self.client = client or make_client()
+
+    def check(self) -> None:
+        """Fail with a one-line PermanentBackendError unless the bucket answers to these credentials."""
+        doing = f"reaching the root {self.root.uri}"
+        with translated(doing):
+            try:
+                self.client.head_bucket(Bucket=self.root.bucket)
+            except botocore.exceptions.ClientError as exc:
+                # HeadBucket answers with a bare status, no error code in a body.
+                if error_code(exc) == "404":
+                    raise PermanentBackendError(f"{doing}: the bucket does not exist") from exc
+                raise
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def read(self, paths: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for path in paths:
+            body = self._get(path)
+            if body is not None:
+                found[path] = body.read()
+        return found
+
+    def exists(self, paths: Sequence[str]) -> set[str]:
+        return {path for path in paths if self._is_file(path) or self._has_under(path)}
+
+    def digests(self, paths: Sequence[str]) -> dict[str, Digest]:
+        found: dict[str, Digest] = {}
+        for path in paths:
+            body = self._get(path)
+            if body is not None:
+                found[path] = _digest(body.iter_chunks(_CHUNK))
+                continue
+            size, pairs = 0, []
+            for relative, key, _ in self._listed(path):
+                child_size, child_sha = _digest(self._get_key(key).iter_chunks(_CHUNK))
+                size += child_size
+                pairs.append((relative, child_sha))
+            if pairs or self._has_under(path):
+                found[path] = (size, folder_digest(pairs))
+        return found
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def reset(self, folder: str, create: bool) -> None:
+        keys = [key for _, key, _ in self._listed(folder, markers=True)]
+        for start in range(0, len(keys), _DELETE_BATCH):
+            batch = [{"Key": key} for key in keys[start : start + _DELETE_BATCH]]
+            with translated(f"removing {folder} from {self.root.uri}"):
+                answer = self.client.delete_objects(
+                    Bucket=self.root.bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise PermanentBackendError(
+                    f"removing {first.get('Key')} from {self.root.uri}: {first.get('Message')}"
+                )
+        if create:
+            self.make_folders([folder])
+
+    def make_folders(self, folders: Sequence[str]) -> None:
+        for folder in folders:
+            with translated(f"making {folder} in {self.root.uri}"):
+                self.client.put_object(Bucket=self.root.bucket, Key=self.root.key(folder) + "/", Body=b"")
+
+    def write(self, path: str, data: bytes) -> None:
+        # An S3 object appears whole or not at all: no temporary name needed.
+        with translated(f"writing {path} to {self.root.uri}"):
+            self.client.put_object(Bucket=self.root.bucket, Key=self.root.key(path), Body=data)
+
+    def copy_in(self, source: Path, path: str) -> None:
+        if source.is_dir():
+            for child in sorted(p for p in source.rglob("*") if p.is_file()):
+                self._upload(child, f"{path}/{child.relative_to(source).as_posix()}")
+        else:
+            self._upload(source, path)
+
+    def copy_out(self, folder: str, target: Path) -> int:
+        count = 0
+        for relative, key, _ in self._listed(folder):
+            if posixpath.normpath(relative).startswith(("../", "/")) or relative in ("", "."):
+                raise PermanentBackendError(f"object key {key!r} points outside {folder}")
+            self._download(key, target / relative)
+            count += 1
+        return count
+
+    def download(self, path: str, target: Path) -> int:
+        """Copy the file or folder `path` to `target` (the file itself, or the folder's files under it)."""
+        if self._is_file(path):
+            self._download(self.root.key(path), target)
+            return 1
+        return self.copy_out(path, target)
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _get(self, path: str) -> Any | None:
+        """The body of the object at `path`, or None when there is none."""
+        key = self.root.key(path)
+        with translated(f"reading {key} in bucket {self.root.bucket}"):
+            try:
+                return self.client.get_object(Bucket=self.root.bucket, Key=key)["Body"]
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    return None
+                raise
+
+    def _get_key(self, key: str) -> Any:
+        with translated(f"reading {key} in bucket {self.root.bucket}"):
+            return self.client.get_object(Bucket=self.root.bucket, Key=key)["Body"]
+
+    def _is_file(self, path: str) -> bool:
+        with translated(f"looking up {path} in {self.root.uri}"):
+            try:
+                self.client.head_object(Bucket=self.root.bucket, Key=self.root.key(path))
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    return False
+                raise
+        return True
+
+    def _has_under(self, folder: str) -> bool:
+        with translated(f"listing {folder} in {self.root.uri}"):
+            answer = self.client.list_objects_v2(
+                Bucket=self.root.bucket, Prefix=self.root.key(folder) + "/", MaxKeys=1
+            )
+        return bool(answer.get("KeyCount"))
+
+    def _listed(self, folder: str, markers: bool = False) -> Iterator[tuple[str, str, int]]:
+        """(path relative to `folder`, key, size) of every object under `folder`; folder markers (keys
+        ending in /) only with `markers`."""
+        prefix = self.root.key(folder) + "/"
+        paginator = self.client.get_paginator("list_objects_v2")
+        with translated(f"listing {folder} in {self.root.uri}"):
+            pages = list(paginator.paginate(Bucket=self.root.bucket, Prefix=prefix))
+        for page in pages:
+            for item in page.get("Contents") or []:
+                key = item["Key"]
+                if key.endswith("/") and not markers:
+                    continue
+                yield key[len(prefix) :], key, int(item.get("Size", 0))
+
+    def _upload(self, source: Path, path: str) -> None:
+        with translated(f"uploading {source} to {self.root.uri}/{path}"):
+            self.client.upload_file(str(source), self.root.bucket, self.root.key(path))
+
+    def _download(self, key: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # boto3 writes to a temporary name and renames it: a reader never sees half a file.
+        with translated(f"downloading {key} from bucket {self.root.bucket}"):
+            self.client.download_file(self.root.bucket, key, os.fspath(target))
+
+
+def _digest(chunks: Iterator[bytes]) -> Digest:
+    sha, size = hashlib.sha256(), 0
+    for chunk in chunks:
+        sha.update(chunk)
+        size += len(chunk)
+    return size, sha.hexdigest()
