@@ -40,6 +40,7 @@ from runner.dsl import (
     pipeline,
 )
 from runner.errors import FlowError
+from runner.reruns import rerun
 
 __all__ = [
     "HTML",
@@ -78,6 +79,7 @@ __all__ = [
     "load_component",
     "load_component_from_text",
     "pipeline",
+    "rerun",
     "result",
     "run",
 ]

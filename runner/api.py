@@ -210,13 +210,22 @@ def resume(
                 task_timeout=task_timeout,
                 resume=True,
             )
-            engine.execute(record.params)
+            engine.execute(record.params, _rerun_artifacts(store, record, spec))
         finally:
             runtime.close()
         return result(store, record.run_id, spec)
     finally:
         if own_store:
             store.close()
+
+
+def _rerun_artifacts(store: Store, record: RunRecord, spec: PipelineSpec) -> dict[str, Any] | None:
+    """A rerun's input artifacts (the root of its pipeline has no task making them), else None."""
+    if not record.rerun_of:
+        return None
+    from runner.reruns import input_artifacts  # imported here: runner.reruns builds on this module
+
+    return input_artifacts(store, record, spec)
 
 
 def download(record: RunRecord, target: Path, backend_options: Mapping[str, Any] | None = None) -> int:

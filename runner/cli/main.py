@@ -23,6 +23,7 @@ from runner.cli import format as fmt
 from runner.cli.progress import Progress
 from runner.config import PULL_POLICIES, load_config, parse_image_map
 from runner.errors import FlowError, UsageError
+from runner.reruns import rerun as rerun_task
 from runner.selection import CLUSTER, LOCAL
 from runner.spec import PipelineSpec, load_text
 from runner.store import RunRecord, RunState, Store, TaskRecord
@@ -360,6 +361,84 @@ def resume(
 
 @main.command()
 @click.argument("run_id", metavar="RUN")
+@click.argument("task")
+@click.option("--local", "local", is_flag=True, help="Run it on this machine (Docker, else processes).")
+@click.option("--cluster", is_flag=True, help="Run it as a Kubernetes pod.")
+@click.option("--backend", help="Backend by name [default: the run's own].")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Pipeline root folder [default: the run's, where the backend can use it].",
+)
+@click.option("--image-map", "image_map", multiple=True, metavar="FROM=TO", help="As for flow run.")
+@click.option("--pull", type=click.Choice(PULL_POLICIES), help="When to pull images [default: missing].")
+@click.option("--keep-failed", is_flag=True, help="Keep the container of a failed task for inspection.")
+@click.option("--run-as-non-root", is_flag=True, help=RUN_AS_NON_ROOT_HELP)
+@click.option(
+    "--task-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Deadline of the task when the pipeline gives it none.",
+)
+@cluster_options
+@reports_errors
+def rerun(
+    run_id: str,
+    task: str,
+    local: bool,
+    cluster: bool,
+    backend: str | None,
+    root: Path | None,
+    image_map: tuple[str, ...],
+    pull: str | None,
+    keep_failed: bool,
+    run_as_non_root: bool,
+    task_timeout: float | None,
+    cluster_settings: dict[str, Any],
+) -> None:
+    """Run TASK of the run RUN again, as a new run of that one task, with the input values and artifacts
+    it had; exit 0 only when it succeeded. TASK is a task path as `flow show` prints it.
+
+    It runs on the run's backend unless --local, --cluster or --backend says otherwise; input artifacts are
+    copied from the run's root when the new run's root is another (a cluster's volume to this machine).
+    """
+    if local and cluster:
+        raise UsageError("choose one of --local and --cluster", "flow rerun")
+    backend_name = backend or (CLUSTER if cluster else LOCAL if local else None)
+    if cluster_settings and backend_name not in (CLUSTER, None):
+        given = ", ".join(f"--{name.replace('_', '-')}" for name in cluster_settings)
+        raise UsageError(f"{given}: only for a cluster", "flow rerun")
+    backend_options = {
+        **_backend_options(image_map, pull, keep_failed, run_as_non_root),
+        **cluster_settings,
+    }
+    started: list[RunRecord] = []
+
+    def announce(record: RunRecord) -> None:
+        started.append(record)
+        click.echo(
+            f"run {record.run_id}: rerun of run {record.rerun_of} task {record.rerun_task} "
+            f"on {record.backend}, root {record.root}"
+        )
+
+    _drive(
+        lambda progress: rerun_task(
+            run_id,
+            task,
+            backend=backend_name,
+            root=root,
+            on_change=progress.on_change,
+            on_start=announce,
+            backend_options=backend_options,
+            notify=_notice,
+            task_timeout=task_timeout,
+        ),
+        lambda: started[0].run_id if started else "?",
+    )
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
 @reports_errors
 def cancel(run_id: str) -> None:
     """Stop every task of a running run and record it as cancelled."""
@@ -439,6 +518,8 @@ def show(run_id: str, output: str) -> None:
         f"  started {fmt.when(record.started_at)}  took {fmt.duration(record.duration)}"
     )
     console.print(f"root {record.root}  params {fmt.values(record.params, 200) or '-'}")
+    if record.rerun_of:
+        console.print(f"rerun of run {record.rerun_of} task {record.rerun_task}")
     if record.error:
         console.print(f"[red]error:[/] {record.error.splitlines()[0]}")
     table = Table(box=None)
@@ -481,6 +562,7 @@ def _run_json(record: RunRecord, tasks: list[TaskRecord], arts: list[Any]) -> di
         "finished_at": record.finished_at,
         "duration": record.duration,
         "error": record.error,
+        "rerun_of": {"run": record.rerun_of, "task": record.rerun_task} if record.rerun_of else None,
         "outputs": {
             "parameters": outputs.get("parameters") or {},
             "artifacts": {

@@ -17,7 +17,7 @@ from runner.errors import FlowError
 
 # Lists of the executor config whose entries may name their object by a parameter, and where the
 # resolved name goes.
-_NAMED_ENTRIES = {
+NAMED_ENTRIES = {
     "secretAsEnv": ("secretNameParameter", "secretName"),
     "secretAsVolume": ("secretNameParameter", "secretName"),
     "configMapAsEnv": ("configMapNameParameter", "configMapName"),
@@ -34,10 +34,10 @@ class PlatformError(FlowError):
 def resolved(config: Mapping[str, Any], node: Node) -> Mapping[str, Any]:
     """`config` with every parameter-given name replaced by its value for this task (itself, shared,
     when it names nothing that way: most tasks have no kubernetes settings at all)."""
-    if not config or not any(config.get(key) for key in _NAMED_ENTRIES):
+    if not config or not any(config.get(key) for key in NAMED_ENTRIES):
         return config
     result = copy.deepcopy(dict(config))
-    for key, (parameter_key, name_key) in _NAMED_ENTRIES.items():
+    for key, (parameter_key, name_key) in NAMED_ENTRIES.items():
         for entry in result.get(key) or []:
             # Older kfp-kubernetes wrote a PVC's name source on the entry itself.
             source = entry.get(parameter_key) or (entry if key == "pvcMount" else None)

@@ -98,14 +98,19 @@ class Engine:
 
     # -- public -----------------------------------------------------------------------------------
 
-    def execute(self, params: Mapping[str, Any]) -> RunState:
-        """Run to the end; Ctrl-C cancels every running task, records the run as cancelled and re-raises."""
+    def execute(
+        self, params: Mapping[str, Any], input_artifacts: Mapping[str, list[ArtifactRef]] | None = None
+    ) -> RunState:
+        """Run to the end; Ctrl-C cancels every running task, records the run as cancelled and re-raises.
+
+        `input_artifacts`: the root's input artifacts by input name (a rerun's, those its task consumed)."""
         run = self.run_record
         run.state, run.started_at, run.engine_pid = RunState.RUNNING, time.time(), os.getpid()
         self.store.save_run_progress(run)
         self.backend.prepare(self.run_info)
         try:
-            self._root_scope = Scope("", self.spec.root, dict(params), {}, owner=None)
+            root_artifacts = dict(input_artifacts or {})
+            self._root_scope = Scope("", self.spec.root, dict(params), root_artifacts, owner=None)
             with self.store.checkpointing_apart(), YoungOnly() as collector:
                 self._open(self._root_scope)
                 self._loop(collector)

@@ -1,0 +1,184 @@
+"""`rerun()`: run one task of a recorded run again, as a new run, with the inputs it had."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from backends.base import Backend, BackendError
+from backends.rootfiles import LocalRootFiles, RootFiles
+from runner import api, artifacts
+from runner.engine.graph import ArtifactRef
+from runner.engine.journal import ChangeListener
+from runner.engine.scheduler import Engine
+from runner.errors import UsageError
+from runner.reruns import inputs
+from runner.reruns.names import name_lookup
+from runner.reruns.pipeline import one_task_pipeline
+from runner.reruns.target import WHERE, Target, find
+from runner.selection import select_backend, select_backend_for_root
+from runner.spec import PipelineSpec
+from runner.spec.model import Component
+from runner.store import RunRecord, Store
+
+# Options that say where a cluster root is: the original run's root decides them when reading it.
+_ROOT_OPTIONS = ("namespace", "pvc", "storage_class", "pvc_size")
+
+
+def rerun(
+    run_id: str,
+    task: str,
+    *,
+    backend: str | Backend | None = None,
+    root: str | Path | None = None,
+    store: Store | None = None,
+    on_change: ChangeListener | None = None,
+    on_start: Callable[[RunRecord], None] | None = None,
+    backend_options: Mapping[str, Any] | None = None,
+    notify: Callable[[str], None] | None = None,
+    task_timeout: float | None = None,
+) -> api.RunResult:
+    """Run the container task `task` (its path as `flow show` prints it) of the run `run_id` again, as a new
+    run of that one task, with the input values and artifacts the store recorded for it; caching is off.
+
+    `backend` defaults to the run's own, reaching the run's root again; any other ("local", "docker", "k8s"
+    or an instance) runs it there, with the run's root when that backend can use it, else its default root
+    (or `root`). Input artifacts are copied into a new root from the run's, keeping their URIs.
+    `backend_options`, `on_start`, `notify`, `task_timeout` and the result are as for `runner.run`.
+    Raises UsageError (exit code 2) for an unknown run or task, a DAG, a task that never ran, and input
+    artifacts missing from the run's root.
+    """
+    own_store = store is None
+    store = store or api.open_store()
+    try:
+        target = find(store, run_id, task)
+        spec = one_task_pipeline(target, name_lookup(store, target))
+        component = _component(spec)
+        params = inputs.parameter_values(target, component)
+        refs = inputs.artifact_refs(store, target, component)
+        runtime = _backend(target.run, backend, backend_options, notify)
+        try:
+            root_text = _root(runtime, target.run, root)
+            _stage(target.run, runtime, root_text, refs, backend_options, notify)
+            record = RunRecord(
+                run_id="",  # create_run gives it
+                pipeline=spec.name,
+                pipeline_file=target.run.pipeline_file,
+                backend=runtime.name,
+                root=root_text,
+                params=params,
+                spec_text=spec.text,
+                rerun_of=target.run.run_id,
+                rerun_task=target.task.path,
+            )
+            store.create_run(record)
+            if on_start is not None:
+                on_start(record)
+            engine = Engine(
+                spec,
+                runtime,
+                store,
+                record,
+                root=root_text,
+                logs_dir=api.logs_dir(),
+                parallelism=os.cpu_count() or 1,
+                on_change=on_change,
+                cache=False,
+                task_timeout=task_timeout,
+            )
+            engine.execute(params, refs)
+        finally:
+            if not isinstance(backend, Backend):
+                runtime.close()
+        return api.result(store, record.run_id, spec)
+    finally:
+        if own_store:
+            store.close()
+
+
+def input_artifacts(store: Store, record: RunRecord, spec: PipelineSpec) -> dict[str, list[ArtifactRef]]:
+    """The input artifacts of a rerun's task (to resume the rerun), from the records of the run it re-runs."""
+    original = store.run(record.rerun_of)
+    task = store.task(original.run_id, record.rerun_task)
+    if task is None:
+        raise UsageError(f"run {original.run_id} no longer has task {record.rerun_task!r}", "flow resume")
+    return inputs.artifact_refs(store, Target(run=original, task=task, spec=spec), _component(spec))
+
+
+def _component(spec: PipelineSpec) -> Component:
+    """The component of the one task of a rerun's pipeline."""
+    dag = spec.root.dag
+    assert dag is not None
+    (only,) = dag.tasks.values()
+    return spec.component(only.component)
+
+
+def _backend(
+    run: RunRecord,
+    backend: str | Backend | None,
+    options: Mapping[str, Any] | None,
+    notify: Callable[[str], None] | None,
+) -> Backend:
+    if isinstance(backend, Backend):
+        return backend
+    name = backend or run.backend
+    if name == run.backend:
+        return select_backend_for_root(name, run.root, backend_options=options, notify=notify)
+    return select_backend(name, backend_options=options, notify=notify)
+
+
+def _root(runtime: Backend, run: RunRecord, requested: str | Path | None) -> str:
+    """The rerun's root: the one asked for, else the run's where `runtime` can use it, else its default."""
+    default = artifacts.default_root()
+    try:
+        if requested is not None:
+            return runtime.pipeline_root(str(requested), default)
+        run_root_is_local = run.root.startswith("/")
+        if runtime.root_is_local and run_root_is_local:
+            return runtime.pipeline_root(run.root, default)
+        if not runtime.root_is_local and not run_root_is_local:
+            try:
+                return runtime.pipeline_root(run.root, default)
+            except BackendError:
+                pass  # another claim or bucket than this backend's: its own default root
+        return runtime.pipeline_root(None, default)
+    except BackendError as exc:
+        raise UsageError(str(exc), "--root") from None
+
+
+def _stage(
+    run: RunRecord,
+    runtime: Backend,
+    root: str,
+    refs: Mapping[str, list[ArtifactRef]],
+    options: Mapping[str, Any] | None,
+    notify: Callable[[str], None] | None,
+) -> None:
+    """Make the input artifacts present in the rerun's root (see `inputs.stage`)."""
+    if not refs:
+        return
+    same_root = root == run.root
+    source_backend: Backend | None = None
+    try:
+        try:
+            source: RootFiles
+            if same_root:
+                source = runtime.files(root)
+            elif run.root.startswith("/"):  # a folder on this machine, whichever backend wrote it
+                source = LocalRootFiles(Path(run.root))
+            else:
+                # Reaching the run's root takes its own backend; where the root is comes from the run.
+                source_options = {k: v for k, v in (options or {}).items() if k not in _ROOT_OPTIONS}
+                source_backend = select_backend_for_root(
+                    run.backend, run.root, backend_options=source_options
+                )
+                source = source_backend.files(run.root)
+            target = source if same_root else runtime.files(root)
+        except BackendError as exc:
+            raise UsageError(f"cannot reach the run's root {run.root}: {exc}", WHERE) from None
+        inputs.stage(refs, source, target, same_root, run.root, notify)
+    finally:
+        if source_backend is not None:
+            source_backend.close()
