@@ -24,7 +24,7 @@ import yaml
 
 from backends.local import DockerBackend
 from runner import run
-from runner.store import RunState, Store
+from runner.store import RunState, SQLiteStore
 
 TARGET_CHAIN, TARGET_KFP = 1.10, 1.7
 STEP = ["sh", "-c", "sleep 0.5; echo done"]
@@ -56,7 +56,7 @@ def pipeline(steps: int, image: str, chained: bool) -> str:
 
 def flow_seconds(text: str, workdir: Path, parallelism: int) -> float:
     os.environ["FLOW_HOME"] = str(workdir)
-    store = Store(workdir / "flow.db")
+    store = SQLiteStore(workdir / "flow.db")
     backend = DockerBackend(pull="never")
     started = time.perf_counter()
     result = run(

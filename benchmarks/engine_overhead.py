@@ -23,7 +23,7 @@ from backends.base import TaskSpec
 from backends.fake import FakeBackend
 from runner import run
 from runner.spec import PipelineSpec, load_text
-from runner.store import RunState, Store
+from runner.store import RunState, SQLiteStore
 
 TARGET_US = 100.0
 
@@ -59,7 +59,7 @@ def pipeline(tasks: int, shape: str) -> str:
 
 def engine_seconds(spec: PipelineSpec, workdir: Path, parallelism: int) -> tuple[float, float]:
     """The run's wall time and CPU time, in seconds."""
-    store = Store(workdir / "flow.db")
+    store = SQLiteStore(workdir / "flow.db")
     started, cpu_started = time.perf_counter(), time.process_time()
     result = run(spec, backend=FakeBackend(), root=workdir / "root", store=store, parallelism=parallelism)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started

@@ -26,7 +26,7 @@ from kubernetes import client, config, watch
 
 from backends.k8s import DEFAULT_CLAIM, KubernetesBackend
 from runner import run
-from runner.store import RunState, Store
+from runner.store import RunState, SQLiteStore
 
 TARGET = 1.15
 SCRIPT = 'echo $(( $0 + 1 )) > "$1"'
@@ -71,7 +71,7 @@ def pipeline(steps: int, image: str) -> str:
 
 def flow_seconds(steps: int, image: str, kubeconfig: str | None, namespace: str, workdir: Path) -> float:
     os.environ["FLOW_HOME"] = str(workdir)
-    store = Store(workdir / "flow.db")
+    store = SQLiteStore(workdir / "flow.db")
     backend = KubernetesBackend(
         kubeconfig=kubeconfig, namespace=namespace, pull="never", files_image=image, image_map={}
     )

@@ -17,12 +17,14 @@ from runner.engine.scheduler import Engine
 from runner.errors import UsageError
 from runner.selection import select_backend, select_backend_for_root
 from runner.spec import PipelineSpec, load_file, load_text
-from runner.store import RunRecord, RunState, Store, TaskState
+from runner.store import RunRecord, RunState, SQLiteStore, Store, TaskState, open_url
 
 
 def open_store() -> Store:
-    """The store under $FLOW_HOME (or the user's data directory)."""
-    return Store(artifacts.flow_home() / "flow.db")
+    """The store FLOW_STORE names (a postgresql:// or sqlite:/// URL), else the SQLite file under $FLOW_HOME
+    (or the user's data directory). Every command and the Python API open their store here."""
+    url = os.environ.get("FLOW_STORE")
+    return open_url(url) if url else SQLiteStore(artifacts.flow_home() / "flow.db")
 
 
 def logs_dir() -> Path:
@@ -132,7 +134,7 @@ def run(
         except BackendError as exc:
             raise UsageError(str(exc), "--root") from None
         record = RunRecord(
-            run_id=store.new_run_id(),
+            run_id="",
             pipeline=spec.name,
             pipeline_file=spec.source,
             backend=runtime.name,
@@ -140,7 +142,7 @@ def run(
             params=values,
             spec_text=spec.text,
         )
-        store.save_run(record)
+        store.create_run(record)
         if on_start is not None:
             on_start(record)
         engine = Engine(

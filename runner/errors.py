@@ -34,3 +34,7 @@ class RunNotFoundError(UsageError):
 
 class BackendNotFoundError(UsageError):
     """No backend is registered under the given name."""
+
+
+class StoreError(FlowError):
+    """The run store cannot be opened or used: an unreachable server, a refused login, not a database."""

@@ -242,7 +242,7 @@ class BackendConformance:
         assert session.store is not None
         # The engine's thread owns the session's connection; this thread asks through its own, as
         # `flow cancel` would from another terminal.
-        with Store(session.store.path) as store:
+        with session.store.open_another() as store:
             run_id = self._wait_until_running(store, "held")
             store.request_cancel(run_id)
         runner.join(WAIT_SECONDS)

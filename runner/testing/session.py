@@ -26,7 +26,8 @@ from runner.store import Store
 
 
 class FlowSession:
-    """A backend, a pipeline root and a store of its own, under one folder; closed on exit."""
+    """A backend, a pipeline root and a store of its own, under one folder (the store FLOW_STORE names
+    instead, when it names one); closed on exit."""
 
     def __init__(
         self, backend: str | Backend, workdir: Path, backend_options: Mapping[str, Any] | None = None
@@ -44,7 +45,7 @@ class FlowSession:
         # Logs and the default root follow FLOW_HOME: point it here so tests never touch the user's runs.
         self._previous_home = os.environ.get("FLOW_HOME")
         os.environ["FLOW_HOME"] = str(self.workdir)
-        self.store = Store(self.workdir / "flow.db")
+        self.store = api.open_store()
         if isinstance(self._backend_arg, Backend):
             self.backend = self._backend_arg
         else:

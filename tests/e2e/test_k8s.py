@@ -23,7 +23,7 @@ from kubernetes import client, config
 
 from backends.base import REASON_IMAGE, REASON_LOST, REASON_OOM, REASON_UNSCHEDULABLE
 from backends.k8s import DEFAULT_FILES_IMAGE, KubernetesBackend
-from runner.store import RunState, Store
+from runner.store import RunState, SQLiteStore
 from runner.testing.conformance import WIRING
 from runner.testing.session import FlowSession
 from runner.testing.shellsteps import WAIT_FOR_RELEASE, Step, pipeline
@@ -172,7 +172,7 @@ def test_ctrl_c_deletes_the_run_pods_and_resume_finishes_the_run(tmp_path: Path)
     deadline = time.monotonic() + WAIT_SECONDS
     while not run_id and time.monotonic() < deadline:
         if (home / "flow.db").exists():
-            with Store(home / "flow.db") as store:
+            with SQLiteStore(home / "flow.db") as store:
                 runs = store.runs(1)
                 held = store.task(runs[0].run_id, "held") if runs else None
                 if held is not None and held.state.value == "RUNNING":
@@ -186,7 +186,7 @@ def test_ctrl_c_deletes_the_run_pods_and_resume_finishes_the_run(tmp_path: Path)
     while core.list_namespaced_pod(TEST_NAMESPACE, label_selector=f"flow.run={run_id}").items:
         assert time.monotonic() < deadline, "pods of the cancelled run are left after 10 s"
         time.sleep(0.2)
-    with Store(home / "flow.db") as store:
+    with SQLiteStore(home / "flow.db") as store:
         assert store.run(run_id).state == RunState.CANCELLED
 
     backend = KubernetesBackend(**cluster_options())
@@ -198,7 +198,7 @@ def test_ctrl_c_deletes_the_run_pods_and_resume_finishes_the_run(tmp_path: Path)
     finally:
         files.reset("release", create=False)
         backend.close()
-    with Store(home / "flow.db") as store:
+    with SQLiteStore(home / "flow.db") as store:
         first, held = store.task(run_id, "first"), store.task(run_id, "held")
     assert first is not None and first.attempts == 1, "first ran again"
     assert held is not None and held.state.value == "SUCCEEDED" and held.attempts == 2

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 import runner
 from runner.dsl import compile_to_text
-from runner.store import RunRecord, Store
+from runner.store import RunRecord, SQLiteStore, Store
 from runner.testing.shellsteps import WAIT_FOR_RELEASE, Step, pipeline
 from runner.ui.app import create_app
 from tests.ui.pipelines import reports
@@ -29,7 +29,7 @@ class Recorded:
     second: runner.RunResult  # threshold 0.7
 
     def store(self) -> Store:
-        return Store(self.home / "flow.db")
+        return SQLiteStore(self.home / "flow.db")
 
 
 @pytest.fixture(scope="module")

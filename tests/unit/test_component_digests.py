@@ -17,7 +17,7 @@ from backends.fake import FakeBackend
 from runner.cli.main import main
 from runner.errors import SpecError
 from runner.spec import load_text
-from runner.store import Store, TaskRecord
+from runner.store import SQLiteStore, TaskRecord
 from runner.store.sqlite import _MIGRATIONS
 
 
@@ -136,7 +136,7 @@ def test_a_store_made_before_digests_gains_the_column(tmp_path: Path) -> None:
     old.commit()
     old.close()
 
-    with Store(path) as store:
+    with SQLiteStore(path) as store:
         (task,) = store.tasks("r")
         assert task.component_digest == ""
         store.save_tasks([TaskRecord("r", "u", "u", "c", "container", component_digest="sha256:ab")])

@@ -11,7 +11,9 @@ from irbuild import Pipeline, artifact_from_task, task
 
 import runner
 from backends.fake import FakeBackend, Outcome
-from runner.store import ArtifactRecord, RunState, Store, TaskRecord, TaskState
+from runner.store import ArtifactRecord, RunState, SQLiteStore, Store, TaskRecord, TaskState
+from runner.store.postgres import PostgresStore
+from runner.store.url import POSTGRES_SCHEMES, sqlite_path
 
 
 class EngineKilled(BaseException):
@@ -19,11 +21,9 @@ class EngineKilled(BaseException):
 
 
 class DyingStore(Store):
-    """A store whose engine dies just before its write number `dies_at` (task and artifact writes)."""
+    """Mixed into a store: its engine dies just before write number `dies_at` (task and artifact writes)."""
 
-    def __init__(self, path: Path, dies_at: int) -> None:
-        super().__init__(path)
-        self.writes, self.dies_at = 0, dies_at
+    writes, dies_at = 0, 0
 
     def _count(self) -> None:
         self.writes += 1
@@ -48,6 +48,24 @@ class DyingStore(Store):
         super().save_progress(new_tasks, changed_tasks, artifacts)
 
 
+class DyingSQLiteStore(DyingStore, SQLiteStore):
+    pass
+
+
+class DyingPostgresStore(DyingStore, PostgresStore):
+    pass
+
+
+def dying_store(url: str, dies_at: int) -> DyingStore:
+    store: DyingStore
+    if url.split(":", 1)[0] in POSTGRES_SCHEMES:
+        store = DyingPostgresStore(url)
+    else:
+        store = DyingSQLiteStore(sqlite_path(url))
+    store.dies_at = dies_at
+    return store
+
+
 def producer_consumer() -> str:
     return (
         Pipeline("crash")
@@ -63,8 +81,8 @@ def producer_consumer() -> str:
     )
 
 
-def run_until_killed(tmp_path: Path, dies_at: int) -> tuple[Store, str]:
-    store = DyingStore(tmp_path / "db", dies_at)
+def run_until_killed(tmp_path: Path, store_url: str, dies_at: int) -> tuple[Store, str]:
+    store = dying_store(store_url, dies_at)
     backend = FakeBackend()
     backend.script = lambda spec: Outcome(artifacts={"data": spec.task_path.encode()})
     with pytest.raises(EngineKilled):
@@ -72,8 +90,8 @@ def run_until_killed(tmp_path: Path, dies_at: int) -> tuple[Store, str]:
     return store, store.runs(1)[0].run_id
 
 
-def writes_of_a_whole_run(tmp_path: Path) -> int:
-    store = DyingStore(tmp_path / "db", dies_at=0)
+def writes_of_a_whole_run(tmp_path: Path, store_url: str) -> int:
+    store = dying_store(store_url, dies_at=0)
     backend = FakeBackend()
     backend.script = lambda spec: Outcome(artifacts={"data": b"x"})
     result = runner.run(producer_consumer(), backend=backend, root=tmp_path / "root", store=store)
@@ -82,11 +100,13 @@ def writes_of_a_whole_run(tmp_path: Path) -> int:
     return store.writes
 
 
-def test_a_task_recorded_as_succeeded_has_its_artifacts_whenever_the_engine_dies(tmp_path: Path) -> None:
-    writes = writes_of_a_whole_run(tmp_path / "whole")
+def test_a_task_recorded_as_succeeded_has_its_artifacts_whenever_the_engine_dies(
+    tmp_path: Path, store_url: str
+) -> None:
+    writes = writes_of_a_whole_run(tmp_path / "whole", store_url)
     assert writes >= 3  # the tasks made, then each task's transitions, at least
     for dies_at in range(1, writes + 1):
-        store, run_id = run_until_killed(tmp_path / str(dies_at), dies_at)
+        store, run_id = run_until_killed(tmp_path / str(dies_at), store_url, dies_at)
         succeeded = [t.path for t in store.tasks(run_id) if t.state == TaskState.SUCCEEDED]
         recorded = {a.task_path for a in store.artifacts(run_id)}
         missing = [path for path in succeeded if path not in recorded]

@@ -27,7 +27,7 @@ import runner
 from backends.base import TaskSpec, TemporaryBackendError
 from backends.fake import FakeBackend, Outcome, executor_input
 from runner import RunResult
-from runner.store import RunState, Store, TaskRecord, TaskState
+from runner.store import RunState, SQLiteStore, Store, TaskRecord, TaskState
 
 Outcomes = dict[str, Outcome] | Callable[[TaskSpec], Outcome]
 
@@ -75,7 +75,7 @@ RunFn = Callable[..., Ran]
 def run_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunFn]:
     """Run a Pipeline on a FakeBackend; `outcomes` maps task paths to Outcomes (others succeed)."""
     monkeypatch.setenv("FLOW_HOME", str(tmp_path))
-    store = Store(tmp_path / "db")
+    store = SQLiteStore(tmp_path / "db")
 
     def run(
         pipeline: Pipeline,
@@ -590,7 +590,7 @@ def test_a_secret_named_by_a_pipeline_parameter_reaches_the_backend_resolved(
     monkeypatch.setenv("FLOW_HOME", str(tmp_path))
     backend = FakeBackend(lambda spec: Outcome(parameters={"Output": "done"}))
     source = CORPUS_PIPELINES / "parallel_and_nested__parallel_for_secret.yaml"
-    with Store(tmp_path / "db") as store:
+    with SQLiteStore(tmp_path / "db") as store:
         result = runner.run(source, backend=backend, params={"my_secret_name": "team-db"}, store=store)
     assert result.state == RunState.SUCCEEDED
     secrets = [spec.kubernetes["secretAsEnv"][0] for spec in backend.submitted]

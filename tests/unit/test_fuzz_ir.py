@@ -19,7 +19,7 @@ import runner
 from backends.fake import FakeBackend
 from runner.errors import FlowError
 from runner.spec import load_text
-from runner.store import Store
+from runner.store import SQLiteStore
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "kfp-corpus" / "pipelines"
 SEEDS = sorted(CORPUS.glob("*.yaml"))[:12]
@@ -106,7 +106,7 @@ def test_mutated_kfp_pipelines_load_and_run_or_fail_with_flow_errors(
     workdir = tmp_path / f"run-{data.draw(st.integers(0, 10**9))}"
     try:
         spec = load_text(yaml.safe_dump(mutated, sort_keys=False))
-        with Store(workdir / "flow.db") as store:
+        with SQLiteStore(workdir / "flow.db") as store:
             result = runner.run(spec, backend=FakeBackend(), root=workdir / "root", store=store)
             assert result.state.finished, f"run left {result.state} after {action} at {place}"
     except FlowError as exc:

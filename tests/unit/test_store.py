@@ -1,19 +1,20 @@
-"""runner.store.Store: records survive a roundtrip; runs are found by id, unique prefix or "latest"."""
+"""runner.store.Store, on SQLite and on PostgreSQL: records survive a roundtrip; runs are found by id, unique
+prefix or "latest"; run ids are unique."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from runner.errors import RunNotFoundError
-from runner.store import ArtifactRecord, RunRecord, RunState, Store, TaskRecord, TaskState
+from runner.store import ArtifactRecord, RunRecord, RunState, Store, TaskRecord, TaskState, open_url
+from runner.store import base as store_base
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    db = Store(tmp_path / "db" / "flow.db")
+def store(store_url: str) -> Iterator[Store]:
+    db = open_url(store_url)
     yield db
     db.close()
 
@@ -35,7 +36,7 @@ def make_task(path: str, state: TaskState = TaskState.PENDING) -> TaskRecord:
     )
 
 
-def test_run_roundtrip(store: Store, tmp_path: Path) -> None:
+def test_run_roundtrip(store: Store) -> None:
     run = make_run("r1")
     run.state, run.params = RunState.SUCCEEDED, {"n": 2, "xs": [1, {"a": None}], "s": "x"}
     run.outputs = {"parameters": {"out": 1.5}, "artifacts": {"m": ["r1/t/m"]}}
@@ -46,7 +47,7 @@ def test_run_roundtrip(store: Store, tmp_path: Path) -> None:
     assert loaded == run
     assert loaded.state is RunState.SUCCEEDED
     assert loaded.duration == 2.5
-    reopened = Store(store.path)  # committed, visible to another connection
+    reopened = store.open_another()  # committed, visible to another connection
     try:
         assert reopened.run("r1") == run
     finally:
@@ -160,11 +161,23 @@ def test_prefix_is_not_a_like_pattern(store: Store, pattern: str) -> None:
         store.run(pattern)
 
 
-def test_new_run_ids_are_unique_and_unused(store: Store) -> None:
-    ids = {store.new_run_id() for _ in range(50)}
-    assert len(ids) == 50
-    store.save_run(make_run(next(iter(ids))))
-    assert store.new_run_id() not in {r.run_id for r in store.runs()}
+def test_created_runs_get_ids_no_other_run_has(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.save_run(make_run("taken"))
+    candidates = iter(["taken", "taken", "fresh"])
+    monkeypatch.setattr(store_base, "new_run_id", lambda: next(candidates))
+    run = make_run("")
+    store.create_run(run)
+    assert run.run_id == "fresh" and run.created_at > 0
+    assert store.run("fresh") == run
+    assert store.run("taken").pipeline_file == "p.yaml"  # the earlier run is left as it was
+
+
+def test_created_run_ids_are_unique(store: Store) -> None:
+    runs = [make_run("") for _ in range(50)]
+    for run in runs:
+        store.create_run(run)
+    assert len({r.run_id for r in runs}) == 50
+    assert {r.run_id for r in store.runs(limit=100)} == {r.run_id for r in runs}
 
 
 def test_save_progress_inserts_new_rows_and_updates_changed_ones_in_one_call(store: Store) -> None:

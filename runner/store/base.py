@@ -1,0 +1,199 @@
+"""The store: all reads and writes of run metadata, in SQL that SQLite and PostgreSQL both run.
+
+A store implementation supplies a connection through three methods (`_rows`, `_write`, `open_another`)
+and its own schema migrations; everything else is here, once.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import secrets
+import time
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from runner.errors import RunNotFoundError
+from runner.store.columns import (
+    ARTIFACTS,
+    LAYOUTS,
+    RUN_CHANGES,
+    RUN_UPDATE,
+    RUNS,
+    TASK_CHANGES,
+    TASK_UPDATE,
+    TASKS,
+    from_row,
+    projection,
+)
+from runner.store.records import ArtifactRecord, RunRecord, RunState, TaskRecord, TaskState
+
+Batch = tuple[str, Iterable[tuple[Any, ...]]]
+
+
+def new_run_id() -> str:
+    """A candidate run id: short enough to type, random enough that a retry is rare."""
+    return secrets.token_hex(4)
+
+
+class Store(abc.ABC):
+    """All reads and writes of run metadata. Every write is committed before the method returns, so
+    another connection (another engine, `flow show`) sees it at once."""
+
+    location: str  # where the store is, for messages: a file's path or a URL with its password hidden
+
+    @abc.abstractmethod
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """The rows a read-only statement (with `?` parameters) selects."""
+
+    @abc.abstractmethod
+    def _write(self, *batches: Batch) -> int:
+        """Run each (statement, parameter rows) batch, all in one committed transaction; the number of rows
+        changed. Concurrent writers wait for each other rather than fail."""
+
+    @abc.abstractmethod
+    def open_another(self) -> Store:
+        """A new connection to the same store, for another thread (a connection is not shared)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def checkpointing_apart(self) -> contextlib.AbstractContextManager[None]:
+        """While an engine drives a run: housekeeping that would slow its commits happens elsewhere."""
+        return contextlib.nullcontext()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _upsert(self, records: Iterable[Any], record_type: type[Any]) -> None:
+        self._write((LAYOUTS[record_type].upsert, map(LAYOUTS[record_type].columns.row, records)))
+
+    def _not_found(self, run_id: str) -> RunNotFoundError:
+        return RunNotFoundError(f"no run {run_id!r} in {self.location}")
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    def create_run(self, run: RunRecord) -> None:
+        """Save a new run under an id no other run has, and set it on the record. The id is taken in the
+        same statement that saves the run, so engines creating runs at once never share one."""
+        if not run.created_at:
+            run.created_at = time.time()
+        while True:
+            run.run_id = new_run_id()
+            if self._write((RUNS.insert_new, [RUNS.columns.row(run)])):
+                return
+
+    def save_run(self, run: RunRecord) -> None:
+        if not run.created_at:
+            run.created_at = time.time()
+        self._upsert([run], RunRecord)
+
+    def save_run_progress(self, run: RunRecord) -> None:
+        """Save a run's state, times, error, outputs and engine process; the run must have been saved."""
+        if not self._write((RUN_UPDATE, [RUN_CHANGES.row(run)])):
+            raise self._not_found(run.run_id)
+
+    def run(self, run_id: str) -> RunRecord:
+        """The run with this id, a unique prefix of it, or "latest"."""
+        if run_id == "latest":
+            rows = self._rows(f"{RUNS.select} ORDER BY created_at DESC LIMIT 1")
+        else:
+            rows = self._rows(f"{RUNS.select} WHERE run_id = ?", (run_id,))
+            if not rows and run_id:
+                # A unique prefix; compared with substr, so "%" and "_" are plain characters.
+                rows = self._rows(
+                    f"{RUNS.select} WHERE substr(run_id, 1, ?) = ? LIMIT 2", (len(run_id), run_id)
+                )
+        if len(rows) != 1:
+            raise self._not_found(run_id)
+        return from_row(RunRecord, rows[0])
+
+    def request_cancel(self, run_id: str) -> bool:
+        """Mark a running run CANCELLING for its engine to act on; False when the run is not running."""
+        changed = self._write(
+            (
+                "UPDATE runs SET state = ? WHERE run_id = ? AND state IN (?, ?)",
+                [(RunState.CANCELLING.value, run_id, RunState.RUNNING.value, RunState.PENDING.value)],
+            )
+        )
+        return changed == 1
+
+    def run_state(self, run_id: str) -> RunState:
+        rows = self._rows("SELECT state FROM runs WHERE run_id = ?", (run_id,))
+        if not rows:
+            raise self._not_found(run_id)
+        return RunState(rows[0][0])
+
+    def runs(self, limit: int = 50) -> list[RunRecord]:
+        rows = self._rows(f"{RUNS.select} ORDER BY created_at DESC LIMIT ?", (limit,))
+        return [from_row(RunRecord, r) for r in rows]
+
+    # -- tasks and artifacts ----------------------------------------------------------------------
+    # A run's tasks and artifacts are listed in creation order: SQLite's rowid, and a column of the same
+    # name that PostgreSQL numbers from a sequence.
+
+    def save_tasks(self, tasks: Iterable[TaskRecord]) -> None:
+        """Write a batch of task records in one transaction."""
+        self._upsert(tasks, TaskRecord)
+
+    def save_progress(
+        self,
+        new_tasks: Collection[TaskRecord],
+        changed_tasks: Collection[TaskRecord],
+        artifacts: Collection[ArtifactRecord],
+    ) -> None:
+        """Write what an engine recorded since its last save, in one transaction: task records not saved
+        before, task records saved before (by this engine) that changed since, and artifact records."""
+        batches: list[Batch] = []
+        if new_tasks:
+            batches.append((TASKS.upsert, map(TASKS.columns.row, new_tasks)))
+        if changed_tasks:
+            batches.append((TASK_UPDATE, map(TASK_CHANGES.row, changed_tasks)))
+        if artifacts:
+            batches.append((ARTIFACTS.upsert, map(ARTIFACTS.columns.row, artifacts)))
+        if batches:
+            self._write(*batches)
+
+    def tasks(self, run_id: str) -> list[TaskRecord]:
+        rows = self._rows(f"{TASKS.select} WHERE run_id = ? ORDER BY rowid", (run_id,))
+        return [from_row(TaskRecord, r) for r in rows]
+
+    def task_columns(self, run_id: str, names: tuple[str, ...]) -> list[list[Any]]:
+        """Some fields of each of a run's tasks, in the order of `tasks` and with the same types: reading a
+        few columns of a big run (a result at the end of a run) costs much less than whole records."""
+        columns = projection(names)
+        rows = self._rows(f"SELECT {', '.join(names)} FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,))
+        return [columns.values(row) for row in rows]
+
+    def task(self, run_id: str, path: str) -> TaskRecord | None:
+        rows = self._rows(f"{TASKS.select} WHERE run_id = ? AND path = ?", (run_id, path))
+        return from_row(TaskRecord, rows[0]) if rows else None
+
+    def save_artifacts(self, artifacts: Iterable[ArtifactRecord]) -> None:
+        self._upsert(artifacts, ArtifactRecord)
+
+    def find_cached(self, cache_key: str, root: str) -> tuple[TaskRecord, list[ArtifactRecord]] | None:
+        """The latest successful task with this cache key whose run used the same root, and its artifacts."""
+        rows = self._rows(
+            f"{TASKS.select} JOIN runs ON runs.run_id = tasks.run_id "
+            "WHERE tasks.cache_key = ? AND tasks.state = ? AND runs.root = ? "
+            "ORDER BY tasks.finished_at DESC LIMIT 1",
+            (cache_key, TaskState.SUCCEEDED.value, root),
+        )
+        if not rows:
+            return None
+        task = from_row(TaskRecord, rows[0])
+        return task, self.task_artifacts(task.run_id, task.path)
+
+    def task_artifacts(self, run_id: str, task_path: str) -> list[ArtifactRecord]:
+        rows = self._rows(
+            f"{ARTIFACTS.select} WHERE run_id = ? AND task_path = ? ORDER BY rowid", (run_id, task_path)
+        )
+        return [from_row(ArtifactRecord, r) for r in rows]
+
+    def artifacts(self, run_id: str) -> list[ArtifactRecord]:
+        rows = self._rows(f"{ARTIFACTS.select} WHERE run_id = ? ORDER BY rowid", (run_id,))
+        return [from_row(ArtifactRecord, r) for r in rows]
