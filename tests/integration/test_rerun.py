@@ -1,0 +1,102 @@
+"""`flow rerun` on the process and Docker backends: a task of a finished run runs again with its inputs."""
+
+# mypy: disable-error-code="no-untyped-def,no-any-return"
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import runner
+from runner import Dataset, Input, Output, compile_to_text, component, pipeline
+from runner.store import RunState
+from tests.conftest import make_backend
+from tests.integration.test_cli import flow
+
+
+@component
+def produce(seed: int, data: Output[Dataset]) -> None:
+    with open(data.path, "w") as handle:
+        handle.write(f"seed={seed}")
+    data.metadata["rows"] = seed
+
+
+@component
+def consume(data: Input[Dataset], factor: int) -> str:
+    if factor < 0:
+        raise ValueError(f"bad factor {factor}")
+    with open(data.path) as handle:
+        return f"{handle.read()}|rows={data.metadata['rows']}|factor={factor}"
+
+
+@pipeline(name="produce-consume")
+def produce_consume(seed: int, factor: int) -> str:
+    return consume(data=produce(seed=seed).outputs["data"], factor=factor).output
+
+
+def run_pipeline(backend_name: str, root: Path, factor: int) -> runner.RunResult:
+    text = compile_to_text(produce_consume)
+    return runner.run(
+        text, backend=make_backend(backend_name), root=root, params={"seed": 4, "factor": factor}
+    )
+
+
+def test_a_succeeded_task_gives_the_same_outputs(backend_name: str, tmp_path: Path) -> None:
+    original = run_pipeline(backend_name, tmp_path / "root", factor=3)
+    assert original.succeeded, original.error
+
+    again = runner.rerun(original.run_id, "consume", backend=make_backend(backend_name))
+
+    assert again.succeeded, again.error
+    assert list(again.tasks) == ["consume"]
+    assert again.outputs == original.tasks["consume"].outputs == {"Output": "seed=4|rows=4|factor=3"}
+
+
+def test_a_failed_task_fails_again_with_the_same_inputs(backend_name: str, tmp_path: Path) -> None:
+    original = run_pipeline(backend_name, tmp_path / "root", factor=-1)
+    assert original.state == RunState.FAILED
+    assert "bad factor -1" in original.tasks["consume"].log()
+
+    again = runner.rerun(original.run_id, "consume", backend=make_backend(backend_name))
+
+    assert again.state == RunState.FAILED
+    task = again.tasks["consume"]
+    assert "ValueError: bad factor -1" in task.log()
+    assert "bad factor -1" in task.error
+
+
+def test_an_upstream_artifact_is_copied_into_another_root(backend_name: str, tmp_path: Path) -> None:
+    original = run_pipeline(backend_name, tmp_path / "root", factor=2)
+    assert original.succeeded, original.error
+    other = tmp_path / "other"
+
+    again = runner.rerun(original.run_id, "consume", backend=make_backend(backend_name), root=other)
+
+    assert again.succeeded, again.error
+    assert (other / original.run_id / "produce" / "data").read_text() == "seed=4"
+    assert again.outputs == {"Output": "seed=4|rows=4|factor=2"}  # the metadata came along
+    assert (other / again.run_id / "consume").is_dir()
+
+
+def test_the_command_reruns_shows_and_exits_as_flow_run(tmp_path: Path) -> None:
+    original = run_pipeline("process", tmp_path / "root", factor=-1)
+
+    done = flow("rerun", original.run_id, "consume")
+
+    assert done.returncode == 1, done.stderr
+    assert f"rerun of run {original.run_id} task consume on process" in done.stdout
+    assert "bad factor -1" in done.stderr
+    shown = json.loads(flow("show", "latest", "-o", "json").stdout)
+    assert shown["rerun_of"] == {"run": original.run_id, "task": "consume"}
+    assert [t["path"] for t in shown["tasks"]] == ["consume"]
+    assert [t["inputs"]["factor"] for t in shown["tasks"]] == [-1]
+    assert f"rerun of run {original.run_id} task consume" in flow("show", "latest").stdout
+
+    for args, message in [
+        (("rerun", "ffffffff", "consume"), "no run 'ffffffff'"),
+        (("rerun", original.run_id, "nope"), "has no task 'nope'"),
+        (("rerun", original.run_id, "consume", "--local", "--cluster"), "choose one of"),
+    ]:
+        refused = flow(*args)
+        assert refused.returncode == 2
+        assert refused.stderr.strip().count("\n") == 0 and message in refused.stderr
