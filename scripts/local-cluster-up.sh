@@ -21,7 +21,8 @@
 #        pidfiles /run/flow-cluster/<name>.pid, logs /var/log/flow-cluster/<name>.log
 #      A process running with other flags or certificates than these is restarted;
 #   5. namespace `flow`, deploy/rbac.yaml (ServiceAccount flow-runner), and a hostPath PersistentVolume
-#      reserved for the claim flow/flow-root (the claim itself is flow's to create);
+#      reserved for the claim flow/flow-root (the claim itself is flow's to create); pods reach the API
+#      at the `kubernetes` Service's address (an iptables DNAT to 127.0.0.1:6443, as kube-proxy would);
 #   6. kubeconfigs: /var/lib/flow-cluster/admin.kubeconfig (cluster admin) and
 #      /var/lib/flow-cluster/flow.kubeconfig (ServiceAccount flow/flow-runner, namespace flow);
 #   7. a smoke check as flow-runner (a PVC, a pod writing into a hostPath volume, its logs) after a
@@ -688,6 +689,14 @@ if [ "$(kubectl_admin get pv "$ROOT_PV" -o 'jsonpath={.status.phase}')" = Releas
     >/dev/null || die "could not make the Released PersistentVolume $ROOT_PV available again"
   say "PersistentVolume $ROOT_PV was Released; made it available to a new claim $NAMESPACE/$ROOT_CLAIM"
 fi
+
+# The `kubernetes` Service for pods (a detached run's driver talks to the API in-cluster): with no
+# kube-proxy here, forward its address to the API server on loopback as kube-proxy would. The DNAT mark
+# is what lets those connections past KUBE-FIREWALL's drop of other packets to 127.0.0.0/8.
+sysctl -qw "net.ipv4.conf.docker0.route_localnet=1" || die "could not set route_localnet on docker0"
+service_rule=(-i docker0 -d "$SERVICE_IP/32" -p tcp --dport 443 -m comment --comment "flow local cluster: the kubernetes Service" -j DNAT --to-destination "127.0.0.1:${API_URL##*:}")
+iptables -t nat -C PREROUTING "${service_rule[@]}" 2>/dev/null \
+  || iptables -t nat -I PREROUTING 1 "${service_rule[@]}" || die "could not forward $SERVICE_IP:443 to the API server"
 
 default_sa() { kubectl_admin -n "$NAMESPACE" get serviceaccount default; }
 wait_until kube-controller-manager 60 "ServiceAccount $NAMESPACE/default" default_sa

@@ -22,6 +22,7 @@ from runner import api
 from runner.cli import format as fmt
 from runner.cli.progress import Progress
 from runner.config import PULL_POLICIES, load_config, parse_image_map
+from runner.detach import DEFAULT_DRIVER_ACCOUNT, DEFAULT_DRIVER_IMAGE, DriverOptions
 from runner.errors import FlowError, UsageError
 from runner.reruns import rerun as rerun_task
 from runner.selection import CLUSTER, LOCAL
@@ -166,6 +167,22 @@ def compile_command(source: Path, output: Path | None, function: str | None) -> 
     metavar="URL",
     help="Submit to this Kubeflow Pipelines API instead, and follow the run there.",
 )
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="With --cluster: run the engine in the cluster (a driver Job); print the run id and return. "
+    "Needs a shared store (FLOW_STORE=postgresql://...).",
+)
+@click.option(
+    "--driver-image",
+    metavar="IMAGE",
+    help=f"The flow image the driver runs (the repo's Dockerfile) [default: {DEFAULT_DRIVER_IMAGE}].",
+)
+@click.option(
+    "--driver-service-account",
+    metavar="NAME",
+    help=f"ServiceAccount of the driver (deploy/rbac.yaml) [default: {DEFAULT_DRIVER_ACCOUNT}].",
+)
 @cluster_options
 @reports_errors
 def run(
@@ -185,6 +202,9 @@ def run(
     function: str | None,
     with_ui: bool,
     kubeflow_url: str | None,
+    detach: bool,
+    driver_image: str | None,
+    driver_service_account: str | None,
     cluster_settings: dict[str, Any],
 ) -> None:
     """Run PIPELINE (a KFP v2 IR YAML file, or a Python file with a @pipeline) to the end; exit 0 only
@@ -201,6 +221,7 @@ def run(
     if cluster_settings and backend_name != CLUSTER:
         given = ", ".join(f"--{name.replace('_', '-')}" for name in cluster_settings)
         raise UsageError(f"{given}: only for --cluster", "flow run")
+    _check_detach(detach, backend_name, kubeflow_url, with_ui, driver_image, driver_service_account)
     values = parse_assignments(list(params))
     target: Path | PipelineSpec = pipeline
     if _is_python(pipeline):
@@ -228,12 +249,22 @@ def run(
         if given:
             raise UsageError(f"{given}: not with --kubeflow (the Kubeflow server runs it)", "flow run")
         spec = target if isinstance(target, PipelineSpec) else api.load_pipeline(target)
-        submit(kubeflow_url, spec, values, str(root) if root is not None else None, detach=False)
+        submit(kubeflow_url, spec, values, str(root) if root is not None else None, detach=detach)
         return
     backend_options = {
         **_backend_options(image_map, pull, keep_failed, run_as_non_root),
         **cluster_settings,
     }
+    if detach:
+        driver = DriverOptions(
+            image=driver_image or DEFAULT_DRIVER_IMAGE,
+            service_account=driver_service_account or DEFAULT_DRIVER_ACCOUNT,
+            parallelism=parallelism,
+            cache=not no_cache,
+            task_timeout=task_timeout,
+        )
+        _detach(target, values, root, backend_options, driver)
+        return
     started: list[RunRecord] = []
     show_page = _start_ui() if with_ui else None
 
@@ -260,6 +291,60 @@ def run(
         )
 
     _drive(start, lambda: started[0].run_id if started else "?")
+
+
+def _check_detach(
+    detach: bool,
+    backend_name: str,
+    kubeflow_url: str | None,
+    with_ui: bool,
+    driver_image: str | None,
+    driver_service_account: str | None,
+) -> None:
+    if not detach:
+        given = [
+            name
+            for name, value in (
+                ("--driver-image", driver_image),
+                ("--driver-service-account", driver_service_account),
+            )
+            if value
+        ]
+        if given:
+            raise UsageError(f"{', '.join(given)}: only with --detach", "flow run")
+        return
+    if kubeflow_url is not None:
+        return
+    if backend_name != CLUSTER:
+        raise UsageError("--detach runs the engine in the cluster: use it with --cluster", "flow run")
+    if with_ui:
+        raise UsageError("--ui serves the page from this process: with --detach, use flow ui", "flow run")
+
+
+def _detach(
+    target: Path | PipelineSpec,
+    values: dict[str, str],
+    root: str | None,
+    backend_options: dict[str, Any],
+    driver: DriverOptions,
+) -> None:
+    """Start the run's driver in the cluster; print the run id (alone on stdout, for scripts)."""
+    from runner import detach
+
+    record = detach.submit(
+        target,
+        params=values,
+        params_as_text=True,
+        root=str(root) if root is not None else None,
+        backend_options=backend_options,
+        driver=driver,
+    )
+    click.echo(record.run_id)
+    click.echo(
+        f"run {record.run_id}: {record.pipeline} detached to the cluster, root {record.root}; "
+        f"follow it with flow show {record.run_id}, flow logs {record.run_id} TASK -f or flow ui",
+        err=True,
+    )
 
 
 def _start_ui() -> Callable[[str], None]:
@@ -447,6 +532,13 @@ def cancel(run_id: str) -> None:
         if record.state.finished:
             click.echo(f"run {record.run_id} already finished: {record.state.value}")
             return
+        if record.backend == CLUSTER:
+            from runner import detach
+
+            if detach.cancel(store, record):
+                state = store.run_state(record.run_id).value
+                click.echo(f"run {record.run_id} {state}; its driver is removed")
+                return
         if record.engine_pid is not None and api.engine_alive(record.engine_pid):
             store.request_cancel(record.run_id)
             deadline = time.monotonic() + _CANCEL_WAIT_SECONDS
@@ -458,6 +550,23 @@ def cancel(run_id: str) -> None:
 
         cancel_orphaned(store, record)
         click.echo(f"run {record.run_id} CANCELLED (its engine was no longer running)")
+
+
+@main.command(hidden=True)
+@click.argument("run_id", metavar="RUN")
+@click.option("--settings", default="{}", help="As runner.detach.driver_command writes them (JSON).")
+@reports_errors
+def driver(run_id: str, settings: str) -> None:
+    """The engine of a detached run, in its driver pod: run RUN (or go on with it) to its end.
+
+    Exits 0 once the run has ended, however it ended (the Job must not start it again), else non-zero so
+    that the Job starts another driver, which resumes the run.
+    """
+    from runner.driver import drive
+
+    with Progress() as progress:
+        state = drive(run_id, json.loads(settings), on_change=progress.on_change, notify=_notice)
+    click.echo(f"run {run_id} {state.value}")
 
 
 def _summarize(result: api.RunResult) -> None:

@@ -1,0 +1,222 @@
+"""The driver of a detached run: a Kubernetes Job whose pod runs flow's engine in the cluster.
+
+A Job, not a bare pod: the Job controller makes a new driver pod when one is deleted, evicted or drained
+away, and the new driver resumes the run from the store. The store's URL (it holds a password) reaches
+the driver through a Secret of its own, which the Job owns, so that deleting the Job removes it too.
+The manifests are plain dicts, as `kubectl apply` would take them, testable without a cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+
+from backends.base import REASON_IMAGE, Phase, TemporaryBackendError
+from backends.k8s.errors import NotFound, translated
+from backends.k8s.pods import MAIN_CONTAINER, NON_ROOT_ID, ROOT_VOLUME, TASK_ROOT, label_value
+from backends.k8s.status import task_status, utc_now
+from backends.k8s.volume import LABEL_ROLE
+
+LABEL_DRIVER_OF = "flow.driver-of"  # the run a driver pod drives; never flow.run, which cleanup deletes
+ROLE_DRIVER = "driver"
+STORE_KEY = "FLOW_STORE"
+# Where a driver keeps what the engine writes beside the store (task logs): on the run's volume, so that
+# `flow logs` on any machine reads them there, and a driver that replaces another finds them.
+DRIVER_HOME = f"{TASK_ROOT}/.flow-driver"
+# A driver that fails (not a deleted one: the Job controller replaces those without counting) is made
+# again this many times before the Job gives up.
+BACKOFF_LIMIT = 6
+# Finished Jobs (and their Secrets) go a day later where the cluster runs the TTL controller (1.21+).
+FINISHED_TTL_SECONDS = 86400
+_GRACE_SECONDS = 5
+_GONE_SECONDS = 30.0
+_POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    """One detached run's driver: what it runs and where."""
+
+    run_id: str
+    namespace: str
+    claim: str  # the run's pipeline root, mounted at /flow
+    image: str
+    command: tuple[str, ...]  # the `flow driver ...` command line
+    pull_policy: str = "IfNotPresent"
+    service_account: str = "flow-runner"
+
+    @property
+    def name(self) -> str:
+        """The Job's and the Secret's name."""
+        return driver_name(self.run_id)
+
+
+def driver_name(run_id: str) -> str:
+    return f"flow-driver-{label_value(run_id.lower())}"[:63].rstrip("-")
+
+
+def driver_labels(run_id: str) -> dict[str, str]:
+    return {LABEL_ROLE: ROLE_DRIVER, LABEL_DRIVER_OF: label_value(run_id), "app.kubernetes.io/name": "flow"}
+
+
+def job_manifest(spec: DriverSpec) -> dict[str, Any]:
+    labels = driver_labels(spec.run_id)
+    container: dict[str, Any] = {
+        "name": MAIN_CONTAINER,
+        "image": spec.image,
+        "imagePullPolicy": spec.pull_policy,
+        "command": list(spec.command),
+        "env": [
+            {"name": STORE_KEY, "valueFrom": {"secretKeyRef": {"name": spec.name, "key": STORE_KEY}}},
+            {"name": "FLOW_HOME", "value": DRIVER_HOME},
+            {"name": "HOME", "value": "/tmp"},
+        ],
+        "volumeMounts": [{"name": ROOT_VOLUME, "mountPath": TASK_ROOT}],
+        # A small request so that it schedules; no limit, as the engine's memory grows with the run.
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+    }
+    pod_spec: dict[str, Any] = {
+        # The Job makes a new pod rather than restarting the container: each driver is its own pod.
+        "restartPolicy": "Never",
+        "serviceAccountName": spec.service_account,
+        "automountServiceAccountToken": True,  # the engine talks to the API as that account
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": _GRACE_SECONDS,
+        # The engine needs no root; fsGroup makes the volume writable for it where the volume allows.
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": NON_ROOT_ID,
+            "runAsGroup": NON_ROOT_ID,
+            "fsGroup": NON_ROOT_ID,
+        },
+        "containers": [container],
+        "volumes": [{"name": ROOT_VOLUME, "persistentVolumeClaim": {"claimName": spec.claim}}],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels},
+        "spec": {
+            "backoffLimit": BACKOFF_LIMIT,
+            "ttlSecondsAfterFinished": FINISHED_TTL_SECONDS,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
+def secret_manifest(spec: DriverSpec, store_url: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": driver_labels(spec.run_id)},
+        "type": "Opaque",
+        "stringData": {STORE_KEY: store_url},
+    }
+
+
+def owner_reference(job: Any) -> dict[str, Any]:
+    """A reference to the Job (a kubernetes client V1Job) for what should go when it goes."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "name": job.metadata.name,
+        "uid": job.metadata.uid,
+        "blockOwnerDeletion": False,
+    }
+
+
+@dataclass(frozen=True)
+class DriverStart:
+    """How a driver's first pod came up: `error` says why it never will."""
+
+    started: bool
+    error: str = ""
+
+
+class DriverJobs:
+    """The driver Jobs of one namespace."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.namespace = namespace
+        self.batch = client.BatchV1Api(api)
+        self.core = client.CoreV1Api(api)
+
+    def create(self, spec: DriverSpec, store_url: str) -> None:
+        """The Secret first (the pod needs it to start), then the Job, then the Job owns the Secret."""
+        with translated(f"creating the Secret {spec.name}"):
+            self.core.create_namespaced_secret(self.namespace, secret_manifest(spec, store_url))
+        try:
+            with translated(f"creating the driver Job {spec.name}"):
+                job = self.batch.create_namespaced_job(self.namespace, job_manifest(spec))
+            with translated(f"giving the Secret {spec.name} to its Job"):
+                self.core.patch_namespaced_secret(
+                    spec.name, self.namespace, {"metadata": {"ownerReferences": [owner_reference(job)]}}
+                )
+        except BaseException:
+            self.delete(spec.run_id)
+            raise
+
+    def exists(self, run_id: str) -> bool:
+        try:
+            with translated(f"reading the driver Job of run {run_id}"):
+                self.batch.read_namespaced_job(driver_name(run_id), self.namespace)
+        except NotFound:
+            return False
+        return True
+
+    def pods(self, run_id: str) -> list[Any]:
+        selector = f"{LABEL_DRIVER_OF}={label_value(run_id)}"
+        with translated(f"listing the driver pods of run {run_id}"):
+            return list(self.core.list_namespaced_pod(self.namespace, label_selector=selector).items)
+
+    def delete(self, run_id: str, wait: bool = False) -> None:
+        """Delete the Job, its pods and its Secret; with `wait`, until no driver pod is left."""
+        name = driver_name(run_id)
+        with contextlib.suppress(NotFound), translated(f"deleting the driver Job {name}"):
+            self.batch.delete_namespaced_job(
+                name, self.namespace, propagation_policy="Background", grace_period_seconds=0
+            )
+        with contextlib.suppress(NotFound), translated(f"deleting the Secret {name}"):
+            self.core.delete_namespaced_secret(name, self.namespace)
+        if not wait:
+            return
+        for pod in self.pods(run_id):
+            with contextlib.suppress(NotFound), translated(f"deleting the driver pod {pod.metadata.name}"):
+                self.core.delete_namespaced_pod(pod.metadata.name, self.namespace, grace_period_seconds=0)
+        deadline = time.monotonic() + _GONE_SECONDS
+        while self.pods(run_id):
+            if time.monotonic() > deadline:
+                raise TemporaryBackendError(f"the driver pods of run {run_id} are still being deleted")
+            time.sleep(_POLL_SECONDS)
+
+    def wait_started(self, spec: DriverSpec, timeout: float) -> DriverStart:
+        """Wait until a driver pod's container has started, or has failed to (its image is missing)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for pod in self.pods(spec.run_id):
+                start = _start_of(pod, spec.image)
+                if start is not None:
+                    return start
+            time.sleep(_POLL_SECONDS)
+        return DriverStart(started=False)
+
+
+def _start_of(pod: Any, image: str) -> DriverStart | None:
+    """Whether the driver's container started (or already ended), can never start, or None for not yet."""
+    status = task_status(pod, utc_now(), unschedulable_after=float("inf"))
+    if status.phase == Phase.FAILED and status.reason == REASON_IMAGE:
+        return DriverStart(
+            started=False,
+            error=f"the flow image {image!r} cannot run in the cluster ({status.message}): build it "
+            "(scripts/build-flow-image.sh) or push it, and name it with --driver-image",
+        )
+    if status.phase == Phase.FAILED and status.exit_code is None:
+        return DriverStart(started=False, error=f"the driver pod cannot start: {status.message}")
+    if status.phase == Phase.PENDING:
+        return None
+    return DriverStart(started=True)
