@@ -17,6 +17,19 @@ from typing import Any
 from backends.rootfiles import LocalRootFiles, RootFiles
 
 
+def is_s3_root(root: str) -> bool:
+    return root.startswith("s3://")
+
+
+def checked_s3_root(requested: str) -> str:
+    """An `s3://bucket/prefix` root written the one way the store records it, once its bucket answered."""
+    from backends.s3.files import S3RootFiles  # boto3 is loaded only for an object-store root
+
+    files = S3RootFiles(requested)
+    files.check()
+    return files.root.uri
+
+
 class Phase(enum.Enum):
     """What a backend knows about one submitted task."""
 
@@ -67,6 +80,17 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
+class Staging:
+    """For a root in an object store (`s3://bucket/prefix`), which a container cannot mount: the files a
+    task must find as plain files (KFP's /s3/bucket/key) before it starts, and the folder to copy back
+    once it succeeded. Paths are relative to the root."""
+
+    root: str  # s3://bucket/prefix
+    inputs: tuple[str, ...]  # the task's input artifacts, files or folders
+    outputs: str  # the task's output folder: its artifacts, parameter files and executor output
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One attempt of one task, fully resolved: nothing left for the backend to interpret."""
 
@@ -89,6 +113,8 @@ class TaskSpec:
     # The task's kfp-kubernetes executor config (secrets, volumes, node selector...), for backends that
     # run pods; others ignore it.
     kubernetes: Mapping[str, Any] = field(default_factory=dict)
+    # Set when the root is in an object store: the backend copies these files in and out of the task.
+    staging: Staging | None = None
 
 
 @dataclass(frozen=True)
@@ -134,18 +160,42 @@ class Backend(abc.ABC):
 
     def pipeline_root(self, requested: str | None, default: Path) -> str:
         """Where a new run keeps its pipeline root, as the store records it: by default a local folder
-        (`requested`, else `default`), made here. A backend that keeps the root elsewhere says where."""
+        (`requested`, else `default`), made here, or the `s3://bucket/prefix` requested, checked to answer.
+        A backend that keeps the root elsewhere says where."""
+        if requested and is_s3_root(requested):
+            return checked_s3_root(requested)
         folder = Path(requested) if requested else default
         folder.mkdir(parents=True, exist_ok=True)
         return str(folder.resolve())
 
     def files(self, root: str) -> RootFiles:
         """The pipeline root `root` (as `pipeline_root` gave it) for the engine to read and prepare."""
+        if is_s3_root(root):
+            from backends.s3.files import S3RootFiles
+
+            return S3RootFiles(root)
         return LocalRootFiles(Path(root))
 
     def task_root(self, root: str) -> str:
-        """Where the pipeline root appears to a running task: `/flow` in containers (DESIGN.md section 5)."""
+        """Where the pipeline root appears to a running task: `/flow` in containers (DESIGN.md section 5),
+        `/s3/bucket/prefix` for an object-store root (KFP's local path of `s3://bucket/prefix`)."""
+        if is_s3_root(root):
+            from backends.s3.roots import S3Root
+
+            return S3Root.parse(root).local_path
         return "/flow"
+
+    def task_uri(self, root: str) -> str:
+        """The root's URI in a task's ExecutorInput, its artifacts' URIs under it: the task root, or an
+        object-store root's own URI where the task sees it at KFP's local path (which kfp maps it to)."""
+        task_root = self.task_root(root)
+        if is_s3_root(root):
+            from backends.s3.roots import S3Root
+
+            parsed = S3Root.parse(root)
+            if task_root == parsed.local_path:
+                return parsed.uri
+        return task_root
 
     @abc.abstractmethod
     def prepare(self, run: RunInfo) -> None:

@@ -17,6 +17,9 @@ from runner.errors import UsageError
 
 TASK_ROOT = "/flow"
 EXECUTOR_OUTPUT = "executor_output.json"
+# Where a task finds a remote artifact as a plain file, KFP's way: s3://bucket/key is /s3/bucket/key.
+REMOTE_MOUNTS = {"s3://": "/s3/", "gs://": "/gcs/", "minio://": "/minio/"}
+OBJECT_STORE_SCHEMES = ("s3://",)  # the roots flow can keep in an object store
 
 # Task and output names become path segments: no separators, no "." or "..", nothing hidden.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -37,6 +40,18 @@ def default_root() -> Path:
 
 def is_safe_name(name: str) -> bool:
     return bool(_SAFE_NAME.match(name)) and ".." not in name
+
+
+def is_object_store_root(root: str) -> bool:
+    return root.startswith(OBJECT_STORE_SCHEMES)
+
+
+def local_path(uri: str) -> str:
+    """The path where a task finds the artifact at `uri`: the URI itself, or a remote one's local path."""
+    for prefix, mount in REMOTE_MOUNTS.items():
+        if uri.startswith(prefix):
+            return mount + uri[len(prefix) :]
+    return uri
 
 
 def task_dir(run_id: str, task_path: str) -> str:

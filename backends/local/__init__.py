@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import signal
 import threading
 import time
@@ -23,17 +24,21 @@ from backends.base import (
     REASON_LOST,
     REASON_OOM,
     Backend,
+    BackendError,
     PermanentBackendError,
     Phase,
     RunInfo,
     TaskSpec,
     TaskStatus,
+    is_s3_root,
 )
 from backends.local.errors import translated
 from backends.local.logs import LogFollower
 from backends.local.stats import StatsSampler
 from backends.logfile import read_lines
 from backends.rootfiles import LocalRootFiles, RootFiles
+from backends.s3.roots import LOCAL_MOUNT
+from backends.s3.staging import HostStaging, staging_base
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +91,8 @@ class DockerBackend(Backend):
         self._checked_images: set[str] = set()
         self._submitting: set[str] = set()
         self._changed = threading.Event()  # set when a container's output ends, which is when it exits
+        self._staging_base = staging_base() / "docker"
+        self._staging = HostStaging(_NON_ROOT_TASK_FOLDER_MODE if run_as_non_root else None)
 
     @staticmethod
     def available() -> bool:
@@ -99,17 +106,27 @@ class DockerBackend(Backend):
         return True
 
     def files(self, root: str) -> RootFiles:
+        if is_s3_root(root):
+            return super().files(root)
         mode = _NON_ROOT_TASK_FOLDER_MODE if self.run_as_non_root else None
         return LocalRootFiles(Path(root), task_folder_mode=mode)
 
     def prepare(self, run: RunInfo) -> None:
-        Path(run.root).mkdir(parents=True, exist_ok=True)
+        if not is_s3_root(run.root):
+            Path(run.root).mkdir(parents=True, exist_ok=True)
+
+    def _staged(self, task: TaskSpec) -> Path:
+        """The host folder a task of an object-store root sees as /s3: its own, gone when it ends."""
+        return self._staging_base / task.name
 
     # -- submit -----------------------------------------------------------------------------------
 
     def submit(self, task: TaskSpec) -> str:
         image = self.image_map.get(task.image, task.image)
         self._ensure_image(image)
+        if task.staging is not None:
+            shutil.rmtree(self._staged(task), ignore_errors=True)
+            self._staging.stage_in(task.staging, self._staged(task))
         kwargs = self._run_kwargs(task, image)
         # Until the container is tracked, a Ctrl-C may leave Docker creating it after this call gave up:
         # cleanup looks for names still in this set until Docker has settled.
@@ -181,6 +198,8 @@ class DockerBackend(Backend):
             # UTF-8 into U+FFFD before flow can copy them; the local driver keeps them as they were.
             "log_config": docker.types.LogConfig(type="local"),
         }
+        if task.staging is not None:
+            kwargs["volumes"][str(self._staged(task))] = {"bind": LOCAL_MOUNT, "mode": "rw"}
         if self.run_as_non_root:
             kwargs["user"] = NON_ROOT_USER
         if task.command:
@@ -256,6 +275,11 @@ class DockerBackend(Backend):
                 message = f"{message}: {tracked.log.last_error_line}"
         else:
             reason, message = None, ""
+        if reason is None and tracked.spec.staging is not None:
+            try:
+                self._staging.stage_out(tracked.spec.staging, self._staged(tracked.spec))
+            except BackendError as exc:
+                reason, message = REASON_ERROR, str(exc)
         phase = Phase.FAILED if reason else Phase.SUCCEEDED
         status = TaskStatus(
             phase, exit_code=code, reason=reason, message=message, peak_memory_bytes=peak, cpu_seconds=cpu
@@ -270,6 +294,8 @@ class DockerBackend(Backend):
         with translated(f"removing {tracked.spec.name}"), contextlib.suppress(docker.errors.NotFound):
             self.client.api.remove_container(tracked.container_id, force=True)
         tracked.removed = True
+        if tracked.spec.staging is not None:
+            shutil.rmtree(self._staged(tracked.spec), ignore_errors=True)
 
     def wait(self, timeout: float) -> None:
         # A container's output ends a moment before Docker reports it exited: until it does, look again soon.
@@ -321,6 +347,9 @@ class DockerBackend(Backend):
         self._submitting -= {name for name in self._submitting if name.startswith(f"flow-{run.run_id}-")}
         for name in [n for n, c in self._containers.items() if c.spec.run_id == run.run_id]:
             del self._containers[name]
+        # Staged folders of the run's tasks, this engine's or one that died (named after the containers).
+        for staged in self._staging_base.glob(f"flow-{run.run_id}-*"):
+            shutil.rmtree(staged, ignore_errors=True)
 
     def _exists_or_pending(self, name: str) -> bool:
         """Whether a container of this name exists, or might still appear (asked again after settling)."""

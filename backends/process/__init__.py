@@ -23,13 +23,16 @@ from backends.base import (
     REASON_ERROR,
     REASON_LOST,
     Backend,
+    BackendError,
     PermanentBackendError,
     Phase,
     RunInfo,
     TaskSpec,
     TaskStatus,
+    is_s3_root,
 )
 from backends.logfile import read_lines
+from backends.s3.staging import HostStaging, root_folder, staging_base
 
 _KILL_GRACE_SECONDS = 3.0
 # Every task process carries its run in its environment: the process backend's "label", so that a later
@@ -50,12 +53,18 @@ class ProcessBackend(Backend):
 
     def __init__(self) -> None:
         self._processes: dict[str, _Process] = {}
+        # An object-store root's files, staged where the tasks of every run find them (no /s3 here).
+        self._staged = staging_base() / "process"
+        self._staging = HostStaging()
 
     def task_root(self, root: str) -> str:
+        if is_s3_root(root):  # tasks read and write their staged files at their host path
+            return str(root_folder(self._staged, root))
         return str(Path(root).resolve())
 
     def prepare(self, run: RunInfo) -> None:
-        Path(run.root).mkdir(parents=True, exist_ok=True)
+        if not is_s3_root(run.root):
+            Path(run.root).mkdir(parents=True, exist_ok=True)
 
     def submit(self, task: TaskSpec) -> str:
         argv = [*task.command, *task.args]
@@ -65,6 +74,8 @@ class ProcessBackend(Backend):
                 reason=REASON_ERROR,
             )
         Path(task.log_path).parent.mkdir(parents=True, exist_ok=True)
+        if task.staging is not None:
+            self._staging.stage_in(task.staging, self._staged)
         workdir = tempfile.mkdtemp(prefix=f"{task.name}-")
         env = {**os.environ, **task.env, RUN_ENV: task.run_id, TASK_ENV: task.task_path}
         env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", os.defpath)])
@@ -106,7 +117,12 @@ class ProcessBackend(Backend):
         self._kill_group(proc, signal.SIGKILL)  # stray background children of the task
         shutil.rmtree(proc.workdir, ignore_errors=True)
         peak, cpu = usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
-        if code == 0:
+        staged_out = self._stage_out(proc.spec) if code == 0 else ""
+        if staged_out:
+            proc.status = TaskStatus(
+                Phase.FAILED, exit_code=0, reason=REASON_ERROR, message=staged_out, peak_memory_bytes=peak
+            )
+        elif code == 0:
             proc.status = TaskStatus(Phase.SUCCEEDED, exit_code=0, peak_memory_bytes=peak, cpu_seconds=cpu)
         else:
             message = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
@@ -119,6 +135,16 @@ class ProcessBackend(Backend):
                 cpu_seconds=cpu,
             )
         return proc.status
+
+    def _stage_out(self, task: TaskSpec) -> str:
+        """Upload a staged task's outputs; what went wrong, or "" when all is well."""
+        if task.staging is None:
+            return ""
+        try:
+            self._staging.stage_out(task.staging, self._staged)
+        except BackendError as exc:
+            return str(exc)
+        return ""
 
     def logs(self, handle: str, follow: bool = False) -> Iterator[str]:
         proc = self._processes.get(handle)
@@ -149,6 +175,8 @@ class ProcessBackend(Backend):
         for pid in _processes_of_run(run.run_id):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
+        if is_s3_root(run.root):
+            shutil.rmtree(root_folder(self._staged, run.root) / run.run_id, ignore_errors=True)
 
     @staticmethod
     def _kill_group(proc: _Process, sig: signal.Signals) -> None:

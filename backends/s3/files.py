@@ -100,11 +100,18 @@ class S3RootFiles(RootFiles):
             self.client.put_object(Bucket=self.root.bucket, Key=self.root.key(path), Body=data)
 
     def copy_in(self, source: Path, path: str) -> None:
-        if source.is_dir():
-            for child in sorted(p for p in source.rglob("*") if p.is_file()):
-                self._upload(child, f"{path}/{child.relative_to(source).as_posix()}")
-        else:
+        # Symbolic links are left out: a task could point one at any file of the machine that uploads.
+        if source.is_symlink():
+            raise PermanentBackendError(f"{source} is a symbolic link, not a file or folder to upload")
+        if not source.is_dir():
             self._upload(source, path)
+            return
+        for folder, dirs, names in os.walk(source):
+            dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(folder, d)))
+            for name in sorted(names):
+                child = Path(folder, name)
+                if child.is_file() and not child.is_symlink():
+                    self._upload(child, f"{path}/{child.relative_to(source).as_posix()}")
 
     def copy_out(self, folder: str, target: Path) -> int:
         count = 0

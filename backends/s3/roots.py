@@ -5,17 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from backends.base import PermanentBackendError
+from backends.base import PermanentBackendError, is_s3_root
 
 SCHEME = "s3://"
 LOCAL_MOUNT = "/s3"  # where KFP's executor looks for an s3:// artifact: s3://b/k is the file /s3/b/k
 # S3's rules for bucket names (path-style addressing, so dots are allowed).
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.\-]+$")
-
-
-def is_s3_root(root: str) -> bool:
-    return root.startswith(SCHEME)
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,11 @@ def compile_command(source: Path, output: Path | None, function: str | None) -> 
 @click.option("--backend", help="Backend by name: process, docker, k8s, or one a plugin adds.")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A pipeline parameter.")
 @click.option("--parallelism", type=click.IntRange(min=1), help="Tasks running at once [default: CPU count].")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="Pipeline root folder.")
+@click.option(
+    "--root",
+    metavar="FOLDER|s3://BUCKET/PREFIX",
+    help="Pipeline root: a folder, or an S3 bucket and prefix (endpoint and keys from the AWS env/config).",
+)
 @click.option(
     "--image-map",
     "image_map",
@@ -192,7 +196,7 @@ def run(
     backend: str | None,
     params: tuple[str, ...],
     parallelism: int | None,
-    root: Path | None,
+    root: str | None,
     image_map: tuple[str, ...],
     pull: str | None,
     keep_failed: bool,
@@ -675,7 +679,7 @@ def _run_json(record: RunRecord, tasks: list[TaskRecord], arts: list[Any]) -> di
         "outputs": {
             "parameters": outputs.get("parameters") or {},
             "artifacts": {
-                name: [str(Path(record.root) / uri) for uri in uris]
+                name: [f"{record.root.rstrip('/')}/{uri}" for uri in uris]
                 for name, uris in (outputs.get("artifacts") or {}).items()
             },
         },

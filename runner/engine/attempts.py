@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import Mount, TaskSpec
+from backends.base import Mount, Staging, TaskSpec
 from runner import artifacts
 from runner.engine import platform
 from runner.engine.graph import ArtifactRef, Node
@@ -46,18 +46,28 @@ class RunContext:
     run_id: str
     root: str  # the root on the engine's machine
     task_root: str  # the root as tasks see it (/flow, or the host path for the process backend)
+    task_uri: str  # the root's URI in the ExecutorInput: task_root, or s3://bucket/prefix seen at /s3/...
     logs_dir: str
     pipeline_values: dict[str, str]
     task_timeout: float | None
     _executors: dict[str, Executor] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @functools.cached_property
+    def staged(self) -> bool:
+        """Whether the root is in an object store, whose files the backend copies in and out of tasks."""
+        return artifacts.is_object_store_root(self.root)
+
+    @functools.cached_property
     def mounts(self) -> tuple[Mount, ...]:
-        return (Mount(self.root, artifacts.TASK_ROOT),)
+        return () if self.staged else (Mount(self.root, artifacts.TASK_ROOT),)
 
     @functools.cached_property
     def task_base(self) -> str:
         return self.task_root.rstrip("/")
+
+    @functools.cached_property
+    def uri_base(self) -> str:
+        return self.task_uri.rstrip("/")
 
     def task_values(self, node: Node) -> dict[str, str]:
         """The pipeline placeholders plus the task's own, as `{{$.pipeline_task_name}}` needs."""
@@ -136,18 +146,28 @@ def build(node: Node, attempt: int, run: RunContext) -> TaskSpec:
         # os.path-style joins on strings: this runs once per task, where pathlib costs show.
         log_path=f"{run.logs_dir}/{run.run_id}/{path}/attempt-{attempt}.log",
         kubernetes=platform.resolved(executor.kubernetes, node),
+        staging=_staging(node, run) if run.staged else None,
+    )
+
+
+def _staging(node: Node, run: RunContext) -> Staging:
+    return Staging(
+        root=run.root,
+        inputs=tuple(dict.fromkeys(ref.uri for refs in node.artifacts.values() for ref in refs)),
+        outputs=artifacts.task_dir(run.run_id, node.path),
     )
 
 
 def _executor_input(node: Node, executor: Executor, run: RunContext) -> dict[str, Any]:
-    """The KFP ExecutorInput: input values and artifacts, and where each output goes, as tasks see paths."""
-    base = run.task_base
-    task_dir = f"{base}/{artifacts.task_dir(run.run_id, node.path)}"
+    """The KFP ExecutorInput: input values and artifacts, and where each output goes. Files are named as
+    tasks see them; artifact URIs are the root's URI for tasks (an object store's own, or the path)."""
+    relative_dir = artifacts.task_dir(run.run_id, node.path)
+    task_dir, uri_dir = f"{run.task_base}/{relative_dir}", f"{run.uri_base}/{relative_dir}"
     return {
         "inputs": {
             "parameterValues": node.params,
             "artifacts": {
-                name: {"artifacts": [_artifact_struct(ref, base) for ref in refs]}
+                name: {"artifacts": [_artifact_struct(ref, run.uri_base) for ref in refs]}
                 for name, refs in node.artifacts.items()
             },
         },
@@ -159,7 +179,7 @@ def _executor_input(node: Node, executor: Executor, run: RunContext) -> dict[str
                         {
                             "name": name,
                             "type": {"schemaTitle": title, "schemaVersion": version},
-                            "uri": f"{task_dir}/{name}",
+                            "uri": f"{uri_dir}/{name}",
                             "metadata": {},
                         }
                     ]

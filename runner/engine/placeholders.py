@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from runner import artifacts
 from runner.engine.values import to_text
 from runner.errors import SpecError
 
@@ -118,6 +119,11 @@ def _substitute(text: str, context: Context) -> str:
     return "".join(pieces)
 
 
+def _uri_or_path(artifact: Mapping[str, Any], which: str) -> str:
+    uri = str(artifact["uri"])
+    return artifacts.local_path(uri) if which == "path" else uri
+
+
 def _value(expression: str, context: Context) -> str:
     if expression == "":
         return json.dumps(context.executor_input)
@@ -130,7 +136,7 @@ def _value(expression: str, context: Context) -> str:
         if match.group(2) == "metadata":
             metadata = artifact.get("metadata", {})
             return to_text(metadata.get(match.group(3)) if match.group(3) else metadata)
-        return str(artifact["uri"])
+        return _uri_or_path(artifact, match.group(2))
     if match := _OUTPUT_ARTIFACT.match(expression):
         entry = context.executor_input["outputs"].get("artifacts", {}).get(match.group(1))
         if not entry:
@@ -138,7 +144,9 @@ def _value(expression: str, context: Context) -> str:
                 f"placeholder refers to unknown output artifact {match.group(1)!r}", context.where
             )
         artifact = entry["artifacts"][0]
-        return to_text(artifact.get("metadata", {})) if match.group(2) == "metadata" else str(artifact["uri"])
+        if match.group(2) == "metadata":
+            return to_text(artifact.get("metadata", {}))
+        return _uri_or_path(artifact, match.group(2))
     if match := _OUTPUT_PARAM.match(expression):
         entry = context.executor_input["outputs"].get("parameters", {}).get(match.group(1))
         if not entry:

@@ -83,8 +83,11 @@ class Engine:
             run_id=run.run_id,
             root=root,
             task_root=self.task_root,
+            task_uri=backend.task_uri(root),
             logs_dir=str(logs_dir),
-            pipeline_values=attempts.pipeline_values(spec, run.run_id, run.created_at, self.task_root),
+            pipeline_values=attempts.pipeline_values(
+                spec, run.run_id, run.created_at, backend.task_uri(root)
+            ),
             task_timeout=task_timeout,
         )
         self._ready: deque[Node] = deque()
