@@ -135,14 +135,13 @@ def _root(runtime: Backend, run: RunRecord, requested: str | Path | None) -> str
     try:
         if requested is not None:
             return runtime.pipeline_root(str(requested), default)
-        run_root_is_local = run.root.startswith("/")
-        if runtime.root_is_local and run_root_is_local:
-            return runtime.pipeline_root(run.root, default)
-        if not runtime.root_is_local and not run_root_is_local:
+        # The run's own backend reaches the run's root (a volume claim, a bucket); another backend uses it
+        # only when it is a folder of this machine.
+        if runtime.name == run.backend or (runtime.root_is_local and run.root.startswith("/")):
             try:
                 return runtime.pipeline_root(run.root, default)
             except BackendError:
-                pass  # another claim or bucket than this backend's: its own default root
+                pass  # not this backend's (another claim was asked for): its own default root
         return runtime.pipeline_root(None, default)
     except BackendError as exc:
         raise UsageError(str(exc), "--root") from None

@@ -75,3 +75,20 @@ def test_a_task_that_failed_on_the_cluster_fails_the_same_way_on_docker(
     rerun_id = again.stdout.split()[1].rstrip(":")
     log = flow(["logs", rerun_id, "consume"], env).stdout
     assert "ValueError: bad factor -1" in log
+
+
+def test_a_docker_task_reruns_on_the_cluster_with_its_inputs_copied_into_the_volume(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    ir = tmp_path / "produce-consume.yaml"
+    ir.write_text(compile_to_text(produce_consume))
+    ran = flow(["run", str(ir), "-p", "seed=5", "-p", "factor=2", "--local", *IMAGES], env)
+    assert ran.returncode == 0, ran.stderr
+    run_id = ran.stdout.split()[1].rstrip(":")
+
+    again = flow(["rerun", run_id, "consume", "--cluster", "--namespace", TEST_NAMESPACE, *IMAGES], env)
+
+    assert again.returncode == 0, again.stderr
+    assert f"on k8s, root pvc://{TEST_NAMESPACE}/flow-root" in again.stdout
+    shown = json.loads(flow(["show", "latest", "-o", "json"], env).stdout)
+    assert shown["outputs"]["parameters"] == {"Output": "seed=5|rows=5|factor=2"}
