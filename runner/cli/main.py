@@ -815,6 +815,8 @@ def ui(host: str, port: int, token: str | None) -> None:
     """
     from runner.ui.server import Address, serve, token_for
 
+    api.open_store().close()  # a store that cannot be opened is reported here, not on the first page load
+
     def announce(address: Address) -> None:
         click.echo(f"flow ui: {address.url()}")
         if address.token and not token:

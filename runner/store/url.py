@@ -16,12 +16,14 @@ _FORMS = "postgresql://USER:PASSWORD@HOST:PORT/DATABASE or sqlite:///PATH"
 def hide_password(url: str) -> str:
     """The URL with any password (in its user part or its query) shown as ***."""
     parts = urllib.parse.urlsplit(url)
-    netloc = parts.netloc
+    in_query = "password" in urllib.parse.parse_qs(parts.query)
+    if parts.password is None and not in_query:
+        return url  # as given: splitting and joining again would drop an empty host (sqlite:///PATH)
+    netloc, query = parts.netloc, parts.query
     if parts.password is not None:
         user_info, _, host = netloc.rpartition("@")
         netloc = f"{user_info.partition(':')[0]}:***@{host}"
-    query = parts.query
-    if "password" in urllib.parse.parse_qs(query):
+    if in_query:
         pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
         query = urllib.parse.urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*")
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))

@@ -1,10 +1,13 @@
-"""Ten `flow run`s of the same pipeline started at once on one store and one pipeline root."""
+"""Ten `flow run`s of the same pipeline started at once on one store (SQLite and PostgreSQL) and one pipeline
+root."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from runner.api import open_store, result
 from runner.store import TaskState
@@ -13,7 +16,10 @@ from runner.testing.conformance import WIRING
 RUNS = 10
 
 
-def test_ten_runs_at_once_share_a_store_and_a_root_safely(tmp_path: Path, flow_home: Path) -> None:
+def test_ten_runs_at_once_share_a_store_and_a_root_safely(
+    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOW_STORE", store_url)  # the engines' store, and the one read back below
     pipeline = tmp_path / "wiring.yaml"
     pipeline.write_text(WIRING)
     root = tmp_path / "root"
