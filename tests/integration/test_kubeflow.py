@@ -147,3 +147,12 @@ def test_an_unknown_run_is_reported_with_the_servers_message(kubeflow: KubeflowS
     with pytest.raises(KubeflowError, match="HTTP 404: run nope not found"):
         client.get("nope")
     client.close()
+
+
+def test_detach_returns_once_the_run_is_created(kubeflow: KubeflowStandIn) -> None:
+    kubeflow.outcome = "RUNNING"
+    done = flow("run", str(EXAMPLE), "--kubeflow", kubeflow.url, "--detach")
+    assert done.returncode == 0, done.stderr
+    (run,) = kubeflow.runs.values()
+    assert run.state == "PENDING", "a detached submission does not follow the run"
+    assert done.stdout.count("\n") == 1
