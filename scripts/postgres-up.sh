@@ -41,7 +41,8 @@ CONF_DIR=/etc/postgresql/$VERSION/$CLUSTER
 
 # The bridge's address when Docker made one; the default gateway address otherwise (PostgreSQL starts
 # with the addresses it can bind and says which it could not).
-bridge=$(ip -4 -o addr show docker0 2>/dev/null | awk '{ split($4, a, "/"); print a[1]; exit }')
+bridge=$(ip -4 -o addr show docker0 2>/dev/null | awk '{ split($4, a, "/"); print a[1]; exit }' || true)
+bridge_up=${bridge:+1}
 bridge=${bridge:-$BRIDGE_DEFAULT}
 
 changed=0  # listen addresses: a restart
@@ -68,7 +69,8 @@ status=$(pg_lsclusters -h | awk -v c="$CLUSTER" '$2 == c { print $4 }')
 if [ "$status" != online ]; then
   say "starting cluster $VERSION/$CLUSTER"
   pg_ctlcluster "$VERSION" "$CLUSTER" start
-elif [ "$changed" = 1 ]; then
+elif [ "$changed" = 1 ] || { [ -n "$bridge_up" ] && ! ss -Hltn "src $bridge and sport = :$PORT" | grep -q .; }; then
+  # New settings, or a bridge that Docker made after the server started and so is not listened on yet.
   say "restarting cluster $VERSION/$CLUSTER for its new settings"
   pg_ctlcluster "$VERSION" "$CLUSTER" restart
 elif [ "$rules_changed" = 1 ]; then
