@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from backends.base import BackendError
 from runner import api
 from runner.cli import format as fmt
 from runner.cli.progress import Progress
@@ -28,6 +29,7 @@ from runner.reruns import rerun as rerun_task
 from runner.selection import CLUSTER, LOCAL
 from runner.spec import PipelineSpec, load_text
 from runner.store import RunRecord, RunState, Store, TaskRecord
+from runner.tasklogs import RunLogs
 from runner.ui import DEFAULT_HOST, DEFAULT_PORT
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -731,10 +733,13 @@ def logs(run_id: str, task: str | None, follow: bool) -> None:
         tasks = [t for t in store.tasks(record.run_id) if t.log_path]
         if task is not None:
             tasks = [_find_task(tasks, task, record.run_id)]
-        for item in tasks:
-            if len(tasks) > 1:
-                click.echo(f"==> {item.path} (attempt {item.attempts}) <==")
-            _print_log(store, record.run_id, item, follow)
+        # flow.yaml's image map and pull policy serve a cluster's volume helper, where a log is on a volume.
+        config = load_config()
+        with RunLogs(record, {"image_map": config.image_map, "pull": config.pull}) as run_logs:
+            for item in tasks:
+                if len(tasks) > 1:
+                    click.echo(f"==> {item.path} (attempt {item.attempts}) <==")
+                _print_log(store, run_logs, item, follow)
 
 
 def _find_task(tasks: list[TaskRecord], wanted: str, run_id: str) -> TaskRecord:
@@ -749,19 +754,19 @@ def _find_task(tasks: list[TaskRecord], wanted: str, run_id: str) -> TaskRecord:
     raise UsageError(f"task name {wanted!r} is ambiguous, use its path: {paths}", "flow logs")
 
 
-def _print_log(store: Store, run_id: str, task: TaskRecord, follow: bool) -> None:
-    path = Path(task.log_path)
+def _print_log(store: Store, run_logs: RunLogs, task: TaskRecord, follow: bool) -> None:
     offset = 0
     while True:
-        if path.exists():
-            with path.open("rb") as handle:
-                handle.seek(offset)
-                chunk = handle.read()
-                offset += len(chunk)
-            sys.stdout.write(chunk.decode("utf-8", errors="replace"))
-            sys.stdout.flush()
-        current = store.task(run_id, task.path)
-        if not follow or current is None or current.state.finished or current.log_path != task.log_path:
+        # The state before the read: once it says finished, this read reaches the end of the log.
+        current = store.task(task.run_id, task.path) if follow else None
+        try:
+            chunk = run_logs.read(task.log_path, offset)
+        except BackendError as exc:
+            raise UsageError(f"cannot read the log of {task.path}: {exc}", "flow logs") from None
+        offset += len(chunk)
+        sys.stdout.write(chunk.decode("utf-8", errors="replace"))
+        sys.stdout.flush()
+        if current is None or current.state.finished or current.log_path != task.log_path:
             return
         time.sleep(0.5)
 
