@@ -126,6 +126,18 @@ root:
 """
 
 
+def wait_until_running(store: Store, task: str) -> str:
+    """The id of the latest run once its task `task` is running."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        runs = store.runs(1)
+        record = store.task(runs[0].run_id, task) if runs else None
+        if record is not None and record.state == TaskState.RUNNING:
+            return runs[0].run_id
+        time.sleep(0.1)
+    raise AssertionError(f"task {task} never started")
+
+
 class BackendConformance:
     """Subclass with `backend` set; override `leftovers` so cancellation cleanup can be checked."""
 
@@ -243,7 +255,7 @@ class BackendConformance:
         # The engine's thread owns the session's connection; this thread asks through its own, as
         # `flow cancel` would from another terminal.
         with session.store.open_another() as store:
-            run_id = self._wait_until_running(store, "held")
+            run_id = wait_until_running(store, "held")
             store.request_cancel(run_id)
         runner.join(WAIT_SECONDS)
         assert not runner.is_alive() and outcome["result"].state == RunState.CANCELLED
@@ -251,14 +263,3 @@ class BackendConformance:
         while self.leftovers(run_id) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert self.leftovers(run_id) == []
-
-    @staticmethod
-    def _wait_until_running(store: Store, task: str) -> str:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            runs = store.runs(1)
-            record = store.task(runs[0].run_id, task) if runs else None
-            if record is not None and record.state == TaskState.RUNNING:
-                return runs[0].run_id
-            time.sleep(0.1)
-        raise AssertionError(f"task {task} never started")

@@ -7,17 +7,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from runner.store import RunState, TaskState, open_url
+from runner.store import RunState, open_url
+from runner.testing.conformance import wait_until_running
 from runner.testing.shellsteps import WAIT_FOR_RELEASE, Step, pipeline
 from tests.integration.test_cli import EXAMPLE, flow
-
-WAIT_SECONDS = 120
 
 
 def test_a_run_is_recorded_in_postgres_and_read_back_by_every_command(
@@ -82,12 +80,13 @@ def test_cancel_reaches_an_engine_through_postgres(tmp_path: Path, postgres_stor
         env={**os.environ, **env},
     )
     try:
-        run_id = _wait_until_running(postgres_store_url, "held")
+        with open_url(postgres_store_url) as db:
+            run_id = wait_until_running(db, "held")
         cancelled = flow("cancel", run_id, env=env)
         assert cancelled.returncode == 0 and "CANCELLED" in cancelled.stdout, (
             cancelled.stdout + cancelled.stderr
         )
-        engine.communicate(timeout=WAIT_SECONDS)
+        engine.communicate(timeout=120)
         assert engine.returncode == 130
     finally:
         if engine.poll() is None:
@@ -95,18 +94,6 @@ def test_cancel_reaches_an_engine_through_postgres(tmp_path: Path, postgres_stor
             engine.communicate()
     with open_url(postgres_store_url) as db:
         assert db.run(run_id).state == RunState.CANCELLED
-
-
-def _wait_until_running(url: str, task: str) -> str:
-    deadline = time.monotonic() + WAIT_SECONDS
-    with open_url(url) as db:
-        while time.monotonic() < deadline:
-            runs = db.runs(1)
-            record = db.task(runs[0].run_id, task) if runs else None
-            if record is not None and record.state == TaskState.RUNNING:
-                return runs[0].run_id
-            time.sleep(0.1)
-    raise AssertionError(f"task {task} never started")
 
 
 UNREACHABLE = "postgresql://flow:s3cret@127.0.0.1:1/flow"  # nothing listens on port 1
