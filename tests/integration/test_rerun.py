@@ -9,8 +9,9 @@ from pathlib import Path
 
 import runner
 from runner import Dataset, Input, Output, compile_to_text, component, pipeline
-from runner.store import RunState
+from runner.store import RunState, TaskState
 from tests.conftest import make_backend
+from tests.integration import sdk_pipelines as sp
 from tests.integration.test_cli import flow
 
 
@@ -100,3 +101,24 @@ def test_the_command_reruns_shows_and_exits_as_flow_run(tmp_path: Path) -> None:
         refused = flow(*args)
         assert refused.returncode == 2
         assert refused.stderr.strip().count("\n") == 0 and message in refused.stderr
+
+
+def test_every_task_of_a_control_flow_run_gives_the_same_outputs_again(
+    backend_name: str, tmp_path: Path
+) -> None:
+    # Loops, conditions, a nested pipeline, an importer's artifact, a collected list of artifacts and an
+    # exit handler's final status: each container task that ran, re-run alone, gives what it gave.
+    data = tmp_path / "root" / "imported.txt"
+    data.parent.mkdir(parents=True)
+    data.write_text("from outside")
+    text = compile_to_text(sp.control_flow)
+    params = {"x": 2, "uri": str(data)}
+    original = runner.run(text, backend=make_backend(backend_name), root=tmp_path / "root", params=params)
+    assert original.succeeded, original.error
+    ran = [t for t in original.tasks.values() if t.kind == "container" and t.state == TaskState.SUCCEEDED]
+    assert len(ran) > 10
+
+    for task in ran:
+        again = runner.rerun(original.run_id, task.path, backend=make_backend(backend_name))
+        assert again.succeeded, f"{task.path}: {again.error}"
+        assert again.tasks[task.name].outputs == task.outputs, task.path
