@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, BackendError, RunInfo
+from backends.base import Backend, BackendError, RunInfo, is_s3_root
 from runner import artifacts
 from runner import params as pipeline_params
 from runner.engine.journal import ChangeListener
@@ -233,15 +233,20 @@ def _rerun_artifacts(store: Store, record: RunRecord, spec: PipelineSpec) -> dic
 def download(record: RunRecord, target: Path, backend_options: Mapping[str, Any] | None = None) -> int:
     """Copy a run's files out of its pipeline root (wherever its backend keeps it) into `target`.
     `backend_options` as for `run` (the image map and pull policy of a cluster's volume helper)."""
-    backend = select_backend_for_root(record.backend, record.root, backend_options=backend_options)
     try:
-        return backend.files(record.root).copy_out(record.run_id, target)
+        if is_s3_root(record.root):  # straight from the store: the run's backend need not answer here
+            from backends.s3.files import S3RootFiles
+
+            return S3RootFiles(record.root).copy_out(record.run_id, target)
+        backend = select_backend_for_root(record.backend, record.root, backend_options=backend_options)
+        try:
+            return backend.files(record.root).copy_out(record.run_id, target)
+        finally:
+            backend.close()
     except BackendError as exc:
         raise UsageError(
             f"cannot copy run {record.run_id}'s files: {exc}", "flow artifacts --download"
         ) from None
-    finally:
-        backend.close()
 
 
 def engine_alive(pid: int) -> bool:

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from backends.base import Backend
+from backends.base import Backend, is_s3_root
 from backends.rootfiles import LocalRootFiles, RootFiles
 from runner.config import load_config
 from runner.plugins import backend_class
@@ -34,9 +34,12 @@ class RootReader:
 
     def __init__(self) -> None:
         self._backends: dict[tuple[str, str], Backend] = {}
+        self._stores: dict[str, RootFiles] = {}
         self._lock = threading.Lock()
 
     def files(self, record: RunRecord) -> RootFiles:
+        if is_s3_root(record.root):  # any machine with the store's keys reads it, no backend needed
+            return self._object_store(record.root)
         if backend_class(record.backend).files is Backend.files:
             return LocalRootFiles(Path(record.root))
         key = (record.backend, record.root)
@@ -51,6 +54,14 @@ class RootReader:
                 )
             backend = self._backends[key]
         return backend.files(record.root)
+
+    def _object_store(self, root: str) -> RootFiles:
+        with self._lock:
+            if root not in self._stores:
+                from backends.s3.files import S3RootFiles
+
+                self._stores[root] = S3RootFiles(root)
+            return self._stores[root]
 
     def entry(self, record: RunRecord, relative: str) -> Entry:
         """`relative` (already checked to be in the run's folder) as a local path where the root is local."""
