@@ -212,3 +212,19 @@ def test_an_input_artifact_missing_from_the_root_is_an_error(store: Store, tmp_p
     assert f"input artifact {original.run_id}/make/data is missing" in message
     message = errors_of(store, original.run_id, "use", root=tmp_path / "elsewhere")
     assert f"input artifact {original.run_id}/make/data is missing" in message
+
+
+def test_a_cached_task_reruns_and_a_changed_input_is_reported(store: Store, tmp_path: Path) -> None:
+    run_chain(store, tmp_path / "root")
+    second = run_chain(store, tmp_path / "root")
+    assert second.tasks["use"].state == TaskState.CACHED  # its inputs were recorded all the same
+    (artifact,) = [a for a in second.tasks["make"].artifacts.values()]
+    artifact.path.write_text("changed")
+    notices: list[str] = []
+
+    again = runner.rerun(second.run_id, "use", backend=outcomes(), store=store, notify=notices.append)
+
+    assert again.succeeded
+    assert notices == [
+        f"input artifact {artifact.uri} changed since the run recorded it (its sha256 differs)"
+    ]
