@@ -31,10 +31,13 @@ from backends.base import (
     TaskSpec,
     TaskStatus,
     TemporaryBackendError,
+    checked_s3_root,
+    is_s3_root,
 )
 from backends.k8s.errors import Conflict, NotFound, translated
 from backends.k8s.logs import PodLogFollower
 from backends.k8s.pods import LABEL_RUN, MAIN_CONTAINER, PULL_POLICIES, TASK_ROOT, PodSettings, pod_manifest
+from backends.k8s.staging import StagingSettings, add_staging
 from backends.k8s.stats import PodStats
 from backends.k8s.status import task_status, utc_now
 from backends.k8s.volume import HelperPod, VolumeFiles
@@ -44,6 +47,8 @@ from backends.rootfiles import RootFiles
 
 DEFAULT_CLAIM = "flow-root"
 DEFAULT_FILES_IMAGE = "busybox:1.36"
+# Stages an s3:// root's files in task pods: any image with python3 and boto3; the flow image (Dockerfile).
+DEFAULT_STAGING_IMAGE = "flow-local/flow:dev"
 ROOT_SCHEME = "pvc://"
 _SYNC_SECONDS = 30.0
 _LOG_DRAIN_SECONDS = 2.0
@@ -90,11 +95,15 @@ class KubernetesBackend(Backend):
         files_image: str = DEFAULT_FILES_IMAGE,
         kubeconfig: str | None = None,
         run_as_non_root: bool = False,
+        s3_secret: str | None = None,
+        staging_image: str = DEFAULT_STAGING_IMAGE,
     ) -> None:
         """`pvc` names an existing claim for the root; without it the claim `flow-root` is made when missing
         (`storage_class`, `pvc_size`). `unschedulable_timeout`: seconds a pod may wait for a node.
         `run_as_non_root`: task pods run as user and group 65534, never as root (the volume helper, which
-        makes the task folders writable for them, stays root)."""
+        makes the task folders writable for them, stays root).
+        For an s3:// root, `staging_image` (python3 and boto3) stages each task's files in its pod, with the
+        AWS_* variables of the secret `s3_secret`, else those of this process's environment."""
         if pull not in PULL_POLICIES:
             raise ValueError(f"pull policy must be one of {', '.join(PULL_POLICIES)}, not {pull!r}")
         self.api, default_namespace = _connect(context, kubeconfig)
@@ -123,36 +132,48 @@ class KubernetesBackend(Backend):
         self.watcher = PodWatcher(self.core, self.namespace, self._changed.set)
         self.stats = PodStats(self.core, self.namespace)
         self.helper = HelperPod(self.core, self.settings, self.image_map.get(files_image, files_image))
+        self.staging = StagingSettings.from_environment(
+            self.image_map.get(staging_image, staging_image),
+            self.image_map.get(files_image, files_image),
+            s3_secret,
+        )
         self._claim_checked = False
 
     @classmethod
     def options_for_root(cls, root: str) -> dict[str, Any]:
         """The options that reach a run's root again (for resume and cancel)."""
+        if is_s3_root(root):  # in no namespace: the kubeconfig's, or --namespace, finds the run's pods
+            return {}
         namespace, claim = parse_root(root)
         return {"namespace": namespace, "pvc": claim}
 
     # -- the root ---------------------------------------------------------------------------------
 
     def pipeline_root(self, requested: str | None, default: Path) -> str:
+        if requested and is_s3_root(requested):
+            return checked_s3_root(requested)
         root = f"{ROOT_SCHEME}{self.namespace}/{self.claim}"
         if requested and requested != root:
             raise PermanentBackendError(
-                f"on a cluster the pipeline root is the volume claim ({root}; choose it with --pvc), "
-                f"not {requested!r}"
+                f"on a cluster the pipeline root is the volume claim ({root}; choose it with --pvc) "
+                f"or s3://BUCKET/PREFIX, not {requested!r}"
             )
         return root
 
     def files(self, root: str) -> RootFiles:
+        if is_s3_root(root):
+            return super().files(root)
         if parse_root(root) != (self.namespace, self.claim):
             raise PermanentBackendError(f"root {root} is not this backend's ({self.namespace}/{self.claim})")
         self._ensure_claim()
         return VolumeFiles(client.CoreV1Api(self._exec_api), self.helper)
 
     def task_root(self, root: str) -> str:
-        return TASK_ROOT
+        return super().task_root(root) if is_s3_root(root) else TASK_ROOT
 
     def prepare(self, run: RunInfo) -> None:
-        self._ensure_claim()
+        if not is_s3_root(run.root):
+            self._ensure_claim()
         if not self.watcher.wait_synced(_SYNC_SECONDS):
             raise TemporaryBackendError(
                 f"cannot watch pods in {self.namespace}: {self.watcher.error}", delay=5.0
@@ -193,6 +214,9 @@ class KubernetesBackend(Backend):
     def submit(self, task: TaskSpec) -> str:
         image = self.image_map.get(task.image, task.image)
         manifest = pod_manifest(task, image, self.settings)
+        if task.staging is not None:
+            settings = self.settings
+            add_staging(manifest, task.staging, self.staging, settings.pull_policy, settings.run_as_non_root)
         self.watcher.forget(task.name)  # an earlier pod of this name may have been seen, and deleted
         try:
             with translated(f"creating pod {task.name}"):

@@ -46,14 +46,14 @@ def label_value(text: str) -> str:
 
 
 def pod_manifest(task: TaskSpec, image: str, settings: PodSettings) -> dict[str, Any]:
-    """The pod for `task`, running `image` with the run's volume at /flow."""
+    """The pod for `task`, running `image` with the run's volume at /flow (unless its root is staged)."""
     config = task.kubernetes
     container: dict[str, Any] = {
         "name": MAIN_CONTAINER,
         "image": image,
         "imagePullPolicy": config.get("imagePullPolicy") or settings.pull_policy,
         "env": [{"name": k, "value": v} for k, v in task.env.items()] + _env_from_config(config),
-        "volumeMounts": [{"name": ROOT_VOLUME, "mountPath": TASK_ROOT}],
+        "volumeMounts": [],
     }
     if task.command:
         container["command"] = list(task.command)
@@ -62,9 +62,10 @@ def pod_manifest(task: TaskSpec, image: str, settings: PodSettings) -> dict[str,
     resources = _resources(task.resources)
     if resources:
         container["resources"] = resources
-    volumes: list[dict[str, Any]] = [
-        {"name": ROOT_VOLUME, "persistentVolumeClaim": {"claimName": settings.claim}}
-    ]
+    volumes: list[dict[str, Any]] = []
+    if task.staging is None:  # an object-store root is staged in and out instead (backends.k8s.staging)
+        container["volumeMounts"].append({"name": ROOT_VOLUME, "mountPath": TASK_ROOT})
+        volumes.append({"name": ROOT_VOLUME, "persistentVolumeClaim": {"claimName": settings.claim}})
     _add_config_volumes(config, container, volumes)
 
     metadata = config.get("podMetadata") or {}

@@ -40,7 +40,13 @@ def task_status(pod: Any, now: datetime, unschedulable_after: float) -> TaskStat
     main = next((c for c in status.container_statuses or [] if c.name == MAIN_CONTAINER), None)
     state = main.state if main is not None else None
     if state is not None and state.terminated is not None and status.phase in ("Succeeded", "Failed"):
-        return _terminated(state.terminated)
+        outcome = _terminated(state.terminated)
+        helper = _failed_helper(status.container_statuses) if outcome.phase == Phase.SUCCEEDED else None
+        return helper or outcome
+    if status.phase == "Failed":
+        helper = _failed_helper(status.init_container_statuses)
+        if helper is not None:
+            return helper
     if state is not None and state.waiting is not None:
         waiting = state.waiting
         if waiting.reason in IMAGE_REASONS:
@@ -83,6 +89,17 @@ def _terminated(terminated: Any) -> TaskStatus:
         message = (terminated.message or "").strip() or f"exited with code {code}"
         return TaskStatus(Phase.FAILED, exit_code=code, reason=REASON_ERROR, message=message)
     return TaskStatus(Phase.SUCCEEDED, exit_code=0)
+
+
+def _failed_helper(statuses: Any) -> TaskStatus | None:
+    """The failure of a container flow adds beside the task's (staging an s3:// root's files), if any."""
+    for container in statuses or []:
+        terminated = container.state.terminated if container.state is not None else None
+        if container.name != MAIN_CONTAINER and terminated is not None and terminated.exit_code:
+            message = (terminated.message or "").strip().splitlines()
+            detail = message[-1] if message else f"exited with code {terminated.exit_code}"
+            return TaskStatus(Phase.FAILED, reason=REASON_ERROR, message=f"{container.name}: {detail}")
+    return None
 
 
 def _unschedulable_message(pod: Any) -> str | None:

@@ -79,6 +79,18 @@ def cluster_options(command: Callable[..., None]) -> Callable[..., None]:
             metavar="SECONDS",
             help="How long a pod may wait for a node before its task fails [default: 120].",
         ),
+        click.option(
+            "--s3-secret",
+            metavar="NAME",
+            help="With an s3:// root: a secret of AWS_* variables (keys, endpoint, region) for the pods "
+            "that stage each task's files [default: this shell's AWS_* variables].",
+        ),
+        click.option(
+            "--staging-image",
+            metavar="IMAGE",
+            help="With an s3:// root: the image (python3 and boto3) that stages each task's files in its "
+            "pod [default: the flow image, flow-local/flow:dev].",
+        ),
     ]
     names = [
         "context",
@@ -88,6 +100,8 @@ def cluster_options(command: Callable[..., None]) -> Callable[..., None]:
         "pvc_size",
         "service_account",
         "unschedulable_timeout",
+        "s3_secret",
+        "staging_image",
     ]
 
     @functools.wraps(command)

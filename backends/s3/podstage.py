@@ -1,0 +1,118 @@
+"""Stages a task's files between S3 and a pod's /s3 emptyDir: the program of a task pod's staging
+containers on Kubernetes, where the engine's machine is out of reach.
+
+It needs only the standard library and boto3, and is passed to `python3 -c` whole, so any image with both
+serves (the flow image does). Usage: `python3 -c SOURCE in|out SPEC`, SPEC a JSON object:
+  bucket, prefix  the root s3://bucket/prefix, which the task sees at /s3/bucket/prefix
+  inputs          paths under the root of the input artifacts (files or folders)
+  outputs         the task's output folder under the root
+  marker          the file the task's wrapper writes its exit code to when it ends
+`in` downloads the inputs and makes the output folder; `out` waits for the marker and, when the task
+exited 0, uploads the output folder. Endpoint and keys come from the usual AWS environment.
+A failure is one line on stderr and in the termination log, and a non-zero exit.
+"""
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+MOUNT = "/s3"
+TERMINATION_LOG = "/dev/termination-log"
+_MISSING = ("404", "NoSuchKey")
+
+
+def main(mode: str, spec: dict[str, Any]) -> None:
+    config = botocore.config.Config(
+        connect_timeout=5,
+        read_timeout=60,
+        retries={"mode": "standard", "max_attempts": 5},
+        s3={"addressing_style": "path"},
+    )
+    client = boto3.session.Session().client("s3", config=config)
+    base = os.path.join(MOUNT, spec["bucket"], spec["prefix"]).rstrip("/")
+    if mode == "in":
+        stage_in(client, spec, base)
+    elif mode == "out":
+        code = wait_for(spec["marker"])
+        if code == 0:
+            stage_out(client, spec, base)
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+
+
+def key_of(spec: dict[str, Any], path: str) -> str:
+    return f"{spec['prefix']}/{path}" if spec["prefix"] else path
+
+
+def stage_in(client: Any, spec: dict[str, Any], base: str) -> None:
+    bucket = spec["bucket"]
+    for path in spec["inputs"]:
+        key = key_of(spec, path)
+        target = os.path.join(base, path)
+        try:
+            client.head_object(Bucket=bucket, Key=key)
+            download(client, bucket, key, target)
+            continue
+        except botocore.exceptions.ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) not in _MISSING:
+                raise
+        found = 0
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key + "/")
+        for page in pages:
+            for item in page.get("Contents") or []:
+                relative = item["Key"][len(key) + 1 :]
+                if item["Key"].endswith("/") or os.path.normpath(relative).startswith(".."):
+                    continue
+                download(client, bucket, item["Key"], os.path.join(target, relative))
+                found += 1
+        if not found:
+            raise RuntimeError(f"input artifact s3://{bucket}/{key} is missing")
+    outputs = os.path.join(base, spec["outputs"])
+    os.makedirs(outputs, exist_ok=True)
+    os.chmod(outputs, 0o777)  # the task may run as any user
+
+
+def download(client: Any, bucket: str, key: str, target: str) -> None:
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    client.download_file(bucket, key, target)
+
+
+def wait_for(marker: str) -> int:
+    """The task's exit code, once its wrapper wrote it."""
+    while not os.path.exists(marker):
+        time.sleep(0.1)
+    with open(marker) as handle:
+        return int(handle.read().strip() or "1")
+
+
+def stage_out(client: Any, spec: dict[str, Any], base: str) -> None:
+    outputs = os.path.join(base, spec["outputs"])
+    # Symbolic links are left out: the task could point one anywhere in this container.
+    for folder, dirs, names in os.walk(outputs):
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+        for name in names:
+            source = os.path.join(folder, name)
+            if os.path.islink(source) or not os.path.isfile(source):
+                continue
+            relative = os.path.relpath(source, base).replace(os.sep, "/")
+            client.upload_file(source, spec["bucket"], key_of(spec, relative))
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1], json.loads(sys.argv[2]))
+    except Exception as exc:  # any failure: one line where Kubernetes shows it, and a non-zero exit
+        message = f"staging {sys.argv[1]}: {type(exc).__name__}: {exc}".replace("\n", " ")
+        print(message, file=sys.stderr)
+        try:
+            with open(TERMINATION_LOG, "w") as log:
+                log.write(message)
+        except OSError:
+            pass
+        sys.exit(1)
