@@ -16,25 +16,24 @@ from backends.base import BackendError
 from backends.rootfiles import RootFiles
 from runner.engine.graph import ArtifactRef
 from runner.errors import RunNotFoundError, UsageError
-from runner.reruns.target import WHERE, Target
+from runner.reruns.target import WHERE
 from runner.spec.model import Component
-from runner.store import ArtifactRecord, Store
+from runner.store import ArtifactRecord, Store, TaskRecord
 
 Notify = Callable[[str], None]
 
 
-def parameter_values(target: Target, component: Component) -> dict[str, Any]:
+def parameter_values(task: TaskRecord, component: Component) -> dict[str, Any]:
     """The input parameter values the task was given."""
-    recorded = target.task.inputs
-    return {name: recorded[name] for name in component.inputs.parameters if name in recorded}
+    return {name: task.inputs[name] for name in component.inputs.parameters if name in task.inputs}
 
 
-def artifact_refs(store: Store, target: Target, component: Component) -> dict[str, list[ArtifactRef]]:
+def artifact_refs(store: Store, task: TaskRecord, component: Component) -> dict[str, list[ArtifactRef]]:
     """The input artifacts the task was given, with the type, metadata and digest their producer recorded."""
     refs: dict[str, list[ArtifactRef]] = {}
-    known = _records_by_uri(store.artifacts(target.run.run_id))
+    known = _records_by_uri(store.artifacts(task.run_id))
     for name, definition in component.inputs.artifacts.items():
-        uris = target.task.inputs.get(name)
+        uris = task.inputs.get(name)
         if not isinstance(uris, list):
             continue
         found = []
@@ -99,19 +98,23 @@ def stage(
 
 
 def _copy(refs: list[ArtifactRef], source: RootFiles, target: RootFiles, where: str) -> None:
-    """Copy artifacts between roots: files read whole, folders through a local temporary folder."""
+    """Copy artifacts between roots through a local temporary folder. Copies are made with this process's
+    umask, not the modes of a file kept private on the way, so tasks running as another user can read them.
+    """
     uris = [ref.uri for ref in refs]
     files = source.read(uris)
     folders = [uri for uri in uris if uri not in files]
     missing = set(folders) - source.exists(folders)
     if missing:
         raise UsageError(f"input artifact {sorted(missing)[0]} is missing from the run's root {where}", WHERE)
-    for uri, data in files.items():
-        target.write(uri, data)
-    for uri in folders:
-        with tempfile.TemporaryDirectory(prefix="flow-rerun-") as scratch:
-            local = Path(scratch) / "artifact"
-            source.copy_out(uri, local)
-            local.mkdir(exist_ok=True)  # an empty folder artifact copies out as nothing
-            target.reset(uri, create=False)
+    with tempfile.TemporaryDirectory(prefix="flow-rerun-") as scratch:
+        for number, uri in enumerate(uris):
+            local = Path(scratch) / str(number) / uri.rsplit("/", 1)[-1]
+            if uri in files:
+                local.parent.mkdir()
+                local.write_bytes(files[uri])
+            else:
+                source.copy_out(uri, local)
+                local.mkdir(parents=True, exist_ok=True)  # an empty folder artifact copies out as nothing
+                target.reset(uri, create=False)  # a folder is copied whole into a place left empty
             target.copy_in(local, uri)

@@ -17,7 +17,7 @@ from runner.errors import UsageError
 from runner.reruns import inputs
 from runner.reruns.names import name_lookup
 from runner.reruns.pipeline import one_task_pipeline
-from runner.reruns.target import WHERE, Target, find
+from runner.reruns.target import WHERE, find
 from runner.selection import select_backend, select_backend_for_root
 from runner.spec import PipelineSpec
 from runner.spec.model import Component
@@ -56,8 +56,8 @@ def rerun(
         target = find(store, run_id, task)
         spec = one_task_pipeline(target, name_lookup(store, target))
         component = _component(spec)
-        params = inputs.parameter_values(target, component)
-        refs = inputs.artifact_refs(store, target, component)
+        params = inputs.parameter_values(target.task, component)
+        refs = inputs.artifact_refs(store, target.task, component)
         runtime = _backend(target.run, backend, backend_options, notify)
         try:
             root_text = _root(runtime, target.run, root)
@@ -100,11 +100,10 @@ def rerun(
 
 def input_artifacts(store: Store, record: RunRecord, spec: PipelineSpec) -> dict[str, list[ArtifactRef]]:
     """The input artifacts of a rerun's task (to resume the rerun), from the records of the run it re-runs."""
-    original = store.run(record.rerun_of)
-    task = store.task(original.run_id, record.rerun_task)
+    task = store.task(record.rerun_of, record.rerun_task)
     if task is None:
-        raise UsageError(f"run {original.run_id} no longer has task {record.rerun_task!r}", "flow resume")
-    return inputs.artifact_refs(store, Target(run=original, task=task, spec=spec), _component(spec))
+        raise UsageError(f"run {record.rerun_of} no longer has task {record.rerun_task!r}", "flow resume")
+    return inputs.artifact_refs(store, task, _component(spec))
 
 
 def _component(spec: PipelineSpec) -> Component:

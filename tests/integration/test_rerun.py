@@ -8,9 +8,10 @@ import json
 from pathlib import Path
 
 import runner
+from backends.local import DockerBackend
 from runner import Dataset, Input, Output, compile_to_text, component, pipeline
 from runner.store import RunState, TaskState
-from tests.conftest import make_backend
+from tests.conftest import TEST_IMAGE_MAP, make_backend, require_docker
 from tests.integration import sdk_pipelines as sp
 from tests.integration.test_cli import flow
 
@@ -122,3 +123,17 @@ def test_every_task_of_a_control_flow_run_gives_the_same_outputs_again(
         again = runner.rerun(original.run_id, task.path, backend=make_backend(backend_name))
         assert again.succeeded, f"{task.path}: {again.error}"
         assert again.tasks[task.name].outputs == task.outputs, task.path
+
+
+def test_an_input_copied_into_another_root_is_readable_by_a_task_running_as_nobody(tmp_path: Path) -> None:
+    require_docker()
+    original = run_pipeline("process", tmp_path / "root", factor=2)
+    assert original.succeeded, original.error
+    backend = DockerBackend(image_map=TEST_IMAGE_MAP, pull="never", run_as_non_root=True)
+    try:
+        again = runner.rerun(original.run_id, "consume", backend=backend, root=tmp_path / "other")
+    finally:
+        backend.close()
+
+    assert again.succeeded, again.tasks["consume"].log()
+    assert again.outputs == {"Output": "seed=4|rows=4|factor=2"}
