@@ -137,3 +137,22 @@ def test_an_input_copied_into_another_root_is_readable_by_a_task_running_as_nobo
 
     assert again.succeeded, again.tasks["consume"].log()
     assert again.outputs == {"Output": "seed=4|rows=4|factor=2"}
+
+
+def test_a_task_of_a_run_with_an_s3_root_reruns_in_the_bucket_or_on_a_local_root(
+    backend_name: str, s3_root: str, tmp_path: Path
+) -> None:
+    text = compile_to_text(produce_consume)
+    params = {"seed": 6, "factor": 2}
+    original = runner.run(text, backend=make_backend(backend_name), root=s3_root, params=params)
+    assert original.succeeded, original.error
+
+    in_place = runner.rerun(original.run_id, "consume", backend=make_backend(backend_name))
+    local = runner.rerun(
+        original.run_id, "consume", backend=make_backend(backend_name), root=tmp_path / "here"
+    )
+
+    assert in_place.root == s3_root and in_place.succeeded, in_place.error
+    assert local.succeeded, local.error
+    assert (tmp_path / "here" / original.run_id / "produce" / "data").read_text() == "seed=6"
+    assert in_place.outputs == local.outputs == {"Output": "seed=6|rows=6|factor=2"}
