@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -83,7 +82,7 @@ def rerun(
                 record,
                 root=root_text,
                 logs_dir=api.logs_dir(),
-                parallelism=os.cpu_count() or 1,
+                parallelism=1,  # one task
                 on_change=on_change,
                 cache=False,
                 task_timeout=task_timeout,
