@@ -209,6 +209,12 @@ class Backend(abc.ABC):
         TemporaryBackendError when it may start if submitted again later.
         """
 
+    def adopt(self, task: TaskSpec) -> str | None:
+        """Take over `task`, an attempt an engine that stopped had submitted, where the runtime still has
+        its container (running or finished), and return its handle as `submit` would; None when there
+        is none to take over, and the engine submits a new attempt. The default never finds one."""
+        return None
+
     @abc.abstractmethod
     def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
         """Report the status of every handle given, with one call to the runtime per tick where possible.

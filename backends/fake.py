@@ -92,6 +92,10 @@ class FakeBackend(Backend):
         self.max_concurrent = max(self.max_concurrent, self.running)
         return task.name
 
+    def adopt(self, task: TaskSpec) -> str | None:
+        """A task this fake still has (an engine that stopped submitted it): taken over as it is."""
+        return task.name if task.name in self.tasks else None
+
     def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
         self.tick += 1
         statuses = {}

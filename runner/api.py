@@ -179,10 +179,13 @@ def resume(
     notify: Callable[[str], None] | None = None,
     cache: bool = True,
     task_timeout: float | None = None,
+    adopt: bool = False,
 ) -> RunResult:
     """Finish an interrupted, failed or cancelled run on its backend; tasks that succeeded are not run again.
 
-    What the interrupted engine left running in the backend is removed first, so nothing runs twice.
+    What the interrupted engine left running in the backend is removed first, so nothing runs twice; with
+    `adopt`, the engine takes those tasks over instead where the backend can (Backend.adopt), and only
+    starts again what it cannot.
     """
     own_store = store is None
     store = store or open_store()
@@ -197,7 +200,8 @@ def resume(
             record.backend, record.root, backend_options=backend_options, notify=notify
         )
         try:
-            runtime.cleanup(RunInfo(run_id=record.run_id, root=record.root))
+            if not adopt:
+                runtime.cleanup(RunInfo(run_id=record.run_id, root=record.root))
             record.error, record.finished_at = "", None
             engine = Engine(
                 spec,
@@ -211,6 +215,7 @@ def resume(
                 cache=cache,
                 task_timeout=task_timeout,
                 resume=True,
+                adopt=adopt,
             )
             engine.execute(record.params, _rerun_artifacts(store, record, spec))
         finally:

@@ -58,5 +58,6 @@ def drive(
             notify=say,
             cache=bool(settings.get("cache", True)),
             task_timeout=settings.get("task_timeout"),
+            adopt=True,  # the pods the last driver started go on: this one takes them over
         )
         return result.state

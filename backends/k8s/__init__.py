@@ -237,6 +237,26 @@ class KubernetesBackend(Backend):
         self._pods[task.name] = _Pod(task, follower, time.monotonic())
         return task.name
 
+    def adopt(self, task: TaskSpec) -> str | None:
+        """Take over the pod of `task` that an engine which stopped (a replaced driver) left, when it is
+        there and not being deleted; its log is copied again from the start."""
+        pod = self.watcher.get(task.name)
+        if pod is None or self.watcher.was_deleted(task.name) or pod.metadata.deletion_timestamp:
+            return None
+        log_path = Path(task.log_path)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_bytes(b"")  # the follower copies the container's whole log, from its first line
+        follower = PodLogFollower(
+            self.core,
+            self.namespace,
+            task.name,
+            log_path,
+            started=lambda: self._started(task.name),
+            on_done=self._changed.set,
+        )
+        self._pods[task.name] = _Pod(task, follower, time.monotonic())
+        return task.name
+
     def _started(self, name: str) -> bool | None:
         """Whether the pod's container has started; None once it never will (the pod failed or is gone)."""
         tracked = self._pods.get(name)

@@ -64,9 +64,12 @@ class Engine:
         cache: bool = True,
         task_timeout: float | None = None,
         resume: bool = False,
+        adopt: bool = False,
         mock: Mapping[str, mocks.Mock] | None = None,
     ) -> None:
         """`resume`: the run was interrupted; tasks it recorded as succeeded are not run again.
+        `adopt` (with `resume`): tasks it recorded as running are taken over where the backend still has
+        their attempt (Backend.adopt), not started again.
         `mock`: tasks (by task or component name) answered by a function or fixed outputs, not run."""
         self.spec, self.backend, self.store, self.run_record = spec, backend, store, run
         self.root, self.logs_dir = root, logs_dir
@@ -75,6 +78,9 @@ class Engine:
         self.cache = cache
         self.mocks = dict(mock or {})
         self._prior: dict[str, TaskRecord] = {t.path: t for t in store.tasks(run.run_id)} if resume else {}
+        self._adoptable = {
+            t.path for t in self._prior.values() if adopt and t.state == TaskState.RUNNING and t.attempts
+        }
         self._premade_folders: set[str] = set()  # tasks whose output folder is made and still empty
         self.run_info = RunInfo(run_id=run.run_id, root=root)
         self.task_root = backend.task_root(root)
@@ -183,6 +189,8 @@ class Engine:
         claimed: list[Node] = []
         while self._queued and len(self._running) + len(claimed) < self.parallelism:
             node = self._queued.popleft()
+            if node.path in self._adoptable and self._adopt(node):
+                continue
             try:
                 self._prepare_attempt(node)
             except FlowError as exc:
@@ -194,6 +202,26 @@ class Engine:
                 continue
             claimed.append(node)
         return claimed
+
+    def _adopt(self, node: Node) -> bool:
+        """Take over the attempt the interrupted engine left in the backend; False when it is not there."""
+        self._adoptable.discard(node.path)
+        record = node.record
+        try:
+            spec = attempts.build(node, record.attempts, self.context)
+            handle = self.backend.adopt(spec)
+        except (FlowError, BackendError):
+            return False
+        if handle is None:
+            return False
+        prior = self._prior[node.path]
+        node.attempt_spec = spec
+        record.state, record.started_at = TaskState.RUNNING, prior.started_at or time.time()
+        record.exit_code, record.reason, record.error = None, "", ""
+        record.log_path = spec.log_path
+        self._journal.changed(record)
+        self._running.add(handle, node, spec.timeout)
+        return True
 
     def _submit(self, nodes: list[Node]) -> bool:
         for node in nodes:
