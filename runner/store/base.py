@@ -53,10 +53,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def open_another(self) -> Store:
-        """A new connection to the same store, for another thread (a connection is not shared)."""
+        """A new connection to the same store, for another thread (each runs one statement at a time)."""
 
     @abc.abstractmethod
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Close the connection; the store's data stays."""
 
     def checkpointing_apart(self) -> contextlib.AbstractContextManager[None]:
         """While an engine drives a run: housekeeping that would slow its commits happens elsewhere."""
