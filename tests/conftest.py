@@ -225,3 +225,22 @@ def s3_root(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     require_s3()
     return f"s3://{S3_TEST_BUCKET}/{uuid.uuid4().hex[:12]}"
+
+
+FLOW_IMAGE = "flow-local/flow:dev"  # what scripts/build-flow-image.sh builds
+
+
+def require_flow_image() -> None:
+    """Skip without the flow image, except in CI where a missing one is a failure: pods of an s3:// root
+    stage their files with it (only its python3 and boto3, so an image built from older source serves)."""
+    import docker
+    import docker.errors
+
+    require_docker()
+    try:
+        docker.from_env().images.get(FLOW_IMAGE)
+    except docker.errors.ImageNotFound:
+        message = f"no {FLOW_IMAGE} image (scripts/build-flow-image.sh builds it)"
+        if IN_CI:
+            pytest.fail(f"CI=true and {message}")
+        pytest.skip(message)

@@ -157,11 +157,22 @@ class BackendConformance:
         """What the run still has in the backend's runtime (containers, pods...); [] when all is clean."""
         raise NotImplementedError("a conformance subclass must say how to find a run's leftovers")
 
+    def pipeline_root(self) -> str | None:
+        """The runs' pipeline root (an `s3://bucket/prefix`, say); None for the backend's own default."""
+        return None
+
+    def counted(self, name: str) -> str:
+        """Shell that counts how many times it ran under `name` (placeholders allowed) and prints the count,
+        across a task's attempts: by default a file in the pipeline root, which every attempt sees there.
+        A root tasks cannot share files through (an object store) needs another counter."""
+        counter = f'"{{{{$.pipeline_root}}}}/{name}"'
+        return f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; echo $n"
+
     @pytest.fixture
     def session(self, tmp_path: Path) -> Iterator[FlowSession]:
         backend = self.make_backend()
         try:
-            with FlowSession(backend, tmp_path / "flow") as session:
+            with FlowSession(backend, tmp_path / "flow", root=self.pipeline_root()) as session:
                 yield session
         finally:
             backend.close()
@@ -222,8 +233,7 @@ class BackendConformance:
 
     def test_retries_run_a_flaky_task_again(self, session: FlowSession) -> None:
         # One counter per run: a cluster's volume outlives the test.
-        counter = '"{{$.pipeline_root}}/flaky-count-{{$.pipeline_job_uuid}}"'
-        script = f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; [ $n -ge 3 ]"
+        script = f"n=$({self.counted('flaky-count-{{$.pipeline_job_uuid}}')}); [ $n -ge 3 ]"
         result = session.run(pipeline({"flaky": Step(script, retries=3)}))
         assert_succeeded(result)
         assert result.tasks["flaky"].attempts == 3

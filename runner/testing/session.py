@@ -30,10 +30,16 @@ class FlowSession:
     instead, when it names one); closed on exit."""
 
     def __init__(
-        self, backend: str | Backend, workdir: Path, backend_options: Mapping[str, Any] | None = None
+        self,
+        backend: str | Backend,
+        workdir: Path,
+        backend_options: Mapping[str, Any] | None = None,
+        root: str | None = None,
     ) -> None:
+        """`root`: the runs' pipeline root (`s3://bucket/prefix`, say) instead of a folder under `workdir`."""
         self.workdir = workdir
         self.root = workdir / "root"
+        self.pipeline_root = root
         self._backend_arg = backend
         self._backend_options = backend_options
         self.backend: Backend | None = None
@@ -93,7 +99,7 @@ class FlowSession:
             pipeline,
             backend=self.backend,
             params=params,
-            root=self.root if self.backend.root_is_local else None,
+            root=self.pipeline_root or (self.root if self.backend.root_is_local else None),
             store=self.store,
             mock=mock,
             **options,

@@ -9,7 +9,15 @@ import pytest
 from kubernetes import client, config
 
 from runner.testing.conformance import BackendConformance
-from tests.conftest import TEST_IMAGE_MAP, TEST_NAMESPACE, cluster_options, flow_kubeconfig, require_cluster
+from tests.conftest import (
+    TEST_IMAGE_MAP,
+    TEST_NAMESPACE,
+    cluster_options,
+    flow_kubeconfig,
+    require_cluster,
+    require_flow_image,
+)
+from tests.s3_conformance import S3RootConformance
 
 
 class TestKubernetesBackend(BackendConformance):
@@ -30,3 +38,12 @@ class TestKubernetesBackend(BackendConformance):
                 TEST_NAMESPACE, label_selector=f"flow.run={run_id}"
             )
         return [pod.metadata.name for pod in pods.items]
+
+
+class TestKubernetesBackendS3Root(S3RootConformance, TestKubernetesBackend):
+    """The Kubernetes backend with an s3:// root: each pod stages its task's files itself, with the flow
+    image (scripts/build-flow-image.sh) and the AWS variables of the test's environment."""
+
+    @pytest.fixture(autouse=True)
+    def _flow_image(self) -> None:
+        require_flow_image()

@@ -10,6 +10,7 @@ import pytest
 
 from runner.testing.conformance import BackendConformance
 from tests.conftest import TEST_IMAGE_MAP, require_docker
+from tests.s3_conformance import S3RootConformance
 
 
 class TestProcessBackend(BackendConformance):
@@ -39,3 +40,7 @@ def _environ(pid: str) -> list[bytes]:
         return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return []
+
+
+class TestDockerBackendS3Root(S3RootConformance, TestDockerBackend):
+    """The Docker backend with an s3:// root: artifacts staged through a host folder mounted at /s3."""
