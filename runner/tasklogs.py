@@ -37,7 +37,11 @@ def read_from(record: RunRecord, log_path: str, offset: int, files: Callable[[],
             handle.seek(offset)
             return handle.read()
     except FileNotFoundError:
-        pass
+        return read_on_volume(record, log_path, offset, files)
+
+
+def read_on_volume(record: RunRecord, log_path: str, offset: int, files: Callable[[], RootFiles]) -> bytes:
+    """As `read_from`, for a log that is not on this machine: read off the run's volume where it is there."""
     relative = on_volume(record, log_path)
     if relative is None:
         return b""

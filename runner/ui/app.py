@@ -17,7 +17,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from runner import api
+from runner import api, tasklogs
 from runner.errors import RunNotFoundError, UsageError
 from runner.store import RunRecord, RunState, Store
 from runner.ui import content, events, shapes
@@ -125,17 +125,31 @@ class Endpoints:
             if not attempt.isdigit() or not 1 <= int(attempt) <= task.attempts:
                 raise UsageError(f"task {task.path} has attempts 1 to {task.attempts}, not {attempt!r}")
             path = path.with_name(f"attempt-{int(attempt)}.log")
-        if path is None or not path.is_file():
+        if path is None:
             return PlainTextResponse("")
-        with path.open("rb") as handle:
-            size = path.stat().st_size
-            handle.seek(max(0, size - LOG_BYTES))
-            text = handle.read().decode("utf-8", errors="replace")
+        if path.is_file():
+            with path.open("rb") as handle:
+                size = path.stat().st_size
+                handle.seek(max(0, size - LOG_BYTES))
+                data = handle.read()
+        else:  # a detached run's log, on its volume
+            data = self._read_elsewhere(record)(str(path), 0)
+            size, data = len(data), data[-LOG_BYTES:]
+        text = data.decode("utf-8", errors="replace")
         return PlainTextResponse(text, headers={"X-Log-Truncated": str(size > LOG_BYTES).lower()})
 
     def log_events(self, request: Request) -> Response:
         record = self._record(request)
-        return _event_stream(events.log_updates(self.reader, record.run_id, request.path_params["task_path"]))
+        task_path = request.path_params["task_path"]
+        return _event_stream(
+            events.log_updates(self.reader, record.run_id, task_path, self._read_elsewhere(record))
+        )
+
+    def _read_elsewhere(self, record: RunRecord) -> events.LogReader:
+        """Reads a log not on this machine: on the run's volume where a detached run's driver wrote it."""
+        return lambda path, offset: tasklogs.read_on_volume(
+            record, path, offset, lambda: self.roots.files(record)
+        )
 
     def preview(self, request: Request) -> Response:
         record, relative = self._file(request)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from runner.ui.reader import StoreReader, run_spec
 RUN_POLL_SECONDS = 0.5
 LOG_POLL_SECONDS = 0.3
 _LOG_CHUNK = 256 * 1024
+LogReader = Callable[[str, int], bytes]  # (log path, offset) -> the bytes from there on
 
 
 def message(event: str, data: Any) -> str:
@@ -60,9 +61,12 @@ async def run_updates(reader: StoreReader, run_id: str) -> AsyncIterator[str]:
         await anyio.sleep(RUN_POLL_SECONDS)
 
 
-async def log_updates(reader: StoreReader, run_id: str, task_path: str) -> AsyncIterator[str]:
+async def log_updates(
+    reader: StoreReader, run_id: str, task_path: str, elsewhere: LogReader
+) -> AsyncIterator[str]:
     """`log` events with the text the task's log gained, `attempt` when a new attempt starts a new log,
-    and `end` once the task finished and its log was read to the end."""
+    and `end` once the task finished and its log was read to the end. `elsewhere(path, offset)` reads a
+    log that is not on this machine (a detached run's, on its volume)."""
     log_path, offset = "", 0
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while True:
@@ -75,7 +79,7 @@ async def log_updates(reader: StoreReader, run_id: str, task_path: str) -> Async
                 yield message("attempt", {"attempt": task.attempts})
             log_path, offset = task.log_path, 0
             decoder.reset()
-        chunk = await anyio.to_thread.run_sync(_read_from, log_path, offset)
+        chunk = await anyio.to_thread.run_sync(_read_from, log_path, offset, elsewhere)
         offset += len(chunk)
         if chunk:
             yield message("log", {"text": decoder.decode(chunk)})
@@ -86,7 +90,7 @@ async def log_updates(reader: StoreReader, run_id: str, task_path: str) -> Async
             await anyio.sleep(LOG_POLL_SECONDS)
 
 
-def _read_from(path: str, offset: int) -> bytes:
+def _read_from(path: str, offset: int, elsewhere: LogReader) -> bytes:
     if not path:
         return b""
     try:
@@ -94,4 +98,4 @@ def _read_from(path: str, offset: int) -> bytes:
             handle.seek(offset)
             return handle.read(_LOG_CHUNK)
     except FileNotFoundError:
-        return b""
+        return elsewhere(path, offset)

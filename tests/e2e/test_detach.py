@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 from kubernetes import client, config
+from starlette.testclient import TestClient
 
 from backends.k8s import DEFAULT_FILES_IMAGE, KubernetesBackend
 from backends.k8s.driver import LABEL_DRIVER_OF, driver_name
 from runner.testing.shellsteps import Step, pipeline
+from runner.ui.app import create_app
 from tests.conftest import (
     IMAGE_MAP_ARGS,
     IN_CI,
@@ -153,7 +155,7 @@ def detach(ir: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedPr
 
 
 def test_a_detached_run_survives_the_cli_exiting_and_its_driver_pod_being_deleted(
-    flow_image: None, machine: Any, volume: Any, tmp_path: Path
+    flow_image: None, machine: Any, volume: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     laptop, other = machine("laptop"), machine("other")
     ir = tmp_path / "detached.yaml"
@@ -198,6 +200,13 @@ def test_a_detached_run_survives_the_cli_exiting_and_its_driver_pod_being_delete
         assert "last" in flow(["logs", run_id, "last"], other).stdout
         listed = flow(["runs"], other)
         assert run_id in listed.stdout and "SUCCEEDED" in listed.stdout
+        for name in ("FLOW_HOME", "FLOW_STORE", "KUBECONFIG"):
+            monkeypatch.setenv(name, other[name])
+        with TestClient(create_app(), base_url="http://127.0.0.1") as ui:
+            runs = ui.get("/api/runs").json()["runs"]
+            assert [run["state"] for run in runs if run["run_id"] == run_id] == ["SUCCEEDED"]
+            log = ui.get(f"/api/runs/{run_id}/logs/held")
+            assert log.status_code == 200 and "released" in log.text, log.text
     finally:
         remove_job(run_id)
         volume.reset(f"release-{run_id}", create=False)
