@@ -39,6 +39,15 @@ def bucket_objects(root: str, run_id: str) -> dict[str, bytes]:
     }
 
 
+def with_output(ir: str, task: str, name: str) -> str:
+    """The shell-step pipeline `ir` with a STRING output parameter `name` declared for `task`."""
+    document = yaml.safe_load(ir)
+    document["components"][f"comp-{task}"]["outputDefinitions"] = {
+        "parameters": {name: {"parameterType": "STRING"}}
+    }
+    return str(yaml.safe_dump(document))
+
+
 def test_a_kfp_pipeline_with_file_folder_and_imported_artifacts(
     backend: Backend, s3_root: str, tmp_path: Path
 ) -> None:
@@ -68,15 +77,24 @@ def test_a_kfp_pipeline_with_file_folder_and_imported_artifacts(
 
 def test_only_a_successful_attempt_uploads_its_outputs(backend: Backend, s3_root: str) -> None:
     writes_then_fails = Step("echo partial > \"{{$.outputs.parameters['out'].output_file}}\"; exit 4")
-    document = yaml.safe_load(pipeline({"half": writes_then_fails}))
-    document["components"]["comp-half"]["outputDefinitions"] = {
-        "parameters": {"out": {"parameterType": "STRING"}}
-    }
+    ir = with_output(pipeline({"half": writes_then_fails}), "half", "out")
 
-    result = run(yaml.safe_dump(document), backend=backend, root=s3_root)
+    result = run(ir, backend=backend, root=s3_root)
 
     assert result.state == RunState.FAILED and result.tasks["half"].state == TaskState.FAILED
     assert bucket_objects(s3_root, result.run_id) == {}
+
+
+def test_symbolic_links_a_task_leaves_are_not_uploaded(backend: Backend, s3_root: str) -> None:
+    # On Docker the upload runs on the host: a link to a host file must not carry that file out.
+    out = "{{$.outputs.parameters['out'].output_file}}"
+    script = f'd=$(dirname "{out}"); echo fine > "{out}"; ln -s /etc/hostname "$d/leak"; ln -s / "$d/all"'
+    ir = with_output(pipeline({"links": Step(script)}), "links", "out")
+
+    result = run(ir, backend=backend, root=s3_root)
+
+    assert result.succeeded, result.error
+    assert bucket_objects(s3_root, result.run_id) == {f"{result.run_id}/links/out": b"fine\n"}
 
 
 def test_flow_artifacts_download_copies_a_run_out_of_the_bucket(s3_root: str, tmp_path: Path) -> None:
