@@ -116,6 +116,27 @@ def test_flow_artifacts_download_copies_a_run_out_of_the_bucket(s3_root: str, tm
     assert (target / "consume/summary").read_text() == "3 rows, doubled 6"
 
 
+def test_flow_resume_finds_an_s3_run_again_and_reruns_only_what_failed(s3_root: str, tmp_path: Path) -> None:
+    flag = tmp_path / "failed-once"
+    steps = {
+        "first": Step("echo first > \"{{$.outputs.parameters['out'].output_file}}\""),
+        "second": Step(f"[ -f {flag} ] || {{ touch {flag}; exit 1; }}", after=("first",)),
+    }
+    spec = tmp_path / "p.yaml"
+    spec.write_text(with_output(pipeline(steps), "first", "out"))
+    failed = _flow("run", str(spec), "--backend", "process", "--root", s3_root)
+    assert failed.returncode == 1, failed.stderr
+    run_id = failed.stdout.split("run ", 1)[1].split(":", 1)[0]
+
+    resumed = _flow("resume", run_id)
+
+    assert resumed.returncode == 0, resumed.stderr
+    shown = json.loads(_flow("show", run_id, "-o", "json").stdout)
+    attempts = {task["path"]: task["attempts"] for task in shown["tasks"]}
+    assert shown["root"] == s3_root and attempts == {"first": 1, "second": 2}
+    assert bucket_objects(s3_root, run_id)[f"{run_id}/first/out"] == b"first\n"
+
+
 @pytest.mark.parametrize(
     ("root", "expected"),
     [
