@@ -5,8 +5,9 @@ number of bare fake-backend submit/poll calls: it is what the engine adds (sched
 placeholders, recording every transition in the SQLite store, collecting outputs). Target: <= 100 us per
 task on a 2-core machine. The one-off YAML parse is printed apart. The run's CPU time per task (all threads
 of the process) is printed too: on a busy machine it shows how much of the wall time was spent waiting.
+`--store URL` records into that store instead (a PostgreSQL one: what a shared store costs the engine).
 
-    python benchmarks/engine_overhead.py [--tasks 10000]
+    python benchmarks/engine_overhead.py [--tasks 10000] [--store postgresql://...]
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from backends.base import TaskSpec
 from backends.fake import FakeBackend
 from runner import run
 from runner.spec import PipelineSpec, load_text
-from runner.store import RunState, SQLiteStore
+from runner.store import RunState, SQLiteStore, open_url
 
 TARGET_US = 100.0
 
@@ -57,9 +58,11 @@ def pipeline(tasks: int, shape: str) -> str:
     )
 
 
-def engine_seconds(spec: PipelineSpec, workdir: Path, parallelism: int) -> tuple[float, float]:
+def engine_seconds(
+    spec: PipelineSpec, workdir: Path, parallelism: int, store_url: str | None
+) -> tuple[float, float]:
     """The run's wall time and CPU time, in seconds."""
-    store = SQLiteStore(workdir / "flow.db")
+    store = open_url(store_url) if store_url else SQLiteStore(workdir / "flow.db")
     started, cpu_started = time.perf_counter(), time.process_time()
     result = run(spec, backend=FakeBackend(), root=workdir / "root", store=store, parallelism=parallelism)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
@@ -94,6 +97,7 @@ def bare_backend_seconds(tasks: int, parallelism: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--store", help="a store URL (postgresql://...) instead of a new SQLite file")
     args = parser.parse_args()
     print(
         f"{'shape':<6} {'tasks':>6} {'parse':>7} {'run s':>7} {'run':>7} {'run cpu':>8} {'backend':>8} "
@@ -107,7 +111,7 @@ def main() -> None:
         parse_per_task = (time.perf_counter() - parse_started) / args.tasks * 1e6
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["FLOW_HOME"] = tmp
-            seconds, cpu_seconds = engine_seconds(spec, Path(tmp), parallelism)
+            seconds, cpu_seconds = engine_seconds(spec, Path(tmp), parallelism, args.store)
         bare = bare_backend_seconds(args.tasks, parallelism)
         per_task = seconds / args.tasks * 1e6
         bare_per_task = bare / args.tasks * 1e6

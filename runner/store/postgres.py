@@ -82,8 +82,17 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             raise UsageError(f"not a PostgreSQL URL: {_one_line(exc, None)}", self.location) from None
         password = str(options.get("password") or "") or None
+        settings: dict[str, Any] = {}
         if "connect_timeout" not in options:  # an unreachable host fails in seconds, not minutes
-            url = conninfo.make_conninfo(url, connect_timeout=_CONNECT_TIMEOUT_SECONDS)
+            settings["connect_timeout"] = _CONNECT_TIMEOUT_SECONDS
+        server_options = str(options.get("options") or "")
+        if "synchronous_commit" not in server_options:
+            # As SQLite's synchronous=NORMAL: a commit is seen by every connection at once and outlives the
+            # engine, but the server flushes it to disk a moment later rather than within each scheduler
+            # tick. A crash of the server itself may lose the last fraction of a second; a URL that sets
+            # synchronous_commit (options=-csynchronous_commit=on) decides otherwise.
+            settings["options"] = f"{server_options} -c synchronous_commit=off".strip()
+        url = conninfo.make_conninfo(url, **settings)
         try:
             self._db = psycopg.connect(url, autocommit=True)
         except psycopg.Error as exc:

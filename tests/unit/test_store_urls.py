@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -78,3 +79,13 @@ def test_a_file_that_is_no_database_is_a_store_error(tmp_path: Path) -> None:
     path.write_text("not a database, " * 100)
     with pytest.raises(StoreError, match=f"^{path}: cannot open the store: file is not a database$"):
         SQLiteStore(path)
+
+
+@pytest.mark.parametrize(("options", "setting"), [("", "off"), ("-csynchronous_commit=on", "on")])
+def test_postgres_commits_reach_the_disk_a_moment_later_unless_the_url_says(
+    postgres_store_url: str, options: str, setting: str
+) -> None:
+    url = f"{postgres_store_url}{quote(f' {options}')}" if options else postgres_store_url
+    with open_url(url) as store:
+        assert store._rows("SHOW synchronous_commit") == [(setting,)]
+        assert store._rows("SELECT count(*) FROM runs") == [(0,)]  # still in the test's own schema
