@@ -16,7 +16,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.base import BackendError
 from runner import api, artifacts
@@ -27,12 +27,16 @@ from runner.spec import PipelineSpec
 from runner.store import RunRecord, RunState, Store
 from runner.store.url import POSTGRES_SCHEMES
 
+if TYPE_CHECKING:
+    from backends.k8s.driver import DriverJobs, DriverSpec
+
 DEFAULT_DRIVER_IMAGE = "flow-local/flow:dev"  # what scripts/build-flow-image.sh builds
 DEFAULT_DRIVER_ACCOUNT = "flow-runner"  # deploy/rbac.yaml
 WHERE = "flow run --detach"
-# How long `flow run --detach` waits for the driver's container to start: long enough to tell a missing
-# image from a slow start, and no longer, as the command returns at once otherwise.
+# How long `flow run --detach` waits for the driver's engine to take the run up: long enough to tell a
+# missing image or an unreachable store from a slow start.
 _START_SECONDS = 60.0
+_START_POLL_SECONDS = 0.25
 _CANCEL_SECONDS = 30.0
 _CANCEL_POLL_SECONDS = 0.2
 # The options of a cluster backend that name this machine's view of the cluster, not the run's.
@@ -86,10 +90,10 @@ def submit(
     backend_options: Mapping[str, Any] | None = None,
     driver: DriverOptions | None = None,
 ) -> RunRecord:
-    """Record a new run and start its driver in the cluster; return once the driver's container runs.
+    """Record a new run and start its driver in the cluster; return once the driver's engine runs it.
 
-    Bad input (no shared store, a driver image the cluster does not have) raises a UsageError and leaves
-    nothing running.
+    Bad input (no shared store, a driver image the cluster does not have, a store the driver cannot
+    reach) raises a UsageError, records the run as failed and leaves nothing running.
     """
     from backends.k8s import KubernetesBackend
     from backends.k8s.driver import DriverJobs, DriverSpec
@@ -132,18 +136,33 @@ def submit(
             jobs = DriverJobs(backend.api, backend.namespace)
             try:
                 jobs.create(job, url)
-                start = jobs.wait_started(job, _START_SECONDS)
-                if start.error:
+                problem = _wait_for_engine(store, jobs, job)
+                if problem:
                     jobs.delete(record.run_id, wait=True)
             except BackendError as exc:
                 _failed(store, record, f"cannot start the driver: {exc}")
                 raise UsageError(f"cannot start the driver of run {record.run_id}: {exc}", WHERE) from None
-            if start.error:
-                _failed(store, record, start.error)
-                raise UsageError(start.error, "--driver-image")
+            if problem:
+                _failed(store, record, problem)
+                raise UsageError(f"run {record.run_id}: {problem}", WHERE)
             return record
     finally:
         backend.close()
+
+
+def _wait_for_engine(store: Store, jobs: DriverJobs, job: DriverSpec) -> str:
+    """Wait until the driver's engine has taken the run up (so it reaches the store and the cluster from
+    inside); why it never will, or "" (also when it is still starting after a while: it may be waiting
+    for a node, and the run is recorded)."""
+    deadline = time.monotonic() + _START_SECONDS
+    while time.monotonic() < deadline:
+        if store.run_state(job.run_id) != RunState.PENDING:
+            return ""
+        problem = jobs.problem(job)
+        if problem:
+            return problem
+        time.sleep(_START_POLL_SECONDS)
+    return ""
 
 
 def driver_command(run_id: str, backend_options: Mapping[str, Any], driver: DriverOptions) -> tuple[str, ...]:

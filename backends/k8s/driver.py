@@ -9,13 +9,15 @@ The manifests are plain dicts, as `kubectl apply` would take them, testable with
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
 
-from backends.base import REASON_IMAGE, Phase, TemporaryBackendError
+from backends.base import REASON_IMAGE, BackendError, Phase, TemporaryBackendError
 from backends.k8s.errors import NotFound, translated
 from backends.k8s.pods import MAIN_CONTAINER, NON_ROOT_ID, ROOT_VOLUME, TASK_ROOT, label_value
 from backends.k8s.status import task_status, utc_now
@@ -130,14 +132,6 @@ def owner_reference(job: Any) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class DriverStart:
-    """How a driver's first pod came up: `error` says why it never will."""
-
-    started: bool
-    error: str = ""
-
-
 class DriverJobs:
     """The driver Jobs of one namespace."""
 
@@ -158,7 +152,9 @@ class DriverJobs:
                     spec.name, self.namespace, {"metadata": {"ownerReferences": [owner_reference(job)]}}
                 )
         except BaseException:
-            self.delete(spec.run_id)
+            # What was made goes, where it can: the error that stopped the start is the one to report.
+            with contextlib.suppress(BackendError):
+                self.delete(spec.run_id)
             raise
 
     def exists(self, run_id: str) -> bool:
@@ -194,29 +190,34 @@ class DriverJobs:
                 raise TemporaryBackendError(f"the driver pods of run {run_id} are still being deleted")
             time.sleep(_POLL_SECONDS)
 
-    def wait_started(self, spec: DriverSpec, timeout: float) -> DriverStart:
-        """Wait until a driver pod's container has started, or has failed to (its image is missing)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for pod in self.pods(spec.run_id):
-                start = _start_of(pod, spec.image)
-                if start is not None:
-                    return start
-            time.sleep(_POLL_SECONDS)
-        return DriverStart(started=False)
+    def problem(self, spec: DriverSpec) -> str:
+        """Why the run's driver cannot run: its image is missing, or it failed (with the last line it
+        wrote); "" while it starts or runs."""
+        for pod in self.pods(spec.run_id):
+            found = problem_of(pod, spec.image, functools.partial(self._last_line, pod.metadata.name))
+            if found:
+                return found
+        return ""
+
+    def _last_line(self, pod: str) -> str:
+        with contextlib.suppress(BackendError), translated(f"reading the log of {pod}"):
+            log = self.core.read_namespaced_pod_log(
+                pod, self.namespace, container=MAIN_CONTAINER, tail_lines=5
+            )
+            lines = [line.strip() for line in str(log).splitlines() if line.strip()]
+            return lines[-1] if lines else ""
+        return ""
 
 
-def _start_of(pod: Any, image: str) -> DriverStart | None:
-    """Whether the driver's container started (or already ended), can never start, or None for not yet."""
+def problem_of(pod: Any, image: str, last_line: Callable[[], str]) -> str:
+    """Why this driver pod (a kubernetes client V1Pod) cannot run the engine; "" while it starts or runs.
+    `last_line()` is the last line the driver wrote, asked for only when it failed."""
     status = task_status(pod, utc_now(), unschedulable_after=float("inf"))
-    if status.phase == Phase.FAILED and status.reason == REASON_IMAGE:
-        return DriverStart(
-            started=False,
-            error=f"the flow image {image!r} cannot run in the cluster ({status.message}): build it "
-            "(scripts/build-flow-image.sh) or push it, and name it with --driver-image",
+    if status.phase != Phase.FAILED:
+        return ""
+    if status.reason == REASON_IMAGE:
+        return (
+            f"the flow image {image!r} cannot run in the cluster ({status.message}): build it "
+            "(scripts/build-flow-image.sh) or push it, and name it with --driver-image"
         )
-    if status.phase == Phase.FAILED and status.exit_code is None:
-        return DriverStart(started=False, error=f"the driver pod cannot start: {status.message}")
-    if status.phase == Phase.PENDING:
-        return None
-    return DriverStart(started=True)
+    return f"the driver failed: {last_line() or status.message}"

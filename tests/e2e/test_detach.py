@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -256,3 +258,26 @@ def test_a_driver_image_the_cluster_lacks_is_a_one_line_error_and_leaves_nothing
     with pytest.raises(client.exceptions.ApiException) as gone:
         batch.read_namespaced_job(driver_name(run_id), TEST_NAMESPACE)
     assert gone.value.status == 404
+
+
+def test_a_store_the_driver_cannot_reach_is_a_one_line_error_with_the_driver_s_last_words(
+    flow_image: None, machine: Any, tmp_path: Path
+) -> None:
+    """The store's password comes from this machine's environment (PGPASSWORD), which the driver has not."""
+    laptop = machine("laptop")
+    parts = urllib.parse.urlsplit(laptop["FLOW_STORE"])
+    assert parts.password, "the test store's URL carries its password"
+    laptop["PGPASSWORD"] = parts.password
+    laptop["FLOW_STORE"] = parts._replace(netloc=f"{parts.username}@{parts.hostname}:{parts.port}").geturl()
+    ir = tmp_path / "one.yaml"
+    ir.write_text(pipeline({"one": Step("echo one")}))
+    started = detach(ir, laptop)
+    assert started.returncode == 2 and started.stdout == ""
+    error = started.stderr.strip()
+    assert len(error.splitlines()) == 1 and "the driver failed" in error, error
+    assert "password" in error, error
+    named = re.search(r"run (\w+): the driver failed", error)
+    assert named, error
+    run_id = named.group(1)
+    assert show(run_id, laptop)["state"] == "FAILED"
+    assert not driver_pods(core_api(), run_id)

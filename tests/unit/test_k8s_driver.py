@@ -12,10 +12,10 @@ from backends.k8s.driver import (
     DRIVER_HOME,
     LABEL_DRIVER_OF,
     DriverSpec,
-    _start_of,
     driver_name,
     job_manifest,
     owner_reference,
+    problem_of,
     secret_manifest,
 )
 from backends.k8s.pods import LABEL_RUN
@@ -109,13 +109,30 @@ def waiting_pod(reason: str) -> client.V1Pod:
 
 
 def test_a_driver_image_the_cluster_cannot_get_is_an_error_naming_it() -> None:
-    start = _start_of(waiting_pod("ErrImageNeverPull"), "flow-local/none:1")
-    assert start is not None and not start.started
-    assert "flow-local/none:1" in start.error and "--driver-image" in start.error
+    problem = problem_of(waiting_pod("ErrImageNeverPull"), "flow-local/none:1", lambda: "")
+    assert "flow-local/none:1" in problem and "--driver-image" in problem
 
 
-def test_a_driver_still_being_created_is_neither_started_nor_failed() -> None:
-    assert _start_of(waiting_pod("ContainerCreating"), "flow-local/flow:dev") is None
+def test_a_driver_still_being_created_has_no_problem_yet() -> None:
+    assert problem_of(waiting_pod("ContainerCreating"), "flow-local/flow:dev", lambda: "unused") == ""
+
+
+def test_a_failed_driver_is_reported_with_the_last_line_it_wrote() -> None:
+    terminated = client.V1ContainerStateTerminated(exit_code=1, reason="Error")
+    status = client.V1ContainerStatus(
+        name="main",
+        image="flow-local/flow:dev",
+        image_id="",
+        ready=False,
+        restart_count=0,
+        state=client.V1ContainerState(terminated=terminated),
+    )
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="flow-driver-x"),
+        status=client.V1PodStatus(phase="Failed", container_statuses=[status]),
+    )
+    problem = problem_of(pod, "flow-local/flow:dev", lambda: "error: cannot reach the store")
+    assert problem == "the driver failed: error: cannot reach the store"
 
 
 def test_logs_a_driver_wrote_on_the_volume_are_read_there() -> None:
