@@ -2,9 +2,10 @@
 engine's machine, so that the task sees plain files at /s3/bucket/key (KFP's convention).
 
 - init `flow-tools` (the busybox image): copies its static busybox into the emptyDir /flow-tools, as KFP
-  copies its launcher in: the task's image may have no shell at all.
-- init `stage-in` (an image with python3 and boto3, the flow image by default): downloads the task's
-  inputs into the emptyDir /s3 and makes its output folder there.
+  copies its launcher in (the task's image may have no shell at all), and makes the task's output folder
+  in the emptyDir /s3.
+- init `stage-in` (an image with python3 and boto3, the flow image by default), for a task with inputs:
+  downloads them into /s3.
 - `main`: the task's command, run by that busybox's sh, which keeps its exit code as the container's,
   passes SIGTERM on, and writes the code to a marker file when the command ends.
 - `stage-out`, beside it: waits for the marker and uploads the output folder when the task exited 0; a
@@ -40,6 +41,7 @@ AWS_ENV = (
     "AWS_DEFAULT_REGION",
     "AWS_REGION",
 )
+_TOOLS_SCRIPT = 'cp /bin/busybox "$1" && mkdir -p "$2" && chmod 0777 "$2"'
 _PROGRAM = (Path(__file__).parent.parent / "s3" / "podstage.py").read_text(encoding="utf-8")
 # Runs the task's command ("$@") with the copied busybox's sh. That busybox prefers its own applets, so the
 # command is looked up on the image's PATH first: the task runs the image's programs, not busybox's.
@@ -106,17 +108,18 @@ def add_staging(
             "marker": MARKER,
         }
     )
+    outputs = f"{root.local_path}/{staging.outputs}"
     tools = {
         "name": TOOLS_INIT,
         "image": settings.tools_image,
         "imagePullPolicy": pull_policy,
-        "command": ["cp", "/bin/busybox", f"{TOOLS}/busybox"],
-        "volumeMounts": [tools_mount],
+        # The output folder is open to all: the task may run as any user.
+        "command": ["sh", "-c", _TOOLS_SCRIPT, "sh", f"{TOOLS}/busybox", outputs],
+        "volumeMounts": [tools_mount, s3_mount],
     }
-    spec["initContainers"] = [
-        tools,
-        _stager(STAGE_IN, "in", plan, settings, pull_policy, non_root, [s3_mount]),
-    ]
+    stage_in = _stager(STAGE_IN, "in", plan, settings, pull_policy, non_root, [s3_mount])
+    # A task without inputs spares a container's start.
+    spec["initContainers"] = [tools, stage_in] if staging.inputs else [tools]
     spec["containers"].append(
         _stager(STAGE_OUT, "out", plan, settings, pull_policy, non_root, [s3_mount, tools_mount])
     )

@@ -7,6 +7,8 @@ AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws/config...), as for the aws command.
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,12 +37,34 @@ _PERMANENT = {
 }
 
 
+# What chooses the store and the keys: a client is made once per process for each combination.
+_SETTINGS_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
+_clients: dict[tuple[str, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
 def make_client() -> Any:
-    """A client of the S3 API (boto3's are safe to share between threads, sessions are not)."""
-    try:
-        return boto3.session.Session().client("s3", config=_CONFIG)
-    except botocore.exceptions.BotoCoreError as exc:
-        raise PermanentBackendError(f"cannot make an S3 client: {exc}") from exc
+    """A client of the S3 API for the current AWS settings. Made once and shared: making one loads
+    botocore's service models, which costs about a second, and clients are safe to share between threads."""
+    settings = tuple(os.environ.get(name, "") for name in _SETTINGS_ENV)
+    with _clients_lock:
+        if settings not in _clients:
+            try:
+                _clients[settings] = boto3.session.Session().client("s3", config=_CONFIG)
+            except botocore.exceptions.BotoCoreError as exc:
+                raise PermanentBackendError(f"cannot make an S3 client: {exc}") from exc
+        return _clients[settings]
 
 
 def error_code(exc: botocore.exceptions.ClientError) -> str:

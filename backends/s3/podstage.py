@@ -7,8 +7,8 @@ serves (the flow image does). Usage: `python3 -c SOURCE in|out SPEC`, SPEC a JSO
   inputs          paths under the root of the input artifacts (files or folders)
   outputs         the task's output folder under the root
   marker          the file the task's wrapper writes its exit code to when it ends
-`in` downloads the inputs and makes the output folder; `out` waits for the marker and, when the task
-exited 0, uploads the output folder. Endpoint and keys come from the usual AWS environment.
+`in` downloads the inputs; `out` waits for the marker and, when the task exited 0, uploads the output
+folder. Endpoint and keys come from the usual AWS environment.
 A failure is one line on stderr and in the termination log, and a non-zero exit.
 """
 
@@ -73,9 +73,6 @@ def stage_in(client: Any, spec: dict[str, Any], base: str) -> None:
                 found += 1
         if not found:
             raise RuntimeError(f"input artifact s3://{bucket}/{key} is missing")
-    outputs = os.path.join(base, spec["outputs"])
-    os.makedirs(outputs, exist_ok=True)
-    os.chmod(outputs, 0o777)  # the task may run as any user
 
 
 def download(client: Any, bucket: str, key: str, target: str) -> None:

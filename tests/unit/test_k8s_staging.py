@@ -3,6 +3,7 @@ containers' failures mean for the task."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -79,6 +80,19 @@ def test_a_secret_gives_the_staging_containers_their_keys_and_nothing_is_copied(
     assert all(c["envFrom"] == [{"secretRef": {"name": "s3-keys"}}] and c["env"] == [] for c in stagers)
     without = StagingSettings.from_environment("flow:dev", "busybox:1", secret=None)
     assert without.env["AWS_SECRET_ACCESS_KEY"] == "from-the-shell"
+
+
+def test_a_task_without_inputs_has_no_stage_in_and_its_output_folder_is_made_open() -> None:
+    manifest = staged_pod(StagingSettings("flow:dev", "busybox:1"))
+    tools_command = manifest["spec"]["initContainers"][0]["command"]
+    assert tools_command[-1] == "/s3/bucket/runs/r1/train"
+    no_inputs = dataclasses.replace(STAGING, inputs=())
+    task = TaskSpec(
+        run_id="r1", task_path="t", attempt=1, name="t-1", image="i", command=["true"], staging=no_inputs
+    )
+    pod = pod_manifest(task, "i", SETTINGS)
+    add_staging(pod, no_inputs, StagingSettings("flow:dev", "busybox:1"), "Never", non_root=True)
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["flow-tools"]
 
 
 def test_a_component_without_a_command_cannot_be_wrapped() -> None:
