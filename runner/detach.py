@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backends.base import BackendError
+from backends.base import BackendError, is_s3_root
 from runner import api, artifacts
 from runner import params as pipeline_params
 from runner.errors import UsageError
@@ -99,6 +99,9 @@ def submit(
     from backends.k8s.driver import DriverJobs, DriverSpec
 
     url = shared_store_url()
+    if root is not None and is_s3_root(root):
+        # The driver would need the S3 credentials as well as the tasks; it keeps the logs on the claim.
+        raise UsageError("a detached run keeps its root on the cluster's volume claim, not in S3", "--root")
     driver = driver or DriverOptions()
     spec = api.load_pipeline(pipeline)
     values = pipeline_params.bind(spec, params, as_text=params_as_text)

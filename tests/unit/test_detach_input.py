@@ -31,6 +31,11 @@ def ir(tmp_path: Path) -> str:
         ("postgresql:///flow", ["--cluster", "--detach"], "a local socket"),
         (None, ["--cluster", "--driver-image", "x:1"], "--driver-image: only with --detach"),
         (None, ["--cluster", "--detach", "--ui"], "with --detach, use flow ui"),
+        (
+            "postgresql://flow:pw@db.example/flow",
+            ["--cluster", "--detach", "--root", "s3://bucket/runs"],
+            "--root: a detached run keeps its root on the cluster's volume claim",
+        ),
     ],
 )
 def test_bad_detach_input_is_one_line_and_records_no_run(
