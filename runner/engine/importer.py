@@ -28,7 +28,7 @@ def import_artifact(
     if not isinstance(uri, str) or not uri:
         raise ImportError_("the importer has no URI to import", where)
     output = next(iter(node.component.outputs.artifacts), "artifact")
-    if "://" in uri and not uri.startswith("file://"):
+    if "://" in uri and not uri.startswith(("file://", root.rstrip("/") + "/")):
         raise ImportError_(
             f"cannot import {uri!r}: only local paths and paths under the pipeline root", where
         )

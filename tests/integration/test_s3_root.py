@@ -22,7 +22,7 @@ from runner.store import RunState, TaskState
 from runner.testing.conformance import WIRING
 from runner.testing.shellsteps import Step, pipeline
 from tests.conftest import IMAGE_MAP_ARGS, S3_ENV, require_docker
-from tests.integration import s3_pipelines
+from tests.integration import kfp_pipelines, s3_pipelines
 
 
 def bucket_objects(root: str, run_id: str) -> dict[str, bytes]:
@@ -73,6 +73,22 @@ def test_a_kfp_pipeline_with_file_folder_and_imported_artifacts(
     table = result.tasks["write-rows"].artifacts["table"]
     assert table.uri == f"{result.run_id}/write-rows/table" and table.metadata == {"rows": 3}
     assert table.size == len(b"row-0\nrow-1\nrow-2\n")
+
+
+def test_an_importer_takes_an_object_under_the_root_in_place(
+    backend: Backend, s3_root: str, tmp_path: Path
+) -> None:
+    first = run(WIRING, backend="process", params={"n": 2}, root=s3_root)
+    assert first.succeeded, first.error
+    uri = f"{s3_root}/{first.tasks['produce'].artifacts['table'].uri}"
+    spec = tmp_path / "importing.yaml"
+    compiler.Compiler().compile(kfp_pipelines.importing, package_path=str(spec))
+
+    result = run(spec, backend=backend, params={"uri": uri}, root=s3_root)
+
+    assert result.succeeded, result.error
+    assert result.outputs["Output"] == "1\n2\n|test-data"
+    assert result.tasks["importer"].artifacts["artifact"].uri == f"{first.run_id}/produce/table"
 
 
 def test_only_a_successful_attempt_uploads_its_outputs(backend: Backend, s3_root: str) -> None:
