@@ -1,4 +1,4 @@
-"""Every container task of every KFP corpus run, re-run alone with `runner.rerun`, gives the outputs it gave:
+"""Each container task of a KFP corpus run, re-run alone with `runner.rerun`, gives the outputs it gave:
 kfp's own IR (pipeline channels, loops, conditions, OneOf, exit handlers, secrets named by parameters, lists
 of artifacts) needs nothing of the pipeline around the task but what the store recorded."""
 
