@@ -62,7 +62,7 @@ def test_a_cluster_task_reruns_on_docker_with_its_inputs_copied_out_of_the_volum
     assert shown["outputs"]["parameters"] == consumed["outputs"] == {"Output": "seed=4|rows=4|factor=3"}
 
 
-def test_a_task_that_failed_on_the_cluster_fails_the_same_way_on_docker(
+def test_a_task_that_failed_on_the_cluster_fails_the_same_way_on_docker_and_on_the_cluster(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     run_id, code = cluster_run(tmp_path, env, factor=-1)
@@ -75,6 +75,12 @@ def test_a_task_that_failed_on_the_cluster_fails_the_same_way_on_docker(
     rerun_id = again.stdout.split()[1].rstrip(":")
     log = flow(["logs", rerun_id, "consume"], env).stdout
     assert "ValueError: bad factor -1" in log
+
+    on_its_own = flow(["rerun", run_id, "consume", *IMAGES], env)  # the run's backend and volume claim
+
+    assert on_its_own.returncode == 1
+    assert f"on k8s, root pvc://{TEST_NAMESPACE}/flow-root" in on_its_own.stdout
+    assert "ValueError: bad factor -1" in on_its_own.stderr
 
 
 def test_a_docker_task_reruns_on_the_cluster_with_its_inputs_copied_into_the_volume(
