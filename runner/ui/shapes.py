@@ -30,6 +30,7 @@ def run_detail(record: RunRecord) -> dict[str, Any]:
         "error": record.error,
         "outputs": outputs.get("parameters") or {},
         "output_artifacts": outputs.get("artifacts") or {},
+        "rerun_of": {"run": record.rerun_of, "task": record.rerun_task} if record.rerun_of else None,
     }
 
 

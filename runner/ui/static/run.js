@@ -36,6 +36,12 @@ function header(run, onCancel) {
       el("dt", {}, "duration"), el("dd", {}, fmt.duration(runningFor(run))),
       el("dt", {}, "root"), el("dd", { class: "uri" }, run.root),
       el("dt", {}, "file"), el("dd", {}, run.pipeline_file),
+      run.rerun_of
+        ? [
+            el("dt", {}, "rerun of"),
+            el("dd", {}, el("a", { href: `#/runs/${run.rerun_of.run}` }, run.rerun_of.run), ` ${run.rerun_of.task}`),
+          ]
+        : null,
     ),
     el("h4", {}, "Parameters"),
     valuesTable(run.params),
