@@ -215,3 +215,35 @@ def cancel(store: Store, record: RunRecord) -> bool:
     if not current.state.finished:
         cancel_orphaned(store, current)
     return True
+
+
+def take_back(store: Store, record: RunRecord) -> None:
+    """Before `flow resume` runs the rest of a detached run on this machine: refuse while its driver runs
+    it in the cluster; else remove the driver's Job, so that no driver comes back, and forget the driver's
+    process id (a process of its pod, not of this machine). A run with no driver is left as it is."""
+    from backends.k8s import KubernetesBackend
+    from backends.k8s.driver import DriverJobs, driver_name
+
+    if record.backend != CLUSTER or record.state.finished:
+        return
+    try:
+        backend = select_backend_for_root(record.backend, record.root)
+    except UsageError:
+        return  # no cluster answers: nothing of a driver can be checked, the resume says what it finds
+    try:
+        assert isinstance(backend, KubernetesBackend)
+        jobs = DriverJobs(backend.api, backend.namespace)
+        job = jobs.read(record.run_id)
+        if job is None:
+            return
+        if job.status is not None and job.status.active:
+            raise UsageError(
+                f"run {record.run_id} runs in the cluster (driver Job {driver_name(record.run_id)}): "
+                "flow show and flow logs follow it, flow cancel stops it",
+                "flow resume",
+            )
+        jobs.delete(record.run_id, wait=True)
+    finally:
+        backend.close()
+    record.engine_pid = None
+    store.save_run_progress(record)

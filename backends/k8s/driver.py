@@ -157,13 +157,16 @@ class DriverJobs:
                 self.delete(spec.run_id)
             raise
 
-    def exists(self, run_id: str) -> bool:
+    def read(self, run_id: str) -> Any | None:
+        """The run's driver Job (a kubernetes client V1Job), None when it has none."""
         try:
             with translated(f"reading the driver Job of run {run_id}"):
-                self.batch.read_namespaced_job(driver_name(run_id), self.namespace)
+                return self.batch.read_namespaced_job(driver_name(run_id), self.namespace)
         except NotFound:
-            return False
-        return True
+            return None
+
+    def exists(self, run_id: str) -> bool:
+        return self.read(run_id) is not None
 
     def pods(self, run_id: str) -> list[Any]:
         selector = f"{LABEL_DRIVER_OF}={label_value(run_id)}"

@@ -450,6 +450,10 @@ def resume(
         **_backend_options(image_map, pull, keep_failed, run_as_non_root),
         **cluster_settings,
     }
+    with api.open_store() as store:
+        from runner import detach
+
+        detach.take_back(store, store.run(run_id))
     click.echo(f"resuming run {run_id}")
     _drive(
         lambda progress: api.resume(
@@ -617,9 +621,10 @@ def runs(limit: int) -> None:
         for column in ("run", "pipeline", "backend", "state", "started", "duration"):
             table.add_column(column)
         for record in store.runs(limit):
+            rerun = f" (rerun of {record.rerun_of} {record.rerun_task})" if record.rerun_of else ""
             table.add_row(
                 record.run_id,
-                record.pipeline,
+                record.pipeline + rerun,
                 record.backend,
                 record.state.value,
                 fmt.when(record.started_at or record.created_at),

@@ -226,6 +226,8 @@ def test_flow_cancel_of_a_detached_run_stops_its_driver_and_its_pods(
     core = core_api()
     try:
         wait_for("held running", lambda: task(show(run_id, other), "held").get("state") == "RUNNING")
+        resumed = flow(["resume", run_id], other)
+        assert resumed.returncode == 2 and "runs in the cluster" in resumed.stderr, resumed.stderr
         cancelled = flow(["cancel", run_id], other)
         assert cancelled.returncode == 0, cancelled.stderr
         assert "CANCELLED" in cancelled.stdout
