@@ -93,6 +93,8 @@ def test_the_command_reruns_shows_and_exits_as_flow_run(tmp_path: Path) -> None:
     assert [t["path"] for t in shown["tasks"]] == ["consume"]
     assert [t["inputs"]["factor"] for t in shown["tasks"]] == [-1]
     assert f"rerun of run {original.run_id} task consume" in flow("show", "latest").stdout
+    listed = flow("runs", env={"COLUMNS": "200"}).stdout
+    assert f"produce-consume (rerun of {original.run_id} consume)" in listed
 
     for args, message in [
         (("rerun", "ffffffff", "consume"), "no run 'ffffffff'"),
