@@ -53,8 +53,9 @@ class ProcessBackend(Backend):
 
     def __init__(self) -> None:
         self._processes: dict[str, _Process] = {}
-        # An object-store root's files, staged where the tasks of every run find them (no /s3 here).
-        self._staged = staging_base() / "process"
+        # An object-store root's files, staged where this backend's tasks find them (no /s3 here): a folder
+        # of this instance's, so that no other engine removes files its tasks read.
+        self._staged = staging_base() / f"process-{os.getpid()}-{id(self):x}"
         self._staging = HostStaging()
 
     def task_root(self, root: str) -> str:
@@ -177,6 +178,10 @@ class ProcessBackend(Backend):
                 os.killpg(pid, signal.SIGKILL)
         if is_s3_root(run.root):
             shutil.rmtree(root_folder(self._staged, run.root) / run.run_id, ignore_errors=True)
+
+    def close(self) -> None:
+        # Staged inputs of every run (an earlier run's cached outputs among them) go with the backend.
+        shutil.rmtree(self._staged, ignore_errors=True)
 
     @staticmethod
     def _kill_group(proc: _Process, sig: signal.Signals) -> None:

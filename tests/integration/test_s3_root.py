@@ -15,6 +15,7 @@ import yaml
 from kfp import compiler
 
 from backends.base import Backend
+from backends.process import ProcessBackend
 from backends.s3.roots import S3Root
 from runner import run
 from runner.api import open_store
@@ -89,6 +90,18 @@ def test_an_importer_takes_an_object_under_the_root_in_place(
     assert result.succeeded, result.error
     assert result.outputs["Output"] == "1\n2\n|test-data"
     assert result.tasks["importer"].artifacts["artifact"].uri == f"{first.run_id}/produce/table"
+
+
+def test_the_process_backend_removes_what_it_staged_when_closed(s3_root: str) -> None:
+    backend = ProcessBackend()
+    first = run(WIRING, backend=backend, params={"n": 2}, root=s3_root)
+    again = run(WIRING, backend=backend, params={"n": 2}, root=s3_root)  # cached: stages first's table
+    staged = Path(backend.task_root(s3_root))
+    assert first.succeeded and again.succeeded and staged.exists()
+
+    backend.close()
+
+    assert not any(parent.exists() for parent in staged.parents if parent.name.startswith("process-"))
 
 
 def test_only_a_successful_attempt_uploads_its_outputs(backend: Backend, s3_root: str) -> None:
