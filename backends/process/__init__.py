@@ -177,7 +177,10 @@ class ProcessBackend(Backend):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
         if is_s3_root(run.root):
-            shutil.rmtree(root_folder(self._staged, run.root) / run.run_id, ignore_errors=True)
+            # With no other run going on here, the inputs staged from earlier runs' folders go too.
+            others = any(proc.spec.run_id != run.run_id for proc in self._processes.values())
+            staged = root_folder(self._staged, run.root) / run.run_id if others else self._staged
+            shutil.rmtree(staged, ignore_errors=True)
 
     def close(self) -> None:
         # Staged inputs of every run (an earlier run's cached outputs among them) go with the backend.
