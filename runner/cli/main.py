@@ -476,8 +476,8 @@ def resume(
 @click.option("--backend", help="Backend by name [default: the run's own].")
 @click.option(
     "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Pipeline root folder [default: the run's, where the backend can use it].",
+    metavar="FOLDER|s3://BUCKET/PREFIX",
+    help="Pipeline root [default: the run's, where the backend can use it].",
 )
 @click.option("--image-map", "image_map", multiple=True, metavar="FROM=TO", help="As for flow run.")
 @click.option("--pull", type=click.Choice(PULL_POLICIES), help="When to pull images [default: missing].")
@@ -497,7 +497,7 @@ def rerun(
     local: bool,
     cluster: bool,
     backend: str | None,
-    root: Path | None,
+    root: str | None,
     image_map: tuple[str, ...],
     pull: str | None,
     keep_failed: bool,

@@ -158,3 +158,15 @@ def test_a_task_of_a_run_with_an_s3_root_reruns_in_the_bucket_or_on_a_local_root
     assert local.succeeded, local.error
     assert (tmp_path / "here" / original.run_id / "produce" / "data").read_text() == "seed=6"
     assert in_place.outputs == local.outputs == {"Output": "seed=6|rows=6|factor=2"}
+
+
+def test_the_cli_reruns_a_task_into_an_s3_root_written_as_typed(s3_root: str, tmp_path: Path) -> None:
+    original = run_pipeline("process", tmp_path / "root", factor=3)
+    assert original.succeeded, original.error
+
+    done = flow("rerun", original.run_id, "consume", "--backend", "process", "--root", s3_root)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = json.loads(flow("show", "latest", "-o", "json").stdout)
+    assert shown["root"] == s3_root, "the root must not lose the second slash of s3://"
+    assert shown["state"] == "SUCCEEDED"
