@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,8 +194,8 @@ def resume(
         record = store.run(run_id)
         if record.state == RunState.SUCCEEDED:
             return result(store, record.run_id)
-        if not record.state.finished and record.engine_pid is not None and engine_alive(record.engine_pid):
-            raise UsageError(f"run {record.run_id} is still running (engine process {record.engine_pid})")
+        if not record.state.finished and engine_alive(record):
+            raise UsageError(f"run {record.run_id} is still running ({engine_place(record)})")
         spec = load_text(record.spec_text, record.pipeline_file)
         runtime = select_backend_for_root(
             record.backend, record.root, backend_options=backend_options, notify=notify
@@ -254,8 +255,15 @@ def download(record: RunRecord, target: Path, backend_options: Mapping[str, Any]
         ) from None
 
 
-def engine_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine (the engine of a run that looks unfinished)."""
+def engine_alive(record: RunRecord) -> bool:
+    """Whether the engine recorded as driving this run may still be running. One on another machine (a
+    store a team shares) cannot be looked at from here, so it counts as alive: a resume from here must not
+    run the tasks it drives a second time."""
+    pid = record.engine_pid
+    if pid is None:
+        return False
+    if record.engine_host and record.engine_host != socket.gethostname():
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -263,6 +271,14 @@ def engine_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return pid != os.getpid()
+
+
+def engine_place(record: RunRecord) -> str:
+    """Where a run's engine runs, for messages: its process, and its machine when that is another one."""
+    place = f"engine process {record.engine_pid}"
+    if record.engine_host and record.engine_host != socket.gethostname():
+        place += f" on {record.engine_host}"
+    return place
 
 
 # What a TaskResult needs of each task record: a run's result reads only these (it is read at the end of

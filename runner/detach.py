@@ -188,7 +188,7 @@ def _failed(store: Store, record: RunRecord, error: str) -> None:
 def cancel(store: Store, record: RunRecord) -> bool:
     """Cancel a detached run: ask its driver through the store to stop the tasks and record the run
     CANCELLED, then remove the driver; where the driver does not answer in time, do its part here.
-    False when the run has no driver (it is not detached, or its cluster does not answer)."""
+    False when the run never had a driver (it is not detached) or its cluster does not answer."""
     from backends.k8s import KubernetesBackend
     from backends.k8s.driver import DriverJobs
     from runner.cancel import cancel_orphaned
@@ -202,13 +202,14 @@ def cancel(store: Store, record: RunRecord) -> bool:
     try:
         assert isinstance(backend, KubernetesBackend)
         jobs = DriverJobs(backend.api, backend.namespace)
-        if not jobs.exists(record.run_id):
+        if jobs.exists(record.run_id):
+            store.request_cancel(record.run_id)
+            deadline = time.monotonic() + _CANCEL_SECONDS
+            while time.monotonic() < deadline and not store.run_state(record.run_id).finished:
+                time.sleep(_CANCEL_POLL_SECONDS)
+            jobs.delete(record.run_id, wait=True)
+        elif not driven_by_a_driver(record):
             return False
-        store.request_cancel(record.run_id)
-        deadline = time.monotonic() + _CANCEL_SECONDS
-        while time.monotonic() < deadline and not store.run_state(record.run_id).finished:
-            time.sleep(_CANCEL_POLL_SECONDS)
-        jobs.delete(record.run_id, wait=True)
     finally:
         backend.close()
     current = store.run(record.run_id)
@@ -220,7 +221,8 @@ def cancel(store: Store, record: RunRecord) -> bool:
 def take_back(store: Store, record: RunRecord) -> None:
     """Before `flow resume` runs the rest of a detached run on this machine: refuse while its driver runs
     it in the cluster; else remove the driver's Job, so that no driver comes back, and forget the driver's
-    process id (a process of its pod, not of this machine). A run with no driver is left as it is."""
+    process (one of its pod, not of this machine), also when the Job was deleted by hand. A run that never
+    had a driver is left as it is."""
     from backends.k8s import KubernetesBackend
     from backends.k8s.driver import DriverJobs, driver_name
 
@@ -234,16 +236,25 @@ def take_back(store: Store, record: RunRecord) -> None:
         assert isinstance(backend, KubernetesBackend)
         jobs = DriverJobs(backend.api, backend.namespace)
         job = jobs.read(record.run_id)
-        if job is None:
+        if job is not None:
+            if job.status is not None and job.status.active:
+                raise UsageError(
+                    f"run {record.run_id} runs in the cluster (driver Job {driver_name(record.run_id)}): "
+                    "flow show and flow logs follow it, flow cancel stops it",
+                    "flow resume",
+                )
+            jobs.delete(record.run_id, wait=True)
+        elif not driven_by_a_driver(record):
             return
-        if job.status is not None and job.status.active:
-            raise UsageError(
-                f"run {record.run_id} runs in the cluster (driver Job {driver_name(record.run_id)}): "
-                "flow show and flow logs follow it, flow cancel stops it",
-                "flow resume",
-            )
-        jobs.delete(record.run_id, wait=True)
     finally:
         backend.close()
-    record.engine_pid = None
+    record.engine_pid, record.engine_host = None, ""
     store.save_run_progress(record)
+
+
+def driven_by_a_driver(record: RunRecord) -> bool:
+    """Whether the run's engine was last in a driver pod of the run's Job (a pod's host name is the pod's
+    name, which the Job controller makes from the Job's): when that Job is gone, so is the driver."""
+    from backends.k8s.driver import driver_name
+
+    return record.engine_host.startswith(driver_name(record.run_id) + "-")

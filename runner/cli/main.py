@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -563,15 +564,26 @@ def cancel(run_id: str) -> None:
                 state = store.run_state(record.run_id).value
                 click.echo(f"run {record.run_id} {state}; its driver is removed")
                 return
-        if record.engine_pid is not None and api.engine_alive(record.engine_pid):
+        from runner.cancel import cancel_orphaned
+
+        if api.engine_alive(record):
             store.request_cancel(record.run_id)
             deadline = time.monotonic() + _CANCEL_WAIT_SECONDS
             while time.monotonic() < deadline and not store.run_state(record.run_id).finished:
                 time.sleep(0.2)
-            click.echo(f"run {record.run_id} {store.run_state(record.run_id).value}")
+            current = store.run(record.run_id)
+            if (
+                current.state.finished
+                or not current.engine_host
+                or current.engine_host == socket.gethostname()
+            ):
+                click.echo(f"run {record.run_id} {current.state.value}")
+                return
+            # An engine on another machine that did not answer may be gone with its machine: its tasks are
+            # stopped from here, and should it still live, it finds its run cancelled.
+            cancel_orphaned(store, current)
+            click.echo(f"run {record.run_id} CANCELLED ({api.engine_place(current)} did not answer)")
             return
-        from runner.cancel import cancel_orphaned
-
         cancel_orphaned(store, record)
         click.echo(f"run {record.run_id} CANCELLED (its engine was no longer running)")
 

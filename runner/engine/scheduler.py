@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import os
+import socket
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -115,6 +116,7 @@ class Engine:
         `input_artifacts`: the root's input artifacts by input name (a rerun's, those its task consumed)."""
         run = self.run_record
         run.state, run.started_at, run.engine_pid = RunState.RUNNING, time.time(), os.getpid()
+        run.engine_host = socket.gethostname()
         self.store.save_run_progress(run)
         self.backend.prepare(self.run_info)
         try:

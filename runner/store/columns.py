@@ -99,7 +99,8 @@ TASK_UPDATE = (
 )
 # What an engine changes in the run it drives; the rest, such as the pipeline's text, is written once.
 RUN_CHANGES = Columns.of(
-    ("state", "started_at", "finished_at", "error", "outputs", "engine_pid", "run_id"), RunState
+    ("state", "started_at", "finished_at", "error", "outputs", "engine_pid", "engine_host", "run_id"),
+    RunState,
 )
 RUN_UPDATE = f"UPDATE runs SET {', '.join(f'{c} = ?' for c in RUN_CHANGES.names[:-1])} WHERE run_id = ?"
 

@@ -52,6 +52,9 @@ _MIGRATIONS = [
     ALTER TABLE runs ADD COLUMN rerun_of TEXT NOT NULL DEFAULT '';
     ALTER TABLE runs ADD COLUMN rerun_task TEXT NOT NULL DEFAULT '';
     """,
+    """
+    ALTER TABLE runs ADD COLUMN engine_host TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 # The advisory lock that engines opening the store at once take around a migration (any constant; it only

@@ -56,6 +56,7 @@ class RunRecord:
     outputs: dict[str, Any] = field(default_factory=dict)  # pipeline output parameters
     spec_text: str = ""
     engine_pid: int | None = None  # the process driving the run, so `flow cancel` knows whether it lives
+    engine_host: str = ""  # the machine of that process: with a shared store, a pid means nothing elsewhere
     # A run made by `flow rerun`: the run and task path whose task it runs again with the same inputs.
     rerun_of: str = ""
     rerun_task: str = ""

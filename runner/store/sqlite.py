@@ -50,6 +50,9 @@ _MIGRATIONS = [
     ALTER TABLE runs ADD COLUMN rerun_of TEXT NOT NULL DEFAULT '';
     ALTER TABLE runs ADD COLUMN rerun_task TEXT NOT NULL DEFAULT '';
     """,
+    """
+    ALTER TABLE runs ADD COLUMN engine_host TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 _AUTOCHECKPOINT_PAGES = 1000  # SQLite's default

@@ -101,7 +101,7 @@ class Endpoints:
             return JSONResponse({"state": record.state.value})
         # A run started from this page has its engine in this process, which engine_alive does not count.
         pid = record.engine_pid
-        if pid is not None and (pid == os.getpid() or api.engine_alive(pid)):
+        if pid is not None and (pid == os.getpid() or api.engine_alive(record)):
             self.reader.read(lambda store: store.request_cancel(record.run_id))
         else:
             from runner.cancel import cancel_orphaned

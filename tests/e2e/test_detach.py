@@ -240,6 +240,37 @@ def test_flow_cancel_of_a_detached_run_stops_its_driver_and_its_pods(
         remove_job(run_id)
 
 
+def test_a_detached_run_whose_job_was_deleted_by_hand_is_resumed_from_a_laptop(
+    flow_image: None, machine: Any, volume: Any, tmp_path: Path
+) -> None:
+    """The driver's process id is recorded with its pod's host name: with the Job gone, nothing of the
+    driver is left, and the run is taken back (not refused as "still running" because a process 1 exists
+    here)."""
+    laptop = machine("laptop")
+    ir = tmp_path / "orphan.yaml"
+    ir.write_text(
+        pipeline({"held": Step(COUNTED % "held" + HELD), "last": Step("echo last", after=("held",))})
+    )
+    started = detach(ir, laptop)
+    assert started.returncode == 0, started.stderr
+    run_id = started.stdout.strip()
+    core = core_api()
+    try:
+        wait_for("held running", lambda: task(show(run_id, laptop), "held").get("state") == "RUNNING")
+        assert show(run_id, laptop)["state"] == "RUNNING"
+        remove_job(run_id)
+        wait_for("no driver pod", lambda: not driver_pods(core, run_id), seconds=60)
+        volume.write(f"release-{run_id}", b"")
+        resumed = flow(["resume", run_id, *CLUSTER_ARGS[1:]], laptop)  # its options, but for --cluster
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        shown = show(run_id, laptop)
+        assert shown["state"] == "SUCCEEDED", shown["error"]
+        assert task(shown, "last")["state"] == "SUCCEEDED"
+    finally:
+        remove_job(run_id)
+        volume.reset(f"release-{run_id}", create=False)
+
+
 def test_a_driver_image_the_cluster_lacks_is_a_one_line_error_and_leaves_nothing(
     flow_image: None, machine: Any, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -141,3 +142,38 @@ def test_flow_cancel_of_a_run_whose_engine_died(backend_name: str, tmp_path: Pat
         assert store.run(run_id).state == RunState.CANCELLED
         held = store.task(run_id, "held")
     assert held is not None and held.state == TaskState.CANCELLED
+
+
+def test_an_engine_on_another_machine_is_not_taken_for_dead(
+    backend_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a store a team shares, a run's engine may live on another machine, where its process id means
+    nothing here: resume refuses, and cancel asks that engine first, then stops the tasks itself."""
+    from click.testing import CliRunner
+
+    from runner.cli import main as cli
+
+    command = start_run(write(tmp_path, pipeline(HELD)), backend_name, tmp_path / "root")
+    run_id = wait_for_running("held")
+    with open_store() as store:
+        assert store.run(run_id).engine_host == socket.gethostname()
+    os.kill(command.pid, signal.SIGKILL)  # its tasks go on, as they would with the other machine's engine
+    command.wait(WAIT_SECONDS)
+    with open_store() as store:
+        record = store.run(run_id)
+        record.engine_host = "another-machine"
+        store.save_run_progress(record)
+
+    resumer = flow("resume", run_id)
+    assert resumer.wait(WAIT_SECONDS) == 2
+    assert resumer.stdout is not None
+    assert f"engine process {command.pid} on another-machine" in resumer.stdout.read()
+    assert leftovers(backend_name, run_id) != [], "a refused resume leaves the run's tasks alone"
+
+    monkeypatch.setattr(cli, "_CANCEL_WAIT_SECONDS", 1)
+    cancelled = CliRunner().invoke(cli.main, ["cancel", run_id])
+    assert cancelled.exit_code == 0, cancelled.output
+    assert f"engine process {command.pid} on another-machine did not answer" in cancelled.output
+    assert_nothing_left(backend_name, run_id)
+    with open_store() as store:
+        assert store.run(run_id).state == RunState.CANCELLED
