@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import click
 
 from runner import params as pipeline_params
-from runner.cli.main import EXIT_CANCELLED, EXIT_FAILED
+from runner.cli.common import EXIT_CANCELLED, EXIT_FAILED
 from runner.kubeflow import KubeflowClient, KubeflowRun, run_body
 from runner.spec import PipelineSpec
 

@@ -151,7 +151,8 @@ def test_an_engine_on_another_machine_is_not_taken_for_dead(
     nothing here: resume refuses, and cancel asks that engine first, then stops the tasks itself."""
     from click.testing import CliRunner
 
-    from runner.cli import main as cli
+    from runner.cli import lifecycle
+    from runner.cli.main import main
 
     command = start_run(write(tmp_path, pipeline(HELD)), backend_name, tmp_path / "root")
     run_id = wait_for_running("held")
@@ -170,8 +171,8 @@ def test_an_engine_on_another_machine_is_not_taken_for_dead(
     assert f"engine process {command.pid} on another-machine" in resumer.stdout.read()
     assert leftovers(backend_name, run_id) != [], "a refused resume leaves the run's tasks alone"
 
-    monkeypatch.setattr(cli, "_CANCEL_WAIT_SECONDS", 1)
-    cancelled = CliRunner().invoke(cli.main, ["cancel", run_id])
+    monkeypatch.setattr(lifecycle, "_CANCEL_WAIT_SECONDS", 1)
+    cancelled = CliRunner().invoke(main, ["cancel", run_id])
     assert cancelled.exit_code == 0, cancelled.output
     assert f"engine process {command.pid} on another-machine did not answer" in cancelled.output
     assert_nothing_left(backend_name, run_id)

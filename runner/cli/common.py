@@ -1,0 +1,148 @@
+"""What the `flow` commands share: error reporting, backend options, following a run to its end."""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, TypeVar
+
+import click
+
+from runner import api
+from runner.cli.progress import Progress
+from runner.config import load_config, parse_image_map
+from runner.errors import FlowError
+from runner.selection import CLUSTER, LOCAL
+from runner.store import RunState
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_FAILED, EXIT_CANCELLED = 1, 130
+RUN_AS_NON_ROOT_HELP = "Run task containers and pods as user 65534 (nobody), never as root."
+
+
+def reports_errors(command: F) -> F:
+    """Turn flow's errors into one line on stderr and their exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except FlowError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def chosen_backend_name(local: bool, cluster: bool, backend: str | None) -> str:
+    if backend:
+        return backend
+    return CLUSTER if cluster else LOCAL
+
+
+def cluster_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options of the Kubernetes backend (`--cluster`), collected into one `cluster` dict argument."""
+    options = [
+        click.option("--context", help="kubeconfig context [default: the current one]."),
+        click.option("--namespace", help="Namespace of the pods [default: the context's]."),
+        click.option("--pvc", help="Existing volume claim for the pipeline root [default: flow-root, made]."),
+        click.option("--storage-class", help="Storage class of the claim flow makes."),
+        click.option("--pvc-size", help="Size of the claim flow makes [default: 10Gi]."),
+        click.option("--service-account", help="ServiceAccount the pods run as."),
+        click.option(
+            "--unschedulable-timeout",
+            type=click.FloatRange(min=0),
+            metavar="SECONDS",
+            help="How long a pod may wait for a node before its task fails [default: 120].",
+        ),
+        click.option(
+            "--s3-secret",
+            metavar="NAME",
+            help="With an s3:// root: a secret of AWS_* variables (keys, endpoint, region) for the pods "
+            "that stage each task's files [default: this shell's AWS_* variables].",
+        ),
+        click.option(
+            "--staging-image",
+            metavar="IMAGE",
+            help="With an s3:// root: the image (python3 and boto3) that stages each task's files in its "
+            "pod [default: the flow image, flow-local/flow:dev].",
+        ),
+    ]
+    names = [
+        "context",
+        "namespace",
+        "pvc",
+        "storage_class",
+        "pvc_size",
+        "service_account",
+        "unschedulable_timeout",
+        "s3_secret",
+        "staging_image",
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        given = {name: kwargs.pop(name) for name in names}
+        kwargs["cluster_settings"] = {k: v for k, v in given.items() if v is not None}
+        command(*args, **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def notice(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def backend_option_values(
+    image_map: tuple[str, ...], pull: str | None, keep_failed: bool, run_as_non_root: bool
+) -> dict[str, Any]:
+    config = load_config()
+    return {
+        "image_map": {**config.image_map, **parse_image_map(list(image_map))},
+        "pull": pull or config.pull,
+        "keep_failed": keep_failed,
+        "run_as_non_root": run_as_non_root,
+    }
+
+
+def follow_run(start: Callable[[Progress], api.RunResult], run_id: Callable[[], str]) -> None:
+    """Run with live progress; Ctrl-C and SIGTERM cancel the run. Exits with the run's outcome."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    with Progress() as progress:
+        try:
+            result: api.RunResult | None = start(progress)
+        except KeyboardInterrupt:
+            result = None
+    if result is None or result.state == RunState.CANCELLED:
+        click.echo(f"run {run_id()} cancelled; its tasks were stopped (flow resume continues it)", err=True)
+        sys.exit(EXIT_CANCELLED)
+    _summarize(result)
+    sys.exit(0 if result.succeeded else EXIT_FAILED)
+
+
+def _summarize(result: api.RunResult) -> None:
+    total = sum(1 for t in result.tasks.values())
+    click.echo(f"run {result.run_id} {result.state.value} ({total} tasks)")
+    if result.error:
+        click.echo(f"error: {result.error}", err=True)
+    for name, value in result.outputs.items():
+        click.echo(f"  output {name} = {json.dumps(value)}")
+    for name, path in result.artifacts.items():
+        click.echo(f"  artifact {name}: {path}")
+    if result.root.startswith("/"):
+        click.echo(f"outputs are under {result.root}/{result.run_id}")
+    else:
+        click.echo(
+            f"outputs are in {result.root} under {result.run_id}/ "
+            f"(flow artifacts {result.run_id} --download DIR copies them here)"
+        )

@@ -1,0 +1,207 @@
+"""`flow resume`, `flow rerun`, `flow cancel`, and the engine of a detached run (`flow driver`)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any
+
+import click
+
+from runner import api
+from runner.cli.common import (
+    RUN_AS_NON_ROOT_HELP,
+    backend_option_values,
+    cluster_options,
+    follow_run,
+    notice,
+    reports_errors,
+)
+from runner.cli.progress import Progress
+from runner.config import PULL_POLICIES
+from runner.errors import UsageError
+from runner.reruns import rerun as rerun_task
+from runner.selection import CLUSTER, LOCAL
+from runner.store import RunRecord
+
+_CANCEL_WAIT_SECONDS = 30
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--parallelism", type=click.IntRange(min=1), help="Tasks running at once [default: CPU count].")
+@click.option("--image-map", "image_map", multiple=True, metavar="FROM=TO", help="As for flow run.")
+@click.option("--pull", type=click.Choice(PULL_POLICIES), help="When to pull images [default: missing].")
+@click.option("--keep-failed", is_flag=True, help="Keep the containers of failed tasks for inspection.")
+@click.option("--run-as-non-root", is_flag=True, help=RUN_AS_NON_ROOT_HELP)
+@click.option("--no-cache", is_flag=True, help="Run every remaining task, even where one could be reused.")
+@cluster_options
+@reports_errors
+def resume(
+    run_id: str,
+    parallelism: int | None,
+    image_map: tuple[str, ...],
+    pull: str | None,
+    keep_failed: bool,
+    run_as_non_root: bool,
+    no_cache: bool,
+    cluster_settings: dict[str, Any],
+) -> None:
+    """Finish an interrupted, failed or cancelled run; tasks that succeeded are not run again."""
+    backend_options = {
+        **backend_option_values(image_map, pull, keep_failed, run_as_non_root),
+        **cluster_settings,
+    }
+    with api.open_store() as store:
+        from runner import detach
+
+        detach.take_back(store, store.run(run_id))
+    click.echo(f"resuming run {run_id}")
+    follow_run(
+        lambda progress: api.resume(
+            run_id,
+            parallelism=parallelism,
+            on_change=progress.on_change,
+            backend_options=backend_options,
+            notify=notice,
+            cache=not no_cache,
+        ),
+        lambda: run_id,
+    )
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+@click.argument("task")
+@click.option("--local", "local", is_flag=True, help="Run it on this machine (Docker, else processes).")
+@click.option("--cluster", is_flag=True, help="Run it as a Kubernetes pod.")
+@click.option("--backend", help="Backend by name [default: the run's own].")
+@click.option(
+    "--root",
+    metavar="FOLDER|s3://BUCKET/PREFIX",
+    help="Pipeline root [default: the run's, where the backend can use it].",
+)
+@click.option("--image-map", "image_map", multiple=True, metavar="FROM=TO", help="As for flow run.")
+@click.option("--pull", type=click.Choice(PULL_POLICIES), help="When to pull images [default: missing].")
+@click.option("--keep-failed", is_flag=True, help="Keep the container of a failed task for inspection.")
+@click.option("--run-as-non-root", is_flag=True, help=RUN_AS_NON_ROOT_HELP)
+@click.option(
+    "--task-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Deadline of the task when the pipeline gives it none.",
+)
+@cluster_options
+@reports_errors
+def rerun(
+    run_id: str,
+    task: str,
+    local: bool,
+    cluster: bool,
+    backend: str | None,
+    root: str | None,
+    image_map: tuple[str, ...],
+    pull: str | None,
+    keep_failed: bool,
+    run_as_non_root: bool,
+    task_timeout: float | None,
+    cluster_settings: dict[str, Any],
+) -> None:
+    """Run TASK of the run RUN again, as a new run of that one task, with the input values and artifacts
+    it had; exit 0 only when it succeeded. TASK is a task path as `flow show` prints it.
+
+    It runs on the run's backend unless --local, --cluster or --backend says otherwise; input artifacts are
+    copied from the run's root when the new run's root is another (a cluster's volume to this machine).
+    """
+    if local and cluster:
+        raise UsageError("choose one of --local and --cluster", "flow rerun")
+    backend_name = backend or (CLUSTER if cluster else LOCAL if local else None)
+    if cluster_settings and backend_name not in (CLUSTER, None):
+        given = ", ".join(f"--{name.replace('_', '-')}" for name in cluster_settings)
+        raise UsageError(f"{given}: only for a cluster", "flow rerun")
+    backend_options = {
+        **backend_option_values(image_map, pull, keep_failed, run_as_non_root),
+        **cluster_settings,
+    }
+    started: list[RunRecord] = []
+
+    def announce(record: RunRecord) -> None:
+        started.append(record)
+        click.echo(
+            f"run {record.run_id}: rerun of run {record.rerun_of} task {record.rerun_task} "
+            f"on {record.backend}, root {record.root}"
+        )
+
+    follow_run(
+        lambda progress: rerun_task(
+            run_id,
+            task,
+            backend=backend_name,
+            root=root,
+            on_change=progress.on_change,
+            on_start=announce,
+            backend_options=backend_options,
+            notify=notice,
+            task_timeout=task_timeout,
+        ),
+        lambda: started[0].run_id if started else "?",
+    )
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+@reports_errors
+def cancel(run_id: str) -> None:
+    """Stop every task of a running run and record it as cancelled."""
+    with api.open_store() as store:
+        record = store.run(run_id)
+        if record.state.finished:
+            click.echo(f"run {record.run_id} already finished: {record.state.value}")
+            return
+        if record.backend == CLUSTER:
+            from runner import detach
+
+            if detach.cancel(store, record):
+                state = store.run_state(record.run_id).value
+                click.echo(f"run {record.run_id} {state}; its driver is removed")
+                return
+        from runner.cancel import cancel_orphaned
+
+        if api.engine_alive(record):
+            store.request_cancel(record.run_id)
+            deadline = time.monotonic() + _CANCEL_WAIT_SECONDS
+            while time.monotonic() < deadline and not store.run_state(record.run_id).finished:
+                time.sleep(0.2)
+            current = store.run(record.run_id)
+            if (
+                current.state.finished
+                or not current.engine_host
+                or current.engine_host == socket.gethostname()
+            ):
+                click.echo(f"run {record.run_id} {current.state.value}")
+                return
+            # An engine on another machine that did not answer may be gone with its machine: its tasks are
+            # stopped from here, and should it still live, it finds its run cancelled.
+            cancel_orphaned(store, current)
+            click.echo(f"run {record.run_id} CANCELLED ({api.engine_place(current)} did not answer)")
+            return
+        cancel_orphaned(store, record)
+        click.echo(f"run {record.run_id} CANCELLED (its engine was no longer running)")
+
+
+@click.command(hidden=True)
+@click.argument("run_id", metavar="RUN")
+@click.option("--settings", default="{}", help="As runner.detach.driver_command writes them (JSON).")
+@reports_errors
+def driver(run_id: str, settings: str) -> None:
+    """The engine of a detached run, in its driver pod: run RUN (or go on with it) to its end.
+
+    Exits 0 once the run has ended, however it ended (the Job must not start it again), else non-zero so
+    that the Job starts another driver, which resumes the run.
+    """
+    from runner.driver import drive
+
+    with Progress() as progress:
+        state = drive(run_id, json.loads(settings), on_change=progress.on_change, notify=notice)
+    click.echo(f"run {run_id} {state.value}")
