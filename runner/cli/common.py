@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -137,8 +138,9 @@ def _summarize(result: api.RunResult) -> None:
         click.echo(f"error: {result.error}", err=True)
     for name, value in result.outputs.items():
         click.echo(f"  output {name} = {json.dumps(value)}")
-    for name, path in result.artifacts.items():
-        click.echo(f"  artifact {name}: {path}")
+    for name, paths in result.artifacts.items():
+        shown = ", ".join(_artifact_address(result.root, path) for path in _listed(paths))
+        click.echo(f"  artifact {name}: {shown}")
     if result.root.startswith("/"):
         click.echo(f"outputs are under {result.root}/{result.run_id}")
     else:
@@ -146,3 +148,15 @@ def _summarize(result: api.RunResult) -> None:
             f"outputs are in {result.root} under {result.run_id}/ "
             f"(flow artifacts {result.run_id} --download DIR copies them here)"
         )
+
+
+def _listed(paths: Path | list[Path]) -> list[Path]:
+    return paths if isinstance(paths, list) else [paths]
+
+
+def _artifact_address(root: str, path: Path) -> str:
+    """A file's path on this machine, or its address under a root elsewhere (pvc://, s3://), which a Path
+    would print with one slash."""
+    if root.startswith("/"):
+        return str(path)
+    return f"{root.rstrip('/')}/{path.relative_to(Path(root)).as_posix()}"

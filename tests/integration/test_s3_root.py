@@ -213,3 +213,11 @@ def _flow(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
         env={**os.environ, **S3_ENV, **(env or {})},
         timeout=300,
     )
+
+
+def test_the_run_summary_gives_pipeline_artifacts_their_s3_address(s3_root: str) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "iris" / "pipeline.yaml"
+    done = _flow("run", str(example), "--backend", "process", "--root", s3_root)
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.split("run ", 1)[1].split(":", 1)[0]
+    assert f"  artifact metrics: {s3_root}/{run_id}/evaluate/metrics\n" in done.stdout
