@@ -71,14 +71,21 @@ def screenshots(tmp_path: Path) -> Iterator[Path]:
 def test_a_run_page_follows_the_run_and_shows_logs_csv_and_metrics(
     browser: Any, ui: str, screenshots: Path, tmp_path: Path
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_SECONDS)
+    # The page redraws the graph and the log as the run goes on: an element found a moment ago may be gone.
+    wait = WebDriverWait(browser, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
 
     def node_state(path: str) -> str:
-        found = browser.find_elements(By.CSS_SELECTOR, f'g.node[data-path="{path}"]')
-        return str(found[0].get_attribute("data-state")) if found else ""
+        """A graph node's state, read in one step inside the page (no element kept across a redraw)."""
+        state = browser.execute_script(
+            "const node = document.querySelector(arguments[0]);"
+            "return node ? node.getAttribute('data-state') : '';",
+            f'g.node[data-path="{path}"]',
+        )
+        return str(state or "")
 
     finished = runner.run(compile_to_text(reports), backend="process")
     assert finished.succeeded
