@@ -30,7 +30,9 @@ class Executor:
     """What every attempt of one component's container shares, worked out once per run."""
 
     container: Container
-    placeholders: bool  # whether command or args must be rendered per attempt (else they are the argv)
+    # Whether the command, and the args, must be rendered per attempt (else they are the argv as they are).
+    command_placeholders: bool
+    args_placeholders: bool
     env: Mapping[str, str]  # the container's, over flow's defaults; shared by the attempts, never modified
     kubernetes: Mapping[str, Any]  # the executor's kfp-kubernetes settings
     timeout: float | None
@@ -93,7 +95,8 @@ def _executor(component: Component, run: RunContext) -> Executor:
     seconds = kubernetes.get("activeDeadlineSeconds")
     return Executor(
         container=container,
-        placeholders=has_placeholders(container.command) or has_placeholders(container.args),
+        command_placeholders=has_placeholders(container.command),
+        args_placeholders=has_placeholders(container.args),
         env={**_TASK_ENV, **container.env},
         kubernetes=kubernetes,
         timeout=float(seconds) if seconds else run.task_timeout,
@@ -125,9 +128,12 @@ def build(node: Node, attempt: int, run: RunContext) -> TaskSpec:
     container = executor.container
     command: Sequence[str] = container.command
     args: Sequence[str] = container.args
-    if executor.placeholders:
+    if executor.command_placeholders or executor.args_placeholders:
         context = Context(executor_input, run.task_values(node), node.task.where)
-        command, args = render(command, context), render(args, context)
+        if executor.command_placeholders:
+            command = render(command, context)
+        if executor.args_placeholders:
+            args = render(args, context)
     path = node.path
     return TaskSpec(
         run_id=run.run_id,

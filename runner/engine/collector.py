@@ -6,10 +6,10 @@ traverses them again in every pass over the older generations. On a 10,000-task 
 engine's time. So while the engine runs, automatic collection is off and the engine collects by hand: once
 enough objects were made since the last time, the youngest generation is collected (which frees the garbage
 cycles among them) and what survived is frozen (moved to the permanent generation, which no pass looks at;
-O(1)). Each new object is examined once, as it would be anyway, and no object twice. Objects that existed
-before the run are frozen at the first collection and not examined during the run either. Afterwards
-everything frozen goes back to the oldest generation and automatic collection resumes: the collector is
-as it was, with the run's objects in it.
+O(1)). No object is examined twice. The graph the engine opens at the start, and what existed before the
+run, are frozen without being examined at all: they live until the run ends, so a collection would find
+nothing to free among them. Afterwards everything frozen goes back to the oldest generation and automatic
+collection resumes: the collector is as it was, with the run's objects in it.
 """
 
 from __future__ import annotations
@@ -37,6 +37,12 @@ class YoungOnly:
         if self._active:
             gc.disable()
         return self
+
+    def keep(self) -> None:
+        """Freeze every object made so far without examining it: for state just made that lives as long as
+        the run (the graph of a DAG just opened), which a collection would examine for nothing."""
+        if self._active:
+            gc.freeze()
 
     def tick(self) -> None:
         if self._active and gc.get_count()[0] >= YOUNG_OBJECTS:

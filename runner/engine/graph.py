@@ -59,6 +59,7 @@ class Node:
     scope: Scope
     record: TaskRecord
     waiting_on: int = 0
+    upstream_blocked: bool = False  # an upstream task ended in a state that keeps this one from running
     handle: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, list[ArtifactRef]] = field(default_factory=dict)

@@ -17,6 +17,8 @@ from backends.base import (
 from runner.engine.graph import Node
 
 _POLL_RETRIES = 5
+# Phase.finished as a set: it is asked of every status of every poll.
+_FINISHED = frozenset(phase for phase in Phase if phase.finished)
 
 
 class Running:
@@ -44,7 +46,7 @@ class Running:
             statuses.update(self._expired(statuses))
         done = []
         for handle, status in statuses.items():
-            if status.phase.finished:
+            if status.phase in _FINISHED:
                 self._deadlines.pop(handle, None)
                 done.append((self._nodes.pop(handle), status))
         return done

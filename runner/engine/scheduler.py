@@ -124,6 +124,7 @@ class Engine:
             self._root_scope = Scope("", self.spec.root, dict(params), root_artifacts, owner=None)
             with self.store.checkpointing_apart(), YoungOnly() as collector:
                 self._open(self._root_scope)
+                collector.keep()
                 self._loop(collector)
         except CancelRequested:
             self._cancel_all()
@@ -304,8 +305,7 @@ class Engine:
         self._premade_folders.update(node.path for node in fresh)
 
     def _start(self, node: Node) -> None:
-        task = node.task
-        if task.upstream and task.trigger_strategy != ALL_UPSTREAM_COMPLETED and _upstream_failed(node):
+        if node.upstream_blocked and node.task.trigger_strategy != ALL_UPSTREAM_COMPLETED:
             self._finish(node, TaskState.SKIPPED_UPSTREAM_FAILED, "an upstream task did not succeed")
             return
         try:
@@ -454,7 +454,10 @@ class Engine:
         self._journal.changed(record)
         if state == TaskState.FAILED and not propagated:
             self._failed.append(node)
+        blocking = state in _BLOCKING
         for dependent in node.scope.dependents.get(node.task.name, ()):
+            if blocking:
+                dependent.upstream_blocked = True
             dependent.waiting_on -= 1
             if dependent.waiting_on == 0:
                 self._ready.append(dependent)
@@ -528,6 +531,8 @@ class Engine:
 
     def _record_artifacts(self, node: Node) -> None:
         """Digest the node's output artifacts and queue their records."""
+        if not node.output_artifacts:
+            return
         run_id = self.run_record.run_id
         self._journal.artifacts(
             outputs.digest_artifacts(self.files, run_id, node.path, node.output_artifacts)
@@ -575,8 +580,3 @@ class Engine:
         run.error = run.error or error
         self.store.save_run_progress(run)
 
-
-def _upstream_failed(node: Node) -> bool:
-    """Whether an upstream task ended in a state that keeps its dependents from running."""
-    nodes = node.scope.nodes
-    return any(nodes[name].record.state in _BLOCKING for name in node.task.upstream)
