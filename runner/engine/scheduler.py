@@ -579,4 +579,3 @@ class Engine:
         run.state, run.finished_at = state, time.time()
         run.error = run.error or error
         self.store.save_run_progress(run)
-
