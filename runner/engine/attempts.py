@@ -14,7 +14,7 @@ from backends.base import Mount, Staging, TaskSpec
 from runner import artifacts
 from runner.engine import platform
 from runner.engine.graph import ArtifactRef, Node
-from runner.engine.placeholders import Context, has_placeholders, render
+from runner.engine.placeholders import Context, Template, fill, has_placeholders, render, template
 from runner.spec.model import Component, Container, PipelineSpec
 
 LOG_TAIL_LINES = 10
@@ -23,6 +23,8 @@ _NOT_NAME = re.compile(r"[^a-z0-9]+")
 # Python components write their output as they go, so `flow logs -f` follows them live and a traceback
 # lands after the lines printed before it (a pipe would otherwise hold stdout back until exit).
 _TASK_ENV = {"PYTHONUNBUFFERED": "1"}
+# The pipeline-level placeholders whose values differ from task to task (RunContext.task_values).
+_TASK_VALUE_NAMES = ("pipeline_task_name", "pipeline_task_uuid")
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,12 @@ class Executor:
     """What every attempt of one component's container shares, worked out once per run."""
 
     container: Container
-    # Whether the command, and the args, must be rendered per attempt (else they are the argv as they are).
+    # Whether the command, and the args, must be rendered per attempt (else they are the argv as they are),
+    # and their Template where all their placeholders are pipeline-level values (else `render` does it).
     command_placeholders: bool
     args_placeholders: bool
+    command_template: Template | None
+    args_template: Template | None
     env: Mapping[str, str]  # the container's, over flow's defaults; shared by the attempts, never modified
     kubernetes: Mapping[str, Any]  # the executor's kfp-kubernetes settings
     timeout: float | None
@@ -73,11 +78,8 @@ class RunContext:
 
     def task_values(self, node: Node) -> dict[str, str]:
         """The pipeline placeholders plus the task's own, as `{{$.pipeline_task_name}}` needs."""
-        return {
-            **self.pipeline_values,
-            "pipeline_task_name": node.task.name,
-            "pipeline_task_uuid": f"{self.run_id}.{node.path}",
-        }
+        name, uuid = _TASK_VALUE_NAMES
+        return {**self.pipeline_values, name: node.task.name, uuid: f"{self.run_id}.{node.path}"}
 
     def executor(self, component: Component) -> Executor:
         """The component's Executor (component names are unique in a spec)."""
@@ -93,10 +95,13 @@ def _executor(component: Component, run: RunContext) -> Executor:
     kubernetes = run.spec.kubernetes_executor(component.executor_label)
     # kfp-kubernetes' activeDeadlineSeconds, else --task-timeout.
     seconds = kubernetes.get("activeDeadlineSeconds")
+    value_names = {*run.pipeline_values, *_TASK_VALUE_NAMES}
     return Executor(
         container=container,
         command_placeholders=has_placeholders(container.command),
         args_placeholders=has_placeholders(container.args),
+        command_template=template(container.command, value_names),
+        args_template=template(container.args, value_names),
         env={**_TASK_ENV, **container.env},
         kubernetes=kubernetes,
         timeout=float(seconds) if seconds else run.task_timeout,
@@ -131,9 +136,9 @@ def build(node: Node, attempt: int, run: RunContext) -> TaskSpec:
     if executor.command_placeholders or executor.args_placeholders:
         context = Context(executor_input, run.task_values(node), node.task.where)
         if executor.command_placeholders:
-            command = render(command, context)
+            command = _argv(command, executor.command_template, context)
         if executor.args_placeholders:
-            args = render(args, context)
+            args = _argv(args, executor.args_template, context)
     path = node.path
     return TaskSpec(
         run_id=run.run_id,
@@ -154,6 +159,10 @@ def build(node: Node, attempt: int, run: RunContext) -> TaskSpec:
         kubernetes=platform.resolved(executor.kubernetes, node),
         staging=_staging(node, run) if run.staged else None,
     )
+
+
+def _argv(arguments: Sequence[str], prepared: Template | None, context: Context) -> list[str]:
+    return fill(prepared, context.pipeline_values) if prepared is not None else render(arguments, context)
 
 
 def _staging(node: Node, run: RunContext) -> Staging:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,45 @@ def render(arguments: Sequence[str], context: Context) -> list[str]:
 def has_placeholders(arguments: Sequence[str]) -> bool:
     """Whether `render` could change these arguments (if not, they are the argv as they are)."""
     return any("{" in argument for argument in arguments)
+
+
+# Arguments whose placeholders all stand for pipeline-level values (`{{$.pipeline_task_name}}`, the job's
+# name, the root), prepared once per component: per argument, its text and the names of those values,
+# alternating, as in ("--task=", "pipeline_task_name", ""). Filling one needs no ExecutorInput and no parse.
+Template = tuple[tuple[str, ...], ...]
+
+
+def template(arguments: Sequence[str], names: Collection[str]) -> Template | None:
+    """The arguments as a Template when each of their placeholders is one of the pipeline-level values
+    `names`; None when one needs `render` (inputs, outputs, the ExecutorInput, Concat, IfPresent)."""
+    prepared: list[tuple[str, ...]] = []
+    for argument in arguments:
+        if "{" not in argument:
+            prepared.append((argument,))
+            continue
+        if _structured(argument) is not None:
+            return None
+        parts = list(_parts(argument))
+        for i in range(1, len(parts), 2):
+            if not parts[i].startswith(".") or parts[i][1:] not in names:
+                return None
+            parts[i] = parts[i][1:]
+        prepared.append(tuple(parts))
+    return tuple(prepared)
+
+
+def fill(arguments: Template, values: Mapping[str, str]) -> list[str]:
+    """The argv of a Template with these pipeline-level values: what `render` gives for the arguments."""
+    argv = []
+    for parts in arguments:
+        if len(parts) == 1:
+            argv.append(parts[0])
+            continue
+        pieces = list(parts)
+        for i in range(1, len(pieces), 2):
+            pieces[i] = values[pieces[i]]
+        argv.append("".join(pieces))
+    return argv
 
 
 # An argument is rendered once per task attempt, but there are few distinct arguments (those of the run's

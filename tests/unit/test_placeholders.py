@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from runner.engine.placeholders import Context, render
+from runner.engine.placeholders import Context, fill, render, template
 from runner.errors import SpecError
 
 EXECUTOR_INPUT: dict[str, Any] = {
@@ -193,3 +193,31 @@ def test_json_that_is_not_a_structure_is_an_argument() -> None:
 def test_unsupported_structure() -> None:
     with pytest.raises(SpecError, match="unsupported placeholder structure"):
         render([json.dumps({"Concat": [1]})], CONTEXT)
+
+
+def test_a_template_fills_pipeline_values_as_render_does() -> None:
+    arguments = ["echo", "job={{$.pipeline_job_name}} root={{$.pipeline_root}}", "{{$.pipeline_root}}", "{}"]
+    prepared = template(arguments, CONTEXT.pipeline_values)
+    assert prepared is not None
+    assert fill(prepared, CONTEXT.pipeline_values) == render(arguments, CONTEXT)
+    assert fill(prepared, {"pipeline_job_name": "other", "pipeline_root": "/r"}) == [
+        "echo",
+        "job=other root=/r",
+        "/r",
+        "{}",
+    ]
+
+
+@pytest.mark.parametrize(
+    "argument",
+    [
+        "{{$}}",
+        "{{$.inputs.parameters['count']}}",
+        "--out={{$.outputs.artifacts['model'].path}}",
+        "{{$.pipeline_nope}}",  # not a known value: render reports it
+        json.dumps({"Concat": ["{{$.pipeline_root}}", "/x"]}),
+        if_present("count", "{{$.pipeline_root}}"),
+    ],
+)
+def test_arguments_that_need_more_than_pipeline_values_have_no_template(argument: str) -> None:
+    assert template(["echo", argument], CONTEXT.pipeline_values) is None
