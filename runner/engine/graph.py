@@ -58,6 +58,7 @@ class Node:
     component: Component
     scope: Scope
     record: TaskRecord
+    path: str  # the record's, which never changes; read on every step of the task's way
     waiting_on: int = 0
     upstream_blocked: bool = False  # an upstream task ended in a state that keeps this one from running
     handle: str | None = None
@@ -69,7 +70,3 @@ class Node:
     unfinished_children: int = 0
     opened_children: int = 0  # those opened so far (a loop's parallelismLimit holds the others back)
     attempt_spec: TaskSpec | None = None  # the current attempt, for container tasks
-
-    @property
-    def path(self) -> str:
-        return self.record.path

@@ -274,11 +274,10 @@ class Engine:
                     attempts=prior.attempts if prior is not None else 0,
                 )
                 self._journal.created(record)
-            scope.nodes[name] = Node(task=task, component=component, scope=scope, record=record)
-        for node in scope.nodes.values():
-            for upstream in node.task.upstream:
+            node = Node(task, component, scope, record, path, waiting_on=len(task.upstream))
+            scope.nodes[name] = node
+            for upstream in task.upstream:
                 scope.dependents.setdefault(upstream, []).append(node)
-                node.waiting_on += 1
         scope.unfinished = len(scope.nodes)
         if not scope.nodes:
             self._close(scope)
