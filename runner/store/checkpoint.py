@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 _INTERVAL_SECONDS = 0.5
+_FINAL_WAIT_MS = 1000
 
 
 class Checkpointer:
@@ -39,7 +40,11 @@ class Checkpointer:
                 # PASSIVE never blocks the engine: it copies what it can and leaves the rest for next time.
                 with contextlib.suppress(sqlite3.OperationalError):
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            # While commits come back to back the log is never fully copied at a moment no commit follows,
+            # so SQLite never starts it over and it grows all run long (some KB a task). Once the run is
+            # done, copy it all and cut the file to nothing; waiting at most a moment for other engines.
             with contextlib.suppress(sqlite3.OperationalError):
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                db.execute(f"PRAGMA busy_timeout={_FINAL_WAIT_MS}")
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             db.close()

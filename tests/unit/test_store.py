@@ -4,6 +4,7 @@ prefix or "latest"; run ids are unique."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -228,3 +229,18 @@ def test_task_columns_reads_fields_with_their_types_and_only_task_fields(store: 
     ]
     with pytest.raises(ValueError, match="not task columns"):
         store.task_columns("r1", ("path", "1; DROP TABLE tasks"))
+
+
+def test_the_log_of_a_sqlite_store_is_cut_back_once_a_run_is_done(tmp_path: Path) -> None:
+    from runner.store import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "flow.db")
+    wal = tmp_path / "flow.db-wal"
+    with store.checkpointing_apart():
+        for number in range(300):
+            record = RunRecord(run_id="", pipeline=f"p{number}", pipeline_file="", backend="fake", root="/r")
+            store.create_run(record)
+        assert wal.stat().st_size > 100_000, "the runs went through the log"
+    assert wal.stat().st_size == 0
+    assert len(store.runs(1000)) == 300
+    store.close()
