@@ -13,6 +13,7 @@ from typing import Any
 
 from runner import api
 from runner.cancel import cancel_orphaned
+from runner.detach import driven_by_a_driver
 from runner.engine.journal import ChangeListener
 from runner.store import RunState
 
@@ -48,6 +49,11 @@ def drive(
             cancel_orphaned(store, record)
             say(f"run {run_id} cancelled before this driver started")
             return RunState.CANCELLED
+        if driven_by_a_driver(record):
+            # The last engine was a driver pod of this run's Job: the Job starts another only once that one
+            # was deleted or failed, and a deleted driver exits at once on SIGTERM.
+            record.engine_pid, record.engine_host = None, ""
+            store.save_run_progress(record)
         say(f"driving run {run_id} ({record.state.value})")
         result = api.resume(
             run_id,
