@@ -262,7 +262,7 @@ def engine_alive(record: RunRecord) -> bool:
     pid = record.engine_pid
     if pid is None:
         return False
-    if record.engine_host and record.engine_host != socket.gethostname():
+    if engine_elsewhere(record):
         return True
     try:
         os.kill(pid, 0)
@@ -273,10 +273,15 @@ def engine_alive(record: RunRecord) -> bool:
     return pid != os.getpid()
 
 
+def engine_elsewhere(record: RunRecord) -> bool:
+    """Whether the run's engine was recorded on another machine, where its process cannot be looked at."""
+    return bool(record.engine_host) and record.engine_host != socket.gethostname()
+
+
 def engine_place(record: RunRecord) -> str:
     """Where a run's engine runs, for messages: its process, and its machine when that is another one."""
     place = f"engine process {record.engine_pid}"
-    if record.engine_host and record.engine_host != socket.gethostname():
+    if engine_elsewhere(record):
         place += f" on {record.engine_host}"
     return place
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from typing import Any
 
@@ -174,11 +173,7 @@ def cancel(run_id: str) -> None:
             while time.monotonic() < deadline and not store.run_state(record.run_id).finished:
                 time.sleep(0.2)
             current = store.run(record.run_id)
-            if (
-                current.state.finished
-                or not current.engine_host
-                or current.engine_host == socket.gethostname()
-            ):
+            if current.state.finished or not api.engine_elsewhere(current):
                 click.echo(f"run {record.run_id} {current.state.value}")
                 return
             # An engine on another machine that did not answer may be gone with its machine: its tasks are
