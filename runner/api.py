@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from runner.engine.scheduler import Engine
 from runner.errors import UsageError
 from runner.selection import select_backend, select_backend_for_root
 from runner.spec import PipelineSpec, load_file, load_text
-from runner.store import RunRecord, RunState, SQLiteStore, Store, TaskState, open_url
+from runner.store import ArtifactRecord, RunRecord, RunState, SQLiteStore, Store, TaskState, open_url
 
 
 def open_store() -> Store:
@@ -164,7 +165,8 @@ def run(
         finally:
             if isinstance(backend, str):
                 runtime.close()
-        return result(store, record.run_id, spec)
+        tasks, task_artifacts = engine.recorded()
+        return _run_result(record, map(_result_values, tasks), task_artifacts, spec)
     finally:
         if own_store:
             store.close()
@@ -303,14 +305,28 @@ _RESULT_COLUMNS = (
 )
 
 
+_result_values = operator.attrgetter(*_RESULT_COLUMNS)
+
+
 def result(store: Store, run_id: str, spec: PipelineSpec | None = None) -> RunResult:
     """The RunResult of a recorded run."""
     record = store.run(run_id)
     if spec is None and record.spec_text:
         spec = load_text(record.spec_text, record.pipeline_file)
+    tasks = store.task_columns(record.run_id, _RESULT_COLUMNS)
+    return _run_result(record, tasks, store.artifacts(record.run_id), spec)
+
+
+def _run_result(
+    record: RunRecord,
+    task_values: Iterable[Sequence[Any]],
+    task_artifact_records: Iterable[ArtifactRecord],
+    spec: PipelineSpec | None,
+) -> RunResult:
+    """A RunResult from the run's record, the `_RESULT_COLUMNS` of each of its tasks and its artifacts."""
     root = Path(record.root)
     task_artifacts: dict[str, dict[str, ArtifactResult]] = {}
-    for art in store.artifacts(record.run_id):
+    for art in task_artifact_records:
         task_artifacts.setdefault(art.task_path, {})[art.name] = ArtifactResult(
             path=root / art.uri,
             uri=art.uri,
@@ -320,7 +336,7 @@ def result(store: Store, run_id: str, spec: PipelineSpec | None = None) -> RunRe
             digest=art.digest,
         )
     tasks: dict[str, TaskResult] = {}
-    for row in store.task_columns(record.run_id, _RESULT_COLUMNS):
+    for row in task_values:
         path, name, kind, state, attempts, task_outputs, error, log_path, started, finished, digest = row
         tasks[path] = TaskResult(
             path=path,

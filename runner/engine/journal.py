@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from runner.store import ArtifactRecord, Store, TaskRecord
+from runner.store.columns import TASK_CHEAP, TASK_COSTLY
 
 ChangeListener = Callable[[TaskRecord], None]
+
+_costly_values = operator.attrgetter(*TASK_COSTLY)
 
 
 class Journal:
@@ -14,7 +19,7 @@ class Journal:
 
     The engine saves once per scheduler tick, before it submits anything, so every transition is in the
     store before the engine acts on it. A task's first save writes its whole row; later saves write only the
-    columns a transition can change, which is cheaper on the engine's hot path.
+    columns that differ from what the store was last given, which is cheaper on the engine's hot path.
     """
 
     def __init__(self, store: Store, on_change: ChangeListener | None) -> None:
@@ -23,6 +28,13 @@ class Journal:
         self._new: dict[str, TaskRecord] = {}  # path -> a record not in the store yet
         self._changed: dict[str, TaskRecord] = {}  # path -> a record in the store that changed since
         self._artifacts: list[ArtifactRecord] = []
+        # Everything saved so far, as the store has it and in its order (an upsert keeps a row's place).
+        self.saved_tasks: dict[str, TaskRecord] = {}
+        self.saved_artifacts: dict[tuple[str, str], ArtifactRecord] = {}  # by (task path, name)
+        # path -> the costly fields of the record as this engine last saved them (the engine replaces a
+        # record's dicts rather than changing them in place). A record an earlier engine saved has none:
+        # all its columns are written.
+        self._saved: dict[str, tuple[Any, ...]] = {}
 
     def created(self, record: TaskRecord) -> None:
         """A record this engine made, to be saved whole (it may replace one an earlier engine saved)."""
@@ -41,8 +53,28 @@ class Journal:
         self._artifacts.extend(records)
 
     def save(self) -> None:
-        if self._new or self._changed or self._artifacts:
-            self.store.save_progress(self._new.values(), self._changed.values(), self._artifacts)
-            self._new.clear()
-            self._changed.clear()
-            self._artifacts.clear()
+        if not (self._new or self._changed or self._artifacts):
+            return
+        saved = {path: _costly_values(record) for path, record in self._new.items()}
+        # One statement for all the changed records: the cheap columns, and the costly ones any of them
+        # changed since its last save.
+        costly: set[int] = set()
+        for path, record in self._changed.items():
+            values = saved[path] = _costly_values(record)
+            before = self._saved.get(path)
+            if before is None:
+                costly.update(range(len(TASK_COSTLY)))
+            elif values != before:
+                costly.update(
+                    i for i, (now, then) in enumerate(zip(values, before, strict=True)) if now != then
+                )
+        names = TASK_CHEAP + tuple(TASK_COSTLY[i] for i in sorted(costly))
+        updates = {names: self._changed.values()} if self._changed else {}
+        self.store.save_progress(self._new.values(), updates, self._artifacts)
+        self._saved.update(saved)
+        self.saved_tasks.update(self._new)
+        for artifact in self._artifacts:
+            self.saved_artifacts[artifact.task_path, artifact.name] = artifact
+        self._new.clear()
+        self._changed.clear()
+        self._artifacts.clear()

@@ -12,7 +12,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +142,14 @@ class Engine:
         else:
             self._finish_run(RunState.SUCCEEDED, "")
         return run.state
+
+    def recorded(self) -> tuple[Collection[TaskRecord], Collection[ArtifactRecord]]:
+        """The task and artifact records of a run this engine drove from its start, as the store has them and
+        in its order: a run's result without reading them back. A resumed run's earlier records are only
+        in the store."""
+        if self._prior:
+            raise RuntimeError("a resumed run's records are in the store, not all in its engine")
+        return self._journal.saved_tasks.values(), self._journal.saved_artifacts.values()
 
     # -- the loop ---------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import abc
 import contextlib
 import secrets
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from runner.errors import RunNotFoundError
@@ -20,11 +20,10 @@ from runner.store.columns import (
     RUN_CHANGES,
     RUN_UPDATE,
     RUNS,
-    TASK_CHANGES,
-    TASK_UPDATE,
     TASKS,
     from_row,
     projection,
+    task_update,
 )
 from runner.store.records import ArtifactRecord, RunRecord, RunState, TaskRecord, TaskState
 
@@ -143,16 +142,18 @@ class Store(abc.ABC):
     def save_progress(
         self,
         new_tasks: Collection[TaskRecord],
-        changed_tasks: Collection[TaskRecord],
+        changed_tasks: Mapping[tuple[str, ...], Collection[TaskRecord]],
         artifacts: Collection[ArtifactRecord],
     ) -> None:
         """Write what an engine recorded since its last save, in one transaction: task records not saved
-        before, task records saved before (by this engine) that changed since, and artifact records."""
+        before, task records saved before that changed since (keyed by the columns that changed, among
+        `TASK_CHANGEABLE`), and artifact records."""
         batches: list[Batch] = []
         if new_tasks:
             batches.append((TASKS.upsert, map(TASKS.columns.row, new_tasks)))
-        if changed_tasks:
-            batches.append((TASK_UPDATE, map(TASK_CHANGES.row, changed_tasks)))
+        for names, records in changed_tasks.items():
+            sql, columns = task_update(names)
+            batches.append((sql, map(columns.row, records)))
         if artifacts:
             batches.append((ARTIFACTS.upsert, map(ARTIFACTS.columns.row, artifacts)))
         if batches:

@@ -89,14 +89,24 @@ LAYOUTS = {
 RUNS, TASKS, ARTIFACTS = LAYOUTS[RunRecord], LAYOUTS[TaskRecord], LAYOUTS[ArtifactRecord]
 
 # A task's identity and place in the graph never change once its row exists; a transition changes only the
-# rest. Rows the engine wrote before are updated in those columns, rather than rewritten by an upsert.
+# rest. Of those, the JSON columns cost an encoding and the cache key an index update each time they are
+# written, and most transitions leave them as they were: an engine writes them only when they changed.
 _TASK_FIXED = ("run_id", "path", "name", "component", "kind", "parent")
-TASK_CHANGES = Columns.of(
-    (*(c for c in TASKS.columns.names if c not in _TASK_FIXED), "run_id", "path"), TaskState
-)
-TASK_UPDATE = (
-    f"UPDATE tasks SET {', '.join(f'{c} = ?' for c in TASK_CHANGES.names[:-2])} WHERE run_id = ? AND path = ?"
-)
+TASK_CHANGEABLE = tuple(c for c in TASKS.columns.names if c not in _TASK_FIXED)
+TASK_COSTLY = ("inputs", "outputs", "cache_key", "component_digest")
+TASK_CHEAP = tuple(c for c in TASK_CHANGEABLE if c not in TASK_COSTLY)
+
+
+@functools.lru_cache(maxsize=64)
+def task_update(names: tuple[str, ...]) -> tuple[str, Columns]:
+    """The statement that sets these columns of a task's row, and the columns of its parameters."""
+    fixed = set(names) - set(TASK_CHANGEABLE)
+    if fixed:  # the names are put into SQL, and a row's identity is written only when it is made
+        raise ValueError(f"not changeable task columns: {sorted(fixed)}")
+    sql = f"UPDATE tasks SET {', '.join(f'{c} = ?' for c in names)} WHERE run_id = ? AND path = ?"
+    return sql, Columns.of((*names, "run_id", "path"), TaskState)
+
+
 # What an engine changes in the run it drives; the rest, such as the pipeline's text, is written once.
 RUN_CHANGES = Columns.of(
     ("state", "started_at", "finished_at", "error", "outputs", "engine_pid", "engine_host", "run_id"),

@@ -3,7 +3,7 @@ succeeded always has its artifacts recorded too (scripts/chaos.py kills real eng
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
 import pytest
@@ -41,7 +41,7 @@ class DyingStore(Store):
     def save_progress(
         self,
         new_tasks: Collection[TaskRecord],
-        changed_tasks: Collection[TaskRecord],
+        changed_tasks: Mapping[tuple[str, ...], Collection[TaskRecord]],
         artifacts: Collection[ArtifactRecord],
     ) -> None:
         self._count()

@@ -88,6 +88,8 @@ def run_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ru
         backend = backend or FakeBackend()
         backend.script = script
         result = runner.run(pipeline.yaml(), backend=backend, root=tmp_path / "root", store=store, **kwargs)
+        # A run's result is built from the engine's records: it must be what the store gives back.
+        assert result == runner.result(store, result.run_id)
         return Ran(result, backend, store)
 
     yield run

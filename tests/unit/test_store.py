@@ -11,6 +11,7 @@ import pytest
 from runner.errors import RunNotFoundError
 from runner.store import ArtifactRecord, RunRecord, RunState, Store, TaskRecord, TaskState, open_url
 from runner.store import base as store_base
+from runner.store.columns import TASK_CHANGEABLE
 
 
 @pytest.fixture
@@ -185,26 +186,37 @@ def test_save_progress_inserts_new_rows_and_updates_changed_ones_in_one_call(sto
     store.save_run(make_run("r1"))
     first = make_task("a")
     first.component_digest = "sha256:aa"
-    store.save_progress([first], [], [])
+    store.save_progress([first], {}, [])
     first.state, first.attempts, first.inputs = TaskState.RUNNING, 1, {"n": 1}
     first.component_digest = "sha256:bb"
     second = make_task("b")
     artifact = ArtifactRecord(run_id="r1", task_path="a", name="out", uri="r1/a/out", type="system.Dataset")
-    store.save_progress([second], [first], [artifact])
-    assert store.task("r1", "a") == first  # every changing column, component_digest among them
+    store.save_progress([second], {TASK_CHANGEABLE: [first]}, [artifact])
+    assert store.task("r1", "a") == first  # every changeable column, component_digest among them
     assert store.task("r1", "b") == second
     assert store.artifacts("r1") == [artifact]
     assert [t.path for t in store.tasks("r1")] == ["a", "b"]
 
 
-def test_save_progress_leaves_a_tasks_identity_as_first_saved(store: Store) -> None:
+def test_save_progress_writes_only_the_columns_it_is_told_changed(store: Store) -> None:
     store.save_run(make_run("r1"))
     task = make_task("a")
-    store.save_progress([task], [], [])
-    task.name, task.state = "renamed", TaskState.SUCCEEDED
-    store.save_progress([], [task], [])
+    store.save_progress([task], {}, [])
+    task.state, task.error = TaskState.FAILED, "exit 1"
+    store.save_progress([], {("state",): [task]}, [])
     saved = store.task("r1", "a")
-    assert saved is not None and saved.name == "a" and saved.state == TaskState.SUCCEEDED
+    assert saved is not None and saved.state == TaskState.FAILED and saved.error == ""
+
+
+def test_save_progress_refuses_to_change_a_tasks_identity(store: Store) -> None:
+    store.save_run(make_run("r1"))
+    task = make_task("a")
+    store.save_progress([task], {}, [])
+    task.name = "renamed"
+    with pytest.raises(ValueError, match="name"):
+        store.save_progress([], {("name", "state"): [task]}, [])
+    saved = store.task("r1", "a")
+    assert saved is not None and saved.name == "a"
 
 
 def test_save_run_progress_needs_a_saved_run_and_keeps_what_it_does_not_change(store: Store) -> None:
