@@ -12,6 +12,7 @@ from runner.store.columns import TASK_CHEAP, TASK_COSTLY
 ChangeListener = Callable[[TaskRecord], None]
 
 _costly_values = operator.attrgetter(*TASK_COSTLY)
+_ALL_COSTLY = range(len(TASK_COSTLY))
 
 
 class Journal:
@@ -55,23 +56,26 @@ class Journal:
     def save(self) -> None:
         if not (self._new or self._changed or self._artifacts):
             return
-        saved = {path: _costly_values(record) for path, record in self._new.items()}
+        saved = self._saved
+        for path, record in self._new.items():
+            saved[path] = _costly_values(record)
         # One statement for all the changed records: the cheap columns, and the costly ones any of them
-        # changed since its last save.
+        # changed since its last save. (Were the commit to fail, the engine stops: its snapshots go too.)
         costly: set[int] = set()
         for path, record in self._changed.items():
-            values = saved[path] = _costly_values(record)
-            before = self._saved.get(path)
-            if before is None:
-                costly.update(range(len(TASK_COSTLY)))
-            elif values != before:
-                costly.update(
-                    i for i, (now, then) in enumerate(zip(values, before, strict=True)) if now != then
-                )
-        names = TASK_CHEAP + tuple(TASK_COSTLY[i] for i in sorted(costly))
+            values = _costly_values(record)
+            before = saved.get(path)
+            if values != before:
+                saved[path] = values
+                if before is None:
+                    costly.update(_ALL_COSTLY)
+                else:
+                    costly.update(
+                        i for i, (now, then) in enumerate(zip(values, before, strict=True)) if now != then
+                    )
+        names = TASK_CHEAP + tuple(TASK_COSTLY[i] for i in sorted(costly)) if costly else TASK_CHEAP
         updates = {names: self._changed.values()} if self._changed else {}
         self.store.save_progress(self._new.values(), updates, self._artifacts)
-        self._saved.update(saved)
         self.saved_tasks.update(self._new)
         for artifact in self._artifacts:
             self.saved_artifacts[artifact.task_path, artifact.name] = artifact
