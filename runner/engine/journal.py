@@ -19,8 +19,9 @@ class Journal:
     """Collects the records of a run's transitions until `save` commits them all at once.
 
     The engine saves once per scheduler tick, before it submits anything, so every transition is in the
-    store before the engine acts on it. A task's first save writes its whole row; later saves write only the
-    columns that differ from what the store was last given, which is cheaper on the engine's hot path.
+    store before the engine acts on it. A task's first save writes its whole row; later saves write the
+    cheap columns, and the costly ones (JSON, the indexed cache key) only when they differ from what this
+    engine last gave the store, which is cheaper on the engine's hot path.
     """
 
     def __init__(self, store: Store, on_change: ChangeListener | None) -> None:

@@ -146,7 +146,7 @@ class Store(abc.ABC):
         artifacts: Collection[ArtifactRecord],
     ) -> None:
         """Write what an engine recorded since its last save, in one transaction: task records not saved
-        before, task records saved before that changed since (keyed by the columns that changed, among
+        before, task records saved before that changed since (keyed by the columns to write, some of
         `TASK_CHANGEABLE`), and artifact records."""
         batches: list[Batch] = []
         if new_tasks:
