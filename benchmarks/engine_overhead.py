@@ -115,6 +115,7 @@ def main() -> None:
         "--repeat", type=int, default=3, help="runs of each shape; the one with the median overhead is shown"
     )
     args = parser.parse_args()
+    repeat = max(1, args.repeat)
     print(
         f"{'shape':<6} {'tasks':>6} {'parse':>7} {'run s':>7} {'run':>7} {'run cpu':>8} {'backend':>8} "
         f"{'engine overhead':>16} {'engine/backend':>15} {'spread':>13} {'gc after':>9}"
@@ -127,7 +128,7 @@ def main() -> None:
         spec = load_text(text)
         parse_per_task = (time.perf_counter() - parse_started) / args.tasks * 1e6
         rounds = sorted(
-            (measure(spec, args.tasks, parallelism, args.store) for _ in range(max(1, args.repeat))),
+            (measure(spec, args.tasks, parallelism, args.store) for _ in range(repeat)),
             key=lambda measured: measured.overhead,
         )
         median = rounds[len(rounds) // 2]
@@ -141,7 +142,7 @@ def main() -> None:
         )
     verdict = "met" if worst <= TARGET_US else "MISSED"
     print(
-        f"worst engine overhead (median of {max(1, args.repeat)}): {worst:.1f} us/task; "
+        f"worst engine overhead (median of {repeat}): {worst:.1f} us/task; "
         f"target <= {TARGET_US:.0f} us/task: {verdict} ({worst / TARGET_US:.2f}x of the target)"
     )
 
