@@ -122,7 +122,7 @@ class Engine:
         try:
             root_artifacts = dict(input_artifacts or {})
             self._root_scope = Scope("", self.spec.root, dict(params), root_artifacts, owner=None)
-            with self.store.checkpointing_apart(), YoungOnly() as collector:
+            with self.store.driving(run.run_id), YoungOnly() as collector:
                 self._open(self._root_scope)
                 collector.keep()
                 self._loop(collector)

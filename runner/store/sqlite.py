@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from runner.errors import StoreError
-from runner.store.base import Batch, Store
+from runner.store.base import Batch, Store, progress_batches
 from runner.store.checkpoint import Checkpointer
+from runner.store.records import ArtifactRecord, TaskRecord
+from runner.store.runlog import RunLog, apply_abandoned
 
 # Each step brings a store from one schema version (PRAGMA user_version) to the next; steps never change.
 _MIGRATIONS = [
@@ -70,7 +72,8 @@ sqlite3.register_adapter(type(None), _bind_null)
 
 
 class SQLiteStore(Store):
-    """A store in one SQLite file, for one machine; every write is committed before the method returns."""
+    """A store in one SQLite file, for one machine. Every write is committed before the method returns,
+    except an engine's progress while it drives a run: that is logged first (see `driving`)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -89,16 +92,50 @@ class SQLiteStore(Store):
             self._writer = self._db.cursor()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store: {exc}", self.location) from None
+        self._logs = self.path.with_name(f"{self.path.name}-runlogs")
+        self._log: RunLog | None = None  # while an engine drives a run through this store
+        self._apply_abandoned()
 
     @contextlib.contextmanager
-    def checkpointing_apart(self) -> Iterator[None]:
-        """While an engine drives a run: WAL checkpoints in a background thread, not in its commits."""
+    def driving(self, run_id: str) -> Iterator[None]:
+        """While an engine drives a run: its progress goes to the run's log and reaches the database in bulk
+        (runner.store.runlog), and WAL checkpoints happen in a background thread, not in its commits."""
+        self._apply_abandoned()  # an engine of this process that died, as a test's simulated kill does
+        log = RunLog(self._logs, run_id)
         self._db.execute("PRAGMA wal_autocheckpoint=0")
+        applied = False
         try:
             with Checkpointer(self.path):
-                yield
+                self._log = log
+                try:
+                    yield
+                finally:
+                    self._log = None
+                    log.apply(self._commit)
+                    applied = True
         finally:
+            log.close(applied=applied)
             self._db.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
+
+    def save_progress(
+        self,
+        new_tasks: Collection[TaskRecord],
+        changed_tasks: Mapping[tuple[str, ...], Collection[TaskRecord]],
+        artifacts: Collection[ArtifactRecord],
+    ) -> None:
+        log = self._log
+        if log is None:
+            super().save_progress(new_tasks, changed_tasks, artifacts)
+            return
+        log.append(progress_batches(new_tasks, changed_tasks, artifacts))
+        if log.due():
+            log.apply(self._commit)
+
+    def _apply_abandoned(self) -> None:
+        try:
+            apply_abandoned(self._logs, self._commit)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot apply the log of an engine that died: {exc}", str(self._logs)) from None
 
     def _migrate(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")  # one engine migrates; the others wait and find it done
@@ -120,9 +157,16 @@ class SQLiteStore(Store):
         self._db.close()
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        if self._log is not None and self._log.pending:  # what this store was given is what it answers from
+            self._log.apply(self._commit)
         return self._db.execute(sql, params).fetchall()
 
     def _write(self, *batches: Batch) -> int:
+        if self._log is not None and self._log.pending:  # writes reach the database in the order given
+            self._log.apply(self._commit)
+        return self._commit(*batches)
+
+    def _commit(self, *batches: Batch) -> int:
         # One cursor for every write: Connection.execute makes (and registers) a new one per call, and an
         # engine writes on every scheduler tick. BEGIN IMMEDIATE takes the write lock up front, so
         # concurrent engines queue instead of failing.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -606,10 +607,22 @@ def test_every_transition_is_in_the_store_before_the_backend_is_asked_to_act(
     stored: dict[tuple[str, int], dict[str, tuple[TaskState, int, str]]] = {}
 
     def outcome(spec: TaskSpec) -> Outcome:
-        # What another process reading the store sees at the moment of the submit.
-        with contextlib.closing(sqlite3.connect(tmp_path / "db")) as db:
-            rows = db.execute("SELECT path, state, attempts, component_digest FROM tasks").fetchall()
-        stored[spec.task_path, spec.attempt] = {p: (TaskState(s), n, d) for p, s, n, d in rows}
+        # What the store would hold were the engine killed at the moment of the submit: its database as
+        # committed and the run's log as written, opened by another store, which applies the log.
+        crashed = tmp_path / f"crashed-{spec.task_path}-{spec.attempt}"
+        crashed.mkdir()
+        with (
+            contextlib.closing(sqlite3.connect(tmp_path / "db")) as live,
+            contextlib.closing(sqlite3.connect(crashed / "db")) as copy,
+        ):
+            live.backup(copy)
+        shutil.copytree(tmp_path / "db-runlogs", crashed / "db-runlogs")
+        with SQLiteStore(crashed / "db") as store:
+            tasks = store.tasks(store.runs(1)[0].run_id)
+        assert not list((crashed / "db-runlogs").iterdir()), "the dead engine's log was applied"
+        stored[spec.task_path, spec.attempt] = {
+            t.path: (t.state, t.attempts, t.component_digest) for t in tasks
+        }
         evicted = spec.task_path == "b" and spec.attempt == 1
         return Outcome(exit_code=1, reason="Evicted") if evicted else Outcome()
 

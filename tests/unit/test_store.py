@@ -248,7 +248,7 @@ def test_the_log_of_a_sqlite_store_is_cut_back_once_a_run_is_done(tmp_path: Path
 
     store = SQLiteStore(tmp_path / "flow.db")
     wal = tmp_path / "flow.db-wal"
-    with store.checkpointing_apart():
+    with store.driving("r"):
         for number in range(300):
             record = RunRecord(run_id="", pipeline=f"p{number}", pipeline_file="", backend="fake", root="/r")
             store.create_run(record)

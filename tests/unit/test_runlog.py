@@ -1,0 +1,143 @@
+"""runner.store.runlog: while an engine drives a run on a SQLite store, its progress is logged ahead of the
+database. A killed engine's log is applied by the next store opened; a live engine's is left alone; the
+store that logs answers from what it was given."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from runner.errors import StoreError
+from runner.store import RunRecord, SQLiteStore, TaskRecord, TaskState
+from runner.store import runlog as runlog_module
+from runner.store.columns import TASK_CHEAP
+from runner.store.runlog import RunLog, apply_abandoned
+
+RUN = "r1"
+
+
+def task(path: str, state: TaskState = TaskState.PENDING, attempts: int = 0) -> TaskRecord:
+    return TaskRecord(
+        run_id=RUN, path=path, name=path, component="comp-x", kind="container", state=state, attempts=attempts
+    )
+
+
+def new_store(path: Path) -> SQLiteStore:
+    store = SQLiteStore(path)
+    store.save_run(RunRecord(run_id=RUN, pipeline="p", pipeline_file="", backend="fake", root="/r"))
+    return store
+
+
+def states(store: SQLiteStore) -> dict[str, tuple[TaskState, int]]:
+    return {t.path: (t.state, t.attempts) for t in store.tasks(RUN)}
+
+
+KILLED_ENGINE = textwrap.dedent(
+    """
+    import os, sys
+    from runner.store import RunRecord, SQLiteStore, TaskRecord, TaskState, runlog
+    from runner.store.columns import TASK_CHEAP
+
+    runlog.APPLY_INTERVAL_SECONDS = 3600.0  # nothing reaches the database before the kill
+    store = SQLiteStore(sys.argv[1])
+    store.save_run(RunRecord(run_id="r1", pipeline="p", pipeline_file="", backend="fake", root="/r"))
+    a = TaskRecord(run_id="r1", path="a", name="a", component="c", kind="container")
+    b = TaskRecord(run_id="r1", path="b", name="b", component="c", kind="container")
+    with store.driving("r1"):
+        store.save_progress([a, b], {}, [])
+        a.state, a.attempts = TaskState.RUNNING, 1
+        store.save_progress([], {TASK_CHEAP: [a]}, [])
+        a.state = TaskState.SUCCEEDED
+        store.save_progress([], {TASK_CHEAP: [a]}, [])
+        os._exit(9)  # as SIGKILL: no handler, no context exit
+    """
+)
+
+
+def test_the_log_of_a_killed_engine_is_applied_by_the_next_store_opened(tmp_path: Path) -> None:
+    db = tmp_path / "flow.db"
+    killed = subprocess.run([sys.executable, "-c", KILLED_ENGINE, str(db)], check=False)
+    assert killed.returncode == 9
+    logs = list((tmp_path / "flow.db-runlogs").iterdir())
+    assert [log.name for log in logs] == ["r1.log"]
+    with SQLiteStore(db) as store:
+        assert states(store) == {"a": (TaskState.SUCCEEDED, 1), "b": (TaskState.PENDING, 0)}
+    assert not logs[0].exists()
+
+
+def test_a_live_engines_log_is_left_to_it_and_its_progress_is_everywhere_once_it_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runlog_module, "APPLY_INTERVAL_SECONDS", 3600.0)
+    engine = new_store(tmp_path / "flow.db")
+    with engine.driving(RUN):
+        engine.save_progress([task("a")], {}, [])
+        with SQLiteStore(tmp_path / "flow.db") as reader:  # another command, while the engine lives
+            assert states(reader) == {}
+        assert (tmp_path / "flow.db-runlogs" / "r1.log").exists()
+        assert states(engine) == {"a": (TaskState.PENDING, 0)}, "the engine's store answers from its log"
+        engine.save_progress([], {TASK_CHEAP: [task("a", TaskState.RUNNING, 1)]}, [])
+    with SQLiteStore(tmp_path / "flow.db") as reader:
+        assert states(reader) == {"a": (TaskState.RUNNING, 1)}
+    assert list((tmp_path / "flow.db-runlogs").iterdir()) == []
+    engine.close()
+
+
+def test_a_run_driven_by_another_engine_cannot_be_driven(tmp_path: Path) -> None:
+    first, second = new_store(tmp_path / "flow.db"), SQLiteStore(tmp_path / "flow.db")
+    refused = pytest.raises(StoreError, match="another engine is driving the run")
+    with first.driving(RUN), refused, second.driving(RUN):
+        pass
+    first.close()
+    second.close()
+
+
+def test_only_the_last_of_a_rows_updates_by_one_statement_is_applied(tmp_path: Path) -> None:
+    log = RunLog(tmp_path, RUN)
+    sql_cheap, sql_other = "UPDATE tasks SET state = ? WHERE run_id = ? AND path = ?", "UPDATE tasks SET x"
+    log.append([(sql_cheap, [("RUNNING", RUN, "a"), ("RUNNING", RUN, "b")])])
+    log.append([(sql_other, [(1, RUN, "b")])])
+    log.append([(sql_cheap, [("SUCCEEDED", RUN, "a"), ("SUCCEEDED", RUN, "b")])])
+    committed: list[tuple[str, list[tuple[object, ...]]]] = []
+    log.apply(lambda *batches: committed.extend(batches) or 0)
+    # b's first update stays: another statement came between, and it must not land after it.
+    assert committed == [
+        (sql_cheap, [("RUNNING", RUN, "b")]),
+        (sql_other, [(1, RUN, "b")]),
+        (sql_cheap, [("SUCCEEDED", RUN, "a"), ("SUCCEEDED", RUN, "b")]),
+    ]
+    assert (tmp_path / "r1.log").stat().st_size == 0, "an applied log is cut"
+    log.close(applied=True)
+    assert not (tmp_path / "r1.log").exists()
+
+
+def logged(folder: Path, *frames: list[tuple[str, list[tuple[object, ...]]]]) -> Path:
+    log = RunLog(folder, RUN)
+    for frame in frames:
+        log.append(frame)
+    log.close(applied=False)
+    return log.path
+
+
+def test_a_frame_cut_short_by_the_kill_is_left_out(tmp_path: Path) -> None:
+    first, second = [("S1", [("a",)])], [("S2", [("b",)])]
+    path = logged(tmp_path, first, second)
+    path.write_bytes(path.read_bytes()[:-3])
+    committed: list[object] = []
+    apply_abandoned(tmp_path, lambda *batches: committed.extend(batches) or 0)
+    assert committed == [("S1", [("a",)])]
+    assert not path.exists()
+
+
+def test_an_unreadable_log_is_an_error_naming_it_and_is_kept(tmp_path: Path) -> None:
+    path = logged(tmp_path, [("S1", [("a",)])])
+    data = path.read_bytes()
+    path.write_bytes(data[:4] + b"\xff" * (len(data) - 4))
+    with pytest.raises(StoreError, match="unreadable run log at byte 4") as raised:
+        apply_abandoned(tmp_path, lambda *batches: 0)
+    assert str(path) in str(raised.value)
+    assert path.exists()
