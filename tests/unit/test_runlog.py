@@ -8,11 +8,12 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from runner.errors import StoreError
-from runner.store import RunRecord, SQLiteStore, TaskRecord, TaskState
+from runner.store import RunRecord, SQLiteStore, Store, TaskRecord, TaskState
 from runner.store import runlog as runlog_module
 from runner.store.columns import TASK_CHEAP
 from runner.store.runlog import RunLog, apply_abandoned
@@ -32,8 +33,19 @@ def new_store(path: Path) -> SQLiteStore:
     return store
 
 
-def states(store: SQLiteStore) -> dict[str, tuple[TaskState, int]]:
+def states(store: Store) -> dict[str, tuple[TaskState, int]]:
     return {t.path: (t.state, t.attempts) for t in store.tasks(RUN)}
+
+
+Frame = list[tuple[str, list[tuple[Any, ...]]]]
+
+
+class Committed(list[tuple[str, list[tuple[Any, ...]]]]):
+    """What a log applied, batch by batch: a stand-in for the store's commit."""
+
+    def __call__(self, *batches: tuple[str, list[tuple[Any, ...]]]) -> int:
+        self.extend(batches)
+        return 0
 
 
 KILLED_ENGINE = textwrap.dedent(
@@ -102,8 +114,8 @@ def test_only_the_last_of_a_rows_updates_by_one_statement_is_applied(tmp_path: P
     log.append([(sql_cheap, [("RUNNING", RUN, "a"), ("RUNNING", RUN, "b")])])
     log.append([(sql_other, [(1, RUN, "b")])])
     log.append([(sql_cheap, [("SUCCEEDED", RUN, "a"), ("SUCCEEDED", RUN, "b")])])
-    committed: list[tuple[str, list[tuple[object, ...]]]] = []
-    log.apply(lambda *batches: committed.extend(batches) or 0)
+    committed = Committed()
+    log.apply(committed)
     # b's first update stays: another statement came between, and it must not land after it.
     assert committed == [
         (sql_cheap, [("RUNNING", RUN, "b")]),
@@ -115,7 +127,7 @@ def test_only_the_last_of_a_rows_updates_by_one_statement_is_applied(tmp_path: P
     assert not (tmp_path / "r1.log").exists()
 
 
-def logged(folder: Path, *frames: list[tuple[str, list[tuple[object, ...]]]]) -> Path:
+def logged(folder: Path, *frames: Frame) -> Path:
     log = RunLog(folder, RUN)
     for frame in frames:
         log.append(frame)
@@ -124,11 +136,12 @@ def logged(folder: Path, *frames: list[tuple[str, list[tuple[object, ...]]]]) ->
 
 
 def test_a_frame_cut_short_by_the_kill_is_left_out(tmp_path: Path) -> None:
-    first, second = [("S1", [("a",)])], [("S2", [("b",)])]
+    first: Frame = [("S1", [("a",)])]
+    second: Frame = [("S2", [("b",)])]
     path = logged(tmp_path, first, second)
     path.write_bytes(path.read_bytes()[:-3])
-    committed: list[object] = []
-    apply_abandoned(tmp_path, lambda *batches: committed.extend(batches) or 0)
+    committed = Committed()
+    apply_abandoned(tmp_path, committed)
     assert committed == [("S1", [("a",)])]
     assert not path.exists()
 
@@ -138,6 +151,6 @@ def test_an_unreadable_log_is_an_error_naming_it_and_is_kept(tmp_path: Path) -> 
     data = path.read_bytes()
     path.write_bytes(data[:4] + b"\xff" * (len(data) - 4))
     with pytest.raises(StoreError, match="unreadable run log at byte 4") as raised:
-        apply_abandoned(tmp_path, lambda *batches: 0)
+        apply_abandoned(tmp_path, Committed())
     assert str(path) in str(raised.value)
     assert path.exists()
