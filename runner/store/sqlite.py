@@ -100,6 +100,8 @@ class SQLiteStore(Store):
     def driving(self, run_id: str) -> Iterator[None]:
         """While an engine drives a run: its progress goes to the run's log and reaches the database in bulk
         (runner.store.runlog), and WAL checkpoints happen in a background thread, not in its commits."""
+        if self._log is not None:  # one connection, one engine: a second would interleave its writes
+            raise RuntimeError(f"this store already drives a run, not {run_id!r} too")
         self._apply_abandoned()  # an engine of this process that died, as a test's simulated kill does
         log = RunLog(self._logs, run_id)
         self._db.execute("PRAGMA wal_autocheckpoint=0")
