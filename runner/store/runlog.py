@@ -12,7 +12,8 @@ values, never to expressions of their old values, so applying a log twice leaves
 does: a crash between a commit and the cut of the log loses nothing.
 
 Frame: a 4-byte little-endian length, then the `marshal` of a list of (statement, rows); the log only holds
-text, numbers and None, which marshal writes in a format every Python 3 reads, and loading it runs no code.
+text, numbers and None, which marshal has written the same way since Python 3.4, and loading it runs no
+code.
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ import marshal
 import os
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from runner.errors import StoreError
 
-Batch = tuple[str, Iterable[tuple[Any, ...]]]
 Apply = Callable[..., int]  # commits (statement, rows) batches in one transaction
 
 APPLY_INTERVAL_SECONDS = 0.25
@@ -147,8 +147,8 @@ def _apply_if_abandoned(path: Path, commit: Apply) -> None:
 
 
 def _frames(data: bytes, path: Path) -> list[tuple[str, list[Any]]]:
-    """The batches of a log's frames, in order. A last frame cut short (the write its engine died in, which
-    it never acted on) is left out."""
+    """The batches of a log's frames, in order. A last frame cut short (a write that never finished, so its
+    engine never acted on it) is left out."""
     batches: list[tuple[str, list[Any]]] = []
     offset = 0
     while offset + _LENGTH.size <= len(data):
