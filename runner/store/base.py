@@ -54,7 +54,8 @@ def progress_batches(
 
 class Store(abc.ABC):
     """All reads and writes of run metadata. Every write is committed before the method returns, so
-    another connection (another engine, `flow show`) sees it at once."""
+    another connection (another engine, `flow show`) sees it at once; only an engine's progress while it
+    drives a run may reach the others a moment later, but is durable before the method returns (`driving`)."""
 
     location: str  # where the store is, for messages: a file's path or a URL with its password hidden
 
