@@ -170,8 +170,8 @@ class SQLiteStore(Store):
 
     def _commit(self, *batches: Batch) -> int:
         # One cursor for every write: Connection.execute makes (and registers) a new one per call, and an
-        # engine writes on every scheduler tick. BEGIN IMMEDIATE takes the write lock up front, so
-        # concurrent engines queue instead of failing.
+        # engine commits many times a run. BEGIN IMMEDIATE takes the write lock up front, so concurrent
+        # engines queue instead of failing.
         cursor = self._writer
         cursor.execute("BEGIN IMMEDIATE")
         changed = 0
