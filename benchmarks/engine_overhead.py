@@ -2,12 +2,12 @@
 
 Engine overhead per task is the run's time per task less the cost, measured in the same run, of the same
 number of bare fake-backend submit/poll calls: it is what the engine adds (scheduling, input resolution,
-placeholders, recording every transition in the SQLite store, collecting outputs). Target: <= 100 us per
-task on a 2-core machine. The one-off YAML parse is printed apart. The run's CPU time per task (all
-threads of the process) is printed too: on a busy machine it shows how much of the wall time was spent
-waiting. The run's graph is full of reference cycles that the garbage collector frees after the run: the
-full collection that follows it is printed apart ("gc after"), and the bare calls are timed after it, so
-they do not pay for it.
+placeholders, recording every transition in the SQLite store, in the run's log and then in bulk commits,
+collecting outputs). Target: <= 100 us per task on a 2-core machine. The one-off YAML parse is printed
+apart. The run's CPU time per task (all threads of the process) is printed too: on a busy machine it shows
+how much of the wall time was spent waiting. The run's graph is full of reference cycles that the garbage
+collector frees after the run: the full collection that follows it is printed apart ("gc after"), and the
+bare calls are timed after it, so they do not pay for it.
 `--store URL` records into that store instead (a PostgreSQL one: what a shared store costs the engine).
 
 Each shape runs `--repeat` times (3) and the run with the median overhead is printed, with the spread of
