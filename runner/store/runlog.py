@@ -28,15 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import StoreError
+from runner.store.columns import TASK_UPDATE_START
 
 Apply = Callable[..., int]  # commits (statement, rows) batches in one transaction
 
 APPLY_INTERVAL_SECONDS = 0.25
 _LENGTH = struct.Struct("<I")
 _SUFFIX = ".log"
-# An UPDATE of a task's row ends with its key (run_id, path): of two pending updates of one row with the same
-# statement, the later one sets every column the earlier one does, so the earlier one need not be applied.
-_TASK_UPDATE = "UPDATE tasks SET "
 
 
 class RunLog:
@@ -75,9 +73,11 @@ class RunLog:
         """Log the batches before returning; they are applied by the next `apply`."""
         payload = marshal.dumps(batches)
         _write_all(self._fd, _LENGTH.pack(len(payload)) + payload)
+        # Of two pending updates of one task's row by the same statement, the later one sets every column
+        # the earlier one does: the earlier one need not be applied.
         pending, latest = self._pending, self._latest_update
         for sql, rows in batches:
-            is_update = sql.startswith(_TASK_UPDATE)
+            is_update = sql.startswith(TASK_UPDATE_START)
             for row in rows:
                 if is_update:
                     path = row[-1]

@@ -102,7 +102,8 @@ class SQLiteStore(Store):
         (runner.store.runlog), and WAL checkpoints happen in a background thread, not in its commits."""
         if self._log is not None:  # one connection, one engine: a second would interleave its writes
             raise RuntimeError(f"this store already drives a run, not {run_id!r} too")
-        self._apply_abandoned()  # an engine of this process that died, as a test's simulated kill does
+        # A log left since this store was opened: its engine died, or its last commit failed.
+        self._apply_abandoned()
         log = RunLog(self._logs, run_id)
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         applied = False
@@ -159,14 +160,18 @@ class SQLiteStore(Store):
         self._db.close()
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        if self._log is not None and self._log.pending:  # what this store was given is what it answers from
-            self._log.apply(self._commit)
+        self._apply_logged()
         return self._db.execute(sql, params).fetchall()
 
     def _write(self, *batches: Batch) -> int:
-        if self._log is not None and self._log.pending:  # writes reach the database in the order given
-            self._log.apply(self._commit)
+        self._apply_logged()
         return self._commit(*batches)
+
+    def _apply_logged(self) -> None:
+        """Commit what the engine logged and did not apply yet: this store answers from all it was given,
+        and writes reach the database in the order they were made."""
+        if self._log is not None and self._log.pending:
+            self._log.apply(self._commit)
 
     def _commit(self, *batches: Batch) -> int:
         # One cursor for every write: Connection.execute makes (and registers) a new one per call, and an
