@@ -3,45 +3,45 @@
 A commit to SQLite in WAL mode takes several file locks and writes a whole page per changed row; an engine
 that commits once per scheduler tick spends more on that than on everything else it does. While it drives a
 run, its task and artifact writes are appended instead to a log file of that run, one `write` per tick,
-which a crash of the engine's process leaves behind intact, and they reach the database in one transaction
-every `APPLY_INTERVAL_SECONDS`, before anything else the store is asked, and when the run ends.
+which a crash of the engine's process leaves behind intact. They reach the database in one transaction
+every `APPLY_INTERVAL_SECONDS`, before anything else the store is asked, and when the run ends. A run that
+lasts longer than one interval hands the applying to a process of its own (runner.store.applier), which
+runs beside the engine; the engine applies the log itself only when that process cannot be started or
+died.
 
 A log is locked while its engine lives. Opening a store applies the logs of engines that died, so every
 command (`flow show`, `flow resume`) sees a dead engine's last writes. The rows in a log set columns to
-values, never to expressions of their old values, so applying a log twice leaves what applying it once
-does: a crash between a commit and the cut of the log loses nothing.
-
-Frame: a 4-byte little-endian length, then the `marshal` of a list of (statement, rows); the log only holds
-text, numbers and None, which marshal has written the same way since Python 3.4, and loading it runs no
-code.
+values, never to expressions of their old values, so applying a log again from its start leaves what
+applying it once does: a crash between a commit and the note of what it applied loses nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
-import marshal
 import os
 import struct
+import subprocess
+import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from runner.errors import StoreError
+from runner.store import applier
+from runner.store.applier import Batch, Commit, UnreadableLog, apply_from
 from runner.store.columns import TASK_UPDATE_START
 
-Apply = Callable[..., int]  # commits (statement, rows) batches in one transaction
-
 APPLY_INTERVAL_SECONDS = 0.25
-_LENGTH = struct.Struct("<I")
+_OFFSET = struct.Struct("<Q")
 _SUFFIX = ".log"
 
 
 class RunLog:
     """The log of one engine driving one run: writes are appended at once and applied in bulk."""
 
-    def __init__(self, folder: Path, run_id: str) -> None:
+    def __init__(self, folder: Path, run_id: str, database: Path) -> None:
         self.path = folder / f"{run_id}{_SUFFIX}"
+        self._database = database
         folder.mkdir(parents=True, exist_ok=True)
         # Made under another name and locked before it is linked, so no store ever sees it unlocked and
         # takes it for a dead engine's; linking fails where the name is taken, unlike a rename.
@@ -58,63 +58,108 @@ class RunLog:
             raise
         finally:
             made.unlink()
-        self._pending: list[tuple[str, tuple[Any, ...]] | None] = []  # (statement, row); None: superseded
-        self._latest_update: dict[str, int] = {}  # task path -> the position of its latest pending update
+        self._written = 0  # bytes in the log
+        self._applied = 0  # of which the database has all the frames
         self._applied_at = time.monotonic()
+        self._applier: subprocess.Popen[bytes] | None = None
+        self._applier_failed = False  # it could not start or died: this process applies from then on
 
     @property
     def pending(self) -> bool:
-        return bool(self._pending)
+        return self._written > self._applied
 
-    def due(self) -> bool:
-        return time.monotonic() - self._applied_at >= APPLY_INTERVAL_SECONDS
+    def append(self, batches: list[Batch], commit: Commit) -> None:
+        """Log the batches before returning. Once the run has lasted an interval, the applier process is
+        started, which applies them from then on; should it not start, this process applies them every
+        interval."""
+        data = applier.frame(batches)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        self._written += len(data)
+        if self._applier is None and time.monotonic() - self._applied_at >= APPLY_INTERVAL_SECONDS:
+            if not self._applier_failed:
+                self._start_applier()
+            if self._applier is None:
+                self.apply(commit)
 
-    def append(self, batches: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
-        """Log the batches before returning; they are applied by the next `apply`."""
-        payload = marshal.dumps(batches)
-        _write_all(self._fd, _LENGTH.pack(len(payload)) + payload)
-        # Of two pending updates of one task's row by the same statement, the later one sets every column
-        # the earlier one does: the earlier one need not be applied.
-        pending, latest = self._pending, self._latest_update
-        for sql, rows in batches:
-            is_update = sql.startswith(TASK_UPDATE_START)
-            for row in rows:
-                if is_update:
-                    path = row[-1]
-                    earlier = latest.get(path)
-                    if earlier is not None and (entry := pending[earlier]) is not None and entry[0] == sql:
-                        pending[earlier] = None
-                    latest[path] = len(pending)
-                pending.append((sql, row))
-
-    def apply(self, commit: Apply) -> None:
-        """Commit what is pending in one transaction, then cut the log: all it holds is in the database."""
-        batches: list[tuple[str, list[tuple[Any, ...]]]] = []
-        for entry in self._pending:
-            if entry is None:
-                continue
-            sql, row = entry
-            if batches and batches[-1][0] == sql:
-                batches[-1][1].append(row)
-            else:
-                batches.append((sql, [row]))
-        if batches:
-            commit(*batches)
-        self._pending.clear()
-        self._latest_update.clear()
-        os.ftruncate(self._fd, 0)
+    def apply(self, commit: Commit) -> None:
+        """Make everything logged so far reach the database before returning."""
+        if self._applier is not None:
+            try:
+                self._applied = self._ask_applier(self._written)
+                return
+            except (OSError, ValueError):
+                self._applier_failed = True
+                self._stop_applier()
+                # Nobody knows how far it got: applying the log again from its start is harmless.
+                self._applied = 0
+        self._applied = self._apply_here(self._applied, commit)
         self._applied_at = time.monotonic()
 
-    def close(self, *, applied: bool) -> None:
-        """Stop logging; remove the log when everything in it was applied, or leave it for the next store."""
+    def close(self, commit: Commit) -> None:
+        """Stop logging: apply what is left and remove the log. Should applying fail, the log stays for
+        the next store opened to apply."""
         try:
-            if applied:
-                self.path.unlink()
+            if self.pending:
+                self.apply(commit)
+            self._stop_applier()
+            self.path.unlink()
         finally:
+            self._stop_applier()
             os.close(self._fd)
 
+    def _apply_here(self, start: int, commit: Commit) -> int:
+        try:
+            return apply_from(str(self.path), start, commit, TASK_UPDATE_START)
+        except UnreadableLog as exc:  # only a bug or another program writing to it makes one
+            raise StoreError(str(exc), str(self.path)) from None
 
-def apply_abandoned(folder: Path, commit: Apply) -> None:
+    def _start_applier(self) -> None:
+        command = [
+            sys.executable,
+            "-I",
+            "-S",
+            applier.__file__,
+            str(self._database),
+            str(self.path),
+            TASK_UPDATE_START,
+            str(APPLY_INTERVAL_SECONDS),
+            str(self._applied),
+        ]
+        try:
+            # It inherits the locked log: the lock holds until both processes are gone.
+            self._applier = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(self._fd,)
+            )
+        except (OSError, ValueError):
+            self._applier_failed = True
+
+    def _ask_applier(self, offset: int) -> int:
+        """Have the applier process apply the log up to `offset`; how far it applied."""
+        process = self._applier
+        assert process is not None and process.stdin is not None and process.stdout is not None
+        process.stdin.write(_OFFSET.pack(offset))
+        process.stdin.flush()
+        reply = process.stdout.read(_OFFSET.size)
+        if len(reply) != _OFFSET.size:
+            raise ValueError("the run log's applier stopped")
+        (applied,) = _OFFSET.unpack(reply)
+        return int(applied)
+
+    def _stop_applier(self) -> None:
+        """End the applier process's input; it exits at once."""
+        process, self._applier = self._applier, None
+        if process is None:
+            return
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):  # it died with a request of ours unread
+                    stream.close()
+        process.wait()
+
+
+def apply_abandoned(folder: Path, commit: Commit) -> None:
     """Apply and remove the logs of engines that died before applying them; logs of live engines stay."""
     try:
         names = os.listdir(folder)
@@ -125,7 +170,7 @@ def apply_abandoned(folder: Path, commit: Apply) -> None:
             _apply_if_abandoned(folder / name, commit)
 
 
-def _apply_if_abandoned(path: Path, commit: Apply) -> None:
+def _apply_if_abandoned(path: Path, commit: Commit) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:  # its engine finished, or another store applied it
@@ -137,33 +182,10 @@ def _apply_if_abandoned(path: Path, commit: Apply) -> None:
             return  # its engine is alive
         if os.fstat(fd).st_nlink == 0:
             return  # removed once applied, between our open and our lock
-        with open(fd, "rb", closefd=False) as file:
-            batches = _frames(file.read(), path)
-        if batches:
-            commit(*batches)
+        try:
+            apply_from(str(path), 0, commit, TASK_UPDATE_START)
+        except UnreadableLog as exc:
+            raise StoreError(str(exc), str(path)) from None
         path.unlink()
     finally:
         os.close(fd)
-
-
-def _frames(data: bytes, path: Path) -> list[tuple[str, list[Any]]]:
-    """The batches of a log's frames, in order. A last frame cut short (a write that never finished, so its
-    engine never acted on it) is left out."""
-    batches: list[tuple[str, list[Any]]] = []
-    offset = 0
-    while offset + _LENGTH.size <= len(data):
-        (length,) = _LENGTH.unpack_from(data, offset)
-        start, offset = offset + _LENGTH.size, offset + _LENGTH.size + length
-        if offset > len(data):
-            break
-        try:
-            batches.extend(marshal.loads(data[start:offset]))
-        except (ValueError, EOFError, TypeError) as exc:
-            raise StoreError(f"unreadable run log at byte {start}: {exc}", str(path)) from None
-    return batches
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import StoreError
+from runner.store.applier import committer, connect
 from runner.store.base import Batch, Store, progress_batches
 from runner.store.checkpoint import Checkpointer
 from runner.store.records import ArtifactRecord, TaskRecord
@@ -60,17 +61,6 @@ _MIGRATIONS = [
 _AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 
 
-def _bind_null(value: None) -> None:
-    return value
-
-
-# The sqlite3 module adapts a None parameter by looking for an `__adapt__` on its protocol class, which
-# raises and formats an AttributeError it then discards. Empty columns (times, exit code, resource figures)
-# are bound on every transition: 11 such errors per task made 6% of the engine's instructions. With an
-# adapter for None the module finds one at once. It binds NULL either way.
-sqlite3.register_adapter(type(None), _bind_null)
-
-
 class SQLiteStore(Store):
     """A store in one SQLite file, for one machine. Every write is committed before the method returns,
     except an engine's progress while it drives a run: that is logged first (see `driving`)."""
@@ -80,16 +70,9 @@ class SQLiteStore(Store):
         self.location = str(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: transactions are explicit, so a batch of task updates is one commit.
-            self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=60000")
-            self._db.execute(
-                "PRAGMA journal_size_limit=67108864"
-            )  # the WAL shrinks back to 64 MiB after a checkpoint
+            self._db = connect(str(self.path))
             self._migrate()
-            self._writer = self._db.cursor()
+            self._commit = committer(self._db)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store: {exc}", self.location) from None
         self._logs = self.path.with_name(f"{self.path.name}-runlogs")
@@ -104,9 +87,8 @@ class SQLiteStore(Store):
             raise RuntimeError(f"this store already drives a run, not {run_id!r} too")
         # A log left since this store was opened: its engine died, or its last commit failed.
         self._apply_abandoned()
-        log = RunLog(self._logs, run_id)
+        log = RunLog(self._logs, run_id, self.path)
         self._db.execute("PRAGMA wal_autocheckpoint=0")
-        applied = False
         try:
             with Checkpointer(self.path):
                 self._log = log
@@ -114,10 +96,8 @@ class SQLiteStore(Store):
                     yield
                 finally:
                     self._log = None
-                    log.apply(self._commit)
-                    applied = True
+                    log.close(self._commit)
         finally:
-            log.close(applied=applied)
             self._db.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
 
     def save_progress(
@@ -130,9 +110,7 @@ class SQLiteStore(Store):
         if log is None:
             super().save_progress(new_tasks, changed_tasks, artifacts)
             return
-        log.append(progress_batches(new_tasks, changed_tasks, artifacts))
-        if log.due():
-            log.apply(self._commit)
+        log.append(progress_batches(new_tasks, changed_tasks, artifacts), self._commit)
 
     def _apply_abandoned(self) -> None:
         try:
@@ -172,19 +150,3 @@ class SQLiteStore(Store):
         and writes reach the database in the order they were made."""
         if self._log is not None and self._log.pending:
             self._log.apply(self._commit)
-
-    def _commit(self, *batches: Batch) -> int:
-        # One cursor for every write: Connection.execute makes (and registers) a new one per call, and an
-        # engine commits many times a run. BEGIN IMMEDIATE takes the write lock up front, so concurrent
-        # engines queue instead of failing.
-        cursor = self._writer
-        cursor.execute("BEGIN IMMEDIATE")
-        changed = 0
-        try:
-            for sql, rows in batches:
-                changed += cursor.executemany(sql, rows).rowcount
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-        cursor.execute("COMMIT")
-        return changed

@@ -4,9 +4,12 @@ store that logs answers from what it was given."""
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +18,9 @@ import pytest
 from runner.errors import StoreError
 from runner.store import RunRecord, SQLiteStore, Store, TaskRecord, TaskState
 from runner.store import runlog as runlog_module
-from runner.store.columns import TASK_CHEAP
-from runner.store.runlog import RunLog, apply_abandoned
+from runner.store.applier import coalesced, frame
+from runner.store.columns import TASK_CHEAP, TASK_UPDATE_START
+from runner.store.runlog import apply_abandoned
 
 RUN = "r1"
 
@@ -108,31 +112,25 @@ def test_a_run_driven_by_another_engine_cannot_be_driven(tmp_path: Path) -> None
     second.close()
 
 
-def test_only_the_last_of_a_rows_updates_by_one_statement_is_applied(tmp_path: Path) -> None:
-    log = RunLog(tmp_path, RUN)
+def test_only_the_last_of_a_rows_updates_by_one_statement_is_applied() -> None:
     sql_cheap, sql_other = "UPDATE tasks SET state = ? WHERE run_id = ? AND path = ?", "UPDATE tasks SET x"
-    log.append([(sql_cheap, [("RUNNING", RUN, "a"), ("RUNNING", RUN, "b")])])
-    log.append([(sql_other, [(1, RUN, "b")])])
-    log.append([(sql_cheap, [("SUCCEEDED", RUN, "a"), ("SUCCEEDED", RUN, "b")])])
-    committed = Committed()
-    log.apply(committed)
+    batches: Frame = [
+        (sql_cheap, [("RUNNING", RUN, "a"), ("RUNNING", RUN, "b")]),
+        (sql_other, [(1, RUN, "b")]),
+        (sql_cheap, [("SUCCEEDED", RUN, "a"), ("SUCCEEDED", RUN, "b")]),
+    ]
     # b's first update stays: another statement came between, and it must not land after it.
-    assert committed == [
+    assert coalesced(batches, TASK_UPDATE_START) == [
         (sql_cheap, [("RUNNING", RUN, "b")]),
         (sql_other, [(1, RUN, "b")]),
         (sql_cheap, [("SUCCEEDED", RUN, "a"), ("SUCCEEDED", RUN, "b")]),
     ]
-    assert (tmp_path / "r1.log").stat().st_size == 0, "an applied log is cut"
-    log.close(applied=True)
-    assert not (tmp_path / "r1.log").exists()
 
 
 def logged(folder: Path, *frames: Frame) -> Path:
-    log = RunLog(folder, RUN)
-    for frame in frames:
-        log.append(frame)
-    log.close(applied=False)
-    return log.path
+    path = folder / f"{RUN}.log"
+    path.write_bytes(b"".join(map(frame, frames)))
+    return path
 
 
 def test_a_frame_cut_short_by_the_kill_is_left_out(tmp_path: Path) -> None:
@@ -154,3 +152,104 @@ def test_an_unreadable_log_is_an_error_naming_it_and_is_kept(tmp_path: Path) -> 
         apply_abandoned(tmp_path, Committed())
     assert str(path) in str(raised.value)
     assert path.exists()
+
+
+def drive_past_one_interval(engine: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Save a task's first transitions while driving, with a tick after the first apply interval."""
+    monkeypatch.setattr(runlog_module, "APPLY_INTERVAL_SECONDS", 0.05)
+    engine.save_progress([task("a"), task("b")], {}, [])
+    time.sleep(0.1)
+    engine.save_progress([], {TASK_CHEAP: [task("a", TaskState.RUNNING, 1)]}, [])
+
+
+def wait_for(what: Callable[[], bool], seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not what():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_run_longer_than_an_interval_is_applied_by_a_process_of_its_own_while_it_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = new_store(tmp_path / "flow.db")
+    with engine.driving(RUN), SQLiteStore(tmp_path / "flow.db") as reader:
+        drive_past_one_interval(engine, monkeypatch)
+        applier = engine._log._applier if engine._log else None
+        assert applier is not None and applier.poll() is None, "the applier process runs"
+        # The engine does nothing more: what reaches the reader is the applier's doing.
+        running = {"a": (TaskState.RUNNING, 1), "b": (TaskState.PENDING, 0)}
+        assert wait_for(lambda: states(reader) == running), states(reader)
+        engine.save_progress([], {TASK_CHEAP: [task("a", TaskState.SUCCEEDED, 1)]}, [])
+        assert states(engine)["a"] == (TaskState.SUCCEEDED, 1), "the engine's store asks it to catch up"
+    assert applier.poll() == 0, "it was stopped with the run"
+    assert list((tmp_path / "flow.db-runlogs").iterdir()) == []
+    with SQLiteStore(tmp_path / "flow.db") as reader:
+        assert states(reader) == {"a": (TaskState.SUCCEEDED, 1), "b": (TaskState.PENDING, 0)}
+    engine.close()
+
+
+def test_when_the_applier_process_dies_the_engine_applies_its_log_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = new_store(tmp_path / "flow.db")
+    with engine.driving(RUN):
+        drive_past_one_interval(engine, monkeypatch)
+        applier = engine._log._applier if engine._log else None
+        assert applier is not None
+        applier.kill()
+        applier.wait()
+        engine.save_progress([], {TASK_CHEAP: [task("b", TaskState.RUNNING, 1)]}, [])
+        assert states(engine) == {"a": (TaskState.RUNNING, 1), "b": (TaskState.RUNNING, 1)}
+        engine.save_progress([], {TASK_CHEAP: [task("b", TaskState.SUCCEEDED, 1)]}, [])
+    assert list((tmp_path / "flow.db-runlogs").iterdir()) == []
+    with SQLiteStore(tmp_path / "flow.db") as reader:
+        assert states(reader) == {"a": (TaskState.RUNNING, 1), "b": (TaskState.SUCCEEDED, 1)}
+    engine.close()
+
+
+KILLED_ENGINE_WITH_APPLIER = textwrap.dedent(
+    """
+    import os, sys, time
+    from runner.store import RunRecord, SQLiteStore, TaskRecord, TaskState, runlog
+    from runner.store.columns import TASK_CHEAP
+
+    runlog.APPLY_INTERVAL_SECONDS = 0.05
+    store = SQLiteStore(sys.argv[1])
+    store.save_run(RunRecord(run_id="r1", pipeline="p", pipeline_file="", backend="fake", root="/r"))
+    a = TaskRecord(run_id="r1", path="a", name="a", component="c", kind="container")
+    with store.driving("r1"):
+        store.save_progress([a], {}, [])
+        time.sleep(0.1)
+        a.state, a.attempts = TaskState.RUNNING, 1
+        store.save_progress([], {TASK_CHEAP: [a]}, [])  # starts the applier
+        runlog.APPLY_INTERVAL_SECONDS = 3600.0
+        a.state = TaskState.SUCCEEDED
+        store.save_progress([], {TASK_CHEAP: [a]}, [])
+        os._exit(9)
+    """
+)
+
+
+def test_the_log_of_an_engine_killed_while_its_applier_ran_is_applied_by_the_next_store(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "flow.db"
+    killed = subprocess.run([sys.executable, "-c", KILLED_ENGINE_WITH_APPLIER, str(db)], check=False)
+    assert killed.returncode == 9
+    log = tmp_path / "flow.db-runlogs" / "r1.log"
+
+    def unlocked() -> bool:  # the applier exits once the engine's requests end
+        with log.open("rb") as file:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+    assert wait_for(unlocked)
+    with SQLiteStore(db) as store:
+        assert states(store) == {"a": (TaskState.SUCCEEDED, 1)}
+    assert not log.exists()
