@@ -33,7 +33,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, BinaryIO
 
 Batch = tuple[str, list[tuple[Any, ...]]]
 Commit = Callable[..., int]  # commits (statement, rows) batches in one transaction
@@ -101,11 +101,10 @@ def coalesced(batches: Iterable[Batch], update_start: str) -> list[Batch]:
     return merged
 
 
-def apply_from(path: str, start: int, commit: Commit, update_start: str) -> int:
+def apply_from(log: BinaryIO, start: int, commit: Commit, update_start: str) -> int:
     """Commit the whole frames of the log from `start` in one transaction; where the next frame starts."""
-    with open(path, "rb") as log:
-        log.seek(start)
-        batches, end = frames(log.read())
+    log.seek(start)
+    batches, end = frames(log.read())
     if batches:
         commit(*coalesced(batches, update_start))
     return start + end
@@ -157,18 +156,19 @@ def serve(database: str, log: str, update_start: str, interval: float, applied: 
     """Apply the log every `interval` seconds and whenever the engine asks, until its requests end."""
     commit = committer(connect(database))
     requests, replies = sys.stdin.fileno(), sys.stdout.fileno()
+    logged = open(log, "rb")  # noqa: SIM115 (open while the process lives)
     due = time.monotonic()  # what the engine logged in its first interval is applied at once
     while True:
         readable, _, _ = select.select([requests], [], [], max(0.0, due - time.monotonic()))
         if not readable:
-            applied = apply_from(log, applied, commit, update_start)
+            applied = apply_from(logged, applied, commit, update_start)
             due = time.monotonic() + interval
             continue
         request = _read_exactly(requests, _OFFSET.size)
         if request is None:
             return
         (wanted,) = _OFFSET.unpack(request)
-        applied = apply_from(log, applied, commit, update_start)
+        applied = apply_from(logged, applied, commit, update_start)
         if applied < wanted:  # the engine wrote whole frames up to `wanted` before it asked
             raise UnreadableLog(applied, f"the log ends before byte {wanted}")
         os.write(replies, _OFFSET.pack(applied))

@@ -60,7 +60,7 @@ class RunLog:
             made.unlink()
         self._written = 0  # bytes in the log
         self._applied = 0  # of which the database has all the frames
-        self._applied_at = time.monotonic()
+        self._due = time.monotonic() + APPLY_INTERVAL_SECONDS  # when to see that the log gets applied
         self._applier: subprocess.Popen[bytes] | None = None
         self._applier_failed = False  # it could not start or died: this process applies from then on
 
@@ -70,17 +70,18 @@ class RunLog:
 
     def append(self, batches: list[Batch], commit: Commit) -> None:
         """Log the batches before returning. Once the run has lasted an interval, the applier process is
-        started, which applies them from then on; should it not start, this process applies them every
-        interval."""
+        started, which applies them from then on; should it not start, or die, this process applies them
+        every interval."""
         data = applier.frame(batches)
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view) :]
         self._written += len(data)
-        if self._applier is None and time.monotonic() - self._applied_at >= APPLY_INTERVAL_SECONDS:
-            if not self._applier_failed:
+        if time.monotonic() >= self._due:
+            self._due = time.monotonic() + APPLY_INTERVAL_SECONDS
+            if self._applier is None and not self._applier_failed:
                 self._start_applier()
-            if self._applier is None:
+            if self._applier is None or self._applier.poll() is not None:
                 self.apply(commit)
 
     def apply(self, commit: Commit) -> None:
@@ -94,8 +95,11 @@ class RunLog:
                 self._stop_applier()
                 # Nobody knows how far it got: applying the log again from its start is harmless.
                 self._applied = 0
-        self._applied = self._apply_here(self._applied, commit)
-        self._applied_at = time.monotonic()
+        try:
+            with open(self.path, "rb") as log:
+                self._applied = apply_from(log, self._applied, commit, TASK_UPDATE_START)
+        except UnreadableLog as exc:  # only a bug or another program writing to it makes one
+            raise StoreError(str(exc), str(self.path)) from None
 
     def close(self, commit: Commit) -> None:
         """Stop logging: apply what is left and remove the log. Should applying fail, the log stays for
@@ -103,17 +107,10 @@ class RunLog:
         try:
             if self.pending:
                 self.apply(commit)
-            self._stop_applier()
-            self.path.unlink()
         finally:
             self._stop_applier()
             os.close(self._fd)
-
-    def _apply_here(self, start: int, commit: Commit) -> int:
-        try:
-            return apply_from(str(self.path), start, commit, TASK_UPDATE_START)
-        except UnreadableLog as exc:  # only a bug or another program writing to it makes one
-            raise StoreError(str(exc), str(self.path)) from None
+        self.path.unlink()
 
     def _start_applier(self) -> None:
         command = [
@@ -128,9 +125,14 @@ class RunLog:
             str(self._applied),
         ]
         try:
-            # It inherits the locked log: the lock holds until both processes are gone.
+            # It inherits the locked log: the lock holds until both processes are gone. A session of its
+            # own keeps a terminal's Ctrl-C from it: it stops when the engine's requests end.
             self._applier = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(self._fd,)
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                pass_fds=(self._fd,),
+                start_new_session=True,
             )
         except (OSError, ValueError):
             self._applier_failed = True
@@ -183,7 +185,8 @@ def _apply_if_abandoned(path: Path, commit: Commit) -> None:
         if os.fstat(fd).st_nlink == 0:
             return  # removed once applied, between our open and our lock
         try:
-            apply_from(str(path), 0, commit, TASK_UPDATE_START)
+            with open(fd, "rb", closefd=False) as log:
+                apply_from(log, 0, commit, TASK_UPDATE_START)
         except UnreadableLog as exc:
             raise StoreError(str(exc), str(path)) from None
         path.unlink()

@@ -154,9 +154,8 @@ def test_an_unreadable_log_is_an_error_naming_it_and_is_kept(tmp_path: Path) -> 
     assert path.exists()
 
 
-def drive_past_one_interval(engine: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def drive_past_one_interval(engine: SQLiteStore) -> None:
     """Save a task's first transitions while driving, with a tick after the first apply interval."""
-    monkeypatch.setattr(runlog_module, "APPLY_INTERVAL_SECONDS", 0.05)
     engine.save_progress([task("a"), task("b")], {}, [])
     time.sleep(0.1)
     engine.save_progress([], {TASK_CHEAP: [task("a", TaskState.RUNNING, 1)]}, [])
@@ -174,9 +173,10 @@ def wait_for(what: Callable[[], bool], seconds: float = 20.0) -> bool:
 def test_a_run_longer_than_an_interval_is_applied_by_a_process_of_its_own_while_it_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(runlog_module, "APPLY_INTERVAL_SECONDS", 0.05)
     engine = new_store(tmp_path / "flow.db")
     with engine.driving(RUN), SQLiteStore(tmp_path / "flow.db") as reader:
-        drive_past_one_interval(engine, monkeypatch)
+        drive_past_one_interval(engine)
         applier = engine._log._applier if engine._log else None
         assert applier is not None and applier.poll() is None, "the applier process runs"
         # The engine does nothing more: what reaches the reader is the applier's doing.
@@ -194,9 +194,10 @@ def test_a_run_longer_than_an_interval_is_applied_by_a_process_of_its_own_while_
 def test_when_the_applier_process_dies_the_engine_applies_its_log_itself(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(runlog_module, "APPLY_INTERVAL_SECONDS", 0.05)
     engine = new_store(tmp_path / "flow.db")
     with engine.driving(RUN):
-        drive_past_one_interval(engine, monkeypatch)
+        drive_past_one_interval(engine)
         applier = engine._log._applier if engine._log else None
         assert applier is not None
         applier.kill()
@@ -225,7 +226,7 @@ KILLED_ENGINE_WITH_APPLIER = textwrap.dedent(
         time.sleep(0.1)
         a.state, a.attempts = TaskState.RUNNING, 1
         store.save_progress([], {TASK_CHEAP: [a]}, [])  # starts the applier
-        runlog.APPLY_INTERVAL_SECONDS = 3600.0
+        assert store.tasks("r1")[0].state == TaskState.RUNNING  # which applied the log up to here
         a.state = TaskState.SUCCEEDED
         store.save_progress([], {TASK_CHEAP: [a]}, [])
         os._exit(9)
