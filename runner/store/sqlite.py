@@ -11,7 +11,6 @@ from typing import Any
 from runner.errors import StoreError
 from runner.store.applier import committer, connect
 from runner.store.base import Batch, Store, progress_batches
-from runner.store.checkpoint import Checkpointer
 from runner.store.records import ArtifactRecord, TaskRecord
 from runner.store.runlog import RunLog, apply_abandoned
 
@@ -58,8 +57,6 @@ _MIGRATIONS = [
     """,
 ]
 
-_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
-
 
 class SQLiteStore(Store):
     """A store in one SQLite file, for one machine. Every write is committed before the method returns,
@@ -82,23 +79,18 @@ class SQLiteStore(Store):
     @contextlib.contextmanager
     def driving(self, run_id: str) -> Iterator[None]:
         """While an engine drives a run: its progress goes to the run's log and reaches the database in bulk
-        (runner.store.runlog), and WAL checkpoints happen in a background thread, not in its commits."""
+        (runner.store.runlog)."""
         if self._log is not None:  # one connection, one engine: a second would interleave its writes
             raise RuntimeError(f"this store already drives a run, not {run_id!r} too")
         # A log left since this store was opened: its engine died, or its last commit failed.
         self._apply_abandoned()
         log = RunLog(self._logs, run_id, self.path)
-        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._log = log
         try:
-            with Checkpointer(self.path):
-                self._log = log
-                try:
-                    yield
-                finally:
-                    self._log = None
-                    log.close(self._commit)
+            yield
         finally:
-            self._db.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
+            self._log = None
+            log.close(self._commit)
 
     def save_progress(
         self,
