@@ -7,9 +7,9 @@ applied to the database in bulk by a process of its own, beside the engine (runn
 run's time includes waiting for it to apply the last of the log at the end, not the applying before.
 Target: <= 100 us per task on a 2-core machine. The one-off YAML parse is printed apart. The run's CPU
 time per task (all threads of the engine's process, not the applier's) is printed too: on a busy machine
-it shows how much of the wall time was spent waiting. The run's graph is full of reference cycles that the garbage
-collector frees after the run: the full collection that follows it is printed apart ("gc after"), and the
-bare calls are timed after it, so they do not pay for it.
+it shows how much of the wall time was spent waiting. The run's graph is full of reference cycles that the
+garbage collector frees after the run: the full collection that follows it is printed apart ("gc after"),
+and the bare calls are timed after it, so they do not pay for it.
 `--store URL` records into that store instead (a PostgreSQL one: what a shared store costs the engine).
 
 Each shape runs `--repeat` times (3) and the run with the median overhead is printed, with the spread of
