@@ -186,3 +186,6 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
 
 if __name__ == "__main__":
     serve(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]))
+    # Nothing is left to flush, and SQLite's files are whole at any moment: skipping the interpreter's
+    # shutdown (some 10 ms, which the engine waits for at the end of a run) loses nothing.
+    os._exit(0)
