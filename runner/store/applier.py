@@ -43,11 +43,10 @@ _OFFSET = struct.Struct("<Q")
 
 
 class UnreadableLog(ValueError):
-    """A frame of the log cannot be read; `offset` is where its content starts."""
+    """A frame of the log cannot be read."""
 
     def __init__(self, offset: int, problem: str) -> None:
         super().__init__(f"unreadable run log at byte {offset}: {problem}")
-        self.offset = offset
 
 
 def frame(batches: list[Batch]) -> bytes:
@@ -55,11 +54,12 @@ def frame(batches: list[Batch]) -> bytes:
     return _LENGTH.pack(len(payload)) + payload
 
 
-def frames(data: bytes, start: int = 0) -> tuple[list[Batch], int]:
-    """The batches of the whole frames in `data` from `start`, in order, and where the first frame not
-    whole in `data` starts: one still being written, or cut short by a kill (its engine never acted on it)."""
+def frames(data: bytes, first_byte: int) -> tuple[list[Batch], int]:
+    """The batches of the whole frames in `data`, the log's bytes from `first_byte` on, in order, and how
+    many bytes they take: a frame not whole in `data` is one still being written, or one cut short by a
+    kill (its engine never acted on it)."""
     batches: list[Batch] = []
-    offset = start
+    offset = 0
     while offset + _LENGTH.size <= len(data):
         (length,) = _LENGTH.unpack_from(data, offset)
         content = offset + _LENGTH.size
@@ -68,7 +68,7 @@ def frames(data: bytes, start: int = 0) -> tuple[list[Batch], int]:
         try:
             batches.extend(marshal.loads(data[content : content + length]))
         except (ValueError, EOFError, TypeError) as exc:
-            raise UnreadableLog(content, str(exc)) from None
+            raise UnreadableLog(first_byte + content, str(exc)) from None
         offset = content + length
     return batches, offset
 
@@ -104,10 +104,10 @@ def coalesced(batches: Iterable[Batch], update_start: str) -> list[Batch]:
 def apply_from(log: BinaryIO, start: int, commit: Commit, update_start: str) -> int:
     """Commit the whole frames of the log from `start` in one transaction; where the next frame starts."""
     log.seek(start)
-    batches, end = frames(log.read())
+    batches, size = frames(log.read(), start)
     if batches:
         commit(*coalesced(batches, update_start))
-    return start + end
+    return start + size
 
 
 def _bind_null(value: None) -> None:

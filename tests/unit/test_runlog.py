@@ -18,7 +18,7 @@ import pytest
 from runner.errors import StoreError
 from runner.store import RunRecord, SQLiteStore, Store, TaskRecord, TaskState
 from runner.store import runlog as runlog_module
-from runner.store.applier import coalesced, frame
+from runner.store.applier import UnreadableLog, apply_from, coalesced, frame
 from runner.store.columns import TASK_CHEAP, TASK_UPDATE_START
 from runner.store.runlog import apply_abandoned
 
@@ -261,3 +261,15 @@ def test_the_log_of_an_engine_killed_while_its_applier_ran_is_applied_by_the_nex
     with SQLiteStore(db) as store:
         assert states(store) == {"a": (TaskState.SUCCEEDED, 1)}
     assert not log.exists()
+
+
+def test_an_unreadable_frame_is_named_by_its_byte_in_the_log_when_applying_from_the_middle(
+    tmp_path: Path,
+) -> None:
+    first: Frame = [("S1", [("a",)])]
+    path = logged(tmp_path, first, [("S2", [("b",)])])
+    second_at = len(frame(first))
+    data = path.read_bytes()
+    path.write_bytes(data[: second_at + 4] + b"\xff" * (len(data) - second_at - 4))
+    with path.open("rb") as log, pytest.raises(UnreadableLog, match=f"at byte {second_at + 4}:"):
+        apply_from(log, second_at, Committed(), TASK_UPDATE_START)
