@@ -39,7 +39,7 @@ Batch = tuple[str, list[tuple[Any, ...]]]
 Commit = Callable[..., int]  # commits (statement, rows) batches in one transaction
 
 _LENGTH = struct.Struct("<I")
-_OFFSET = struct.Struct("<Q")
+OFFSET = struct.Struct("<Q")  # a position in the log, in the engine's requests and the replies
 
 
 class UnreadableLog(ValueError):
@@ -164,14 +164,14 @@ def serve(database: str, log: str, update_start: str, interval: float, applied: 
             applied = apply_from(logged, applied, commit, update_start)
             due = time.monotonic() + interval
             continue
-        request = _read_exactly(requests, _OFFSET.size)
+        request = _read_exactly(requests, OFFSET.size)
         if request is None:
             return
-        (wanted,) = _OFFSET.unpack(request)
+        (wanted,) = OFFSET.unpack(request)
         applied = apply_from(logged, applied, commit, update_start)
         if applied < wanted:  # the engine wrote whole frames up to `wanted` before it asked
             raise UnreadableLog(applied, f"the log ends before byte {wanted}")
-        os.write(replies, _OFFSET.pack(applied))
+        os.write(replies, OFFSET.pack(applied))
 
 
 def _read_exactly(fd: int, size: int) -> bytes | None:

@@ -9,10 +9,11 @@ lasts longer than one interval hands the applying to a process of its own (runne
 runs beside the engine; the engine applies the log itself only when that process cannot be started or
 died.
 
-A log is locked while its engine lives. Opening a store applies the logs of engines that died, so every
-command (`flow show`, `flow resume`) sees a dead engine's last writes. The rows in a log set columns to
-values, never to expressions of their old values, so applying a log again from its start leaves what
-applying it once does: a crash between a commit and the note of what it applied loses nothing.
+A log is locked while its engine, or its applier process, lives. Opening a store applies the logs of
+engines that died, so every command (`flow show`, `flow resume`) sees a dead engine's last writes. The
+rows in a log set columns to values, never to expressions of their old values, so applying a log again
+from its start leaves what applying it once does: a crash between a commit and the note of what it applied
+loses nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import struct
 import subprocess
 import sys
 import time
@@ -28,11 +28,10 @@ from pathlib import Path
 
 from runner.errors import StoreError
 from runner.store import applier
-from runner.store.applier import Batch, Commit, UnreadableLog, apply_from
+from runner.store.applier import OFFSET, Batch, Commit, UnreadableLog, apply_from
 from runner.store.columns import TASK_UPDATE_START
 
 APPLY_INTERVAL_SECONDS = 0.25
-_OFFSET = struct.Struct("<Q")
 _SUFFIX = ".log"
 
 
@@ -141,12 +140,12 @@ class RunLog:
         """Have the applier process apply the log up to `offset`; how far it applied."""
         process = self._applier
         assert process is not None and process.stdin is not None and process.stdout is not None
-        process.stdin.write(_OFFSET.pack(offset))
+        process.stdin.write(OFFSET.pack(offset))
         process.stdin.flush()
-        reply = process.stdout.read(_OFFSET.size)
-        if len(reply) != _OFFSET.size:
+        reply = process.stdout.read(OFFSET.size)
+        if len(reply) != OFFSET.size:
             raise ValueError("the run log's applier stopped")
-        (applied,) = _OFFSET.unpack(reply)
+        (applied,) = OFFSET.unpack(reply)
         return int(applied)
 
     def _stop_applier(self) -> None:
