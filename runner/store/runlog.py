@@ -90,10 +90,9 @@ class RunLog:
                 self._applied = self._ask_applier(self._written)
                 return
             except (OSError, ValueError):
+                # What it applied past its last reply is applied again below: harmless, as rows set values.
                 self._applier_failed = True
                 self._stop_applier()
-                # Nobody knows how far it got: applying the log again from its start is harmless.
-                self._applied = 0
         try:
             with open(self.path, "rb") as log:
                 self._applied = apply_from(log, self._applied, commit, TASK_UPDATE_START)
