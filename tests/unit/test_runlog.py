@@ -207,7 +207,7 @@ def test_when_the_applier_process_dies_the_engine_applies_its_log_itself(
         applier.kill()
         applier.wait()
         time.sleep(0.1)
-        # The next tick after an interval finds it dead and applies the log here, from its start.
+        # The next tick after an interval finds it dead and applies the log here, from its last reply on.
         engine.save_progress([], {TASK_CHEAP: [task("b", TaskState.RUNNING, 1)]}, [])
         assert states(reader) == {"a": (TaskState.RUNNING, 1), "b": (TaskState.RUNNING, 1)}
         engine.save_progress([], {TASK_CHEAP: [task("b", TaskState.SUCCEEDED, 1)]}, [])
