@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 from runner.errors import StoreError
 from runner.store import applier
@@ -93,11 +94,8 @@ class RunLog:
                 # What it applied past its last reply is applied again below: harmless, as rows set values.
                 self._applier_failed = True
                 self._stop_applier()
-        try:
-            with open(self.path, "rb") as log:
-                self._applied = apply_from(log, self._applied, commit, TASK_UPDATE_START)
-        except UnreadableLog as exc:  # only a bug or another program writing to it makes one
-            raise StoreError(str(exc), str(self.path)) from None
+        with open(self.path, "rb") as log:
+            self._applied = _apply(log, self.path, self._applied, commit)
 
     def close(self, commit: Commit) -> None:
         """Stop logging: apply what is left and remove the log. Should applying fail, the log stays for
@@ -182,11 +180,17 @@ def _apply_if_abandoned(path: Path, commit: Commit) -> None:
             return  # its engine is alive
         if os.fstat(fd).st_nlink == 0:
             return  # removed once applied, between our open and our lock
-        try:
-            with open(fd, "rb", closefd=False) as log:
-                apply_from(log, 0, commit, TASK_UPDATE_START)
-        except UnreadableLog as exc:
-            raise StoreError(str(exc), str(path)) from None
+        with open(fd, "rb", closefd=False) as log:
+            _apply(log, path, 0, commit)
         path.unlink()
     finally:
         os.close(fd)
+
+
+def _apply(log: BinaryIO, path: Path, start: int, commit: Commit) -> int:
+    """applier.apply_from in this process, with an unreadable log a StoreError naming it (only a bug or
+    another program writing to the log makes one)."""
+    try:
+        return apply_from(log, start, commit, TASK_UPDATE_START)
+    except UnreadableLog as exc:
+        raise StoreError(str(exc), str(path)) from None

@@ -154,15 +154,15 @@ def test_an_unreadable_log_is_an_error_naming_it_and_is_kept(tmp_path: Path) -> 
     assert path.exists()
 
 
-def drive_past_one_interval(engine: SQLiteStore) -> None:
-    """Save a task's first transitions while driving, with a tick after the first apply interval."""
+def drive_past_one_interval(engine: SQLiteStore) -> subprocess.Popen[bytes]:
+    """Save a task's first transitions while driving, with a tick after the first apply interval: the
+    applier process that tick started, running."""
     engine.save_progress([task("a"), task("b")], {}, [])
     time.sleep(0.1)
     engine.save_progress([], {TASK_CHEAP: [task("a", TaskState.RUNNING, 1)]}, [])
-
-
-def applier_process(engine: SQLiteStore) -> subprocess.Popen[bytes] | None:
-    return engine._log._applier if engine._log else None
+    applier = engine._log._applier if engine._log else None
+    assert applier is not None and applier.poll() is None, "the applier process runs"
+    return applier
 
 
 def wait_for(what: Callable[[], bool], seconds: float = 20.0) -> bool:
@@ -180,9 +180,7 @@ def test_a_run_longer_than_an_interval_is_applied_by_a_process_of_its_own_while_
     monkeypatch.setattr(runlog_module, "APPLY_INTERVAL_SECONDS", 0.05)
     engine = new_store(tmp_path / "flow.db")
     with engine.driving(RUN), SQLiteStore(tmp_path / "flow.db") as reader:
-        drive_past_one_interval(engine)
-        applier = applier_process(engine)
-        assert applier is not None and applier.poll() is None, "the applier process runs"
+        applier = drive_past_one_interval(engine)
         # The engine does nothing more: what reaches the reader is the applier's doing.
         running = {"a": (TaskState.RUNNING, 1), "b": (TaskState.PENDING, 0)}
         assert wait_for(lambda: states(reader) == running), states(reader)
@@ -201,9 +199,7 @@ def test_when_the_applier_process_dies_the_engine_applies_its_log_itself(
     monkeypatch.setattr(runlog_module, "APPLY_INTERVAL_SECONDS", 0.05)
     engine = new_store(tmp_path / "flow.db")
     with engine.driving(RUN), SQLiteStore(tmp_path / "flow.db") as reader:
-        drive_past_one_interval(engine)
-        applier = applier_process(engine)
-        assert applier is not None
+        applier = drive_past_one_interval(engine)
         applier.kill()
         applier.wait()
         time.sleep(0.1)
