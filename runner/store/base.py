@@ -20,6 +20,7 @@ from runner.store.columns import (
     RUN_CHANGES,
     RUN_UPDATE,
     RUNS,
+    SPEC_TEXT_INSERT,
     TASKS,
     from_row,
     projection,
@@ -50,6 +51,10 @@ def progress_batches(
     if artifacts:
         batches.append((ARTIFACTS.upsert, list(map(ARTIFACTS.columns.row, artifacts))))
     return batches
+
+
+def _spec_text(run: RunRecord) -> Batch:
+    return SPEC_TEXT_INSERT, [(run.spec_digest, run.spec_text)]
 
 
 class Store(abc.ABC):
@@ -100,6 +105,9 @@ class Store(abc.ABC):
         same statement that saves the run, so engines creating runs at once never share one."""
         if not run.created_at:
             run.created_at = time.time()
+        # The text first, on its own: the run's statement must say alone whether it took the id. A text
+        # left by a crash before the run was saved is one no run refers to, and the next run of it uses.
+        self._write(_spec_text(run))
         while True:
             run.run_id = new_run_id()
             if self._write((RUNS.insert_new, [RUNS.columns.row(run)])):
@@ -108,7 +116,7 @@ class Store(abc.ABC):
     def save_run(self, run: RunRecord) -> None:
         if not run.created_at:
             run.created_at = time.time()
-        self._upsert([run], RunRecord)
+        self._write(_spec_text(run), (RUNS.upsert, [RUNS.columns.row(run)]))
 
     def save_run_progress(self, run: RunRecord) -> None:
         """Save a run's state, times, error, outputs and engine process; the run must have been saved."""

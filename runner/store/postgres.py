@@ -55,6 +55,14 @@ _MIGRATIONS = [
     """
     ALTER TABLE runs ADD COLUMN engine_host TEXT NOT NULL DEFAULT '';
     """,
+    """
+    CREATE TABLE spec_texts (digest TEXT PRIMARY KEY, spec_text TEXT NOT NULL);
+    ALTER TABLE runs ADD COLUMN spec_digest TEXT NOT NULL DEFAULT '';
+    UPDATE runs SET spec_digest = encode(sha256(convert_to(COALESCE(spec_text, ''), 'UTF8')), 'hex');
+    INSERT INTO spec_texts (digest, spec_text) SELECT DISTINCT spec_digest, COALESCE(spec_text, '') FROM runs
+        ON CONFLICT (digest) DO NOTHING;
+    ALTER TABLE runs DROP COLUMN spec_text;
+    """,
 ]
 
 # The advisory lock that engines opening the store at once take around a migration (any constant; it only

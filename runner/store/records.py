@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,11 @@ class TaskState(enum.StrEnum):
         return self in (TaskState.SUCCEEDED, TaskState.CACHED)
 
 
+def text_digest(text: str) -> str:
+    """A text's SHA-256, in hex."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 @dataclass
 class RunRecord:
     run_id: str
@@ -60,6 +66,11 @@ class RunRecord:
     # A run made by `flow rerun`: the run and task path whose task it runs again with the same inputs.
     rerun_of: str = ""
     rerun_task: str = ""
+
+    @property
+    def spec_digest(self) -> str:
+        """The SHA-256 of the pipeline's text, under which the store keeps the text once for all its runs."""
+        return text_digest(self.spec_text)
 
     @property
     def duration(self) -> float | None:

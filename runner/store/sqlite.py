@@ -11,7 +11,7 @@ from typing import Any
 from runner.errors import StoreError
 from runner.store.applier import committer, connect
 from runner.store.base import Batch, Store, progress_batches
-from runner.store.records import ArtifactRecord, TaskRecord
+from runner.store.records import ArtifactRecord, TaskRecord, text_digest
 from runner.store.runlog import RunLog, apply_abandoned
 
 # Each step brings a store from one schema version (PRAGMA user_version) to the next; steps never change.
@@ -54,6 +54,15 @@ _MIGRATIONS = [
     """,
     """
     ALTER TABLE runs ADD COLUMN engine_host TEXT NOT NULL DEFAULT '';
+    """,
+    # Pipeline texts move out of the runs' rows (runner.store.columns.SPEC_TEXT_INSERT says why).
+    """
+    CREATE TABLE spec_texts (digest TEXT PRIMARY KEY, spec_text TEXT NOT NULL);
+    ALTER TABLE runs ADD COLUMN spec_digest TEXT NOT NULL DEFAULT '';
+    UPDATE runs SET spec_digest = sha256_hex(COALESCE(spec_text, ''));
+    INSERT OR IGNORE INTO spec_texts (digest, spec_text)
+        SELECT spec_digest, COALESCE(spec_text, '') FROM runs;
+    ALTER TABLE runs DROP COLUMN spec_text;
     """,
 ]
 
@@ -111,6 +120,8 @@ class SQLiteStore(Store):
             raise StoreError(f"cannot apply the log of an engine that died: {exc}", str(self._logs)) from None
 
     def _migrate(self) -> None:
+        # RunRecord.spec_digest, for the step that moves the pipeline texts (SQLite has no SHA-256).
+        self._db.create_function("sha256_hex", 1, text_digest, deterministic=True)
         self._db.execute("BEGIN IMMEDIATE")  # one engine migrates; the others wait and find it done
         try:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]

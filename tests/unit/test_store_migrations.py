@@ -70,10 +70,37 @@ def test_an_older_postgres_store_is_migrated_and_keeps_its_runs(postgres_store_u
     with open_url(postgres_store_url) as store:
         old = store.run("old1")
         assert (old.state, old.engine_pid, old.created_at, old.rerun_of) == (RunState.SUCCEEDED, 42, 5.0, "")
+        assert old.spec_text == "x"
+        assert store._rows("SELECT digest FROM spec_texts") == [(old.spec_digest,)]
         fresh = RunRecord(run_id="", pipeline="p", pipeline_file="p.yaml", backend="process", root="/r")
         store.create_run(fresh)
         assert {r.run_id for r in store.runs()} == {"old1", fresh.run_id}
     assert postgres_version(postgres_store_url) == len(postgres_store._MIGRATIONS)
+
+
+def test_an_older_sqlite_store_is_migrated_and_keeps_its_runs_and_their_texts(tmp_path: Path) -> None:
+    path = tmp_path / "flow.db"
+    db = sqlite3.connect(path, isolation_level=None)  # a store an older flow made: its texts in the runs
+    for script in sqlite_store._MIGRATIONS[:6]:
+        db.executescript(script)
+    db.execute("PRAGMA user_version = 6")
+    for run_id, text in (("old1", "shared"), ("old2", "shared"), ("old3", "its own")):
+        db.execute(
+            "INSERT INTO runs (run_id, pipeline, pipeline_file, backend, root, state, params, created_at, "
+            "error, outputs, spec_text) VALUES (?, 'p', 'p.yaml', 'process', '/r', 'SUCCEEDED', '{}', 5.0, "
+            "'', '{}', ?)",
+            (run_id, text),
+        )
+    db.close()
+    with SQLiteStore(path) as store:
+        assert [store.run(r).spec_text for r in ("old1", "old2", "old3")] == ["shared", "shared", "its own"]
+        fresh = RunRecord(run_id="", pipeline="p", pipeline_file="", backend="process", root="/r")
+        fresh.spec_text = "shared"
+        store.create_run(fresh)
+        assert store.run(fresh.run_id).spec_text == "shared"
+    assert "spec_text" not in sqlite_columns(path)["runs"]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM spec_texts").fetchall() == [(2,)]
 
 
 def test_engines_opening_a_new_postgres_store_at_once_migrate_it_once(postgres_store_url: str) -> None:
