@@ -61,7 +61,7 @@ _MIGRATIONS = [
     UPDATE runs SET spec_digest = encode(sha256(convert_to(COALESCE(spec_text, ''), 'UTF8')), 'hex');
     INSERT INTO spec_texts (digest, spec_text) SELECT DISTINCT spec_digest, COALESCE(spec_text, '') FROM runs
         ON CONFLICT (digest) DO NOTHING;
-    ALTER TABLE runs DROP COLUMN spec_text;
+    UPDATE runs SET spec_text = NULL;
     """,
 ]
 

@@ -55,14 +55,15 @@ _MIGRATIONS = [
     """
     ALTER TABLE runs ADD COLUMN engine_host TEXT NOT NULL DEFAULT '';
     """,
-    # Pipeline texts move out of the runs' rows (runner.store.columns.SPEC_TEXT_INSERT says why).
+    # Pipeline texts move out of the runs' rows (runner.store.columns.SPEC_TEXT_INSERT says why). Their old
+    # column stays, empty: dropping a column needs SQLite 3.35, and Python 3.11 meets older ones (RHEL 9's).
     """
     CREATE TABLE spec_texts (digest TEXT PRIMARY KEY, spec_text TEXT NOT NULL);
     ALTER TABLE runs ADD COLUMN spec_digest TEXT NOT NULL DEFAULT '';
     UPDATE runs SET spec_digest = sha256_hex(COALESCE(spec_text, ''));
     INSERT OR IGNORE INTO spec_texts (digest, spec_text)
         SELECT spec_digest, COALESCE(spec_text, '') FROM runs;
-    ALTER TABLE runs DROP COLUMN spec_text;
+    UPDATE runs SET spec_text = NULL;
     """,
 ]
 
