@@ -232,9 +232,7 @@ def test_save_run_progress_needs_a_saved_run_and_keeps_what_it_does_not_change(s
     assert saved.spec_text == "the pipeline"
 
 
-def test_a_pipeline_text_is_kept_once_for_all_its_runs_and_each_run_reads_its_own(
-    store: Store, store_url: str
-) -> None:
+def test_a_pipeline_text_is_kept_once_for_all_its_runs_and_each_run_reads_its_own(store: Store) -> None:
     first, second, other = make_run("r1"), make_run("r2"), make_run("r3")
     first.spec_text = second.spec_text = "root: {}\n"
     other.spec_text = "root: {dag: {}}\n"
@@ -242,9 +240,8 @@ def test_a_pipeline_text_is_kept_once_for_all_its_runs_and_each_run_reads_its_ow
     store.save_run(second)
     store.create_run(other)
     store.save_run(first)  # saved again: still one text
-    assert [store.run(r).spec_text for r in ("r1", "r2", other.run_id)] == [first.spec_text] * 2 + [
-        other.spec_text
-    ]
+    texts = [store.run(r).spec_text for r in ("r1", "r2", other.run_id)]
+    assert texts == [first.spec_text, first.spec_text, other.spec_text]
     assert store._rows("SELECT COUNT(*) FROM spec_texts") == [(2,)]
 
 
