@@ -1,12 +1,16 @@
 """Components as local subprocesses: no container, fastest feedback, the image is ignored.
 
 Tasks see the pipeline root at its host path, with the same layout as `/flow` in containers, and run with
-the Python environment flow itself runs in (its interpreter's folder first on PATH).
+the Python environment flow itself runs in (its interpreter's folder first on PATH). Of flow's own
+environment a task gets only what `task_environment` lets through: not the store's URL, cloud keys or a
+kubeconfig. Each task runs under a reaper (backends/process/reaper.py) that keeps every process it starts,
+daemons included, to be killed when it ends or is cancelled.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -14,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,9 +36,18 @@ from backends.base import (
     is_s3_root,
 )
 from backends.logfile import read_lines
+from backends.process import reaper
 from backends.s3.staging import HostStaging, root_folder, staging_base
 
+log = logging.getLogger(__name__)
+
 _KILL_GRACE_SECONDS = 3.0
+# The reaper kills what is left of a cancelled task after the grace; the engine kills the reaper itself only
+# should it not have ended this much later.
+_REAPER_MARGIN_SECONDS = 2.0
+# What a task gets of flow's environment, besides its own variables and RUN_ENV and TASK_ENV.
+_PASSED_ENV = ("PATH", "HOME", "LANG", "TMPDIR")
+_PASSED_ENV_PREFIXES = ("LC_",)
 # Every task process carries its run in its environment: the process backend's "label", so that a later
 # flow process (`flow cancel`, `flow resume`) finds what an engine that died left running.
 RUN_ENV, TASK_ENV = "FLOW_RUN", "FLOW_TASK"
@@ -53,6 +66,7 @@ class ProcessBackend(Backend):
 
     def __init__(self) -> None:
         self._processes: dict[str, _Process] = {}
+        self._warned: set[tuple[str, str]] = set()  # (run, resource) said to be unenforced
         # An object-store root's files, staged where this backend's tasks find them (no /s3 here): a folder
         # of this instance's, so that no other engine removes files its tasks read.
         self._staged = staging_base() / f"process-{os.getpid()}-{id(self):x}"
@@ -77,15 +91,18 @@ class ProcessBackend(Backend):
         Path(task.log_path).parent.mkdir(parents=True, exist_ok=True)
         if task.staging is not None:
             self._staging.stage_in(task.staging, self._staged)
+        env = task_environment(os.environ, task)
+        if shutil.which(argv[0], path=env["PATH"]) is None:
+            raise PermanentBackendError(f"cannot start {argv[0]!r}: no such executable on the task's PATH")
+        self._warn_unenforced(task)
         workdir = tempfile.mkdtemp(prefix=f"{task.name}-")
-        env = {**os.environ, **task.env, RUN_ENV: task.run_id, TASK_ENV: task.task_path}
-        env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", os.defpath)])
-        with open(task.log_path, "wb") as log:
+        reaped = [sys.executable, "-I", "-S", reaper.__file__, str(_KILL_GRACE_SECONDS), *argv]
+        with open(task.log_path, "wb") as log_file:
             try:
                 popen = subprocess.Popen(
-                    argv,
+                    reaped,
                     stdin=subprocess.DEVNULL,
-                    stdout=log,
+                    stdout=log_file,
                     stderr=subprocess.STDOUT,
                     cwd=workdir,
                     env=env,
@@ -93,9 +110,28 @@ class ProcessBackend(Backend):
                 )
             except OSError as exc:
                 shutil.rmtree(workdir, ignore_errors=True)
-                raise PermanentBackendError(f"cannot start {task.command[0]!r}: {exc.strerror}") from exc
+                raise PermanentBackendError(f"cannot start the task's reaper: {exc.strerror}") from exc
         self._processes[task.name] = _Process(task, popen, workdir)
         return task.name
+
+    def _warn_unenforced(self, task: TaskSpec) -> None:
+        """Say once per run and resource that a limit the pipeline sets is not enforced here."""
+        res = task.resources
+        asked = {
+            "CPU limits": res.cpu_limit is not None,
+            "memory limits": res.memory_limit is not None,
+            "accelerators": res.accelerator_count > 0,
+        }
+        for what, is_asked in asked.items():
+            if is_asked and (task.run_id, what) not in self._warned:
+                self._warned.add((task.run_id, what))
+                log.warning(
+                    "run %s: the process backend does not enforce %s (%s sets some); it records each "
+                    "task's peak memory and CPU time",
+                    task.run_id,
+                    what,
+                    task.task_path,
+                )
 
     def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
         return {handle: self._poll_one(handle) for handle in handles}
@@ -158,7 +194,7 @@ class ProcessBackend(Backend):
         if proc is None or proc.status is not None:
             return
         self._kill_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + _KILL_GRACE_SECONDS
+        deadline = time.monotonic() + _KILL_GRACE_SECONDS + _REAPER_MARGIN_SECONDS
         while time.monotonic() < deadline and self._poll_one(handle).phase == Phase.RUNNING:
             time.sleep(0.05)
         if self._poll_one(handle).phase == Phase.RUNNING:
@@ -173,9 +209,7 @@ class ProcessBackend(Backend):
             self.cancel(handle)
             shutil.rmtree(proc.workdir, ignore_errors=True)
             del self._processes[handle]
-        for pid in _processes_of_run(run.run_id):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
+        _stop_processes_of_run(run.run_id)
         if is_s3_root(run.root):
             # With no other run going on here, the inputs staged from earlier runs' folders go too.
             others = any(proc.spec.run_id != run.run_id for proc in self._processes.values())
@@ -190,6 +224,43 @@ class ProcessBackend(Backend):
     def _kill_group(proc: _Process, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.popen.pid, sig)
+
+
+def task_environment(environ: Mapping[str, str], task: TaskSpec) -> dict[str, str]:
+    """A task's environment: the allowed part of flow's own (`_PASSED_ENV`, `_PASSED_ENV_PREFIXES`), the
+    task's own variables, its run and task, and flow's interpreter folder first on PATH."""
+    passed = {
+        name: value
+        for name, value in environ.items()
+        if name in _PASSED_ENV or name.startswith(_PASSED_ENV_PREFIXES)
+    }
+    env = {**passed, **task.env, RUN_ENV: task.run_id, TASK_ENV: task.task_path}
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", os.defpath)])
+    return env
+
+
+def _stop_processes_of_run(run_id: str) -> None:
+    """Stop what an engine that died left of the run: each task's reaper is asked to end its task (and so
+    every process the task started), and killed with its group should it not have ended in time."""
+    leaders = _processes_of_run(run_id)
+    for pid in leaders:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + _KILL_GRACE_SECONDS + _REAPER_MARGIN_SECONDS
+    while time.monotonic() < deadline and any(_alive(pid) for pid in leaders):
+        time.sleep(0.05)
+    for pid in leaders:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, which its parent did not reap yet, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat.rpartition(b")")[2].split()[0] != b"Z"
 
 
 def _processes_of_run(run_id: str) -> list[int]:
