@@ -30,6 +30,9 @@ def checked_s3_root(requested: str) -> str:
     return files.root.uri
 
 
+HOST_FILES_VISIBLE, HOST_FILES_MOUNTED, HOST_FILES_COPIED = "visible", "mounted", "copied"
+
+
 class Phase(enum.Enum):
     """What a backend knows about one submitted task."""
 
@@ -157,6 +160,11 @@ class Backend(abc.ABC):
     name: str = ""
     # Whether the pipeline root is a folder on the engine's machine (else only `files` reaches it).
     root_is_local: bool = True
+    # How a task reads a file or folder of the engine's machine outside the root (an imported artifact):
+    # HOST_FILES_VISIBLE where tasks run on this machine as flow's user, HOST_FILES_MOUNTED where they are
+    # containers of this machine that get it mounted read-only at its path (TaskSpec.mounts), else copied
+    # into the run's folder of the root.
+    host_files: str = HOST_FILES_COPIED
 
     def pipeline_root(self, requested: str | None, default: Path) -> str:
         """Where a new run keeps its pipeline root, as the store records it: by default a local folder

@@ -39,7 +39,7 @@ class ArtifactResult:
     knows of it."""
 
     path: Path
-    uri: str  # relative to the run's root
+    uri: str  # relative to the run's root; an imported file or object outside it: as the importer named it
     type: str
     metadata: dict[str, Any]
     size: int
@@ -317,6 +317,13 @@ def result(store: Store, run_id: str, spec: PipelineSpec | None = None) -> RunRe
     return _run_result(record, tasks, store.artifacts(record.run_id), spec)
 
 
+def _artifact_path(root: Path, uri: str) -> Path:
+    """Where an artifact is: under the root, or the file of this machine an importer named."""
+    if artifacts.is_external(uri):
+        return Path(artifacts.local_file(uri) or uri)
+    return root / uri
+
+
 def _run_result(
     record: RunRecord,
     task_values: Iterable[Sequence[Any]],
@@ -328,7 +335,7 @@ def _run_result(
     task_artifacts: dict[str, dict[str, ArtifactResult]] = {}
     for art in task_artifact_records:
         task_artifacts.setdefault(art.task_path, {})[art.name] = ArtifactResult(
-            path=root / art.uri,
+            path=_artifact_path(root, art.uri),
             uri=art.uri,
             type=art.type,
             metadata=art.metadata,
@@ -357,7 +364,7 @@ def _run_result(
         list_outputs = {n for n, a in spec.root.outputs.artifacts.items() if a.is_list}
     pipeline_artifacts: dict[str, Path | list[Path]] = {}
     for name, uris in (outputs.get("artifacts") or {}).items():
-        paths = [root / uri for uri in uris]
+        paths = [_artifact_path(root, uri) for uri in uris]
         pipeline_artifacts[name] = paths if name in list_outputs else paths[0]
     return RunResult(
         run_id=record.run_id,

@@ -20,6 +20,7 @@ EXECUTOR_OUTPUT = "executor_output.json"
 # Where a task finds a remote artifact as a plain file, KFP's way: s3://bucket/key is /s3/bucket/key.
 REMOTE_MOUNTS = {"s3://": "/s3/", "gs://": "/gcs/", "minio://": "/minio/"}
 OBJECT_STORE_SCHEMES = ("s3://",)  # the roots flow can keep in an object store
+FILE_SCHEME = "file://"
 
 # Task and output names become path segments: no separators, no "." or "..", nothing hidden.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -52,6 +53,19 @@ def local_path(uri: str) -> str:
         if uri.startswith(prefix):
             return mount + uri[len(prefix) :]
     return uri
+
+
+def is_external(uri: str) -> bool:
+    """Whether an artifact's recorded URI names something outside the pipeline root: an imported file or
+    object, recorded as the importer was given it. URIs of what is in the root are relative to it."""
+    return uri.startswith("/") or "://" in uri
+
+
+def local_file(uri: str) -> str | None:
+    """The path on the engine's machine an external URI names (a path, or `file://` and a path); None for
+    a URI of another scheme."""
+    path = uri.removeprefix(FILE_SCHEME)
+    return path if path.startswith("/") and "://" not in path else None
 
 
 def task_dir(run_id: str, task_path: str) -> str:

@@ -18,6 +18,7 @@ import docker.errors
 import docker.types
 
 from backends.base import (
+    HOST_FILES_MOUNTED,
     REASON_CANCELLED,
     REASON_ERROR,
     REASON_IMAGE,
@@ -66,6 +67,7 @@ class _Container:
 
 class DockerBackend(Backend):
     name = "docker"
+    host_files = HOST_FILES_MOUNTED
 
     def __init__(
         self,

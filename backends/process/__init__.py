@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backends.base import (
+    HOST_FILES_VISIBLE,
     REASON_CANCELLED,
     REASON_ERROR,
     REASON_LOST,
@@ -63,6 +64,7 @@ class _Process:
 
 class ProcessBackend(Backend):
     name = "process"
+    host_files = HOST_FILES_VISIBLE
 
     def __init__(self) -> None:
         self._processes: dict[str, _Process] = {}

@@ -126,10 +126,14 @@ def pipeline_values(spec: PipelineSpec, run_id: str, created_at: float, task_roo
     }
 
 
-def build(node: Node, attempt: int, run: RunContext) -> TaskSpec:
-    """The TaskSpec of the node's attempt number `attempt`. Raises FlowError for a bad placeholder."""
+def build(
+    node: Node, attempt: int, run: RunContext, reached: Mapping[str, ArtifactRef] | None = None
+) -> TaskSpec:
+    """The TaskSpec of the node's attempt number `attempt`. Raises FlowError for a bad placeholder.
+    `reached`: its input artifacts outside the root, by URI, as the task reads them (ExternalArtifacts)."""
     executor = run.executor(node.component)
-    executor_input = _executor_input(node, executor, run)
+    inputs = _as_read(node.artifacts, reached) if reached else node.artifacts
+    executor_input = _executor_input(node, inputs, executor, run)
     container = executor.container
     command: Sequence[str] = container.command
     args: Sequence[str] = container.args
@@ -150,14 +154,14 @@ def build(node: Node, attempt: int, run: RunContext) -> TaskSpec:
         args=args,
         env=executor.env,
         resources=container.resources,
-        mounts=run.mounts,
+        mounts=run.mounts + _in_place(reached) if reached else run.mounts,
         labels={"flow.run": run.run_id, "flow.task": path, "flow.attempt": str(attempt)},
         executor_input=executor_input,
         timeout=executor.timeout,
         # os.path-style joins on strings: this runs once per task, where pathlib costs show.
         log_path=f"{run.logs_dir}/{run.run_id}/{path}/attempt-{attempt}.log",
         kubernetes=platform.resolved(executor.kubernetes, node),
-        staging=_staging(node, run) if run.staged else None,
+        staging=_staging(node, inputs, run) if run.staged else None,
     )
 
 
@@ -165,15 +169,30 @@ def _argv(arguments: Sequence[str], prepared: Template | None, context: Context)
     return fill(prepared, context.pipeline_values) if prepared is not None else render(arguments, context)
 
 
-def _staging(node: Node, run: RunContext) -> Staging:
+def _as_read(
+    refs: Mapping[str, list[ArtifactRef]], reached: Mapping[str, ArtifactRef]
+) -> dict[str, list[ArtifactRef]]:
+    return {name: [reached.get(ref.uri, ref) for ref in group] for name, group in refs.items()}
+
+
+def _in_place(reached: Mapping[str, ArtifactRef]) -> tuple[Mount, ...]:
+    """Files of the engine's machine read where they are: mounted read-only at their path in containers."""
+    paths = dict.fromkeys(ref.uri for ref in reached.values() if ref.uri.startswith("/"))
+    return tuple(Mount(path, path, read_only=True) for path in paths)
+
+
+def _staging(node: Node, inputs: Mapping[str, list[ArtifactRef]], run: RunContext) -> Staging:
+    in_root = (ref.uri for refs in inputs.values() for ref in refs if not ref.uri.startswith("/"))
     return Staging(
         root=run.root,
-        inputs=tuple(dict.fromkeys(ref.uri for refs in node.artifacts.values() for ref in refs)),
+        inputs=tuple(dict.fromkeys(in_root)),
         outputs=artifacts.task_dir(run.run_id, node.path),
     )
 
 
-def _executor_input(node: Node, executor: Executor, run: RunContext) -> dict[str, Any]:
+def _executor_input(
+    node: Node, inputs: Mapping[str, list[ArtifactRef]], executor: Executor, run: RunContext
+) -> dict[str, Any]:
     """The KFP ExecutorInput: input values and artifacts, and where each output goes. Files are named as
     tasks see them; artifact URIs are the root's URI for tasks (an object store's own, or the path)."""
     relative_dir = artifacts.task_dir(run.run_id, node.path)
@@ -183,7 +202,7 @@ def _executor_input(node: Node, executor: Executor, run: RunContext) -> dict[str
             "parameterValues": node.params,
             "artifacts": {
                 name: {"artifacts": [_artifact_struct(ref, run.uri_base) for ref in refs]}
-                for name, refs in node.artifacts.items()
+                for name, refs in inputs.items()
             },
         },
         "outputs": {
@@ -207,10 +226,11 @@ def _executor_input(node: Node, executor: Executor, run: RunContext) -> dict[str
 
 
 def _artifact_struct(ref: ArtifactRef, base: str) -> dict[str, Any]:
+    """An input artifact for the task: its URI under the root's, or the path of a file read in place."""
     return {
         "name": ref.name,
         "type": {"schemaTitle": ref.type, "schemaVersion": ref.schema_version},
-        "uri": f"{base}/{ref.uri}",
+        "uri": ref.uri if ref.uri.startswith("/") else f"{base}/{ref.uri}",
         "metadata": ref.metadata,
     }
 

@@ -36,6 +36,9 @@ def cache_key(node: Node, backend: str) -> str:
             "artifacts": sorted(node.component.outputs.artifacts),
         },
         "parameters": node.params,
-        "artifacts": {name: [ref.digest for ref in refs] for name, refs in sorted(node.artifacts.items())},
+        # An artifact of unknown content (an imported object flow did not read) counts by its URI.
+        "artifacts": {
+            name: [ref.digest or ref.uri for ref in refs] for name, refs in sorted(node.artifacts.items())
+        },
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()

@@ -28,7 +28,18 @@ from backends.base import (
     TemporaryBackendError,
 )
 from runner import artifacts
-from runner.engine import attempts, caching, conditions, importer, inputs, loops, mocks, outputs, retries
+from runner.engine import (
+    attempts,
+    caching,
+    conditions,
+    external,
+    importer,
+    inputs,
+    loops,
+    mocks,
+    outputs,
+    retries,
+)
 from runner.engine.collector import YoungOnly
 from runner.engine.dags import collected_outputs, dag_outputs
 from runner.engine.graph import ArtifactRef, Node, Scope
@@ -97,6 +108,7 @@ class Engine:
             ),
             task_timeout=task_timeout,
         )
+        self._external = external.ExternalArtifacts(self.files, run.run_id, backend.host_files)
         self._ready: deque[Node] = deque()
         self._queued: deque[Node] = deque()  # container nodes waiting for a free slot
         self._delayed: list[tuple[float, int, Node]] = []  # (monotonic time, tie-breaker, node): a heap
@@ -219,7 +231,7 @@ class Engine:
         self._adoptable.discard(node.path)
         record = node.record
         try:
-            spec = attempts.build(node, record.attempts, self.context)
+            spec = attempts.build(node, record.attempts, self.context, self._external.for_task(node))
             handle = self.backend.adopt(spec)
         except (FlowError, BackendError):
             return False
@@ -396,15 +408,22 @@ class Engine:
 
     def _import(self, node: Node) -> None:
         node.record.state, node.record.started_at = TaskState.RUNNING, time.time()
+        run = self.run_record
         try:
-            name, ref = importer.import_artifact(
-                node, self.files, self.root, self.task_root, self.run_record.run_id
+            imported = importer.import_artifact(
+                node,
+                self.files,
+                self.root,
+                self.task_root,
+                self.context.task_values(node),
+                lambda uri, kind, root: self.store.imported_artifacts(run.pipeline, uri, kind, root),
             )
-            node.output_artifacts = {name: [ref]}
-            self._record_artifacts(node)
-        except (FlowError, BackendError) as exc:
-            self._finish(node, TaskState.FAILED, exc.message if isinstance(exc, FlowError) else str(exc))
+        except FlowError as exc:
+            self._finish(node, TaskState.FAILED, exc.message)
             return
+        node.output_artifacts = {imported.output: [imported.ref]}
+        node.record.reason = imported.reason
+        self._journal.artifacts([imported.record(run.run_id, node.path)])
         self._finish(node, TaskState.SUCCEEDED)
 
     def _close(self, scope: Scope) -> None:
@@ -487,7 +506,8 @@ class Engine:
         if not premade and (has_outputs or record.attempts or node.path in self._prior):
             # Task paths are made of names checked safe at load time, so they stay in the root.
             self.files.reset(artifacts.task_dir(self.run_record.run_id, node.path), create=has_outputs)
-        node.attempt_spec = attempts.build(node, record.attempts + 1, self.context)
+        reached = self._external.for_task(node)
+        node.attempt_spec = attempts.build(node, record.attempts + 1, self.context, reached)
         record.attempts += 1
         record.state, record.started_at = TaskState.RUNNING, time.time()
         record.exit_code, record.reason, record.error = None, "", ""

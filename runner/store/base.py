@@ -210,6 +210,22 @@ class Store(abc.ABC):
         task = from_row(TaskRecord, rows[0])
         return task, self.task_artifacts(task.run_id, task.path)
 
+    def imported_artifacts(
+        self, pipeline: str, uri: str, artifact_type: str, root: str | None
+    ) -> list[ArtifactRecord]:
+        """The artifacts importer tasks of runs of `pipeline` recorded for `uri` with this type, newest
+        first; only those of runs with the root `root`, when given."""
+        sql = (
+            f"{ARTIFACTS.select} JOIN tasks ON tasks.run_id = artifacts.run_id "
+            "AND tasks.path = artifacts.task_path JOIN runs ON runs.run_id = artifacts.run_id "
+            "WHERE artifacts.uri = ? AND artifacts.type = ? AND tasks.kind = 'importer' AND runs.pipeline = ?"
+        )
+        params: tuple[Any, ...] = (uri, artifact_type, pipeline)
+        if root is not None:
+            sql, params = f"{sql} AND runs.root = ?", (*params, root)
+        rows = self._rows(f"{sql} ORDER BY runs.created_at DESC", params)
+        return [from_row(ArtifactRecord, r) for r in rows]
+
     def task_artifacts(self, run_id: str, task_path: str) -> list[ArtifactRecord]:
         rows = self._rows(
             f"{ARTIFACTS.select} WHERE run_id = ? AND task_path = ? ORDER BY rowid", (run_id, task_path)
