@@ -12,7 +12,7 @@ from typing import Any
 
 from backends.base import Mount, Staging, TaskSpec
 from runner import artifacts
-from runner.engine import platform
+from runner.engine import platform, resources
 from runner.engine.graph import ArtifactRef, Node
 from runner.engine.placeholders import Context, Template, fill, has_placeholders, render, template
 from runner.spec.model import Component, Container, PipelineSpec
@@ -153,7 +153,7 @@ def build(
         command=command,
         args=args,
         env=executor.env,
-        resources=container.resources,
+        resources=resources.resolved(container, node.params, node.task.where),
         mounts=run.mounts + _in_place(reached) if reached else run.mounts,
         labels={"flow.run": run.run_id, "flow.task": path, "flow.attempt": str(attempt)},
         executor_input=executor_input,

@@ -7,11 +7,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from runner.engine.graph import ArtifactRef, Node
+from runner.engine.texts import value_text
 from runner.engine.values import check
 from runner.errors import FlowError
 from runner.spec.model import ParameterBinding
 
 _PIPELINE_PLACEHOLDER = re.compile(r"\{\{\$\.(pipeline_[a-z_]+)\}\}")
+# An input parameter's value inside a constant: kfp compiles f"foo-{x}" (and a list or dict holding x) into a
+# constant holding this, with x bound to the task as an input of its own, `pipelinechannel--x`.
+INPUT_PLACEHOLDER = re.compile(r"\{\{\$\.inputs\.parameters\['(.+?)'\]\}\}")
+_INPUT_PLACEHOLDER_START = "{{$.inputs.parameters['"
 
 Selector = Callable[[Any, str, str], Any]  # (value, expression, where) -> selected value
 # The values of pipeline placeholders for a node; called only when a constant or a status needs them.
@@ -30,11 +35,14 @@ def resolve(
     # A loop's item input gets its value per iteration, not from a binding.
     item_input = task.iterator.item_input if task.iterator else None
     params: dict[str, Any] = {}
+    templates: list[str] = []
     for name, binding in task.parameters.items():
         where = f"{task.where}.inputs.parameters.{name}"
         present, value = _parameter(binding, node, pipeline_values, where)
         if not present:
             continue
+        if binding.kind == "constant" and _INPUT_PLACEHOLDER_START in str(value):
+            templates.append(name)
         if binding.selector:
             value = select(value, binding.selector, where)
         definition = declared.parameters.get(name)
@@ -49,6 +57,12 @@ def resolve(
             params[name] = _typed(definition.default, definition.type, f"{task.where}: default of {name!r}")
         elif not definition.optional:
             raise InputError(f"required input parameter {name!r} has no value", task.where)
+    # Last, as the backend's launcher fills these: from the task's final values (selectors applied, types
+    # converted, defaults added), in one pass, so a value that itself reads like a placeholder stays text.
+    # Only constants are templates: a run's parameter or a task's output is data, never expanded.
+    values = dict(params)
+    for name in templates:
+        params[name] = _filled(values[name], values, name, task.where)
 
     artifacts: dict[str, list[ArtifactRef]] = {}
     for name, abinding in task.artifacts.items():
@@ -65,7 +79,35 @@ def resolve(
     return params, artifacts
 
 
+def _filled(template: Any, values: Mapping[str, Any], name: str, where: str) -> Any:
+    """The constant with each `{{$.inputs.parameters['x']}}` in its strings replaced by x's text."""
+    if isinstance(template, list):
+        return [_filled(item, values, name, where) for item in template]
+    if isinstance(template, dict):
+        return {key: _filled(item, values, name, where) for key, item in template.items()}
+    if not isinstance(template, str):
+        return template
+
+    def text(match: re.Match[str]) -> str:
+        source = match.group(1)
+        if values.get(source) is None:
+            # The backend fails such a task too: the input kfp added for the placeholder resolves to null.
+            raise InputError(
+                f"input {name!r} refers to input parameter {source!r}, which has no value", where
+            )
+        return value_text(values[source])
+
+    return INPUT_PLACEHOLDER.sub(text, template)
+
+
 def _typed(value: Any, ptype: str, where: str) -> Any:
+    """The value as the input's type wants it, converted where the KFP backend's driver converts: any value
+    given to a STRING input becomes its text (JSON for a list or dict), and any number is a number (the
+    backend has one number type: `2.5` reaches an integer input as it is, as it does on Kubeflow)."""
+    if ptype == "STRING" and value is not None and not isinstance(value, str):
+        return value_text(value)
+    if ptype == "NUMBER_INTEGER" and isinstance(value, float) and not value.is_integer():
+        return value
     try:
         return check(value, ptype, where)
     except FlowError as exc:

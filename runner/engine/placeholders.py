@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner import artifacts
-from runner.engine.values import to_text
+from runner.engine.texts import argument_text, whole_numbers_as_ints
 from runner.errors import SpecError
 
 _PLACEHOLDER = re.compile(r"\{\{\$(.*?)\}\}")
@@ -165,16 +165,16 @@ def _uri_or_path(artifact: Mapping[str, Any], which: str) -> str:
 
 def _value(expression: str, context: Context) -> str:
     if expression == "":
-        return json.dumps(context.executor_input)
+        return json.dumps(whole_numbers_as_ints(context.executor_input))
     if expression.startswith(".") and expression[1:] in context.pipeline_values:
         return context.pipeline_values[expression[1:]]
     if match := _INPUT_PARAM.match(expression):
-        return to_text(context.parameter(match.group(1)))
+        return argument_text(context.parameter(match.group(1)))
     if match := _INPUT_ARTIFACT.match(expression):
         artifact = context.input_artifact(match.group(1))
         if match.group(2) == "metadata":
             metadata = artifact.get("metadata", {})
-            return to_text(metadata.get(match.group(3)) if match.group(3) else metadata)
+            return argument_text(metadata.get(match.group(3)) if match.group(3) else metadata)
         return _uri_or_path(artifact, match.group(2))
     if match := _OUTPUT_ARTIFACT.match(expression):
         entry = context.executor_input["outputs"].get("artifacts", {}).get(match.group(1))
@@ -184,7 +184,7 @@ def _value(expression: str, context: Context) -> str:
             )
         artifact = entry["artifacts"][0]
         if match.group(2) == "metadata":
-            return to_text(artifact.get("metadata", {}))
+            return argument_text(artifact.get("metadata", {}))
         return _uri_or_path(artifact, match.group(2))
     if match := _OUTPUT_PARAM.match(expression):
         entry = context.executor_input["outputs"].get("parameters", {}).get(match.group(1))

@@ -51,13 +51,6 @@ def parse_text(text: str, ptype: str, where: str) -> Any:
     return check(value, ptype, where)
 
 
-def to_text(value: Any) -> str:
-    """A value as KFP substitutes it into a command line: strings as-is, everything else as JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)
-
-
 def _describe(ptype: str) -> str:
     return {
         "STRING": "a string",

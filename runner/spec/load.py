@@ -32,7 +32,7 @@ from runner.spec.model import (
     RetryPolicy,
     Task,
 )
-from runner.spec.quantities import parse_cpu, parse_memory
+from runner.spec.quantities import input_placeholder, parse_count, parse_cpu, parse_memory
 
 _GB = 10**9
 # libyaml's loader where PyYAML was built with it: the same safe subset, many times faster on big pipelines.
@@ -247,29 +247,49 @@ class _Loader:
 
     # -- executors --------------------------------------------------------------------------------
 
-    def resources(self, node: Any, path: str) -> Resources:
+    def resources(self, node: Any, path: str) -> tuple[Resources, dict[str, tuple[str, str]]]:
+        """The literal resources, and the fields that name an input parameter (resolved per task)."""
         node = self.mapping(node, path)
         accel = self.mapping(node.get("accelerator"), f"{path}.accelerator")
+        from_inputs: dict[str, tuple[str, str]] = {}
 
-        def cpu(new: str, old: str) -> float | None:
+        def placeholder(field: str, source: Mapping[str, Any], key: str) -> bool:
+            name = input_placeholder(source.get(key))
+            if name is not None:
+                from_inputs[field] = (key, name)
+            return name is not None
+
+        def cpu(field: str, new: str, old: str) -> float | None:
+            if placeholder(field, node, new):
+                return None
             value = node.get(new, node.get(old))
             return None if value in (None, "") else parse_cpu(value, f"{self.source}: {path}.{new}")
 
-        def mem(new: str, old: str) -> int | None:
+        def mem(field: str, new: str, old: str) -> int | None:
+            if placeholder(field, node, new):
+                return None
             if node.get(new) not in (None, ""):
                 return parse_memory(node[new], f"{self.source}: {path}.{new}")
             if node.get(old) not in (None, ""):
                 return parse_memory(node[old], f"{self.source}: {path}.{old}", number_unit=_GB)
             return None
 
-        return Resources(
-            cpu_limit=cpu("resourceCpuLimit", "cpuLimit"),
-            memory_limit=mem("resourceMemoryLimit", "memoryLimit"),
-            cpu_request=cpu("resourceCpuRequest", "cpuRequest"),
-            memory_request=mem("resourceMemoryRequest", "memoryRequest"),
-            accelerator_type=accel.get("resourceType", accel.get("type")) or None,
-            accelerator_count=int(accel.get("resourceCount", accel.get("count", 0)) or 0),
+        accel_type = (
+            None if placeholder("accelerator_type", accel, "resourceType") else accel.get("resourceType")
         )
+        if placeholder("accelerator_count", accel, "resourceCount"):
+            accel_count = 0
+        else:
+            count = accel.get("resourceCount", accel.get("count", 0)) or 0
+            accel_count = parse_count(count, f"{self.source}: {path}.accelerator.resourceCount")
+        return Resources(
+            cpu_limit=cpu("cpu_limit", "resourceCpuLimit", "cpuLimit"),
+            memory_limit=mem("memory_limit", "resourceMemoryLimit", "memoryLimit"),
+            cpu_request=cpu("cpu_request", "resourceCpuRequest", "cpuRequest"),
+            memory_request=mem("memory_request", "resourceMemoryRequest", "memoryRequest"),
+            accelerator_type=accel_type or accel.get("type") or None,
+            accelerator_count=accel_count,
+        ), from_inputs
 
     def executor(self, node: Any, path: str) -> Container | Importer:
         node = self.mapping(node, path)
@@ -280,12 +300,14 @@ class _Loader:
             for i, e in enumerate(c.get("env") or []):
                 e = self.mapping(e, f"{cpath}.env[{i}]")
                 env[self.string(e.get("name"), f"{cpath}.env[{i}].name")] = str(e.get("value", ""))
+            resources, resource_inputs = self.resources(c.get("resources"), f"{cpath}.resources")
             return Container(
                 image=self.string(c.get("image"), f"{cpath}.image"),
                 command=self.strings(c.get("command"), f"{cpath}.command"),
                 args=self.strings(c.get("args"), f"{cpath}.args"),
                 env=env,
-                resources=self.resources(c.get("resources"), f"{cpath}.resources"),
+                resources=resources,
+                resource_inputs=resource_inputs,
             )
         if "importer" in node:
             ipath = f"{path}.importer"

@@ -134,6 +134,9 @@ class Container:
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     resources: Resources = field(default_factory=Resources)
+    # Resource fields given as an input parameter's placeholder (`set_cpu_limit(param)`), resolved when the
+    # task starts: the Resources field's name -> (the IR field, the input parameter's name).
+    resource_inputs: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
