@@ -32,6 +32,8 @@ from runner.testing.session import FlowSession
 from runner.testing.shellsteps import WAIT_FOR_RELEASE, Step, pipeline
 
 WAIT_SECONDS = 60
+# Compiled by kfp 2.17.3 from tests/integration/kfp_conformance_pipelines.py (a test checks they agree).
+KFP_INPUTS = Path(__file__).with_name("kfp_inputs.yaml")
 WIRING = """
 pipelineInfo: {name: conformance-wiring}
 schemaVersion: 2.1.0
@@ -145,6 +147,7 @@ class BackendConformance:
     image_map: ClassVar[dict[str, str]] = {}
     backend_options: ClassVar[dict[str, Any]] = {}  # more options for the backend's constructor
     records_resource_use: ClassVar[bool] = True
+    enforces_memory_limit: ClassVar[bool] = True  # a task runs under its memory limit (a cgroup's)
     # How long the resource-use test keeps a task busy: a backend that samples (Kubernetes' kubelet
     # refreshes its figures every second or so) needs a task that lives through a few samples.
     busy_iterations: ClassVar[int] = 200_000
@@ -273,3 +276,35 @@ class BackendConformance:
         while self.leftovers(run_id) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert self.leftovers(run_id) == []
+
+    def test_kfp_inputs_as_kubeflow_resolves_them(self, session: FlowSession) -> None:
+        """A kfp-compiled pipeline (KFP_INPUTS) whose inputs only the backend's rules make right: f-strings
+        in a lightweight and a container component, in a loop and a nested pipeline; values of any type
+        given to STRING inputs (as their text); resources from parameters, checked when the task starts."""
+        result = session.run(KFP_INPUTS, cache=False)
+        outputs = {path: task.outputs for path, task in result.tasks.items() if task.kind != "dag"}
+        assert outputs["show"] == {"Output": "flow-3"}
+        assert outputs["shout"] == {"said": "flow and 3 <= 5!"}
+        assert outputs["conformance-kfp-inner/show"] == {"Output": "inner outer flow"}
+        # The loop's items are 3, 2.5, true and {"k": [1]}: each given to a STRING input, and in an f-string.
+        assert [outputs[f"for-loop-1/{i}/pair"]["Output"] for i in range(4)] == [
+            "3|item 3",
+            "2.5|item 2.5",
+            "true|item true",
+            '{"k":[1]}|item {"k":[1]}',
+        ]
+        # The double 3.0 is `3` in the ExecutorInput, as protobuf's JSON writes it: kfp's code sees an int.
+        assert outputs["number-kind"] == {"Output": "int 3"}
+        if self.enforces_memory_limit:
+            assert outputs["memory-limit"] == {"said": str(64 * 2**20)}
+        # The bad value fails its task alone, with one line, before anything runs.
+        assert result.state == RunState.FAILED
+        bad = result.tasks["show-2"]
+        assert bad.state == TaskState.FAILED and bad.attempts == 0
+        assert (
+            bad.error
+            == "resources.resourceCpuLimit from input 'pipelinechannel--bad_cpu': not a CPU quantity: 'lots'"
+        )
+        assert all(
+            task.state == TaskState.SUCCEEDED for path, task in result.tasks.items() if path != "show-2"
+        )

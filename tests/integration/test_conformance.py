@@ -7,14 +7,17 @@ from pathlib import Path
 
 import docker
 import pytest
+from kfp import compiler
 
-from runner.testing.conformance import BackendConformance
+from runner.testing.conformance import KFP_INPUTS, BackendConformance
 from tests.conftest import TEST_IMAGE_MAP, require_docker
+from tests.integration import kfp_conformance_pipelines
 from tests.s3_conformance import S3RootConformance
 
 
 class TestProcessBackend(BackendConformance):
     backend = "process"
+    enforces_memory_limit = False  # a process runs under flow's own limits
 
     def leftovers(self, run_id: str) -> list[str]:
         """Processes that carry the run in their environment (FLOW_RUN), as the backend starts them."""
@@ -44,3 +47,12 @@ def _environ(pid: str) -> list[bytes]:
 
 class TestDockerBackendS3Root(S3RootConformance, TestDockerBackend):
     """The Docker backend with an s3:// root: artifacts staged through a host folder mounted at /s3."""
+
+
+def test_the_suite_s_kfp_pipelines_are_what_kfp_compiles(tmp_path: Path) -> None:
+    """The suite runs without kfp, so it keeps kfp's compiled text; it must be kfp 2.17.3's own."""
+    compiled = tmp_path / "kfp_inputs.yaml"
+    compiler.Compiler().compile(kfp_conformance_pipelines.kfp_inputs, package_path=str(compiled))
+    assert compiled.read_text() == KFP_INPUTS.read_text(), (
+        "run python -m tests.integration.kfp_conformance_pipelines"
+    )

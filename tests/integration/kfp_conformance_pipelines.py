@@ -1,0 +1,87 @@
+"""kfp sources of the conformance suite's kfp-compiled pipelines (runner/testing/*.yaml). The suite ships
+with flow and runs without kfp, so it keeps the compiled text; test_conformance checks that the text is
+what kfp 2.17.3 compiles from these functions (`python -m tests.integration.kfp_conformance_pipelines`
+writes it).
+
+No `from __future__ import annotations` here: kfp reads the components' annotations as real types.
+"""
+
+# mypy: disable-error-code="no-any-return"
+
+from kfp import compiler, dsl
+
+from runner.testing.conformance import KFP_INPUTS
+
+# Names the suite's image_map translates (the test images, on this project's machines).
+PYTHON = "python:3.11"
+BUSYBOX = "busybox:latest"
+
+
+def component(func):  # type: ignore[no-untyped-def]
+    # The test image and the host already have kfp, and no package index is reachable: skip kfp's pip step.
+    return dsl.component(func, base_image=PYTHON, install_kfp_package=False)
+
+
+@component
+def show(text: str) -> str:
+    return text
+
+
+@component
+def pair(a: str, b: str) -> str:
+    return f"{a}|{b}"
+
+
+@component
+def mixed() -> list:  # type: ignore[type-arg]
+    return [3, 2.5, True, {"k": [1]}]
+
+
+@component
+def number_kind(x: float) -> str:
+    return f"{type(x).__name__} {x}"
+
+
+@dsl.container_component
+def shout(text: str, said: dsl.OutputPath(str)):  # type: ignore[no-untyped-def, valid-type]
+    return dsl.ContainerSpec(
+        image=BUSYBOX, command=["sh", "-c", 'printf "%s" "$0" > "$1"'], args=[text, said]
+    )
+
+
+@dsl.container_component
+def memory_limit(said: dsl.OutputPath(str)):  # type: ignore[no-untyped-def, valid-type]
+    """The memory limit the task runs under, as its cgroup (v2, else v1) says."""
+    read = "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes"
+    return dsl.ContainerSpec(
+        image=BUSYBOX, command=["sh", "-c", f'({read}) | tr -d "\\n" > "$0"'], args=[said]
+    )
+
+
+@dsl.pipeline(name="conformance-kfp-inner")
+def inner(y: str) -> str:
+    return show(text=f"inner {y}").output
+
+
+@dsl.pipeline(name="conformance-kfp-inputs")
+def kfp_inputs(
+    word: str = "flow", n: int = 3, memory: str = "64Mi", cpu: str = "500m", bad_cpu: str = "lots"
+):  # type: ignore[no-untyped-def]
+    """f-strings in a lightweight and a container component, in a loop and a nested pipeline; values of any
+    type given to STRING inputs; a whole double; resources from parameters, one of them bad."""
+    show(text=f"{word}-{n}")
+    shout(text=f"{word} and {n} <= 5!")
+    with dsl.ParallelFor(mixed().output) as item:
+        pair(a=item, b=f"item {item}")
+    inner(y=f"outer {word}")
+    number_kind(x=3.0)
+    memory_limit().set_memory_limit(memory).set_cpu_limit(cpu).set_caching_options(False)
+    show(text="never runs").set_cpu_limit(bad_cpu)
+
+
+def main() -> None:
+    compiler.Compiler().compile(kfp_inputs, package_path=str(KFP_INPUTS))
+
+
+if __name__ == "__main__":
+    main()
