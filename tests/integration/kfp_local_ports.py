@@ -72,6 +72,21 @@ def bundle(
 
 
 @component
+def describe(data: Input[Dataset]) -> str:
+    with open(data.path) as handle:
+        return f"{data.uri} {data.metadata} {handle.read()}"
+
+
+@dsl.container_component
+def shell_echo(text: str, said: dsl.OutputPath(str)):  # type: ignore[no-untyped-def]  # kfp's own types
+    return dsl.ContainerSpec(
+        image="busybox:latest",
+        command=["sh", "-c", 'mkdir -p "$(dirname "$1")" && printf "%s" "$0" > "$1"'],
+        args=[text, said],
+    )
+
+
+@component
 def write_dataset(text: str, data: Output[Dataset]) -> None:
     with open(data.path, "w") as handle:
         handle.write(text)
@@ -246,6 +261,29 @@ def half_sum(a: float = 3.0, b: float = 5.0) -> float:
 def nested_arithmetic(a: float, offset: float = 0.25) -> float:
     middle = half_sum(a=a, b=9.0)
     return add(x=middle.output, y=offset).output
+
+
+@pipeline("imported")
+def imported(greeting: str, uri: str) -> Dataset:
+    key = echo(text="words")
+    second = echo(text="world")
+    artifact = dsl.importer(
+        artifact_uri=uri, artifact_class=Dataset, metadata={key.output: [greeting, second.output]}
+    )
+    describe(data=artifact.output)
+    return artifact.output
+
+
+@pipeline("f-strings")
+def f_strings(word: str = "middle") -> str:
+    first = echo(text=f"inner-{word}")
+    return echo(text=f"outer-{first.output}").output
+
+
+@pipeline("f-strings-in-containers")
+def f_strings_in_containers(word: str = "middle") -> str:
+    first = shell_echo(text=f"inner-{word}")
+    return shell_echo(text=f"outer-{first.output}").output
 
 
 @pipeline("one-at-a-time")
