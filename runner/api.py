@@ -16,7 +16,7 @@ from runner import params as pipeline_params
 from runner.engine.journal import ChangeListener
 from runner.engine.mocks import Mock
 from runner.engine.scheduler import Engine
-from runner.errors import UsageError
+from runner.errors import StoreError, UsageError
 from runner.selection import select_backend, select_backend_for_root
 from runner.spec import PipelineSpec, load_file, load_text
 from runner.store import ArtifactRecord, RunRecord, RunState, SQLiteStore, Store, TaskState, open_url
@@ -26,11 +26,19 @@ def open_store() -> Store:
     """The store FLOW_STORE names (a postgresql:// or sqlite:/// URL), else the SQLite file under $FLOW_HOME
     (or the user's data directory). Every command and the Python API open their store here."""
     url = os.environ.get("FLOW_STORE")
-    return open_url(url) if url else SQLiteStore(artifacts.flow_home() / "flow.db")
+    if url:
+        return open_url(url)
+    home = artifacts.flow_home()
+    try:
+        artifacts.private_folder(home)
+    except OSError as exc:
+        raise StoreError(f"cannot make flow's home folder: {exc.strerror}", str(home)) from None
+    return SQLiteStore(home / "flow.db")
 
 
 def logs_dir() -> Path:
-    return artifacts.flow_home() / "logs"
+    """Where an engine on this machine keeps task logs: a folder only its owner reads."""
+    return artifacts.private_folder(artifacts.private_home() / "logs")
 
 
 @dataclass
@@ -273,6 +281,24 @@ def engine_alive(record: RunRecord) -> bool:
     except PermissionError:
         return True
     return pid != os.getpid()
+
+
+def record_abandoned(store: Store, records: Iterable[RunRecord]) -> None:
+    """Record FAILED each of the runs that an engine on this machine left RUNNING when it died (killed, or
+    stopped by a full disk before it could record its end), so that every command shows it as it is;
+    `flow resume` continues it. A store that cannot be written (read-only) shows the runs as they are."""
+    for record in records:
+        pid = record.engine_pid
+        if record.state != RunState.RUNNING or pid is None or engine_alive(record) or pid == os.getpid():
+            continue
+        error = (
+            f"its engine (process {pid}) stopped before the run ended; `flow resume {record.run_id}` goes on"
+        )
+        try:
+            if store.record_engine_gone(record, error):
+                record.state, record.error = RunState.FAILED, error
+        except StoreError:
+            continue
 
 
 def engine_elsewhere(record: RunRecord) -> bool:

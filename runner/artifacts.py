@@ -6,6 +6,7 @@ at `/flow` (or, on the process backend, at the root's host path). Metadata recor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import re
@@ -33,6 +34,22 @@ class PathOutsideRootError(UsageError):
 def flow_home() -> Path:
     """Where flow keeps its store, logs and default root: $FLOW_HOME or the user's data directory."""
     return Path(os.environ.get("FLOW_HOME") or platformdirs.user_data_dir("flow"))
+
+
+def private_home() -> Path:
+    """flow_home(), readable by its owner only: it holds the store, whose rows carry pipeline parameters,
+    and task logs."""
+    return private_folder(flow_home())
+
+
+def private_folder(folder: Path) -> Path:
+    """`folder`, made (0700), or made private again where it is ours and others could read it."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # a read-only folder is still read
+        found = folder.stat()
+        if found.st_mode & 0o077 and found.st_uid == os.getuid():
+            folder.chmod(0o700)
+    return folder
 
 
 def default_root() -> Path:

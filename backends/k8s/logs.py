@@ -35,7 +35,7 @@ class PodLogFollower:
         self.complete = False  # the stream ended with the container, not with an error
         self._stop = threading.Event()
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_path.touch()
+        log_path.touch(mode=0o600)  # only its owner reads it, as the store
         self._thread = threading.Thread(target=self._follow, name=f"flow-logs-{pod}", daemon=True)
         self._thread.start()
 

@@ -35,7 +35,7 @@ class LogFollower:
         # what a failure message quotes.
         self.last_error_line = ""
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_path.touch()
+        log_path.touch(mode=0o600)  # only its owner reads it, as the store
         self._thread = threading.Thread(target=self._follow, args=(api, container_id), daemon=True)
         self._thread.start()
 

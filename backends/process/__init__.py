@@ -99,7 +99,8 @@ class ProcessBackend(Backend):
         self._warn_unenforced(task)
         workdir = tempfile.mkdtemp(prefix=f"{task.name}-")
         reaped = [sys.executable, "-I", "-S", reaper.__file__, str(_KILL_GRACE_SECONDS), *argv]
-        with open(task.log_path, "wb") as log_file:
+        # Only its owner reads it, as the store.
+        with open(os.open(task.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as log_file:
             try:
                 popen = subprocess.Popen(
                     reaped,

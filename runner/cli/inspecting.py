@@ -32,7 +32,9 @@ def runs(limit: int) -> None:
         table = Table(box=None)
         for column in ("run", "pipeline", "backend", "state", "started", "duration"):
             table.add_column(column)
-        for record in store.runs(limit):
+        records = store.runs(limit)
+        api.record_abandoned(store, records)
+        for record in records:
             rerun = f" (rerun of {record.rerun_of} {record.rerun_task})" if record.rerun_of else ""
             table.add_row(
                 record.run_id,
@@ -53,6 +55,7 @@ def show(run_id: str, output: str) -> None:
     """Show a run's tasks: state, attempts, duration, inputs and outputs. RUN may be "latest"."""
     with api.open_store() as store:
         record = store.run(run_id)
+        api.record_abandoned(store, [record])
         tasks = store.tasks(record.run_id)
         arts = store.artifacts(record.run_id)
     if output == "json":

@@ -185,7 +185,11 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]))
+    try:
+        serve(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]))
+    except (OSError, sqlite3.Error, UnreadableLog):
+        # The engine sees this process gone, applies the log itself and reports what failed in one line.
+        os._exit(1)
     # Nothing is left to flush, and SQLite's files are whole at any moment: skipping the interpreter's
     # shutdown (some 10 ms, which the engine waits for at the end of a run) loses nothing.
     os._exit(0)

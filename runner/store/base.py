@@ -148,6 +148,28 @@ class Store(abc.ABC):
         )
         return changed == 1
 
+    def record_engine_gone(self, run: RunRecord, error: str) -> bool:
+        """Record FAILED, with `error`, a run that its engine (`run.engine_pid`) left RUNNING when it died;
+        False when the run is no longer so (it ended, or another engine took it over meanwhile)."""
+        changed = self._write(
+            (
+                "UPDATE runs SET state = ?, error = ?, finished_at = ? "
+                "WHERE run_id = ? AND state = ? AND engine_pid = ? AND engine_host = ?",
+                [
+                    (
+                        RunState.FAILED.value,
+                        error,
+                        time.time(),
+                        run.run_id,
+                        RunState.RUNNING.value,
+                        run.engine_pid,
+                        run.engine_host,
+                    )
+                ],
+            )
+        )
+        return changed == 1
+
     def run_state(self, run_id: str) -> RunState:
         rows = self._rows("SELECT state FROM runs WHERE run_id = ?", (run_id,))
         if not rows:

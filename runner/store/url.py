@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from pathlib import Path
 
@@ -11,10 +12,15 @@ from runner.store.sqlite import SQLiteStore
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 _FORMS = "postgresql://USER:PASSWORD@HOST:PORT/DATABASE or sqlite:///PATH"
+# A password in libpq's keyword form (`host=db password=secret`, or quoted: password='a b'), which is not
+# a URL but is what a user may write.
+_KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)", re.IGNORECASE)
 
 
 def hide_password(url: str) -> str:
-    """The URL with any password (in its user part or its query) shown as ***."""
+    """The URL with any password (in its user part, its query, or a keyword form) shown as ***."""
+    if "://" not in url:
+        return _KEYWORD_PASSWORD.sub(r"\1***", url)
     parts = urllib.parse.urlsplit(url)
     in_query = "password" in urllib.parse.parse_qs(parts.query)
     if parts.password is None and not in_query:
