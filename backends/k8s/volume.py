@@ -53,7 +53,9 @@ def helper_name(claim: str) -> str:
 
 
 class HelperPod:
-    """The claim's helper pod: made on first use where missing, and again whenever it has ended."""
+    """The claim's helper pod: made on first use where missing, and made again whenever it has ended, is
+    failing (its image cannot be pulled, its container cannot start) or runs another image than this
+    engine's (an earlier run's, whose image map differed)."""
 
     def __init__(self, core: CoreV1Api, settings: PodSettings, image: str) -> None:
         self.core, self.settings, self.image = core, settings, image
@@ -103,7 +105,7 @@ class HelperPod:
                 exists = True
             except NotFound:
                 exists = False
-            if exists and pod.status.phase in ("Succeeded", "Failed"):  # ended itself when idle
+            if exists and self._replaced(pod):
                 with translated(doing):
                     self.core.delete_namespaced_pod(self.name, namespace, grace_period_seconds=0)
                 self._wait_gone()
@@ -115,6 +117,16 @@ class HelperPod:
             self._wait_running()
             self._ready = True
             return self.name
+
+    def _replaced(self, pod: Any) -> bool:
+        """Whether an existing helper pod cannot serve: it ended itself when idle, is failing, or runs
+        another image."""
+        if pod.metadata.deletion_timestamp is not None or pod.status.phase in ("Succeeded", "Failed"):
+            return True
+        images = [c.image for c in (pod.spec.containers or []) if c.name == MAIN_CONTAINER]
+        if images != [self.image]:
+            return True
+        return task_status(pod, utc_now(), unschedulable_after=_READY_SECONDS).phase.finished
 
     def forget(self) -> None:
         """The helper failed an exec: check on it (and make it again if gone) before the next one."""
@@ -130,6 +142,11 @@ class HelperPod:
                 return
             status = task_status(pod, utc_now(), unschedulable_after=_READY_SECONDS)
             if status.phase == Phase.FAILED or status.phase == Phase.SUCCEEDED:
+                # Removed now, so that nothing of it stays to be reused; the next engine makes its own.
+                with contextlib.suppress(BackendError), translated(f"removing {self.name}"):
+                    self.core.delete_namespaced_pod(
+                        self.name, self.settings.namespace, grace_period_seconds=0
+                    )
                 raise PermanentBackendError(
                     f"the volume helper pod {self.name} (image {self.image}, claim {self.settings.claim}) "
                     f"cannot run: {status.message or status.reason}"

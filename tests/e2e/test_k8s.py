@@ -21,8 +21,9 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from backends.base import REASON_IMAGE, REASON_LOST, REASON_OOM, REASON_UNSCHEDULABLE
+from backends.base import REASON_IMAGE, REASON_LOST, REASON_OOM, REASON_UNSCHEDULABLE, BackendError
 from backends.k8s import DEFAULT_FILES_IMAGE, KubernetesBackend
+from backends.k8s.volume import HelperPod
 from runner.store import RunState, SQLiteStore
 from runner.testing.conformance import WIRING
 from runner.testing.session import FlowSession
@@ -202,3 +203,52 @@ def test_ctrl_c_deletes_the_run_pods_and_resume_finishes_the_run(tmp_path: Path)
         first, held = store.task(run_id, "first"), store.task(run_id, "held")
     assert first is not None and first.attempts == 1, "first ran again"
     assert held is not None and held.state.value == "SUCCEEDED" and held.attempts == 2
+
+
+@pytest.mark.parametrize("left", ["an unpullable image", "another image"])
+def test_a_volume_helper_that_cannot_serve_is_replaced(left: str) -> None:
+    """A helper pod an earlier run left failing (its image map named an image the node lacks), or made
+    with another image, is not reused: the next engine replaces it with its own."""
+    require_cluster()
+    backend = KubernetesBackend(**cluster_options())
+    root = f"pvc://{TEST_NAMESPACE}/flow-root"
+    try:
+        helper = backend.helper
+        core = core_api(flow_kubeconfig())
+        with contextlib.suppress(client.exceptions.ApiException):
+            core.delete_namespaced_pod(helper.name, TEST_NAMESPACE, grace_period_seconds=0)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while core.list_namespaced_pod(TEST_NAMESPACE, field_selector=f"metadata.name={helper.name}").items:
+            assert time.monotonic() < deadline, "the old helper pod is not gone"
+            time.sleep(0.2)
+        other = "flow-test/no-such-image:1" if left == "an unpullable image" else "flow-test/python:3.11"
+        manifest = HelperPod(core, helper.settings, other).manifest()
+        core.create_namespaced_pod(TEST_NAMESPACE, manifest)
+        if left == "another image":  # running, as a helper of an engine with another image map would be
+            while core.read_namespaced_pod(helper.name, TEST_NAMESPACE).status.phase != "Running":
+                assert time.monotonic() < deadline, "the other helper never ran"
+                time.sleep(0.2)
+        files = backend.files(root)
+        files.write("helper-check", b"served")
+        assert files.read(["helper-check"]) == {"helper-check": b"served"}
+        pod = core.read_namespaced_pod(helper.name, TEST_NAMESPACE)
+        assert [c.image for c in pod.spec.containers] == [TEST_BUSYBOX_IMAGE]
+        files.reset("helper-check", create=False)
+    finally:
+        backend.close()
+
+
+def test_a_volume_helper_that_cannot_run_is_not_left_behind() -> None:
+    require_cluster()
+    broken = KubernetesBackend(**{**cluster_options(), "files_image": "flow-test/no-such-image:1"})
+    core = core_api(flow_kubeconfig())
+    try:
+        with pytest.raises(BackendError, match="cannot run"):
+            broken.files(f"pvc://{TEST_NAMESPACE}/flow-root").read(["anything"])
+        deadline = time.monotonic() + WAIT_SECONDS
+        name = broken.helper.name
+        while core.list_namespaced_pod(TEST_NAMESPACE, field_selector=f"metadata.name={name}").items:
+            assert time.monotonic() < deadline, "the helper that cannot run is left behind"
+            time.sleep(0.2)
+    finally:
+        broken.close()
