@@ -1,5 +1,8 @@
 """Crash and resume: SIGKILL `flow run` at random moments of a 20-task pipeline, `flow resume` it, and check
-that nothing was lost, redone or left behind. Prints one tally line per backend.
+that nothing was lost, redone or left behind. Prints one tally line per backend. Then the disk under
+FLOW_HOME fills up while the pipeline runs on the process backend (a small tmpfs; needs root): the engine
+must stop with one line and no traceback, the next command must record the run FAILED, and `flow resume`
+must finish it with the same outputs.
 
 For each kill: outputs (artifact content digests and output parameters) must equal those of an uninterrupted
 run on Docker, no task the store had recorded as succeeded before the kill may run again, and no container
@@ -15,6 +18,7 @@ With CI=true the exit status is 1 unless every tally is perfect.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import random
@@ -34,7 +38,8 @@ from typing import Any
 import yaml
 
 from runner.api import open_store
-from runner.store import RunState, TaskState
+from runner.errors import StoreError
+from runner.store import RunState, SQLiteStore, TaskState
 
 TASKS = 20
 BUSYBOX = "busybox:latest"
@@ -356,6 +361,65 @@ def kill_and_resume_or_report(session: Session, backend: str, run_options: list[
         return Trial(problem=f"the check itself failed: {type(exc).__name__}: {exc}")
 
 
+FULL_DISK_SIZE = "8m"
+
+
+def full_disk_trial(work: Path, pipeline: Path, reference: Outcome) -> str:
+    """Fill FLOW_HOME's disk once a few tasks succeeded, then free it; what went wrong, "" if nothing."""
+    if os.geteuid() != 0:
+        return "not run: mounting a small disk needs root"
+    disk = work / "small-disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={FULL_DISK_SIZE}", "tmpfs", str(disk)], check=True)
+    try:
+        return _fill_and_resume(disk, pipeline, reference)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def _fill_and_resume(disk: Path, pipeline: Path, reference: Outcome) -> str:
+    env = {**os.environ, "FLOW_HOME": str(disk / "home")}
+    root = ["--root", str(disk / "root")]
+    command = flow_command("run", str(pipeline), "--backend", "process", "--no-cache", *root)
+    engine = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    store_path = disk / "home" / "flow.db"
+    deadline = time.monotonic() + RUN_SECONDS
+    while engine.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(StoreError), SQLiteStore(store_path) as store:
+            runs = store.runs(1)
+            if runs and sum(t.state == TaskState.SUCCEEDED for t in store.tasks(runs[0].run_id)) >= 3:
+                break
+        time.sleep(0.1)
+    with contextlib.suppress(OSError), (disk / "filler").open("wb") as filler:
+        while True:  # until the disk is full
+            filler.write(b"\0" * 65536)
+            filler.flush()
+    output, _ = engine.communicate(timeout=RUN_SECONDS)
+    (disk / "filler").unlink()
+    if engine.returncode == 0:
+        return "the run succeeded on a full disk"
+    if "Traceback" in output:
+        return "a traceback on the full disk: " + output.strip().splitlines()[-1]
+    subprocess.run(flow_command("runs"), env=env, capture_output=True, timeout=RUN_SECONDS)
+    with SQLiteStore(store_path) as store:
+        record = store.runs(1)[0]
+    if record.state != RunState.FAILED:
+        return f"after the next command the run is {record.state.value}, not FAILED"
+    resumed = subprocess.run(
+        flow_command("resume", record.run_id), env=env, capture_output=True, text=True, timeout=RUN_SECONDS
+    )
+    if resumed.returncode != 0:
+        return f"flow resume exited with {resumed.returncode}: {resumed.stderr.strip()}"
+    os.environ["FLOW_HOME"], previous = env["FLOW_HOME"], os.environ["FLOW_HOME"]
+    try:
+        got = outcome(record.run_id)
+    finally:
+        os.environ["FLOW_HOME"] = previous
+    if got.outputs != reference.outputs or got.tasks != reference.tasks:
+        return "outputs differ: " + differences(got, reference)
+    return ""
+
+
 def differences(got: Outcome, reference: Outcome) -> str:
     changed = sorted(path for path in reference.tasks if got.tasks.get(path) != reference.tasks[path])
     return ", ".join(changed) or "pipeline outputs"
@@ -428,6 +492,9 @@ def main() -> int:
             flush=True,
         )
         perfect &= all(t.perfect for t in trials)
+    problem = full_disk_trial(work, pipeline, reference)
+    print(f"full disk: {problem or 'one-line error, run recorded FAILED, resumed identical'}", flush=True)
+    perfect &= not problem
     print(f"chaos: flow's output is in {log}", flush=True)
     in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
     return 1 if in_ci and not perfect else 0
