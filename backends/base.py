@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,12 +75,30 @@ class Mount:
     read_only: bool = False
 
 
+# Where a task sees its run's workspace in a container: KFP's mount path (backend/src/v2/component).
+WORKSPACE_PATH = "/kfp-workspace"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """KFP's pipeline workspace (`dsl.PipelineConfig(workspace=...)`): one volume per run, shared by the
+    tasks that use it. A rerun uses the workspace of the run it re-runs, so `owner` names that run."""
+
+    owner: str  # the run whose workspace it is
+    host_dir: str  # the folder on this machine, for backends that keep the workspace as one
+    size: str  # a Kubernetes quantity, as declared
+    # The claim's spec fields the pipeline set (accessModes, storageClassName, volumeMode, selector),
+    # checked at load (runner.spec.workspace).
+    pvc_patch: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """What a backend needs to know about a run to prepare and clean up after it."""
 
     run_id: str
     root: str  # the pipeline root as `Backend.pipeline_root` gave it
+    workspace: Workspace | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +137,8 @@ class TaskSpec:
     kubernetes: Mapping[str, Any] = field(default_factory=dict)
     # Set when the root is in an object store: the backend copies these files in and out of the task.
     staging: Staging | None = None
+    # Set when the task uses its run's workspace: the backend makes it appear at `workspace_path`.
+    workspace: Workspace | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +225,19 @@ class Backend(abc.ABC):
             if task_root == parsed.local_path:
                 return parsed.uri
         return task_root
+
+    def workspace_path(self, workspace: Workspace) -> str:
+        """Where tasks see the run's workspace (`{{$.workspace_path}}`): KFP's mount path in containers."""
+        return WORKSPACE_PATH
+
+    def prepare_workspace(self, workspace: Workspace) -> None:
+        """Make the workspace when it is missing; an existing one (a resumed run's, a rerun's) is kept as
+        it is. By default a folder on this machine, private to its user."""
+        Path(workspace.host_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def remove_workspace(self, workspace: Workspace) -> None:
+        """Remove the workspace, as Kubeflow removes a run's once the run succeeded. Idempotent."""
+        shutil.rmtree(workspace.host_dir, ignore_errors=True)
 
     @abc.abstractmethod
     def prepare(self, run: RunInfo) -> None:

@@ -31,6 +31,7 @@ from backends.base import (
     TaskSpec,
     TaskStatus,
     TemporaryBackendError,
+    Workspace,
     checked_s3_root,
     is_s3_root,
 )
@@ -42,6 +43,7 @@ from backends.k8s.stats import PodStats
 from backends.k8s.status import task_status, utc_now
 from backends.k8s.volume import HelperPod, VolumeFiles
 from backends.k8s.watcher import PodWatcher
+from backends.k8s.workspace import delete_claim, ensure_claim, mount
 from backends.logfile import read_lines
 from backends.rootfiles import RootFiles
 
@@ -179,6 +181,12 @@ class KubernetesBackend(Backend):
                 f"cannot watch pods in {self.namespace}: {self.watcher.error}", delay=5.0
             )
 
+    def prepare_workspace(self, workspace: Workspace) -> None:
+        ensure_claim(self.core, self.namespace, workspace, self.storage_class)
+
+    def remove_workspace(self, workspace: Workspace) -> None:
+        delete_claim(self.core, self.namespace, workspace)
+
     def _ensure_claim(self) -> None:
         if self._claim_checked:
             return
@@ -214,6 +222,8 @@ class KubernetesBackend(Backend):
     def submit(self, task: TaskSpec) -> str:
         image = self.image_map.get(task.image, task.image)
         manifest = pod_manifest(task, image, self.settings)
+        if task.workspace is not None:
+            mount(manifest, task.workspace)
         if task.staging is not None:
             settings = self.settings
             add_staging(manifest, task.staging, self.staging, settings.pull_policy, settings.run_as_non_root)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import signal
 import threading
@@ -24,6 +25,7 @@ from backends.base import (
     REASON_IMAGE,
     REASON_LOST,
     REASON_OOM,
+    WORKSPACE_PATH,
     Backend,
     BackendError,
     PermanentBackendError,
@@ -31,6 +33,7 @@ from backends.base import (
     RunInfo,
     TaskSpec,
     TaskStatus,
+    Workspace,
     is_s3_root,
 )
 from backends.local.errors import translated
@@ -112,6 +115,11 @@ class DockerBackend(Backend):
             return super().files(root)
         mode = _NON_ROOT_TASK_FOLDER_MODE if self.run_as_non_root else None
         return LocalRootFiles(Path(root), task_folder_mode=mode)
+
+    def prepare_workspace(self, workspace: Workspace) -> None:
+        super().prepare_workspace(workspace)
+        if self.run_as_non_root:  # tasks run as nobody; the folder is inside the user's own FLOW_HOME
+            os.chmod(workspace.host_dir, _NON_ROOT_TASK_FOLDER_MODE)
 
     def prepare(self, run: RunInfo) -> None:
         if not is_s3_root(run.root):
@@ -202,6 +210,8 @@ class DockerBackend(Backend):
         }
         if task.staging is not None:
             kwargs["volumes"][str(self._staged(task))] = {"bind": LOCAL_MOUNT, "mode": "rw"}
+        if task.workspace is not None:
+            kwargs["volumes"][task.workspace.host_dir] = {"bind": WORKSPACE_PATH, "mode": "rw"}
         if self.run_as_non_root:
             kwargs["user"] = NON_ROOT_USER
         if task.command:

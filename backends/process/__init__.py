@@ -34,6 +34,7 @@ from backends.base import (
     RunInfo,
     TaskSpec,
     TaskStatus,
+    Workspace,
     is_s3_root,
 )
 from backends.logfile import read_lines
@@ -78,6 +79,9 @@ class ProcessBackend(Backend):
         if is_s3_root(root):  # tasks read and write their staged files at their host path
             return str(root_folder(self._staged, root))
         return str(Path(root).resolve())
+
+    def workspace_path(self, workspace: Workspace) -> str:
+        return workspace.host_dir  # as kfp.local's SubprocessRunner: the folder itself
 
     def prepare(self, run: RunInfo) -> None:
         if not is_s3_root(run.root):

@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import Mount, Staging, TaskSpec
+from backends.base import Mount, Staging, TaskSpec, Workspace
 from runner import artifacts
-from runner.engine import platform, resources
+from runner.engine import platform, resources, workspace
 from runner.engine.graph import ArtifactRef, Node
 from runner.engine.placeholders import Context, Template, fill, has_placeholders, render, template
 from runner.spec.model import Component, Container, PipelineSpec
@@ -57,6 +57,7 @@ class RunContext:
     logs_dir: str
     pipeline_values: dict[str, str]
     task_timeout: float | None
+    workspace: Workspace | None = None
     _executors: dict[str, Executor] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @functools.cached_property
@@ -75,6 +76,11 @@ class RunContext:
     @functools.cached_property
     def uri_base(self) -> str:
         return self.task_uri.rstrip("/")
+
+    @functools.cached_property
+    def workspace_path(self) -> str:
+        """Where tasks see the workspace ("" without one)."""
+        return self.pipeline_values.get(workspace.VALUE_NAME, "")
 
     def task_values(self, node: Node) -> dict[str, str]:
         """The pipeline placeholders plus the task's own, as `{{$.pipeline_task_name}}` needs."""
@@ -162,6 +168,7 @@ def build(
         log_path=f"{run.logs_dir}/{run.run_id}/{path}/attempt-{attempt}.log",
         kubernetes=platform.resolved(executor.kubernetes, node),
         staging=_staging(node, inputs, run) if run.staged else None,
+        workspace=run.workspace if run.workspace and workspace.uses(node, run.workspace_path) else None,
     )
 
 

@@ -14,11 +14,12 @@ from runner.engine.graph import Node
 from runner.spec.model import Container
 
 
-def cache_key(node: Node, backend: str) -> str:
+def cache_key(node: Node, backend: str, workspace: str = "") -> str:
     """The node's cache key, or "" when it must not be cached (caching off, or not a container task).
 
     The backend's name is part of the key: the process backend ignores images, so its results stand for
     the host's Python, not for the image, and must not be served to a container run (or the reverse).
+    `workspace` names the workspace the task uses, if any: its files are an input no digest covers.
     """
     container = node.component.executor
     if not node.task.enable_cache or not isinstance(container, Container):
@@ -41,4 +42,6 @@ def cache_key(node: Node, backend: str) -> str:
             name: [ref.digest or ref.uri for ref in refs] for name, refs in sorted(node.artifacts.items())
         },
     }
+    if workspace:
+        material["workspace"] = workspace
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()

@@ -12,7 +12,8 @@ from runner.engine.values import check
 from runner.errors import FlowError
 from runner.spec.model import ParameterBinding
 
-_PIPELINE_PLACEHOLDER = re.compile(r"\{\{\$\.(pipeline_[a-z_]+)\}\}")
+# The run's values: `{{$.pipeline_job_name}}` and the like, and `{{$.workspace_path}}` in a run with one.
+_PIPELINE_PLACEHOLDER = re.compile(r"\{\{\$\.(pipeline_[a-z_]+|workspace_path)\}\}")
 # An input parameter's value inside a constant: kfp compiles f"foo-{x}" (and a list or dict holding x) into a
 # constant holding this, with x bound to the task as an input of its own, `pipelinechannel--x`.
 INPUT_PLACEHOLDER = re.compile(r"\{\{\$\.inputs\.parameters\['(.+?)'\]\}\}")

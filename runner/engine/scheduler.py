@@ -39,6 +39,7 @@ from runner.engine import (
     mocks,
     outputs,
     retries,
+    workspace,
 )
 from runner.engine.collector import YoungOnly
 from runner.engine.dags import collected_outputs, dag_outputs
@@ -94,8 +95,12 @@ class Engine:
             t.path for t in self._prior.values() if adopt and t.state == TaskState.RUNNING and t.attempts
         }
         self._premade_folders: set[str] = set()  # tasks whose output folder is made and still empty
-        self.run_info = RunInfo(run_id=run.run_id, root=root)
+        self.workspace = workspace.for_run(spec, run)
+        self.run_info = RunInfo(run_id=run.run_id, root=root, workspace=self.workspace)
         self.task_root = backend.task_root(root)
+        values = attempts.pipeline_values(spec, run.run_id, run.created_at, backend.task_uri(root))
+        if self.workspace is not None:
+            values[workspace.VALUE_NAME] = backend.workspace_path(self.workspace)
         self.context = attempts.RunContext(
             spec=spec,
             run_id=run.run_id,
@@ -103,10 +108,9 @@ class Engine:
             task_root=self.task_root,
             task_uri=backend.task_uri(root),
             logs_dir=str(logs_dir),
-            pipeline_values=attempts.pipeline_values(
-                spec, run.run_id, run.created_at, backend.task_uri(root)
-            ),
+            pipeline_values=values,
             task_timeout=task_timeout,
+            workspace=self.workspace,
         )
         self._external = external.ExternalArtifacts(self.files, run.run_id, backend.host_files)
         self._ready: deque[Node] = deque()
@@ -131,6 +135,8 @@ class Engine:
         run.engine_host = socket.gethostname()
         self.store.save_run_progress(run)
         self.backend.prepare(self.run_info)
+        if self.workspace is not None:
+            self.backend.prepare_workspace(self.workspace)
         try:
             root_artifacts = dict(input_artifacts or {})
             self._root_scope = Scope("", self.spec.root, dict(params), root_artifacts, owner=None)
@@ -153,7 +159,17 @@ class Engine:
             self._finish_run(RunState.FAILED, f"task {first.path!r} failed: {first.record.error}")
         else:
             self._finish_run(RunState.SUCCEEDED, "")
+            self._remove_workspace()
         return run.state
+
+    def _remove_workspace(self) -> None:
+        """Once the run succeeded, its workspace goes, as in Kubeflow; a rerun's is its run's, which goes
+        only when that run succeeded too (a failed one may be resumed)."""
+        if self.workspace is None:
+            return
+        owner = self.workspace.owner
+        if owner == self.run_record.run_id or self.store.run(owner).state == RunState.SUCCEEDED:
+            self.backend.remove_workspace(self.workspace)
 
     def recorded(self) -> tuple[Collection[TaskRecord], Collection[ArtifactRecord]]:
         """The task and artifact records of a run this engine drove from its start, as the store has them and
@@ -365,7 +381,7 @@ class Engine:
 
     def _cached(self, node: Node) -> bool:
         """Finish the node from an earlier identical task's outputs when caching allows; False on a miss."""
-        key = caching.cache_key(node, self.backend.name) if self.cache else ""
+        key = caching.cache_key(node, self.backend.name, self._workspace_of(node)) if self.cache else ""
         node.record.cache_key = key
         if not key:
             return False
@@ -382,6 +398,13 @@ class Engine:
         node.record.started_at = time.time()
         self._reuse(node, earlier.outputs, arts, TaskState.CACHED)
         return True
+
+    def _workspace_of(self, node: Node) -> str:
+        """The owner of the workspace the node uses, else "": as in Kubeflow, whose cache fingerprint
+        names the run's claim, a task that uses a workspace is reused only within the workspace's run."""
+        if self.workspace is None or not workspace.uses(node, self.context.workspace_path):
+            return ""
+        return self.workspace.owner
 
     def _start_dag(self, node: Node) -> None:
         node.record.state, node.record.started_at = TaskState.RUNNING, time.time()

@@ -70,11 +70,18 @@ def one_task_pipeline(target: Target, name_value: NameLookup) -> PipelineSpec:
         },
     }
     texts = [yaml.safe_dump(rerun_doc, sort_keys=False)]
-    settings = _kubernetes_settings(documents[1] if len(documents) > 1 else {}, label)
+    platform_doc = documents[1] if len(documents) > 1 else {}
+    kubernetes: dict[str, Any] = {}
+    settings = _kubernetes_settings(platform_doc, label)
     if settings:
         settings = _names_as_constants(settings, name_value, target.task.path)
-        platform = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {label: settings}}}}}
-        texts.append(yaml.safe_dump(platform, sort_keys=False))
+        kubernetes["deploymentSpec"] = {"executors": {label: settings}}
+    # The run's workspace, which the rerun shares (runner.engine.workspace).
+    workspace = (_kubernetes(platform_doc).get("pipelineConfig") or {}).get("workspace")
+    if workspace is not None:
+        kubernetes["pipelineConfig"] = {"workspace": copy.deepcopy(workspace)}
+    if kubernetes:
+        texts.append(yaml.safe_dump({"platforms": {"kubernetes": kubernetes}}, sort_keys=False))
     source = f"rerun of {target.run.run_id} task {target.task.path}"
     return load_text("---\n".join(texts), source)
 
@@ -97,8 +104,13 @@ def _raw_task(doc: Mapping[str, Any], path: str) -> Mapping[str, Any]:
     raise UsageError(f"task {path!r} is not in the run's pipeline", WHERE)
 
 
+def _kubernetes(platform: Mapping[str, Any]) -> Mapping[str, Any]:
+    kubernetes: Mapping[str, Any] = (platform.get("platforms") or {}).get("kubernetes") or {}
+    return kubernetes
+
+
 def _kubernetes_settings(platform: Mapping[str, Any], label: str) -> dict[str, Any]:
-    kubernetes = (platform.get("platforms") or {}).get("kubernetes") or {}
+    kubernetes = _kubernetes(platform)
     executors = (kubernetes.get("deploymentSpec") or {}).get("executors") or {}
     return copy.deepcopy(dict(executors.get(label) or {}))
 

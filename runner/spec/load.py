@@ -33,6 +33,7 @@ from runner.spec.model import (
     Task,
 )
 from runner.spec.quantities import input_placeholder, parse_count, parse_cpu, parse_memory
+from runner.spec.workspace import check_placeholder_use, workspace_config
 
 _GB = 10**9
 # libyaml's loader where PyYAML was built with it: the same safe subset, many times faster on big pipelines.
@@ -356,8 +357,10 @@ class _Loader:
             components=components,
             platform=dict(platform),
             text=text,
+            workspace=workspace_config(platform, self.source),
         )
         _validate(spec, self)
+        check_placeholder_use(spec, spec.workspace)
         return dataclasses.replace(spec, digests=component_digests(doc, self.source))
 
     def component(

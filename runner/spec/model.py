@@ -162,6 +162,14 @@ class Component:
 
 
 @dataclass(frozen=True)
+class WorkspaceConfig:
+    """KFP's pipeline workspace: its size (a Kubernetes quantity) and the claim spec fields it sets."""
+
+    size: str
+    pvc_patch: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     name: str
     source: str  # file name or "<string>", for error messages
@@ -171,6 +179,7 @@ class PipelineSpec:
     text: str = ""  # the YAML as loaded, stored with each run
     # Content digests of the components by name (runner.spec.digests), recorded with every task of a run.
     digests: dict[str, str] = field(default_factory=dict)
+    workspace: WorkspaceConfig | None = None  # platforms.kubernetes.pipelineConfig.workspace
 
     def component(self, name: str) -> Component:
         return self.components[name]
