@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import pytest
 
 from backends.base import REASON_TIMEOUT, Backend
+from runner import api, reruns
 from runner.api import RunResult
 from runner.plugins import create_backend
 from runner.store import RunState, Store, TaskState
@@ -34,6 +35,9 @@ from runner.testing.shellsteps import WAIT_FOR_RELEASE, Step, pipeline
 WAIT_SECONDS = 60
 # Compiled by kfp 2.17.3 from tests/integration/kfp_conformance_pipelines.py (a test checks they agree).
 KFP_INPUTS = Path(__file__).with_name("kfp_inputs.yaml")
+# Compiled by kfp 2.17.3 from tests/integration/kfp_workspace.py (tests/integration/test_workspace.py checks
+# they agree): a task writes a note into the run's workspace, another reads it there, a third is not given it.
+WORKSPACE = Path(__file__).with_name("kfp_workspace.yaml")
 WIRING = """
 pipelineInfo: {name: conformance-wiring}
 schemaVersion: 2.1.0
@@ -170,6 +174,20 @@ class BackendConformance:
         A root tasks cannot share files through (an object store) needs another counter."""
         counter = f'"{{{{$.pipeline_root}}}}/{name}"'
         return f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; echo $n"
+
+    def workspace_exists(self, session: FlowSession, owner: str) -> bool:
+        """Whether the workspace of the run `owner` is still there: by default its folder under FLOW_HOME."""
+        return (session.workdir / "workspaces" / owner).exists()
+
+    @pytest.fixture
+    def workspace_storage(self) -> Iterator[None]:
+        """What the workspaces of two runs of WORKSPACE need in the runtime (on a cluster without a
+        provisioner: volumes of the pipeline's storage class); nothing by default."""
+        yield
+
+    def resume_options(self) -> dict[str, Any]:
+        """The backend options `flow resume` is given, to reach the backend under test again."""
+        return {"image_map": self.image_map, "pull": "never", **self.backend_options}
 
     @pytest.fixture
     def session(self, tmp_path: Path) -> Iterator[FlowSession]:
@@ -308,3 +326,33 @@ class BackendConformance:
         assert all(
             task.state == TaskState.SUCCEEDED for path, task in result.tasks.items() if path != "show-2"
         )
+
+    def test_a_workspace_is_shared_by_the_tasks_given_it(
+        self, session: FlowSession, workspace_storage: None
+    ) -> None:
+        first = session.run(WORKSPACE)
+        assert_succeeded(first)
+        assert first.outputs == {"Output": "shared"}
+        assert first.tasks["probe"].outputs == {"seen": "absent\n"}  # mounted only where it is given
+        assert not self.workspace_exists(session, first.run_id)  # gone once the run succeeded
+        # The same inputs again: a task that uses a workspace is never served from another run's.
+        second = session.run(WORKSPACE)
+        assert second.tasks["write-note"].state == TaskState.SUCCEEDED
+        assert second.tasks["probe"].state == TaskState.CACHED
+        assert second.outputs == {"Output": "shared"}
+
+    def test_resume_and_rerun_find_the_workspace_again(
+        self, session: FlowSession, workspace_storage: None
+    ) -> None:
+        # read-note succeeds from its second run: the count it keeps in the workspace must be found.
+        failed = session.run(WORKSPACE, {"runs_needed": 2, "text": "kept"})
+        assert failed.state == RunState.FAILED and failed.tasks["read-note"].state == TaskState.FAILED
+        assert self.workspace_exists(session, failed.run_id)  # kept for a resume, as Kubeflow keeps it
+        again = reruns.rerun(failed.run_id, "read-note", backend=session.backend, store=session.store)
+        assert_succeeded(again)
+        assert again.outputs == {"note": "kept"}
+        assert self.workspace_exists(session, failed.run_id)  # still its run's, which may be resumed
+        resumed = api.resume(failed.run_id, store=session.store, backend_options=self.resume_options())
+        assert_succeeded(resumed)
+        assert resumed.outputs == {"Output": "kept"} and resumed.tasks["write-note"].attempts == 1
+        assert not self.workspace_exists(session, failed.run_id)

@@ -1,6 +1,6 @@
 """The workspace pipeline of the conformance suite, written with the real kfp SDK (kfp 2.17.3).
 
-runner/testing/conformance.py holds what kfp compiles this to (the suite must run where kfp is not
+runner/testing/kfp_workspace.yaml is what kfp compiles this to (the suite must run where kfp is not
 installed); tests/integration/test_workspace.py checks that the two still agree.
 
 No `from __future__ import annotations` here: kfp reads the components' annotations as real types.

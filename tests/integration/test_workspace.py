@@ -1,0 +1,78 @@
+"""Workspaces beyond the conformance suite's cases: the suite's pipeline is still what kfp compiles, a bad
+workspace stops `flow run` with one line, and a task cannot use its workspace to reach the host's files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kfp import compiler
+
+from runner.testing import assert_succeeded
+from runner.testing.conformance import WORKSPACE
+from runner.testing.session import FlowSession
+from tests.conftest import TEST_IMAGE_MAP, require_docker
+from tests.integration import kfp_workspace
+from tests.integration.test_cli import flow
+
+# A task that leaves links to the host's files in the workspace: removing the workspace must not follow them.
+LINKS = """
+pipelineInfo: {name: workspace-links}
+schemaVersion: 2.1.0
+components:
+  comp-link:
+    executorLabel: exec-link
+    inputDefinitions: {parameters: {ws: {parameterType: STRING}, target: {parameterType: STRING}}}
+deploymentSpec:
+  executors:
+    exec-link:
+      container:
+        image: busybox:latest
+        command: [sh, -c, 'ln -s "$1" "$0/to-host" && ln -s / "$0/to-root" && mkdir "$0/d" &&
+                  ln -s "$1" "$0/d/x"', "{{$.inputs.parameters['ws']}}", "{{$.inputs.parameters['target']}}"]
+root:
+  inputDefinitions: {parameters: {target: {parameterType: STRING}}}
+  dag:
+    tasks:
+      link:
+        componentRef: {name: comp-link}
+        taskInfo: {name: link}
+        inputs:
+          parameters:
+            ws: {runtimeValue: {constant: '{{$.workspace_path}}'}}
+            target: {componentInputParameter: target}
+---
+platforms: {kubernetes: {pipelineConfig: {workspace: {size: 1Mi}}}}
+"""
+
+
+def test_the_suites_pipeline_is_what_kfp_compiles(tmp_path: Path) -> None:
+    """The suite runs without kfp, so it keeps kfp's compiled text; it must be kfp 2.17.3's own."""
+    path = tmp_path / "kfp_workspace.yaml"
+    compiler.Compiler().compile(kfp_workspace.workspace_sharing, package_path=str(path))
+    assert path.read_text() == WORKSPACE.read_text()
+
+
+def test_a_bad_workspace_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(WORKSPACE.read_text().replace("size: 64Mi", "size: 64 Mi"))
+    done = flow("run", str(path), "--backend", "process", "--root", str(tmp_path / "root"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "workspace: size '64 Mi' is not a Kubernetes quantity" in done.stderr
+    assert "platforms.kubernetes.pipelineConfig.workspace.size" in done.stderr
+
+
+@pytest.mark.parametrize("backend", ["process", "docker"])
+def test_removing_a_workspace_never_follows_its_links(tmp_path: Path, backend: str) -> None:
+    if backend == "docker":
+        require_docker()
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    options = {"image_map": TEST_IMAGE_MAP, "pull": "never"}
+    with FlowSession(backend, tmp_path / "flow", backend_options=options) as session:
+        result = session.run(LINKS, {"target": str(precious)})
+        assert_succeeded(result)
+        assert not (tmp_path / "flow" / "workspaces" / result.run_id).exists()
+    assert (precious / "keep.txt").read_text() == "mine"
