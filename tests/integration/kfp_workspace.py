@@ -8,7 +8,9 @@ No `from __future__ import annotations` here: kfp reads the components' annotati
 
 # mypy: disable-error-code="no-any-return"
 
-from kfp import dsl
+from kfp import compiler, dsl
+
+from runner.testing.conformance import WORKSPACE
 
 # The claim's class on a cluster: the cluster tests provide volumes of this class (no provisioner runs).
 STORAGE_CLASS = "flow-workspace-test"
@@ -59,3 +61,11 @@ def workspace_sharing(text: str = "shared", runs_needed: int = 1) -> str:
     read = read_note(folder=f"{dsl.WORKSPACE_PATH_PLACEHOLDER}/.", runs_needed=runs_needed).after(written)
     probe()
     return read.outputs["note"]
+
+
+def main() -> None:
+    compiler.Compiler().compile(workspace_sharing, package_path=str(WORKSPACE))
+
+
+if __name__ == "__main__":
+    main()

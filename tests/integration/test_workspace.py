@@ -50,7 +50,7 @@ def test_the_suites_pipeline_is_what_kfp_compiles(tmp_path: Path) -> None:
     """The suite runs without kfp, so it keeps kfp's compiled text; it must be kfp 2.17.3's own."""
     path = tmp_path / "kfp_workspace.yaml"
     compiler.Compiler().compile(kfp_workspace.workspace_sharing, package_path=str(path))
-    assert path.read_text() == WORKSPACE.read_text()
+    assert path.read_text() == WORKSPACE.read_text(), "run python -m tests.integration.kfp_workspace"
 
 
 def test_a_bad_workspace_is_one_line_and_exit_2(tmp_path: Path) -> None:
