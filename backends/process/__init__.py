@@ -1,7 +1,8 @@
 """Components as local subprocesses: no container, fastest feedback, the image is ignored.
 
 Tasks see the pipeline root at its host path, with the same layout as `/flow` in containers, and run with
-the Python environment flow itself runs in (its interpreter's folder first on PATH). Of flow's own
+the Python environment flow itself runs in (its interpreter's folder first on PATH); a task that installs
+packages runs in a virtual environment of its own layered on it (backends/process/venvs.py). Of flow's own
 environment a task gets only what `task_environment` lets through: not the store's URL, cloud keys or a
 kubeconfig. Each task runs under a reaper (backends/process/reaper.py) that keeps every process it starts,
 daemons included, to be killed when it ends or is cancelled.
@@ -38,7 +39,7 @@ from backends.base import (
     is_s3_root,
 )
 from backends.logfile import read_lines
-from backends.process import reaper
+from backends.process import reaper, venvs
 from backends.s3.staging import HostStaging, root_folder, staging_base
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,6 @@ class ProcessBackend(Backend):
             Path(run.root).mkdir(parents=True, exist_ok=True)
 
     def submit(self, task: TaskSpec) -> str:
-        argv = [*task.command, *task.args]
         if not task.command:
             raise PermanentBackendError(
                 "the component has no command; the process backend cannot use an image's entrypoint",
@@ -97,6 +97,7 @@ class ProcessBackend(Backend):
         Path(task.log_path).parent.mkdir(parents=True, exist_ok=True)
         if task.staging is not None:
             self._staging.stage_in(task.staging, self._staged)
+        argv = venvs.wrap([*task.command, *task.args], venvs.venvs_folder())
         env = task_environment(os.environ, task)
         if shutil.which(argv[0], path=env["PATH"]) is None:
             raise PermanentBackendError(f"cannot start {argv[0]!r}: no such executable on the task's PATH")
@@ -159,6 +160,7 @@ class ProcessBackend(Backend):
         code = os.waitstatus_to_exitcode(wait_status)
         proc.popen.returncode = code  # reaped here, with rusage, instead of by Popen.poll
         self._kill_group(proc, signal.SIGKILL)  # stray background children of the task
+        install_error = _first_line(Path(proc.workdir, venvs.ERROR_FILE)) if code != 0 else ""
         shutil.rmtree(proc.workdir, ignore_errors=True)
         peak, cpu = usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
         staged_out = self._stage_out(proc.spec) if code == 0 else ""
@@ -170,6 +172,7 @@ class ProcessBackend(Backend):
             proc.status = TaskStatus(Phase.SUCCEEDED, exit_code=0, peak_memory_bytes=peak, cpu_seconds=cpu)
         else:
             message = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+            message = install_error or message
             proc.status = TaskStatus(
                 Phase.FAILED,
                 exit_code=code,
@@ -268,6 +271,15 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(b")")[2].split()[0] != b"Z"
+
+
+def _first_line(path: Path) -> str:
+    """The first line of a small file the task's wrapper wrote, or "" (bounded: the task could write it)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            return handle.readline(500).strip()
+    except OSError:
+        return ""
 
 
 def _processes_of_run(run_id: str) -> list[int]:

@@ -1,0 +1,197 @@
+"""Virtual environments for process tasks that install packages: flow's own environment is never changed.
+
+A task whose shell script runs `pip install` (kfp's lightweight components, `packages_to_install`) runs in
+a virtual environment built once per list of install steps, at $FLOW_HOME/venvs/<digest>, and reused. The
+venv sees flow's own site-packages after its own (a .pth file), so what flow's environment already has
+(kfp, say) needs no download, and what a task installs, upgrades or downgrades lands in the venv only.
+
+Such a task starts as `python .../venvs.py FOLDER STEPS -- COMMAND...`: that process builds
+the venv under an exclusive lock (tasks never build the same venv at once), keeps a shared lock on it for
+the task's whole life (pruning never removes a venv in use), then execs the command with the venv first on
+PATH. The task's own pip step then finds everything installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import site
+import stat
+import subprocess
+import sys
+import sysconfig
+import time
+import venv
+from collections.abc import Sequence
+from importlib.util import find_spec
+from pathlib import Path
+
+import platformdirs
+
+READY = ".flow-ready"  # written last: a venv without it is an interrupted build
+ERROR_FILE = ".flow-install-error"  # in the task's working folder: the one line saying what failed
+UNUSED_DAYS = 14  # a venv no task used for this long is removed when another one is built
+_SHELLS = {"sh", "bash", "dash", "zsh"}
+_SHELL_SCRIPT_FLAG = re.compile(r"-[a-z]*c")
+_PIP = re.compile(r"pip(3(\.\d+)?)?")
+_CONTROL = {"&&", "||", ";", "|", "&", ";;", "(", ")"}
+_FORMAT = 1  # part of every venv's digest: a change of how venvs are built makes new ones
+
+
+class InstallError(Exception):
+    """The venv of a task could not be made; the message is one line."""
+
+
+def venvs_folder() -> Path:
+    """$FLOW_HOME/venvs: the folder runner.artifacts.flow_home names (a backend imports nothing of runner)."""
+    home = os.environ.get("FLOW_HOME") or platformdirs.user_data_dir("flow")
+    return Path(home) / "venvs"
+
+
+def install_steps(argv: Sequence[str]) -> list[list[str]]:
+    """The arguments of each `pip install` in the shell scripts of a command (`sh -c SCRIPT`), in order."""
+    steps: list[list[str]] = []
+    for i in range(1, len(argv) - 1):
+        if os.path.basename(argv[i - 1]) in _SHELLS and _SHELL_SCRIPT_FLAG.fullmatch(argv[i]):
+            for line in argv[i + 1].splitlines():
+                steps.extend(_line_steps(line))
+    return steps
+
+
+def _line_steps(line: str) -> list[list[str]]:
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:  # a quote that spans lines: not a line of commands
+        return []
+    steps = []
+    for i, token in enumerate(tokens):
+        if token == "install" and i > 0 and _PIP.fullmatch(os.path.basename(tokens[i - 1])):
+            end = next((j for j in range(i + 1, len(tokens)) if tokens[j] in _CONTROL), len(tokens))
+            steps.append(tokens[i + 1 : end])
+    return steps
+
+
+def wrap(argv: list[str], folder: Path) -> list[str]:
+    """The command a task runs: through its venv when it installs packages, else unchanged."""
+    steps = install_steps(argv)
+    if not steps:
+        return argv
+    # Run as a file, not with -m: the package's own imports need not load before each such task.
+    return [sys.executable, os.path.abspath(__file__), str(folder), json.dumps(steps), "--", *argv]
+
+
+def digest(steps: list[list[str]]) -> str:
+    """Names a venv: the install steps, and flow's interpreter and site-packages it is layered on."""
+    identity = {
+        "format": _FORMAT,
+        "python": [os.path.realpath(sys.executable), sys.version],
+        "base": site.getsitepackages(),
+        "steps": steps,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def prepare(folder: Path, steps: list[list[str]]) -> Path:
+    """The venv for `steps`, built if need be; the caller holds a shared lock on it from then on (the lock's
+    file descriptor is inheritable, so the task that is exec'd keeps it)."""
+    _own_folder(folder)
+    home = folder / digest(steps)
+    lock = os.open(folder / f"{home.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    ready = home / READY
+    if not ready.exists():
+        shutil.rmtree(home, ignore_errors=True)  # what an interrupted build left
+        _build(home, steps)
+        ready.write_text(json.dumps(steps), encoding="utf-8")
+        prune(folder, time.time() - UNUSED_DAYS * 86400)
+    os.utime(ready)  # its last use, for pruning
+    fcntl.flock(lock, fcntl.LOCK_SH)
+    os.set_inheritable(lock, True)
+    return home
+
+
+def _own_folder(folder: Path) -> None:
+    """Create the venvs' folder private to this user; refuse one that another user could write into (they
+    could put code in every later task)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise InstallError(f"refusing {folder} for task environments: not a folder of this user's alone")
+
+
+def _build(home: Path, steps: list[list[str]]) -> None:
+    has_pip = find_spec("pip") is not None
+    # Without pip of its own when flow's environment has one: the venv imports it from there (fast, offline).
+    venv.EnvBuilder(symlinks=True, with_pip=not has_pip).create(home)
+    paths = {"base": str(home), "platbase": str(home)}
+    site_packages = Path(sysconfig.get_path("purelib", scheme="venv", vars=paths))
+    # addsitedir, not a plain path: the .pth files of flow's environment (editable installs) apply too.
+    layers = "".join(f"import site; site.addsitedir({p!r})\n" for p in site.getsitepackages())
+    (site_packages / "_flow_base_environment.pth").write_text(layers, encoding="utf-8")
+    if has_pip:  # `pip install` in a task's script must reach the venv, not flow's pip on PATH
+        for name in ("pip", "pip3", f"pip{sys.version_info.major}.{sys.version_info.minor}"):
+            shim = home / "bin" / name
+            shim.write_text('#!/bin/sh\nexec "$(dirname "$0")/python" -m pip "$@"\n', encoding="utf-8")
+            shim.chmod(0o700)
+    python = str(home / "bin" / "python")
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    for step in steps:
+        done = subprocess.run(
+            [python, "-m", "pip", "install", *step], env=env, capture_output=True, text=True, check=False
+        )
+        sys.stdout.write(done.stdout + done.stderr)  # into the task's log
+        if done.returncode != 0:
+            shutil.rmtree(home, ignore_errors=True)
+            raise InstallError(_failure(done.stderr, step))
+
+
+def _failure(stderr: str, step: list[str]) -> str:
+    missing = re.findall(r"No matching distribution found for (.+)", stderr)
+    if missing:
+        return f"cannot install {missing[-1].strip()} for the task: no such package or version reachable"
+    errors = [line.strip() for line in stderr.splitlines() if line.startswith("ERROR:")]
+    reason = errors[-1].removeprefix("ERROR:").strip() if errors else "pip failed"
+    return f"cannot install {' '.join(shlex.quote(s) for s in step)} for the task: {reason}"
+
+
+def prune(folder: Path, unused_since: float) -> None:
+    """Remove the venvs last used before `unused_since` that no task holds."""
+    for ready in folder.glob(f"*/{READY}"):
+        home = ready.parent
+        lock = os.open(folder / f"{home.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            with contextlib.suppress(BlockingIOError):
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if ready.stat().st_mtime < unused_since:
+                    shutil.rmtree(home, ignore_errors=True)
+        finally:
+            os.close(lock)  # the lock files stay: one removed under a waiting task would split the lock
+
+
+def main(argv: list[str]) -> None:
+    folder, steps, separator, *command = argv
+    if separator != "--" or not command:
+        raise SystemExit("usage: venvs.py FOLDER STEPS -- COMMAND...")
+    try:
+        home = prepare(Path(folder), json.loads(steps))
+    except (InstallError, OSError) as exc:
+        message = str(exc) if isinstance(exc, InstallError) else f"cannot make the task's venv: {exc}"
+        Path(ERROR_FILE).write_text(message, encoding="utf-8")
+        print(f"flow: {message}", file=sys.stderr)
+        raise SystemExit(1) from None
+    path = os.environ.get("PATH", os.defpath)
+    env = {**os.environ, "VIRTUAL_ENV": str(home), "PATH": os.pathsep.join([str(home / "bin"), path])}
+    sys.stdout.flush()
+    os.execvpe(command[0], command, env)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
