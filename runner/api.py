@@ -92,18 +92,33 @@ class RunResult:
         return self.state == RunState.SUCCEEDED
 
 
-def load_pipeline(pipeline: str | Path | PipelineSpec) -> PipelineSpec:
-    """A PipelineSpec from a spec, a file path, or YAML text."""
+def load_pipeline(pipeline: Any, function: str | None = None) -> PipelineSpec:
+    """A PipelineSpec from what every entry point accepts: a spec, IR YAML text, an IR YAML file, a Python
+    file defining a pipeline (flow's SDK or kfp's; `function` names one of several), or a pipeline object
+    (a flow @pipeline or component, a kfp pipeline or component)."""
+    from runner.dsl import source  # the SDK loads only for Python pipelines
+
     if isinstance(pipeline, PipelineSpec):
         return pipeline
     if isinstance(pipeline, str) and "\n" in pipeline:
         return load_text(pipeline)
-    return load_file(pipeline)
+    if isinstance(pipeline, str | Path):
+        path = Path(pipeline)
+        if path.suffix == ".py":
+            return load_text(source.compile_file(path, function), str(path))
+        if function is not None:
+            raise UsageError("--function is for Python pipeline files", str(path))
+        return load_file(path)
+    if function is not None:
+        raise UsageError("--function is for Python pipeline files", "function")
+    text = source.compile_object(pipeline)
+    return load_text(text, f"<{getattr(pipeline, 'name', type(pipeline).__name__)}>")
 
 
 def run(
-    pipeline: str | Path | PipelineSpec,
+    pipeline: Any,
     *,
+    function: str | None = None,
     backend: str | Backend = "process",
     params: Mapping[str, Any] | None = None,
     params_as_text: bool = False,
@@ -120,6 +135,9 @@ def run(
 ) -> RunResult:
     """Run a pipeline to the end and return its result. Bad input raises a UsageError before anything starts.
 
+    `pipeline` is anything `load_pipeline` takes: an IR YAML or Python file, IR text, a PipelineSpec, or a
+    flow or kfp pipeline object; `function` names the pipeline of a Python file that defines several.
+
     `backend` is a backend name ("local" picks Docker when an engine answers, else "process") or an instance.
     `on_start(run_record)` is called once the run exists in the store, before its first task starts;
     `notify(message)` receives one-line notices such as the backend chosen for "local".
@@ -127,7 +145,7 @@ def run(
     bounds every task that the pipeline gives no deadline of its own. `mock` answers the named tasks (or
     components) with a function of their inputs or with fixed outputs instead of running them (for tests).
     """
-    spec = load_pipeline(pipeline)
+    spec = load_pipeline(pipeline, function)
     values = pipeline_params.bind(spec, params or {}, as_text=params_as_text)
     runtime = (
         select_backend(backend, backend_options=backend_options, notify=notify)

@@ -26,20 +26,8 @@ from runner.config import PULL_POLICIES
 from runner.detach import DEFAULT_DRIVER_ACCOUNT, DEFAULT_DRIVER_IMAGE, DriverOptions
 from runner.errors import UsageError
 from runner.selection import CLUSTER
-from runner.spec import PipelineSpec, load_text
+from runner.spec import PipelineSpec
 from runner.store import RunRecord
-
-
-def _is_python(path: Path) -> bool:
-    return path.suffix == ".py"
-
-
-def _compiled(source: Path, function: str | None) -> str:
-    """The IR YAML of the @pipeline in a Python file."""
-    from runner.dsl.ir import compile_to_text
-    from runner.dsl.source import find_pipeline
-
-    return compile_to_text(find_pipeline(source, function))
 
 
 @click.command(name="compile")
@@ -47,11 +35,13 @@ def _compiled(source: Path, function: str | None) -> str:
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not to stdout."
 )
-@click.option("--function", help="The @pipeline (or component) to compile, when the file has several.")
+@click.option("--function", help="The pipeline (or component) to compile, when the file has several.")
 @reports_errors
 def compile_command(source: Path, output: Path | None, function: str | None) -> None:
-    """Compile the @pipeline of SOURCE (a Python file) to KFP v2 IR YAML."""
-    text = _compiled(source, function)
+    """Compile the pipeline of SOURCE (a Python file, flow's SDK or kfp's) to KFP v2 IR YAML."""
+    from runner.dsl.source import compile_file
+
+    text = compile_file(source, function)
     if output is None:
         click.echo(text, nl=False)
         return
@@ -138,8 +128,8 @@ def run(
     driver_service_account: str | None,
     cluster_settings: dict[str, Any],
 ) -> None:
-    """Run PIPELINE (a KFP v2 IR YAML file, or a Python file with a @pipeline) to the end; exit 0 only
-    when it succeeded.
+    """Run PIPELINE (a KFP v2 IR YAML file, or a Python file defining a pipeline with flow's SDK or kfp's)
+    to the end; exit 0 only when it succeeded.
 
     With --local (the default) tasks run as Docker containers when a Docker engine answers, else as local
     processes.
@@ -154,11 +144,7 @@ def run(
         raise UsageError(f"{given}: only for --cluster", "flow run")
     _check_detach(detach, backend_name, kubeflow_url, with_ui, driver_image, driver_service_account)
     values = parse_assignments(list(params))
-    target: Path | PipelineSpec = pipeline
-    if _is_python(pipeline):
-        target = load_text(_compiled(pipeline, function), str(pipeline))
-    elif function is not None:
-        raise UsageError("--function is for Python pipeline files", "flow run")
+    target = api.load_pipeline(pipeline, function)
     if kubeflow_url is not None:
         from runner.cli.kubeflow import submit
 
@@ -179,8 +165,7 @@ def run(
         given = ", ".join(name for name, value in engine_options.items() if value)
         if given:
             raise UsageError(f"{given}: not with --kubeflow (the Kubeflow server runs it)", "flow run")
-        spec = target if isinstance(target, PipelineSpec) else api.load_pipeline(target)
-        submit(kubeflow_url, spec, values, str(root) if root is not None else None, detach=detach)
+        submit(kubeflow_url, target, values, str(root) if root is not None else None, detach=detach)
         return
     backend_options = {
         **backend_option_values(image_map, pull, keep_failed, run_as_non_root),
@@ -253,7 +238,7 @@ def _check_detach(
 
 
 def _detach(
-    target: Path | PipelineSpec,
+    target: PipelineSpec,
     values: dict[str, str],
     root: str | None,
     backend_options: dict[str, Any],

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,10 +90,11 @@ def flow_session(flow_backend: str, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture
 def flow_run(flow_session: FlowSession, flow_mock: dict[str, Any]) -> Callable[..., RunResult]:
-    """`flow_run(pipeline, params=None, mock=None, **options)`: run and return the RunResult."""
+    """`flow_run(pipeline, params=None, mock=None, **options)`: run and return the RunResult. `pipeline`:
+    an IR YAML or Python file, IR text, or a flow or kfp pipeline object."""
 
     def run(
-        pipeline: str | Path,
+        pipeline: Any,
         params: dict[str, Any] | None = None,
         *,
         mock: dict[str, Any] | None = None,

@@ -21,7 +21,7 @@ from runner.config import load_config
 from runner.engine.mocks import Mock
 from runner.errors import UsageError
 from runner.selection import select_backend
-from runner.spec import PipelineSpec, load_file, load_text
+from runner.spec import PipelineSpec, load_text
 from runner.store import Store
 
 
@@ -87,13 +87,14 @@ class FlowSession:
 
     def run(
         self,
-        pipeline: str | Path | PipelineSpec,
+        pipeline: Any,
         params: Mapping[str, Any] | None = None,
         *,
         mock: Mapping[str, Mock] | None = None,
         **options: Any,
     ) -> api.RunResult:
-        """Run a pipeline file, IR text or spec on this session's backend; returns its RunResult."""
+        """Run a pipeline on this session's backend: an IR YAML or Python file, IR text, a spec, or a flow or
+        kfp pipeline object (`function=` picks one pipeline of a Python file); returns its RunResult."""
         assert self.backend is not None and self.store is not None, "use FlowSession as a context manager"
         return api.run(
             pipeline,
@@ -105,13 +106,13 @@ class FlowSession:
             **options,
         )
 
-    def component(self, pipeline: str | Path, component: str | None = None, **inputs: Any) -> api.TaskResult:
+    def component(self, pipeline: Any, component: str | None = None, **inputs: Any) -> api.TaskResult:
         """Run one component with the given inputs and return its task's result.
 
-        `pipeline` is a component YAML (kfp's compiled component) or a pipeline file; `component` names one
-        of its components (`train` or `comp-train`) when the file holds several.
+        `pipeline` is a component YAML (kfp's compiled component), a pipeline file, or anything else `run`
+        takes; `component` names one of its components (`train` or `comp-train`) when it holds several.
         """
-        spec_text = _single_component_pipeline(Path(pipeline), component)
+        spec_text = _single_component_pipeline(api.load_pipeline(pipeline), component)
         result = self.run(spec_text, params=inputs)
         leaves = [t for t in result.tasks.values() if t.kind != "dag"]
         if len(leaves) != 1:
@@ -119,17 +120,17 @@ class FlowSession:
         return leaves[0]
 
 
-def _single_component_pipeline(path: Path, component: str | None) -> str:
+def _single_component_pipeline(spec: PipelineSpec, component: str | None) -> str:
     """IR text of a pipeline running just `component`, its inputs as the pipeline's parameters."""
-    spec = load_file(path)
+    path = spec.source
     names = [n for n, c in spec.components.items() if c.executor is not None]
     if component is None:
         if len(names) != 1:
-            raise UsageError(f"the file has {len(names)} components; name one: {', '.join(names)}", str(path))
+            raise UsageError(f"the file has {len(names)} components; name one: {', '.join(names)}", path)
         component = names[0]
     wanted = component if component in spec.components else f"comp-{component}"
     if wanted not in spec.components or spec.components[wanted].executor is None:
-        raise UsageError(f"no container component {component!r} (it has: {', '.join(names)})", str(path))
+        raise UsageError(f"no container component {component!r} (it has: {', '.join(names)})", path)
     doc = next(d for d in yaml.safe_load_all(spec.text) if d)
     node = copy.deepcopy(doc["components"][wanted])
     label = node["executorLabel"]
@@ -138,7 +139,7 @@ def _single_component_pipeline(path: Path, component: str | None) -> str:
     for name in inputs.get("parameters", {}):
         task_inputs.setdefault("parameters", {})[name] = {"componentInputParameter": name}
     if inputs.get("artifacts"):
-        raise UsageError(f"component {component!r} takes input artifacts; run it in a pipeline", str(path))
+        raise UsageError(f"component {component!r} takes input artifacts; run it in a pipeline", path)
     return load_text(
         yaml.safe_dump(
             {
@@ -160,5 +161,5 @@ def _single_component_pipeline(path: Path, component: str | None) -> str:
                 },
             }
         ),
-        str(path),
+        path,
     ).text

@@ -30,7 +30,7 @@ from runner.ui.security import PathRefused, resolve_within
 
 SUFFIXES = (".yaml", ".yml", ".py")
 _SKIPPED_FOLDERS = {"node_modules", "__pycache__", "venv", "site-packages", "build", "dist"}
-_PIPELINE_DECORATOR = re.compile(r"^\s*@(?:\w+\.)?pipeline\b", re.MULTILINE)
+_PIPELINE_DECORATOR = re.compile(r"^\s*@(?:\w+\.)*pipeline\b", re.MULTILINE)
 _IR_KEYS = (re.compile(r"^pipelineInfo:", re.MULTILINE), re.compile(r"^root:", re.MULTILINE))
 _MAX_FOUND = 200
 _SNIFF_BYTES = 8 << 20  # IR puts pipelineInfo after the components, which embed their code

@@ -68,9 +68,14 @@ def test_compile_writes_a_file_and_picks_a_function(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "args", "message"),
     [
-        (TWO, [], "defines several pipelines (only, second); choose one with --function"),
-        (COMPONENTS, [], "defines no @pipeline function"),
-        (ONE, ["--function", "nope"], "'nope' is not a @pipeline or a component in this file"),
+        (TWO, [], "defines several pipelines (only, second); name one with --function"),
+        ("from runner import pipeline\n", [], "defines no pipeline (kfp's @dsl.pipeline or flow's @pipeline)"),
+        (
+            COMPONENTS + "\n@component\ndef triple(x: int) -> int:\n    return 3 * x\n",
+            [],
+            "defines no pipeline and several components (double, triple); name one with --function",
+        ),
+        (ONE, ["--function", "nope"], "'nope' is not a pipeline or a component in this file"),
         (ONE + "\nraise RuntimeError('broken')\n", [], "cannot import: RuntimeError: broken"),
         (
             COMPONENTS + "\n@pipeline\ndef bad():\n    double(y=1)\n",
@@ -86,6 +91,14 @@ def test_compile_errors_are_one_line_with_exit_code_2(
     assert done.exit_code == 2
     assert message in done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_a_file_with_one_component_and_no_pipeline_compiles_the_component_as_kfp_does(
+    tmp_path: Path,
+) -> None:
+    done = CliRunner().invoke(main, ["compile", str(write(tmp_path, COMPONENTS))])
+    assert done.exit_code == 0, done.output
+    assert load_text(done.stdout).name == "double"
 
 
 def test_a_python_file_next_to_its_helpers_can_import_them(tmp_path: Path) -> None:
