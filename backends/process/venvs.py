@@ -40,6 +40,8 @@ UNUSED_DAYS = 14  # a venv no task used for this long is removed when another on
 _SHELLS = {"sh", "bash", "dash", "zsh"}
 _SHELL_SCRIPT_FLAG = re.compile(r"-[a-z]*c")
 _PIP = re.compile(r"pip(3(\.\d+)?)?")
+_PYTHON = re.compile(r"python(3(\.\d+)?)?")
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _CONTROL = {"&&", "||", ";", "|", "&", ";;", "(", ")"}
 _FORMAT = 1  # part of every venv's digest: a change of how venvs are built makes new ones
 
@@ -65,6 +67,8 @@ def install_steps(argv: Sequence[str]) -> list[list[str]]:
 
 
 def _line_steps(line: str) -> list[list[str]]:
+    """The pip installs of one line: `pip install ARGS` or `python -m pip install ARGS` as a command (not
+    an echo's words), up to the next control operator."""
     lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
     try:
@@ -72,10 +76,18 @@ def _line_steps(line: str) -> list[list[str]]:
     except ValueError:  # a quote that spans lines: not a line of commands
         return []
     steps = []
-    for i, token in enumerate(tokens):
-        if token == "install" and i > 0 and _PIP.fullmatch(os.path.basename(tokens[i - 1])):
-            end = next((j for j in range(i + 1, len(tokens)) if tokens[j] in _CONTROL), len(tokens))
-            steps.append(tokens[i + 1 : end])
+    start = 0
+    while start < len(tokens):
+        end = next((j for j in range(start, len(tokens)) if tokens[j] in _CONTROL), len(tokens))
+        words = tokens[start:end]
+        while words and (_ASSIGNMENT.match(words[0]) or words[0] == "exec"):
+            words = words[1:]
+        names = [os.path.basename(word) for word in words[:4]]
+        if _PYTHON.fullmatch(names[0] if names else "") and names[1:2] == ["-m"]:
+            names, words = names[2:], words[2:]  # python -m pip install: as pip install
+        if len(names) >= 2 and _PIP.fullmatch(names[0]) and names[1] == "install":
+            steps.append(words[2:])
+        start = end + 1
     return steps
 
 
@@ -111,6 +123,7 @@ def prepare(folder: Path, steps: list[list[str]]) -> Path:
         shutil.rmtree(home, ignore_errors=True)  # what an interrupted build left
         _build(home, steps)
         ready.write_text(json.dumps(steps), encoding="utf-8")
+        print(f"flow: built the task's virtual environment {home}", flush=True)
         prune(folder, time.time() - UNUSED_DAYS * 86400)
     os.utime(ready)  # its last use, for pruning
     fcntl.flock(lock, fcntl.LOCK_SH)

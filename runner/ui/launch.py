@@ -55,6 +55,8 @@ class Prepared:
             default = None
             if definition.has_default:
                 value = definition.default
+                if definition.type == "NUMBER_INTEGER" and isinstance(value, float) and value.is_integer():
+                    value = int(value)  # kfp writes an integer default as a protobuf number: 2.0
                 default = value if isinstance(value, str) else json.dumps(value)
             inputs.append(
                 {"name": name, "type": definition.type, "default": default, "optional": definition.optional}

@@ -401,3 +401,47 @@ def test_the_page_and_its_scripts_are_served(client: TestClient) -> None:
     ):
         assert client.get(f"/static/{name}").status_code == 200, name
     assert client.get("/api/health").json() == {"app": "flow-ui"}
+
+
+KFP_PIPELINE = """
+import kfp
+
+
+@kfp.dsl.component(base_image="flow-test/python:3.11", install_kfp_package=False)
+def repeat(text: str, times: int) -> str:
+    return text * times
+
+
+@kfp.dsl.pipeline(name="kfp-repeat")
+def repeated(text: str = "ab", times: int = 2) -> str:
+    return repeat(text=text, times=times).output
+"""
+
+
+def test_a_kfp_python_file_is_found_inspected_and_started_as_flow_run_takes_it(tmp_path: Path) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "repeat.py").write_text(KFP_PIPELINE)
+    with TestClient(create_app(folder=folder), base_url=LOOPBACK) as client:
+        assert client.get("/api/pipelines").json()["files"] == ["repeat.py"]
+        form = client.post("/api/pipelines/inspect", json={"path": "repeat.py"}).json()
+        assert form["name"] == "kfp-repeat"
+        assert [(i["name"], i["type"], i["default"]) for i in form["inputs"]] == [
+            ("text", "STRING", "ab"),
+            ("times", "NUMBER_INTEGER", "2"),
+        ]
+        started = client.post(
+            "/api/runs",
+            json={"pipeline_id": form["pipeline_id"], "backend": "process", "params": {"times": "3"}},
+        )
+        assert started.status_code == 201, started.text
+        assert wait_finished(client, started.json()["run_id"])["outputs"] == {"Output": "ababab"}
+
+        uploaded = client.post("/api/pipelines/inspect", json={"name": "up.py", "text": KFP_PIPELINE}).json()
+        assert uploaded["source"] == "up.py" and uploaded["name"] == "kfp-repeat"
+        several = client.post(
+            "/api/pipelines/inspect",
+            json={"name": "two.py", "text": KFP_PIPELINE + KFP_PIPELINE.replace("def repeated", "def again")},
+        )
+        assert several.status_code == 400
+        assert "defines several pipelines (again, repeated)" in several.json()["error"]

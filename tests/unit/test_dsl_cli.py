@@ -69,7 +69,7 @@ def test_compile_writes_a_file_and_picks_a_function(tmp_path: Path) -> None:
     ("text", "args", "message"),
     [
         (TWO, [], "defines several pipelines (only, second); name one with --function"),
-        ("from runner import pipeline\n", [], "defines no pipeline (kfp's @dsl.pipeline or flow's @pipeline)"),
+        ("import runner\n", [], "defines no pipeline (kfp's @dsl.pipeline or flow's @pipeline)"),
         (
             COMPONENTS + "\n@component\ndef triple(x: int) -> int:\n    return 3 * x\n",
             [],

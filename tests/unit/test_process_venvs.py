@@ -1,0 +1,95 @@
+"""The process backend's task venvs: which commands install packages, where venvs live, who may write
+there, and which unused venvs go. Building and using them: tests/integration/test_process_venvs.py."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from backends.process import venvs
+from runner import artifacts
+from runner.dsl import component
+from runner.dsl.components import ContainerBacked
+
+# The first script of a kfp 2.17.3 lightweight component with packages_to_install, as kfp compiles it.
+KFP_SCRIPT = (
+    '\nif ! [ -x "$(command -v pip)" ]; then\n    python3 -m ensurepip || python3 -m ensurepip --user'
+    " || apt-get install python3-pip\nfi\n\nPIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet"
+    " --no-warn-script-location 'six==1.16.0'  &&  python3 -m pip install --quiet --no-warn-script-location"
+    " 'kfp==2.17.3' '--no-deps' 'typing-extensions>=3.7.4,<5; python_version<\"3.9\"' && \"$0\" \"$@\"\n"
+)
+KFP_PROGRAM = 'program_path=$(mktemp -d)\n\nprintf "%s" "$0" > "$program_path/ephemeral_component.py"\n'
+
+
+def test_the_pip_steps_of_kfps_command_are_found_in_order() -> None:
+    command = ["sh", "-c", KFP_SCRIPT, "sh", "-ec", KFP_PROGRAM, "def f():\n    'pip install nothing'\n"]
+    assert venvs.install_steps(command) == [
+        ["--quiet", "--no-warn-script-location", "six==1.16.0"],
+        [
+            "--quiet",
+            "--no-warn-script-location",
+            "kfp==2.17.3",
+            "--no-deps",
+            'typing-extensions>=3.7.4,<5; python_version<"3.9"',
+        ],
+    ]
+
+
+def test_flows_own_packages_to_install_and_a_container_scripts_pip_are_found() -> None:
+    @component(packages_to_install=["networkx==1.0", "six"])
+    def uses() -> None:
+        return None
+
+    assert isinstance(uses, ContainerBacked)
+    container = uses.container()
+    steps = venvs.install_steps([*container["command"], *container["args"]])
+    assert steps == [["--quiet", "--no-warn-script-location", "networkx==1.0", "six"]]
+    assert venvs.install_steps(["bash", "-xc", "pip3 install -U rich; python app.py"]) == [["-U", "rich"]]
+
+
+def test_commands_that_install_nothing_run_unchanged(tmp_path: Path) -> None:
+    for argv in (
+        ["python3", "-c", "import subprocess  # pip install x"],
+        ["sh", "-c", "echo pip install x > notes.txt"],
+        ["echo", "-c", "pip install x"],
+    ):
+        assert venvs.wrap(argv, tmp_path) == argv
+    assert venvs.wrap(["sh", "-c", "echo hi"], tmp_path) == ["sh", "-c", "echo hi"]
+
+
+def test_venvs_live_under_flow_home(flow_home: Path) -> None:
+    assert venvs.venvs_folder() == artifacts.flow_home() / "venvs" == flow_home / "venvs"
+
+
+def test_a_venv_folder_another_user_could_write_into_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "venvs"
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    with pytest.raises(venvs.InstallError, match="not a folder of this user's alone"):
+        venvs.prepare(folder, [["six"]])
+    assert list(folder.iterdir()) == []  # nothing was built in it
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    (tmp_path / "linked").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(venvs.InstallError):
+        venvs.prepare(tmp_path / "linked", [["six"]])
+
+
+def test_pruning_removes_venvs_unused_for_long_unless_a_task_holds_them(tmp_path: Path) -> None:
+    folder = tmp_path / "venvs"
+    for name in ("old", "held", "recent"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / venvs.READY).write_text("[]")
+    long_ago = time.time() - 30 * 86400
+    for name in ("old", "held"):
+        os.utime(folder / name / venvs.READY, (long_ago, long_ago))
+    lock = os.open(folder / "held.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_SH)  # as a running task holds its venv
+        venvs.prune(folder, time.time() - venvs.UNUSED_DAYS * 86400)
+    finally:
+        os.close(lock)
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["held", "recent"]
