@@ -1,7 +1,7 @@
 """On the process backend a task that installs packages (kfp's `packages_to_install` and its own kfp pip
 step) runs in a venv of its own: flow's environment is the same before and after (`pip freeze`).
 
-No package index is used: pip is told to take wheels from a folder the test writes (PIP_NO_INDEX,
+No package index is used: the tasks tell pip to take wheels from a folder the test writes (PIP_NO_INDEX,
 PIP_FIND_LINKS), so these runs are offline, and kfp's own `kfp==2.17.3` step is satisfied by flow's
 environment, which has kfp (a dev dependency).
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from kfp import dsl
+from kfp.dsl.graph_component import GraphComponent
 
 import runner
 from runner.store import RunState, TaskState
@@ -36,21 +37,32 @@ def probe() -> str:
     return str(flow_venv_probe.VALUE)
 
 
-@dsl.pipeline(name="installs")
-def installs() -> None:
-    with dsl.ParallelFor([1, 2, 3], parallelism=3):
-        old_networkx()  # three tasks at once that need the same venv: it is built once
-    probe()
-
-
 @dsl.component(base_image=IMAGE, packages_to_install=["flow-no-such-package==1.0"])
 def needs_missing() -> None:
     return None
 
 
-@dsl.pipeline(name="missing-package")
-def missing_package() -> None:
-    needs_missing()
+def offline(task: dsl.PipelineTask, wheels: Path) -> None:
+    """pip of this task takes no index, only the wheels in `wheels` (as a user sets a private index)."""
+    task.set_env_variable("PIP_NO_INDEX", "1").set_env_variable("PIP_FIND_LINKS", str(wheels))
+
+
+def installs(wheels: Path) -> GraphComponent:
+    @dsl.pipeline(name="installs")
+    def pipeline() -> None:
+        with dsl.ParallelFor([1, 2, 3], parallelism=3):
+            offline(old_networkx(), wheels)  # three tasks at once that need the same venv: built once
+        offline(probe(), wheels)
+
+    return pipeline
+
+
+def missing_package(wheels: Path) -> GraphComponent:
+    @dsl.pipeline(name="missing-package")
+    def pipeline() -> None:
+        offline(needs_missing(), wheels)
+
+    return pipeline
 
 
 def write_wheel(folder: Path, name: str, version: str, code: str) -> None:
@@ -78,13 +90,11 @@ def pip_freeze() -> str:
 
 
 @pytest.fixture
-def offline_wheels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def offline_wheels(tmp_path: Path) -> Path:
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     write_wheel(wheels, "networkx", "1.0", "__version__ = '1.0'\n")
     write_wheel(wheels, "flow-venv-probe", "2.0", "VALUE = 'probe 2.0'\n")
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
     return wheels
 
 
@@ -92,7 +102,7 @@ def test_installing_tasks_get_venvs_built_once_and_flows_environment_never_chang
     offline_wheels: Path, flow_home: Path, tmp_path: Path
 ) -> None:
     before = pip_freeze()
-    first = runner.run(installs, backend="process", root=tmp_path / "root")
+    first = runner.run(installs(offline_wheels), backend="process", root=tmp_path / "root")
     assert first.state == RunState.SUCCEEDED, first.error
     loop = [t for t in first.tasks.values() if t.name == "old-networkx"]
     assert [t.outputs["Output"] for t in loop] == ["1.0"] * 3  # downgraded, in the venv only
@@ -104,7 +114,7 @@ def test_installing_tasks_get_venvs_built_once_and_flows_environment_never_chang
     built = sorted(p.name for p in folder.iterdir() if p.is_dir())
     assert len(built) == 2  # one per set of requirements
 
-    again = runner.run(installs, backend="process", root=tmp_path / "root", cache=False)
+    again = runner.run(installs(offline_wheels), backend="process", root=tmp_path / "root", cache=False)
     assert again.state == RunState.SUCCEEDED, again.error
     assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == built
     assert not any("built the task's virtual environment" in t.log() for t in again.tasks.values())
@@ -118,7 +128,7 @@ def test_installing_tasks_get_venvs_built_once_and_flows_environment_never_chang
 
 
 def test_a_package_no_index_has_is_one_line_naming_it(offline_wheels: Path, tmp_path: Path) -> None:
-    result = runner.run(missing_package, backend="process", root=tmp_path / "root")
+    result = runner.run(missing_package(offline_wheels), backend="process", root=tmp_path / "root")
     assert result.state == RunState.FAILED
     task = result.tasks["needs-missing"]
     assert task.state == TaskState.FAILED
