@@ -87,6 +87,22 @@ def shell_echo(text: str, said: dsl.OutputPath(str)):  # type: ignore[no-untyped
 
 
 @component
+def write_file(text: str, folder: str) -> str:
+    import os
+
+    path = os.path.join(folder, "written.txt")
+    with open(path, "w") as handle:
+        handle.write(text)
+    return path
+
+
+@component
+def read_file(path: str) -> str:
+    with open(path) as handle:
+        return handle.read()
+
+
+@component
 def write_dataset(text: str, data: Output[Dataset]) -> None:
     with open(data.path, "w") as handle:
         handle.write(text)
@@ -284,6 +300,15 @@ def f_strings(word: str = "middle") -> str:
 def f_strings_in_containers(word: str = "middle") -> str:
     first = shell_echo(text=f"inner-{word}")
     return shell_echo(text=f"outer-{first.output}").output
+
+
+@dsl.pipeline(
+    name="through-the-workspace",
+    pipeline_config=dsl.PipelineConfig(workspace=dsl.WorkspaceConfig(size="1Gi")),
+)
+def through_the_workspace(text: str = "kept in the workspace") -> str:
+    path = write_file(text=text, folder=dsl.WORKSPACE_PATH_PLACEHOLDER)
+    return read_file(path=path.output).output
 
 
 @pipeline("one-at-a-time")

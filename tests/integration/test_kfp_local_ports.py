@@ -179,6 +179,12 @@ def test_f_strings_in_container_components(backend: Backend, tmp_path: Path) -> 
     assert result.tasks["shell-echo"].outputs == {"said": "inner-given"}
 
 
+def test_tasks_share_the_run_workspace(backend: Backend, tmp_path: Path) -> None:
+    result = run_kfp(lp.through_the_workspace, backend, tmp_path)
+    assert result.succeeded, result.error
+    assert result.outputs == {"Output": "kept in the workspace"}
+
+
 def test_a_loop_of_tasks_without_io(process: Backend, tmp_path: Path) -> None:
     result = run_kfp(lp.loop_without_io, process, tmp_path)
     assert result.succeeded, result.error
