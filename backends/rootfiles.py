@@ -7,22 +7,39 @@ for Kubernetes. Paths are POSIX paths relative to the root, made of names the en
 from __future__ import annotations
 
 import abc
+import contextlib
 import hashlib
 import os
+import secrets
 import shutil
-import tempfile
+import stat
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from backends import beneath
+from backends.beneath import RefusedFile
+
 Digest = tuple[int, str]  # size in bytes, sha256 hex
+MAX_FOLDER_FILES = 100_000  # files an output folder may hold to be digested or previewed
+_CHUNK = 1 << 20
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class RootFiles(abc.ABC):
-    """The few file operations the engine needs on a pipeline root, batched where a task needs several."""
+    """The few file operations the engine needs on a pipeline root, batched where a task needs several.
+
+    What tasks wrote is read without following symbolic links: a link, or anything else that is no regular
+    file or folder, raises RefusedFile where it is asked for and is left out inside a folder."""
 
     @abc.abstractmethod
-    def read(self, paths: Sequence[str]) -> dict[str, bytes]:
-        """The content of each path that is a file; paths that are not are left out."""
+    def read(self, paths: Sequence[str], max_bytes: int | None = None) -> dict[str, bytes]:
+        """The content of each path that is a file; paths that are not are left out. A file over
+        `max_bytes` raises RefusedFile."""
+
+    @abc.abstractmethod
+    def read_part(self, path: str, offset: int, size: int) -> bytes:
+        """At most `size` bytes of a file from `offset` on; nothing when it is not there."""
 
     @abc.abstractmethod
     def exists(self, paths: Sequence[str]) -> set[str]:
@@ -30,7 +47,8 @@ class RootFiles(abc.ABC):
 
     @abc.abstractmethod
     def digests(self, paths: Sequence[str]) -> dict[str, Digest]:
-        """Size and content digest of each existing path, a folder's computed by `folder_digest`."""
+        """Size and content digest of each existing path, a folder's computed by `folder_digest` (at most
+        MAX_FOLDER_FILES files, else RefusedFile)."""
 
     @abc.abstractmethod
     def reset(self, folder: str, create: bool) -> None:
@@ -50,14 +68,7 @@ class RootFiles(abc.ABC):
 
     @abc.abstractmethod
     def copy_out(self, folder: str, target: Path) -> int:
-        """Copy what is in `folder` under the root into the local folder `target`; the number of files."""
-
-
-def file_digest(chunks: Iterable[bytes]) -> str:
-    sha = hashlib.sha256()
-    for chunk in chunks:
-        sha.update(chunk)
-    return sha.hexdigest()
+        """Copy the regular files in `folder` under the root into the local folder `target`; their number."""
 
 
 def folder_digest(files: Iterable[tuple[str, str]]) -> str:
@@ -72,7 +83,7 @@ def folder_digest(files: Iterable[tuple[str, str]]) -> str:
 
 
 class LocalRootFiles(RootFiles):
-    """A root that is a folder on the engine's machine."""
+    """A root that is a folder on the engine's machine, walked without following links (backends.beneath)."""
 
     def __init__(self, root: Path, task_folder_mode: int | None = None) -> None:
         """`task_folder_mode`: the mode given to the folders `reset` makes, when tasks that write into
@@ -80,77 +91,160 @@ class LocalRootFiles(RootFiles):
         self.root = root
         self.task_folder_mode = task_folder_mode
 
-    def read(self, paths: Sequence[str]) -> dict[str, bytes]:
+    def read(self, paths: Sequence[str], max_bytes: int | None = None) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
         for path in paths:
-            full = os.path.join(self.root, path)
-            if os.path.isfile(full):
-                with open(full, "rb") as handle:
-                    found[path] = handle.read()
+            opened = beneath.open_file(self.root, path)
+            if opened is None:
+                continue
+            fd, info = opened
+            try:
+                if max_bytes is not None and info.st_size > max_bytes:
+                    raise RefusedFile(f"{path} is {info.st_size} bytes, over the limit of {max_bytes}")
+                found[path] = beneath.read_all(fd, max_bytes if max_bytes is not None else -1)
+            finally:
+                os.close(fd)
         return found
 
+    def read_part(self, path: str, offset: int, size: int) -> bytes:
+        opened = beneath.open_file(self.root, path)
+        if opened is None:
+            return b""
+        try:
+            return os.pread(opened[0], size, offset)
+        finally:
+            os.close(opened[0])
+
     def exists(self, paths: Sequence[str]) -> set[str]:
-        return {path for path in paths if os.path.exists(os.path.join(self.root, path))}
+        found = set()
+        for path in paths:
+            with contextlib.suppress(RefusedFile):
+                if beneath.kind(self.root, path):
+                    found.add(path)
+        return found
 
     def digests(self, paths: Sequence[str]) -> dict[str, Digest]:
         found: dict[str, Digest] = {}
         for path in paths:
-            full = self.root / path
-            if full.is_file():
-                found[path] = _local_file_digest(full)
-            elif full.is_dir():
+            opened = beneath.open_file(self.root, path)
+            if opened is not None:
+                try:
+                    found[path] = _fd_digest(opened[0])
+                finally:
+                    os.close(opened[0])
+                continue
+            folder = beneath.open_folder(self.root, path)
+            if folder is None:
+                continue
+            try:
                 size, pairs = 0, []
-                for child in (p for p in full.rglob("*") if p.is_file()):
-                    child_size, child_sha = _local_file_digest(child)
+                for relative, fd, _ in beneath.regular_files(folder, path, MAX_FOLDER_FILES):
+                    child_size, child_sha = _fd_digest(fd)
                     size += child_size
-                    pairs.append((child.relative_to(full).as_posix(), child_sha))
-                found[path] = (size, folder_digest(pairs))
+                    pairs.append((relative, child_sha))
+            finally:
+                os.close(folder)
+            found[path] = (size, folder_digest(pairs))
         return found
 
     def reset(self, folder: str, create: bool) -> None:
-        full = os.path.join(self.root, folder)
-        if os.path.exists(full):
-            shutil.rmtree(full)
-        if create:
-            os.makedirs(full, exist_ok=True)
-            if self.task_folder_mode is not None:
-                os.chmod(full, self.task_folder_mode)
+        names = beneath.parts(folder)
+        parent = self._folder("/".join(names[:-1]))
+        try:
+            try:
+                info = os.stat(names[-1], dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                info = None
+            if info is not None and stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(names[-1], dir_fd=parent)  # removes links inside, never what they point at
+            elif info is not None:
+                os.unlink(names[-1], dir_fd=parent)
+            if create:
+                os.mkdir(names[-1], dir_fd=parent)
+                if self.task_folder_mode is not None:
+                    os.chmod(names[-1], self.task_folder_mode, dir_fd=parent, follow_symlinks=False)
+        finally:
+            os.close(parent)
 
     def make_folders(self, folders: Sequence[str]) -> None:
         for folder in folders:
-            full = os.path.join(self.root, folder)
-            os.makedirs(full, exist_ok=True)
-            if self.task_folder_mode is not None:
-                os.chmod(full, self.task_folder_mode)
+            os.close(self._folder(folder))
 
     def write(self, path: str, data: bytes) -> None:
-        full = self.root / path
-        full.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=full.parent, prefix=f".{full.name}.")
+        names = beneath.parts(path)
+        parent = self._folder("/".join(names[:-1]))
+        temporary = f".{names[-1]}.{secrets.token_hex(8)}"
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, full)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+            fd = os.open(temporary, _NEW_FILE_FLAGS | os.O_EXCL, 0o644, dir_fd=parent)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                os.replace(temporary, names[-1], src_dir_fd=parent, dst_dir_fd=parent)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary, dir_fd=parent)
+                raise
+        finally:
+            os.close(parent)
 
     def copy_in(self, source: Path, path: str) -> None:
-        target = self.root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target)
-        else:
-            shutil.copy2(source, target)
+        names = beneath.parts(path)
+        parent = self._folder("/".join(names[:-1]))
+        try:
+            _copy_into(parent, names[-1], source)
+        finally:
+            os.close(parent)
 
     def copy_out(self, folder: str, target: Path) -> int:
-        source = self.root / folder
-        if not source.is_dir():
+        opened = beneath.open_folder(self.root, folder)
+        if opened is None:
             return 0
-        shutil.copytree(source, target, dirs_exist_ok=True)
-        return sum(1 for p in source.rglob("*") if p.is_file())
+        count = 0
+        try:
+            for relative, fd, info in beneath.regular_files(opened, folder, sys.maxsize):
+                destination = target / relative
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with os.fdopen(os.dup(fd), "rb") as source, destination.open("wb") as copy:
+                    shutil.copyfileobj(source, copy)
+                destination.chmod(stat.S_IMODE(info.st_mode) & 0o755)
+                count += 1
+        finally:
+            os.close(opened)
+        return count
+
+    def _folder(self, relative: str) -> int:
+        """A descriptor of the folder, made where missing; RefusedFile for a link on the way."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = beneath.open_folder(self.root, relative, create=True, mode=self.task_folder_mode)
+        if fd is None:
+            raise RefusedFile(f"{relative} vanished while it was made")
+        return fd
 
 
-def _local_file_digest(path: Path) -> Digest:
-    with path.open("rb") as handle:
-        return path.stat().st_size, file_digest(iter(lambda: handle.read(1 << 20), b""))
+def _fd_digest(fd: int) -> Digest:
+    size, sha, offset = 0, hashlib.sha256(), 0
+    while chunk := os.pread(fd, _CHUNK, offset):
+        sha.update(chunk)
+        offset += len(chunk)
+        size += len(chunk)
+    return size, sha.hexdigest()
+
+
+def _copy_into(folder: int, name: str, source: Path) -> None:
+    """Copy the file or folder `source` to `name` in the open `folder`, through descriptors: a link a task
+    left at the target is refused, not written through. Links inside `source` are copied as what they
+    point at, as shutil's copy does."""
+    if source.is_dir():
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, dir_fd=folder)
+        inner = os.open(name, beneath.FOLDER_FLAGS, dir_fd=folder)
+        try:
+            for child in sorted(source.iterdir()):
+                _copy_into(inner, child.name, child)
+        finally:
+            os.close(inner)
+        return
+    with source.open("rb") as original:
+        fd = os.open(name, _NEW_FILE_FLAGS | os.O_TRUNC, stat.S_IMODE(source.stat().st_mode), dir_fd=folder)
+        with os.fdopen(fd, "wb") as copy:
+            shutil.copyfileobj(original, copy)

@@ -25,10 +25,11 @@ from kubernetes.client import CoreV1Api
 from kubernetes.stream import stream
 
 from backends.base import BackendError, PermanentBackendError, Phase, TemporaryBackendError
+from backends.beneath import RefusedFile
 from backends.k8s.errors import Conflict, NotFound, translated
 from backends.k8s.pods import LABEL_MANAGED, MAIN_CONTAINER, ROOT_VOLUME, TASK_ROOT, PodSettings
 from backends.k8s.status import task_status, utc_now
-from backends.rootfiles import Digest, RootFiles, folder_digest
+from backends.rootfiles import MAX_FOLDER_FILES, Digest, RootFiles, folder_digest
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,15 @@ _IDLE_SECONDS = 900  # the helper ends this long after its last exec
 _READY_SECONDS = 120.0
 _EXEC_SECONDS = 600.0
 # Every script starts here: files the engine makes must be writable by tasks running as any user.
-_PRELUDE = f"umask 000; cd {TASK_ROOT} || exit 97; touch /tmp/flow-beat; "
+# And `nolink PATH` ends the script with code 98 where a name on the way to PATH is a symbolic link: what a
+# task wrote is never followed out of the root (into the helper's own files).
+_REFUSED = 98
+_PRELUDE = (
+    f"umask 000; cd {TASK_ROOT} || exit 97; touch /tmp/flow-beat; "
+    'nolink() { q=""; rest=$1; while [ -n "$rest" ]; do n=${rest%%/*}; '
+    'if [ "$n" = "$rest" ]; then rest=""; else rest=${rest#*/}; fi; q=${q:+$q/}$n; '
+    f'if [ -L "$q" ]; then echo "$q is a symbolic link" >&2; exit {_REFUSED}; fi; done; }}; '
+)
 _KEEPALIVE = (
     "touch /tmp/flow-beat; "
     f"while [ $(( $(date +%s) - $(stat -c %Y /tmp/flow-beat) )) -lt {_IDLE_SECONDS} ]; do sleep 5; done"
@@ -221,19 +230,29 @@ class VolumeFiles(RootFiles):
                 client.close()
         if code == 97:
             raise TemporaryBackendError(f"the volume is not mounted at {TASK_ROOT} in {pod}")
+        message = bytes(err).decode("utf-8", "replace").strip().splitlines()
+        if code == _REFUSED:
+            raise RefusedFile(message[-1] if message else "a path on the volume is refused")
         if code:
-            message = bytes(err).decode("utf-8", "replace").strip().splitlines()
             raise BackendError(
                 f"volume operation failed in {pod} (exit {code}): {message[-1] if message else ''}"
             )
         return bytes(out)
 
-    def read(self, paths: Sequence[str]) -> dict[str, bytes]:
+    def read(self, paths: Sequence[str], max_bytes: int | None = None) -> dict[str, bytes]:
         if not paths:
             return {}
-        # Paths are made of safe names (no spaces), so the unquoted list splits where it should.
-        script = 'f=""; for p; do [ -f "$p" ] && f="$f $p"; done; [ -z "$f" ] || tar -c -f - $f'
-        data = self.run(script, paths)
+        # Paths are made of safe names (no spaces), so the unquoted list splits where it should. tar keeps
+        # a link as a link (left out below), should one replace a file after the check.
+        script = (
+            'limit=$1; shift; f=""; for p; do nolink "$p"; '
+            'if [ -f "$p" ]; then size=$(stat -c %s "$p"); '
+            'if [ "$limit" -ge 0 ] && [ "$size" -gt "$limit" ]; then '
+            f'echo "$p is $size bytes, over the limit of $limit" >&2; exit {_REFUSED}; fi; f="$f $p"; '
+            f'elif [ -e "$p" ] && [ ! -d "$p" ]; then echo "$p is not a regular file" >&2; exit {_REFUSED}; '
+            'fi; done; [ -z "$f" ] || tar -c -f - $f'
+        )
+        data = self.run(script, [str(-1 if max_bytes is None else max_bytes), *paths])
         if not data:
             return {}
         found: dict[str, bytes] = {}
@@ -243,6 +262,10 @@ class VolumeFiles(RootFiles):
                 if extracted is not None:
                     found[posixpath.normpath(member.name)] = extracted.read()
         return found
+
+    def read_part(self, path: str, offset: int, size: int) -> bytes:
+        script = 'nolink "$1"; if [ -f "$1" ]; then tail -c +$(( $2 + 1 )) "$1" | head -c "$3"; fi'
+        return self.run(script, [path, str(offset), str(size)])
 
     def exists(self, paths: Sequence[str]) -> set[str]:
         if not paths:
@@ -258,38 +281,52 @@ class VolumeFiles(RootFiles):
         script = (
             'one() { printf \'%s\\t%s\\t%s\\t%s\\t%s\\n\' "$1" $(wc -c < "$2") '
             '$(sha256sum < "$2" | cut -c1-64) "$3" "$4"; }; '
-            'for p; do if [ -f "$p" ]; then one F "$p" "$p" -; elif [ -d "$p" ]; then '
+            'limit=$1; shift; for p; do nolink "$p"; if [ -f "$p" ]; then one F "$p" "$p" -; '
+            'elif [ -d "$p" ]; then '
             "printf 'D\\t0\\t-\\t%s\\t-\\n' \"$p\"; "
-            '(cd "$p" && find . -type f) | while IFS= read -r f; do one I "$p/${f#./}" "$p" "${f#./}"; done; '
+            # find does not follow links (-type f is a regular file); one more than the limit is enough.
+            '(cd "$p" && find . -type f) | head -n $(( limit + 1 )) | while IFS= read -r f; do '
+            '[ -L "$p/${f#./}" ] || one I "$p/${f#./}" "$p" "${f#./}"; done; '
+            f'elif [ -e "$p" ]; then echo "$p is not a regular file" >&2; exit {_REFUSED}; '
             "fi; done; true"
         )
         found: dict[str, Digest] = {}
         folders: dict[str, list[tuple[str, str]]] = {}
         sizes: dict[str, int] = {}
-        for line in self.run(script, paths).decode("utf-8", "replace").splitlines():
-            kind, size, sha, asked, relative = line.split("\t", 4)
-            if kind == "F":
-                found[asked] = (int(size), sha)
-            elif kind == "D":
-                folders[asked], sizes[asked] = [], 0
-            else:
-                folders[asked].append((relative, sha))
-                sizes[asked] += int(size)
+        listed = self.run(script, [str(MAX_FOLDER_FILES), *paths]).decode("utf-8", "replace")
+        for line in listed.splitlines():
+            try:
+                kind, size, sha, asked, relative = line.split("\t", 4)
+                if kind == "F":
+                    found[asked] = (int(size), sha)
+                elif kind == "D":
+                    folders[asked], sizes[asked] = [], 0
+                else:
+                    folders[asked].append((relative, sha))
+                    sizes[asked] += int(size)
+            except (ValueError, KeyError):  # a file name with a tab or a line break in it
+                raise RefusedFile(f"a file name the volume helper cannot list: {line!r}") from None
         for folder, pairs in folders.items():
+            if len(pairs) > MAX_FOLDER_FILES:
+                raise RefusedFile(f"{folder} holds more than {MAX_FOLDER_FILES} files")
             found[folder] = (sizes[folder], folder_digest(pairs))
         return found
 
     def reset(self, folder: str, create: bool) -> None:
         self.run(
-            'rm -rf -- "$1" && if [ "$2" = 1 ]; then mkdir -p -- "$1"; fi', [folder, "1" if create else "0"]
+            'nolink "$(dirname -- "$1")"; rm -rf -- "$1" && if [ "$2" = 1 ]; then mkdir -p -- "$1"; fi',
+            [folder, "1" if create else "0"],
         )
 
     def make_folders(self, folders: Sequence[str]) -> None:
         if folders:
-            self.run('mkdir -p -- "$@"', folders)
+            self.run('for p; do nolink "$p"; done; mkdir -p -- "$@"', folders)
 
     def write(self, path: str, data: bytes) -> None:
-        script = 'mkdir -p -- "$(dirname -- "$1")" && head -c "$2" > "$1.part" && mv -- "$1.part" "$1"'
+        script = (
+            'nolink "$1"; mkdir -p -- "$(dirname -- "$1")" && '
+            'head -c "$2" > "$1.part" && mv -- "$1.part" "$1"'
+        )
         self.run(script, [path, str(len(data))], stdin=data)
 
     def copy_in(self, source: Path, path: str) -> None:
@@ -297,15 +334,19 @@ class VolumeFiles(RootFiles):
         with tarfile.open(fileobj=buffer, mode="w") as archive:
             archive.add(str(source), arcname=posixpath.basename(path))
         data = buffer.getvalue()
-        script = 'mkdir -p -- "$(dirname -- "$1")" && head -c "$2" | tar -x -f - -C "$(dirname -- "$1")"'
+        script = (
+            'nolink "$1"; mkdir -p -- "$(dirname -- "$1")" && '
+            'head -c "$2" | tar -x -f - -C "$(dirname -- "$1")"'
+        )
         self.run(script, [path, str(len(data))], stdin=data)
 
     def copy_out(self, folder: str, target: Path) -> int:
         if folder not in self.exists([folder]):
             return 0
-        data = self.run('cd -- "$1" && tar -c -f - .', [folder])
+        data = self.run('nolink "$1"; cd -- "$1" && tar -c -f - .', [folder])
         target.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-            count = sum(1 for member in archive.getmembers() if member.isfile())
-            archive.extractall(target, filter="data")  # "data": nothing lands outside target
-        return count
+            # Regular files and folders only: a link the task made is not copied out, as on a local root.
+            members = [member for member in archive.getmembers() if member.isfile() or member.isdir()]
+            archive.extractall(target, members=members, filter="data")  # nothing lands outside target
+        return sum(1 for member in members if member.isfile())

@@ -9,14 +9,17 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
 
+from backends import beneath
 from backends.base import PermanentBackendError
-from backends.rootfiles import Digest, RootFiles, folder_digest
+from backends.beneath import RefusedFile
+from backends.rootfiles import MAX_FOLDER_FILES, Digest, RootFiles, folder_digest
 from backends.s3.client import error_code, make_client, translated
 from backends.s3.roots import S3Root
 
@@ -44,19 +47,40 @@ class S3RootFiles(RootFiles):
 
     # -- reading ----------------------------------------------------------------------------------
 
-    def read(self, paths: Sequence[str]) -> dict[str, bytes]:
+    def read(self, paths: Sequence[str], max_bytes: int | None = None) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
         for path in paths:
-            body = self._get(path)
-            if body is not None:
-                found[path] = body.read()
+            answer = self._get_object(path)
+            if answer is None:
+                continue
+            size = int(answer.get("ContentLength") or 0)
+            if max_bytes is not None and size > max_bytes:
+                answer["Body"].close()
+                raise RefusedFile(f"{path} is {size} bytes, over the limit of {max_bytes}")
+            found[path] = answer["Body"].read()
         return found
+
+    def read_part(self, path: str, offset: int, size: int) -> bytes:
+        if size <= 0:
+            return b""
+        key = self.root.key(path)
+        with translated(f"reading {key} in bucket {self.root.bucket}"):
+            try:
+                answer = self.client.get_object(
+                    Bucket=self.root.bucket, Key=key, Range=f"bytes={offset}-{offset + size - 1}"
+                )
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) in (*_MISSING, "InvalidRange"):  # no object, or nothing from offset on
+                    return b""
+                raise
+        return bytes(answer["Body"].read())
 
     def exists(self, paths: Sequence[str]) -> set[str]:
         return {path for path in paths if self._is_file(path) or self._has_under(path)}
 
     def digests(self, paths: Sequence[str]) -> dict[str, Digest]:
         found: dict[str, Digest] = {}
+        pairs: list[tuple[str, str]]
         for path in paths:
             body = self._get(path)
             if body is not None:
@@ -64,6 +88,8 @@ class S3RootFiles(RootFiles):
                 continue
             size, pairs = 0, []
             for relative, key, _ in self._listed(path):
+                if len(pairs) == MAX_FOLDER_FILES:
+                    raise RefusedFile(f"{path} holds more than {MAX_FOLDER_FILES} files")
                 child_size, child_sha = _digest(self._get_key(key).iter_chunks(_CHUNK))
                 size += child_size
                 pairs.append((relative, child_sha))
@@ -122,6 +148,22 @@ class S3RootFiles(RootFiles):
             count += 1
         return count
 
+    def upload_beneath(self, base: Path, relative: str, path: str) -> int:
+        """Upload the regular files of the folder `base/relative` to `path`, walked without following a
+        link (a task wrote there: backends.beneath); the number of files."""
+        folder = beneath.open_folder(base, relative)
+        if folder is None:
+            return 0
+        count = 0
+        try:
+            for name, fd, _ in beneath.regular_files(folder, relative, sys.maxsize):
+                with os.fdopen(os.dup(fd), "rb") as handle, translated(f"uploading {name} to {path}"):
+                    self.client.upload_fileobj(handle, self.root.bucket, self.root.key(f"{path}/{name}"))
+                count += 1
+        finally:
+            os.close(folder)
+        return count
+
     def download(self, path: str, target: Path) -> int:
         """Copy the file or folder `path` to `target` (the file itself, or the folder's files under it)."""
         if self._is_file(path):
@@ -133,14 +175,20 @@ class S3RootFiles(RootFiles):
 
     def _get(self, path: str) -> Any | None:
         """The body of the object at `path`, or None when there is none."""
+        answer = self._get_object(path)
+        return None if answer is None else answer["Body"]
+
+    def _get_object(self, path: str) -> dict[str, Any] | None:
+        """GetObject's answer for the object at `path`, or None when there is none."""
         key = self.root.key(path)
         with translated(f"reading {key} in bucket {self.root.bucket}"):
             try:
-                return self.client.get_object(Bucket=self.root.bucket, Key=key)["Body"]
+                answer: dict[str, Any] = self.client.get_object(Bucket=self.root.bucket, Key=key)
             except botocore.exceptions.ClientError as exc:
                 if error_code(exc) in _MISSING:
                     return None
                 raise
+        return answer
 
     def _get_key(self, key: str) -> Any:
         with translated(f"reading {key} in bucket {self.root.bucket}"):

@@ -14,6 +14,7 @@ A failure is one line on stderr and in the termination log, and a non-zero exit.
 
 import json
 import os
+import stat
 import sys
 import time
 from typing import Any
@@ -25,6 +26,7 @@ import botocore.exceptions
 MOUNT = "/s3"
 TERMINATION_LOG = "/dev/termination-log"
 _MISSING = ("404", "NoSuchKey")
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
 def main(mode: str, spec: dict[str, Any]) -> None:
@@ -89,16 +91,32 @@ def wait_for(marker: str) -> int:
 
 
 def stage_out(client: Any, spec: dict[str, Any], base: str) -> None:
-    outputs = os.path.join(base, spec["outputs"])
-    # Symbolic links are left out: the task could point one anywhere in this container.
-    for folder, dirs, names in os.walk(outputs):
-        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+    """Upload the regular files of the output folder. The task could write anywhere in /s3: every folder
+    on the way is opened without following a link, and links inside are left out, never followed (to this
+    container's own files, its credentials among them)."""
+    folder = os.open(MOUNT, os.O_RDONLY | os.O_DIRECTORY)
+    relative_base = os.path.relpath(base, MOUNT)
+    outputs = f"{relative_base}/{spec['outputs']}"
+    for name in outputs.split("/"):
+        try:
+            inner = os.open(name, _FOLDER, dir_fd=folder)
+        except FileNotFoundError:
+            return
+        finally:
+            os.close(folder)
+        folder = inner
+    for current, _, names, current_fd in os.fwalk(".", dir_fd=folder, follow_symlinks=False):
         for name in names:
-            source = os.path.join(folder, name)
-            if os.path.islink(source) or not os.path.isfile(source):
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=current_fd)
+            except OSError:  # a link, or gone
                 continue
-            relative = os.path.relpath(source, base).replace(os.sep, "/")
-            client.upload_file(source, spec["bucket"], key_of(spec, relative))
+            with os.fdopen(fd, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    continue
+                relative = os.path.normpath(f"{spec['outputs']}/{current}/{name}").replace(os.sep, "/")
+                client.upload_fileobj(handle, spec["bucket"], key_of(spec, relative))
+    os.close(folder)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backends.base import BackendError, PermanentBackendError, Staging
+from backends.beneath import RefusedFile
 from backends.s3.roots import S3Root
 
 if TYPE_CHECKING:
@@ -65,11 +66,12 @@ class HostStaging:
                 made.chmod(self.folder_mode)
 
     def stage_out(self, staging: Staging, folder: Path) -> None:
-        """Upload what the task left in its output folder; BackendError when that fails."""
-        outputs = root_folder(folder, staging.root) / staging.outputs
-        if not outputs.is_dir():
-            return
+        """Upload what the task left in its output folder; BackendError when that fails. The task could
+        write anywhere in `folder`: its output folder is reached without following a link."""
+        relative = f"{S3Root.parse(staging.root).relative_path}/{staging.outputs}"
         try:
-            self.files(staging.root).copy_in(outputs, staging.outputs)
+            self.files(staging.root).upload_beneath(folder, relative, staging.outputs)
+        except RefusedFile as exc:
+            raise PermanentBackendError(f"staging the task's outputs out: {exc}") from exc
         except BackendError as exc:
             raise type(exc)(f"staging the task's outputs out: {exc}") from exc

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import logging
 import os
 import socket
 import time
@@ -27,6 +28,7 @@ from backends.base import (
     TaskStatus,
     TemporaryBackendError,
 )
+from backends.beneath import RefusedFile
 from runner import artifacts
 from runner.engine import (
     attempts,
@@ -56,6 +58,9 @@ _MIN_TICK, _MAX_TICK = 0.01, 0.2
 _CANCEL_CHECK_SECONDS = 1.0
 
 
+log = logging.getLogger(__name__)
+
+
 class CancelRequested(Exception):
     """`flow cancel` marked the run CANCELLING in the store."""
 
@@ -79,17 +84,20 @@ class Engine:
         resume: bool = False,
         adopt: bool = False,
         mock: Mapping[str, mocks.Mock] | None = None,
+        max_parameter_bytes: int = outputs.DEFAULT_MAX_PARAMETER_BYTES,
     ) -> None:
         """`resume`: the run was interrupted; tasks it recorded as succeeded are not run again.
         `adopt` (with `resume`): tasks it recorded as running are taken over where the backend still has
         their attempt (Backend.adopt), not started again.
-        `mock`: tasks (by task or component name) answered by a function or fixed outputs, not run."""
+        `mock`: tasks (by task or component name) answered by a function or fixed outputs, not run.
+        `max_parameter_bytes`: the largest output parameter a task may hand back."""
         self.spec, self.backend, self.store, self.run_record = spec, backend, store, run
         self.root, self.logs_dir = root, logs_dir
         self.files = backend.files(root)
         self.parallelism = max(1, parallelism)
         self.cache = cache
         self.mocks = dict(mock or {})
+        self.max_parameter_bytes = max_parameter_bytes
         self._prior: dict[str, TaskRecord] = {t.path: t for t in store.tasks(run.run_id)} if resume else {}
         self._adoptable = {
             t.path for t in self._prior.values() if adopt and t.state == TaskState.RUNNING and t.attempts
@@ -152,6 +160,10 @@ class Engine:
             self._cancel_all()
             self._finish_run(RunState.CANCELLED, "cancelled by the user")
             raise
+        except Exception as exc:  # a bug or the unforeseen: the run must end FAILED, never stay RUNNING
+            log.debug("the engine failed", exc_info=True)
+            self._abandon(f"the engine failed: {type(exc).__name__}: {exc}")
+            return RunState.FAILED
         finally:
             self.backend.cleanup(self.run_info)
         if self._failed:
@@ -235,7 +247,7 @@ class Engine:
             except FlowError as exc:
                 self._finish(node, TaskState.FAILED, exc.message)
                 continue
-            except BackendError as exc:  # the task's folder could not be made ready in the root
+            except (BackendError, RefusedFile) as exc:  # the task's folder cannot be made ready in the root
                 node.record.reason = REASON_LOST
                 self._finish(node, TaskState.FAILED, f"preparing the task's output folder: {exc}")
                 continue
@@ -335,7 +347,7 @@ class Engine:
             return
         try:
             self.files.make_folders([artifacts.task_dir(self.run_record.run_id, node.path) for node in fresh])
-        except BackendError:
+        except (BackendError, RefusedFile):
             return  # each attempt makes its folder itself, and reports the failure there
         self._premade_folders.update(node.path for node in fresh)
 
@@ -551,6 +563,7 @@ class Engine:
                     node.path,
                     node.component.outputs,
                     node.task.where,
+                    self.max_parameter_bytes,
                 )
                 self._record_artifacts(node)
             except FlowError as exc:
@@ -585,7 +598,7 @@ class Engine:
             return
         run_id = self.run_record.run_id
         self._journal.artifacts(
-            outputs.digest_artifacts(self.files, run_id, node.path, node.output_artifacts)
+            outputs.digest_artifacts(self.files, run_id, node.path, node.output_artifacts, node.task.where)
         )
 
     def _reuse(
@@ -622,6 +635,16 @@ class Engine:
         )
 
     # -- store ------------------------------------------------------------------------------------
+
+    def _abandon(self, error: str) -> None:
+        """Stop what runs and record the run FAILED with `error` (one line), so `flow resume` continues it."""
+        message = " ".join(error.split())
+        try:
+            self._cancel_all()
+        except Exception:  # the backend may be what failed: the run is recorded failed all the same
+            log.debug("cancelling the tasks failed", exc_info=True)
+        self.run_record.error = message
+        self._finish_run(RunState.FAILED, message)
 
     def _finish_run(self, state: RunState, error: str) -> None:
         self._journal.save()
