@@ -180,14 +180,15 @@ def _regular_at(folder: int, name: str) -> tuple[int, os.stat_result] | None:
 
 
 def _open_at(folder: int, name: str, flags: int, shown: str, *, links_refused: bool = True) -> int | None:
+    """The folder `name` in `folder`, opened; None when it is missing or no folder, RefusedFile for a link
+    (None with `links_refused` off)."""
     try:
         return os.open(name, flags, dir_fd=folder)
     except OSError as exc:
-        if exc.errno == errno.ENOENT:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             return None
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        if exc.errno == errno.ELOOP:
             if not links_refused:
                 return None
-            what = "a symbolic link" if exc.errno == errno.ELOOP else "not a folder"
-            raise RefusedFile(f"{shown} is {what}") from None
+            raise RefusedFile(f"{shown} is a symbolic link") from None
         raise

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import Backend, BackendError, RunInfo, is_s3_root
+from backends.beneath import RefusedFile
 from runner import artifacts
 from runner import params as pipeline_params
+from runner.config import load_config
 from runner.engine.journal import ChangeListener
 from runner.engine.mocks import Mock
 from runner.engine.scheduler import Engine
@@ -132,6 +134,7 @@ def run(
     cache: bool = True,
     task_timeout: float | None = None,
     mock: Mapping[str, Mock] | None = None,
+    max_parameter_bytes: int | None = None,
 ) -> RunResult:
     """Run a pipeline to the end and return its result. Bad input raises a UsageError before anything starts.
 
@@ -144,6 +147,8 @@ def run(
     `cache=False` runs every task even where an identical earlier one succeeded; `task_timeout` (seconds)
     bounds every task that the pipeline gives no deadline of its own. `mock` answers the named tasks (or
     components) with a function of their inputs or with fixed outputs instead of running them (for tests).
+    `max_parameter_bytes`: the largest output parameter a task may hand back (else flow.yaml's
+    max_parameter_size, else 1 MiB).
     """
     spec = load_pipeline(pipeline, function)
     values = pipeline_params.bind(spec, params or {}, as_text=params_as_text)
@@ -185,6 +190,7 @@ def run(
             cache=cache,
             task_timeout=task_timeout,
             mock=mock,
+            max_parameter_bytes=max_parameter_bytes or load_config().max_parameter_bytes,
         )
         try:
             engine.execute(values)
@@ -209,6 +215,7 @@ def resume(
     cache: bool = True,
     task_timeout: float | None = None,
     adopt: bool = False,
+    max_parameter_bytes: int | None = None,
 ) -> RunResult:
     """Finish an interrupted, failed or cancelled run on its backend; tasks that succeeded are not run again.
 
@@ -245,6 +252,7 @@ def resume(
                 task_timeout=task_timeout,
                 resume=True,
                 adopt=adopt,
+                max_parameter_bytes=max_parameter_bytes or load_config().max_parameter_bytes,
             )
             engine.execute(record.params, _rerun_artifacts(store, record, spec))
         finally:
@@ -277,7 +285,7 @@ def download(record: RunRecord, target: Path, backend_options: Mapping[str, Any]
             return backend.files(record.root).copy_out(record.run_id, target)
         finally:
             backend.close()
-    except BackendError as exc:
+    except (BackendError, RefusedFile) as exc:
         raise UsageError(
             f"cannot copy run {record.run_id}'s files: {exc}", "flow artifacts --download"
         ) from None

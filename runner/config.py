@@ -3,6 +3,7 @@
 image_map:            # replace images, for air-gapped machines and mirrors
   python:3.11: mirror.example/python:3.11
 pull: missing         # never | missing | always
+max_parameter_size: 1Mi  # the largest output parameter a task may hand back (bytes, or 4Mi, 10M...)
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from typing import Any
 import yaml
 
 from runner.artifacts import flow_home
-from runner.errors import UsageError
+from runner.errors import FlowError, UsageError
+from runner.spec.quantities import parse_memory
 
 PULL_POLICIES = ("never", "missing", "always")
+DEFAULT_MAX_PARAMETER_BYTES = 1 << 20
 
 
 @dataclass
 class Config:
     image_map: dict[str, str] = field(default_factory=dict)
     pull: str = "missing"
+    max_parameter_bytes: int = DEFAULT_MAX_PARAMETER_BYTES
     source: str = ""
 
 
@@ -49,7 +53,27 @@ def load_config(path: Path | None = None) -> Config:
     pull = data.get("pull", "missing")
     if pull not in PULL_POLICIES:
         raise UsageError(f"pull must be one of {', '.join(PULL_POLICIES)}, not {pull!r}", f"{path}: pull")
-    return Config(image_map={str(k): v for k, v in image_map.items()}, pull=pull, source=str(path))
+    return Config(
+        image_map={str(k): v for k, v in image_map.items()},
+        pull=pull,
+        max_parameter_bytes=_max_parameter_bytes(
+            data.get("max_parameter_size"), f"{path}: max_parameter_size"
+        ),
+        source=str(path),
+    )
+
+
+def _max_parameter_bytes(value: Any, path: str) -> int:
+    where = f"{path}: max_parameter_size"
+    if value is None:
+        return DEFAULT_MAX_PARAMETER_BYTES
+    try:
+        size = parse_memory(value, where)
+    except FlowError as exc:
+        raise UsageError(f"expected a size such as 1048576 or 4Mi: {exc.message}", where) from None
+    if size < 1:
+        raise UsageError(f"must be at least one byte, not {value!r}", where)
+    return size
 
 
 def parse_image_map(pairs: list[str]) -> dict[str, str]:

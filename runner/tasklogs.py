@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import Backend
+from backends.beneath import RefusedFile
 from backends.rootfiles import RootFiles
 from runner.artifacts import TASK_ROOT
 from runner.plugins import backend_class
 from runner.selection import select_backend_for_root
 from runner.store import RunRecord
+
+CHUNK = 1 << 20  # logs are read this much at a time
 
 
 def on_volume(record: RunRecord, log_path: str) -> str | None:
@@ -28,14 +31,14 @@ def on_volume(record: RunRecord, log_path: str) -> str | None:
 
 
 def read_from(record: RunRecord, log_path: str, offset: int, files: Callable[[], RootFiles]) -> bytes:
-    """The log from byte `offset` on; nothing when there is no log (yet). `files()` reaches the run's
-    root, called only for a log on the volume."""
+    """At most CHUNK bytes of the log from byte `offset` on (a log may be larger than memory); nothing when
+    there is no log (yet). `files()` reaches the run's root, called only for a log on the volume."""
     if not log_path:
         return b""
     try:
         with Path(log_path).open("rb") as handle:
             handle.seek(offset)
-            return handle.read()
+            return handle.read(CHUNK)
     except FileNotFoundError:
         return read_on_volume(record, log_path, offset, files)
 
@@ -45,7 +48,10 @@ def read_on_volume(record: RunRecord, log_path: str, offset: int, files: Callabl
     relative = on_volume(record, log_path)
     if relative is None:
         return b""
-    return files().read([relative]).get(relative, b"")[offset:]
+    try:
+        return files().read_part(relative, offset, CHUNK)
+    except RefusedFile:  # something else than a log is at its place: there is no log to show
+        return b""
 
 
 class RunLogs:

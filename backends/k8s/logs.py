@@ -85,5 +85,8 @@ class PodLogFollower:
         response = self.core.read_namespaced_pod_log(
             self.pod, self.namespace, container=MAIN_CONTAINER, _preload_content=False
         )
-        self.log_path.write_bytes(response.data)
+        with self.log_path.open("wb") as log:
+            for block in response.stream(_BLOCK):  # a log may be larger than memory
+                log.write(block)
+        response.release_conn()
         self.complete = True

@@ -87,7 +87,7 @@ def wait_for(marker: str) -> int:
     while not os.path.exists(marker):
         time.sleep(0.1)
     with open(marker) as handle:
-        return int(handle.read().strip() or "1")
+        return int(handle.read(64).strip() or "1")
 
 
 def stage_out(client: Any, spec: dict[str, Any], base: str) -> None:

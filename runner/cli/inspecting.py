@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import sys
 import time
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from backends.base import BackendError
-from runner import api
+from runner import api, tasklogs
 from runner.cli import format as fmt
 from runner.cli.common import backend_option_values, reports_errors
 from runner.config import PULL_POLICIES, load_config
@@ -190,17 +191,24 @@ def _find_task(tasks: list[TaskRecord], wanted: str, run_id: str) -> TaskRecord:
 
 def _print_log(store: Store, run_logs: RunLogs, task: TaskRecord, follow: bool) -> None:
     offset = 0
+    # A character may be split between two chunks: decoded as one all the same.
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while True:
-        # The state before the read: once it says finished, this read reaches the end of the log.
+        # The state before the read: once it says finished, the reads below reach the end of the log.
         current = store.task(task.run_id, task.path) if follow else None
-        try:
-            chunk = run_logs.read(task.log_path, offset)
-        except BackendError as exc:
-            raise UsageError(f"cannot read the log of {task.path}: {exc}", "flow logs") from None
-        offset += len(chunk)
-        sys.stdout.write(chunk.decode("utf-8", errors="replace"))
+        while True:
+            try:
+                chunk = run_logs.read(task.log_path, offset)
+            except BackendError as exc:
+                raise UsageError(f"cannot read the log of {task.path}: {exc}", "flow logs") from None
+            offset += len(chunk)
+            sys.stdout.write(decoder.decode(chunk))
+            if len(chunk) < tasklogs.CHUNK:
+                break
         sys.stdout.flush()
         if current is None or current.state.finished or current.log_path != task.log_path:
+            sys.stdout.write(decoder.decode(b"", final=True))
+            sys.stdout.flush()
             return
         time.sleep(0.5)
 

@@ -9,13 +9,13 @@ from typing import Any
 from backends.beneath import RefusedFile
 from backends.rootfiles import RootFiles
 from runner import artifacts
+from runner.config import DEFAULT_MAX_PARAMETER_BYTES
 from runner.engine.graph import ArtifactRef
 from runner.engine.values import check, parse_text
 from runner.errors import FlowError
 from runner.spec.model import Interface
 from runner.store import ArtifactRecord
 
-DEFAULT_MAX_PARAMETER_BYTES = 1 << 20
 # executor_output.json carries every output parameter and the artifacts' metadata: this many times the
 # limit of one parameter.
 EXECUTOR_OUTPUT_FACTOR = 16

@@ -30,6 +30,7 @@ from backends.base import (
 )
 from backends.beneath import RefusedFile
 from runner import artifacts
+from runner.config import DEFAULT_MAX_PARAMETER_BYTES
 from runner.engine import (
     attempts,
     caching,
@@ -84,7 +85,7 @@ class Engine:
         resume: bool = False,
         adopt: bool = False,
         mock: Mapping[str, mocks.Mock] | None = None,
-        max_parameter_bytes: int = outputs.DEFAULT_MAX_PARAMETER_BYTES,
+        max_parameter_bytes: int = DEFAULT_MAX_PARAMETER_BYTES,
     ) -> None:
         """`resume`: the run was interrupted; tasks it recorded as succeeded are not run again.
         `adopt` (with `resume`): tasks it recorded as running are taken over where the backend still has

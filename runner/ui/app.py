@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ RUNS_SCANNED = 1000  # the runs list filters the newest this many runs
 FOLDER_FILES = 200
 SANDBOX_BYTES = 20 << 20
 LOG_BYTES = 4 << 20  # a log is shown from this far before its end
+_FILE_BLOCK = 1 << 20
 
 
 class Endpoints:
@@ -132,9 +133,11 @@ class Endpoints:
                 size = path.stat().st_size
                 handle.seek(max(0, size - LOG_BYTES))
                 data = handle.read()
-        else:  # a detached run's log, on its volume
-            data = self._read_elsewhere(record)(str(path), 0)
-            size, data = len(data), data[-LOG_BYTES:]
+        else:  # a detached run's log, on its volume: read a chunk at a time, its end kept
+            read, data, size = self._read_elsewhere(record), b"", 0
+            while chunk := read(str(path), size):
+                size += len(chunk)
+                data = (data + chunk)[-LOG_BYTES:]
         text = data.decode("utf-8", errors="replace")
         return PlainTextResponse(text, headers={"X-Log-Truncated": str(size > LOG_BYTES).lower()})
 
@@ -163,15 +166,17 @@ class Endpoints:
 
     def file(self, request: Request) -> Response:
         record, relative = self._file(request)
-        entry = self.roots.entry(record, relative)
         name = relative.rsplit("/", 1)[-1]
         download = request.query_params.get("download") == "1"
         disposition = {"Content-Disposition": f'attachment; filename="{name}"'} if download else {}
-        if entry.local is not None and entry.local.is_file():
+        opened = self.roots.open_local(record, relative)
+        if opened is not None:
+            fd, info = opened
             media_type = (
-                None if download else content.image_type(_head(entry.local))
+                None if download else content.image_type(os.pread(fd, 16, 0))
             ) or "application/octet-stream"
-            return FileResponse(entry.local, media_type=media_type, headers={**RAW_HEADERS, **disposition})
+            headers = {**RAW_HEADERS, **disposition, "Content-Length": str(info.st_size)}
+            return StreamingResponse(_chunks(fd, info.st_size), media_type=media_type, headers=headers)
         data, _ = self.roots.read(record, relative)
         media_type = (None if download else content.image_type(data[:16])) or "application/octet-stream"
         return Response(data, media_type=media_type, headers={**RAW_HEADERS, **disposition})
@@ -254,9 +259,15 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _head(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        return handle.read(16)
+def _chunks(fd: int, size: int) -> Iterator[bytes]:
+    """The file's first `size` bytes (its size when opened), a block at a time; closes `fd` at the end."""
+    try:
+        offset = 0
+        while offset < size and (block := os.pread(fd, min(_FILE_BLOCK, size - offset), offset)):
+            offset += len(block)
+            yield block
+    finally:
+        os.close(fd)
 
 
 async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:

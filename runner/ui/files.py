@@ -8,25 +8,21 @@ start a helper pod.
 
 from __future__ import annotations
 
+import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
+from backends import beneath
 from backends.base import Backend, is_s3_root
-from backends.rootfiles import LocalRootFiles, RootFiles
+from backends.beneath import RefusedFile
+from backends.rootfiles import MAX_FOLDER_FILES, LocalRootFiles, RootFiles
 from runner.config import load_config
 from runner.plugins import backend_class
 from runner.selection import select_backend_for_root
 from runner.store import RunRecord
-from runner.ui.security import PathRefused, resolve_within
+from runner.ui.security import PathRefused
 
-
-@dataclass
-class Entry:
-    """One file or folder under a root: for a local root its real path, checked to stay in the root."""
-
-    relative: str
-    local: Path | None
+_REMOTE_READ_BYTES = 256 << 20  # a file read whole off a root elsewhere (a cluster volume) is at most this
 
 
 class RootReader:
@@ -63,44 +59,67 @@ class RootReader:
                 self._stores[root] = S3RootFiles(root)
             return self._stores[root]
 
-    def entry(self, record: RunRecord, relative: str) -> Entry:
-        """`relative` (already checked to be in the run's folder) as a local path where the root is local."""
+    def local_root(self, record: RunRecord) -> Path | None:
         files = self.files(record)
-        if isinstance(files, LocalRootFiles):
-            return Entry(relative, resolve_within(files.root, relative))
-        return Entry(relative, None)
+        return files.root if isinstance(files, LocalRootFiles) else None
+
+    def open_local(self, record: RunRecord, relative: str) -> tuple[int, os.stat_result] | None:
+        """A descriptor of the regular file `relative` (already checked to be in the run's folder) with its
+        status, where the root is local; None for a root elsewhere. PathRefused for a folder, nothing, or
+        a symbolic link on the way (a task may have planted one: backends.beneath)."""
+        root = self.local_root(record)
+        if root is None:
+            return None
+        try:
+            opened = beneath.open_file(root, relative)
+        except RefusedFile as exc:
+            raise PathRefused(str(exc)) from None
+        if opened is None:
+            raise PathRefused(f"{relative!r} is not a file")
+        return opened
 
     def read(self, record: RunRecord, relative: str, limit: int | None = None) -> tuple[bytes, int]:
-        """A file's first `limit` bytes (all without a limit) and its size; PathRefused for a folder or
-        nothing."""
-        entry = self.entry(record, relative)
-        if entry.local is None:
-            found = self.files(record).read([relative])
+        """A file's first `limit` bytes (all without a limit) and its size; PathRefused for a folder, nothing
+        or a link."""
+        opened = self.open_local(record, relative)
+        if opened is None:
+            try:
+                found = self.files(record).read([relative], max_bytes=_REMOTE_READ_BYTES)
+            except RefusedFile as exc:
+                raise PathRefused(str(exc)) from None
             if relative not in found:
                 raise PathRefused(f"{relative!r} is not a file")
             data = found[relative]
             return (data if limit is None else data[:limit]), len(data)
-        if not entry.local.is_file():
-            raise PathRefused(f"{relative!r} is not a file")
-        with entry.local.open("rb") as handle:
-            data = handle.read() if limit is None else handle.read(limit)
-        return data, entry.local.stat().st_size
+        fd, info = opened
+        try:
+            return beneath.read_all(fd, -1 if limit is None else limit), info.st_size
+        finally:
+            os.close(fd)
 
     def folder(self, record: RunRecord, relative: str, limit: int) -> list[tuple[str, int]] | None:
-        """The files in a folder of a local root (relative to the root, with sizes), at most `limit`;
-        None when `relative` is no local folder."""
-        entry = self.entry(record, relative)
-        if entry.local is None or not entry.local.is_dir():
+        """The first `limit` regular files in a folder of a local root (relative to the root, with sizes, in
+        name order); None when `relative` is no local folder. Links are left out, never followed; a folder
+        of more than MAX_FOLDER_FILES files is refused."""
+        root = self.local_root(record)
+        if root is None:
             return None
-        listed = []
-        for child in sorted(entry.local.rglob("*")):
-            if child.is_file() and not child.is_symlink():
-                listed.append(
-                    (f"{relative}/{child.relative_to(entry.local).as_posix()}", child.stat().st_size)
-                )
-                if len(listed) == limit:
-                    break
-        return listed
+        try:
+            folder = beneath.open_folder(root, relative)
+        except RefusedFile as exc:
+            raise PathRefused(str(exc)) from None
+        if folder is None:
+            return None
+        try:
+            listed = [
+                (f"{relative}/{name}", info.st_size)
+                for name, _, info in beneath.regular_files(folder, relative, MAX_FOLDER_FILES)
+            ]
+        except RefusedFile as exc:
+            raise PathRefused(str(exc)) from None
+        finally:
+            os.close(folder)
+        return sorted(listed)[:limit]
 
     def close(self) -> None:
         with self._lock:
