@@ -185,10 +185,14 @@ def _open_at(folder: int, name: str, flags: int, shown: str, *, links_refused: b
     try:
         return os.open(name, flags, dir_fd=folder)
     except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        if exc.errno == errno.ENOENT:
             return None
-        if exc.errno == errno.ELOOP:
-            if not links_refused:
-                return None
-            raise RefusedFile(f"{shown} is a symbolic link") from None
-        raise
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):  # a link opened as a folder: ENOTDIR on Linux
+            raise
+    try:
+        is_link = stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return None
+    if is_link and links_refused:
+        raise RefusedFile(f"{shown} is a symbolic link")
+    return None

@@ -59,6 +59,7 @@ def collect(
     reported = _executor_output(found.get(executor_output), where)
     reported_params = _mapping(reported, "parameterValues", where)
     reported_artifacts = _mapping(reported, "artifacts", where)
+    firsts = {name: _reported_artifact(reported_artifacts, name, where) for name in outputs.artifacts}
 
     params: dict[str, Any] = {}
     for name, definition in outputs.parameters.items():
@@ -78,7 +79,7 @@ def collect(
     for name, adef in outputs.artifacts.items():
         metadata: dict[str, Any] = {}
         uri = artifacts.output_uri(run_id, task_path, name)
-        first = _reported_artifact(reported_artifacts, name, where)
+        first = firsts[name]
         if first:
             metadata = first.get("metadata") or {}
             reported_uri = first.get("uri")

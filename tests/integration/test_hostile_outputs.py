@@ -5,6 +5,7 @@ executor output in tests/unit/test_engine.py.)"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -19,10 +20,17 @@ import docker
 import pytest
 import yaml
 
+import runner.api
+import runner.ui.files
+from backends import rootfiles
+from backends.rootfiles import folder_digest
 from runner import RunResult, run
+from runner.api import open_store
 from runner.store import RunRecord, RunState, TaskState
 from runner.testing.shellsteps import Step, pipeline
-from tests.conftest import make_backend
+from runner.ui.files import RootReader
+from runner.ui.security import PathRefused
+from tests.conftest import TEST_IMAGE_MAP, make_backend
 
 WAIT_SECONDS = 60
 HUGE = 1_000_000
@@ -60,6 +68,11 @@ def run_on(backend_name: str, text: str, root: Path, **kwargs: Any) -> RunResult
         return run(text, backend=backend, root=root, **kwargs)
     finally:
         backend.close()
+
+
+def backend_options(backend_name: str) -> dict[str, Any]:
+    """What `make_backend` gives a backend, for the commands that make their own (resume)."""
+    return {"image_map": TEST_IMAGE_MAP, "pull": "never"} if backend_name == "docker" else {}
 
 
 def one_line(text: str) -> bool:
@@ -202,3 +215,209 @@ def test_bytes_not_utf8_are_kept_in_logs_and_shown_replaced(backend_name: str, t
     shown = subprocess.run(command, capture_output=True, timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert "before \ufffd\ufffd after" in shown.stdout.decode("utf-8")
+
+
+# -- links and special files where the outputs go ------------------------------------------------------------
+
+SECRET = "flow-test-secret-5f0c"
+
+
+@pytest.fixture
+def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder of the engine's machine, outside the root, holding the secret where a link could lead the
+    engine (as `step/p` and `secret.txt`); the secret is in the engine's environment as well."""
+    monkeypatch.setenv("FLOW_TEST_SECRET", SECRET)
+    folder = tmp_path / "host"
+    (folder / "step").mkdir(parents=True)
+    (folder / "step" / "p").write_text(SECRET)
+    (folder / "secret.txt").write_text(SECRET)
+    return folder
+
+
+def leaks(result: RunResult) -> bool:
+    """Whether the secret reached anything flow recorded or shows of the run."""
+    with open_store() as store:
+        recorded = [store.run(result.run_id), store.tasks(result.run_id), store.artifacts(result.run_id)]
+    return SECRET in repr(recorded) or SECRET in repr(result)
+
+
+# (what the task does, with $0 its parameter's path and $1 its artifact's; what the error says)
+ESCAPES = {
+    "parameter linked to the engine's environment": ('ln -s /proc/self/environ "$0"', "is a symbolic link"),
+    "parameter linked to a host file": ('ln -s {host}/secret.txt "$0"', "is a symbolic link"),
+    "parameter a FIFO": ('mkfifo "$0"', "is not a regular file"),
+    "artifact linked to a host file": ('echo x > "$0"; ln -s {host}/secret.txt "$1"', "is a symbolic link"),
+    "artifact linked to a host folder": ('echo x > "$0"; ln -s /usr/share "$1"', "is a symbolic link"),
+    "output folder replaced by a link": (
+        'd=$(dirname "$0"); rm -rf "$d"; ln -s {host}/step "$d"',
+        "is a symbolic link",
+    ),
+    "run folder replaced by a link": (
+        'r=$(dirname "$(dirname "$0")"); mv "$r" "$r.moved"; ln -s {host} "$r"',
+        "is a symbolic link",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ESCAPES))
+def test_outputs_are_read_without_following_links(
+    backend_name: str, case: str, host: Path, tmp_path: Path
+) -> None:
+    script, problem = ESCAPES[case]
+    steps = {"step": Step(script.format(host=host)), "use": Step("echo never", after=("step",))}
+    text = with_outputs(pipeline(steps), "step", parameters=("p",), artifacts=("a",))
+    result = run_on(backend_name, text, tmp_path / "root")
+    assert result.state == RunState.FAILED
+    task = result.tasks["step"]
+    assert task.state == TaskState.FAILED
+    assert one_line(task.error) and problem in task.error, task.error
+    assert task.artifacts == {} and task.outputs == {}
+    assert not leaks(result)
+    assert result.tasks["use"].state == TaskState.SKIPPED_UPSTREAM_FAILED
+
+
+def test_links_inside_an_output_folder_are_left_out_of_digests_previews_and_downloads(
+    backend_name: str, host: Path, tmp_path: Path
+) -> None:
+    script = (
+        'mkdir -p "$0/sub"; echo kept > "$0/kept.txt"; echo deeper > "$0/sub/deeper.txt"; '
+        f'ln -s {host}/secret.txt "$0/secret"; ln -s /proc/self/environ "$0/sub/environ"; '
+        f'ln -s {host} "$0/hostdir"; ln -s /usr/share "$0/share"; mkfifo "$0/fifo"'
+    )
+    text = with_outputs(pipeline({"step": Step(script)}), "step", artifacts=("a",))
+    result = run_on(backend_name, text, tmp_path / "root")
+    assert result.succeeded, result.error
+    artifact = result.tasks["step"].artifacts["a"]
+    files = [("kept.txt", b"kept\n"), ("sub/deeper.txt", b"deeper\n")]
+    assert artifact.size == sum(len(data) for _, data in files)
+    assert artifact.digest == folder_digest(
+        [(name, hashlib.sha256(data).hexdigest()) for name, data in files]
+    )
+    assert not leaks(result)
+
+    with open_store() as store:
+        run_record = store.run(result.run_id)
+    copied = tmp_path / "download"
+    assert runner.api.download(run_record, copied) == 2
+    names = sorted(p.relative_to(copied).as_posix() for p in copied.rglob("*") if not p.is_dir())
+    assert names == [f"step/a/{name}" for name, _ in files]
+
+    roots = RootReader()
+    folder = f"{result.run_id}/step/a"
+    assert roots.folder(run_record, folder, 10) == [(f"{folder}/{name}", len(data)) for name, data in files]
+    for refused in ("secret", "sub/environ", "hostdir/secret.txt", "fifo"):
+        with pytest.raises(PathRefused):
+            roots.read(run_record, f"{folder}/{refused}")
+    assert roots.read(run_record, f"{folder}/kept.txt") == (b"kept\n", 5)
+
+
+# -- malformed executor output: the task fails, the run ends, and it resumes ---------------------------------
+
+BAD_EXECUTOR_OUTPUTS = {
+    "wrong types": json.dumps({"artifacts": {"a": {"artifacts": [{"uri": 5, "metadata": [1, 2]}]}}}),
+    "nested 30,000 deep": "[" * 30_000 + "]" * 30_000,
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_EXECUTOR_OUTPUTS))
+def test_a_malformed_executor_output_fails_the_task_and_the_run_resumes(
+    backend_name: str, case: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(BAD_EXECUTOR_OUTPUTS[case])
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "bad.json").write_bytes(bad.read_bytes())
+    # The first attempt writes the bad file; once the test puts `fixed` in the root, a good one.
+    script = (
+        'if [ -f "{{$.pipeline_root}}/fixed" ]; then echo made > "$0"; '
+        'else echo made > "$0"; cp "{{$.pipeline_root}}/bad.json" "$1"; fi'
+    )
+    text = with_outputs(pipeline({"step": Step(script)}), "step", artifacts=("a",))
+    result = run_on(backend_name, text, root)
+    assert result.state == RunState.FAILED
+    error = result.tasks["step"].error
+    assert one_line(error) and "malformed executor_output.json" in error, error
+    (root / "fixed").write_text("")
+    resumed = runner.api.resume(result.run_id, backend_options=backend_options(backend_name))
+    assert resumed.succeeded, resumed.error
+    assert resumed.tasks["step"].artifacts["a"].size == len("made\n")
+
+
+# -- size limits -------------------------------------------------------------------------------------------
+
+
+def test_an_output_parameter_over_the_limit_fails_the_task(
+    backend_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = 2 << 20
+    text = with_outputs(
+        pipeline({"make": Step(f"head -c {big} /dev/zero | tr '\\0' a > \"$0\"")}), "make", parameters=("s",)
+    )
+    result = run_on(backend_name, text, tmp_path / "root")
+    assert result.state == RunState.FAILED
+    error = result.tasks["make"].error
+    assert one_line(error), error
+    assert f"output parameter 's' is {big} bytes, over the limit of {1 << 20}" in error
+    with open_store() as store:
+        assert len(repr(store.tasks(result.run_id))) < 100_000  # nothing of the value was stored
+
+    # flow.yaml raises the limit
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "flow.yaml").write_text("max_parameter_size: 4Mi\n")
+    result = run_on(backend_name, text, tmp_path / "root")
+    assert result.succeeded, result.error
+    assert len(result.tasks["make"].outputs["s"]) == big
+
+
+def test_an_executor_output_over_its_limit_fails_the_task(backend_name: str, tmp_path: Path) -> None:
+    over = 16 * (1 << 20) + 1
+    script = f'echo x > "$0"; head -c {over} /dev/zero | tr "\\0" " " > "$1"'
+    text = with_outputs(pipeline({"step": Step(script)}), "step", parameters=("p",))
+    result = run_on(backend_name, text, tmp_path / "root")
+    assert result.state == RunState.FAILED
+    error = result.tasks["step"].error
+    assert one_line(error) and f"executor_output.json is {over} bytes, over the limit of" in error, error
+
+
+def test_an_output_folder_of_too_many_files_fails_the_task_and_is_not_previewed(
+    backend_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rootfiles, "MAX_FOLDER_FILES", 20)
+    monkeypatch.setattr(runner.ui.files, "MAX_FOLDER_FILES", 20)
+    script = 'mkdir "$0"; i=0; while [ $i -lt 21 ]; do echo $i > "$0/f$i"; i=$((i+1)); done'
+    text = with_outputs(pipeline({"step": Step(script)}), "step", artifacts=("a",))
+    result = run_on(backend_name, text, tmp_path / "root")
+    assert result.state == RunState.FAILED
+    error = result.tasks["step"].error
+    assert one_line(error) and "step/a holds more than 20 files" in error, error
+    with open_store() as store:
+        record = store.run(result.run_id)
+    with pytest.raises(PathRefused, match="holds more than 20 files"):
+        RootReader().folder(record, f"{result.run_id}/step/a", 10)
+
+
+def test_flow_logs_streams_a_huge_log(tmp_path: Path) -> None:
+    """`flow logs` of a 256 MB log (one line without end) holds a few chunks in memory, not the log."""
+    size = 256 << 20
+    text = pipeline({"chatty": Step(f"head -c {size} /dev/zero | tr '\\0' a"), "quiet": Step("echo hi")})
+    result = run_on("process", text, tmp_path / "root")
+    assert result.succeeded, result.error
+
+    def peak_kib(task: str) -> int:
+        # The command's own peak memory, its output to /dev/null.
+        program = (
+            "import resource, sys\n"
+            "from runner.cli.main import main\n"
+            "try:\n"
+            f"    main(['logs', {result.run_id!r}, {task!r}])\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", program], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300
+        )
+        return int(done.stderr.decode().strip().splitlines()[-1])
+
+    assert peak_kib("chatty") - peak_kib("quiet") < 64 << 10  # KiB: far less than the log

@@ -6,7 +6,7 @@ import contextlib
 import json
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,9 @@ from irbuild import (
 )
 
 import runner
-from backends.base import TaskSpec, TemporaryBackendError
+from backends.base import TaskSpec, TaskStatus, TemporaryBackendError
 from backends.fake import FakeBackend, Outcome, executor_input
-from runner import RunResult
+from runner import RunResult, api
 from runner.store import RunState, SQLiteStore, Store, TaskRecord, TaskState
 
 Outcomes = dict[str, Outcome] | Callable[[TaskSpec], Outcome]
@@ -202,7 +202,20 @@ def test_output_parameter_of_the_wrong_type_fails_the_task(run_pipeline: RunFn) 
 
 
 @pytest.mark.parametrize(
-    ("content", "problem"), [("{not json", "malformed"), ("[1, 2]", "not a JSON object")]
+    ("content", "problem"),
+    [
+        ("{not json", "malformed"),
+        ("[1, 2]", "not a JSON object"),
+        # Found by hand: each crashed the engine and left the run RUNNING.
+        ('{"artifacts": {"a": {"artifacts": [{"uri": 5, "metadata": [1, 2]}]}}}', "uri is not a string"),
+        ('{"artifacts": {"a": {"artifacts": [{"metadata": [1, 2]}]}}}', "metadata is not a JSON object"),
+        ("[" * 30_000 + "]" * 30_000, "nested too deeply"),
+        ('{"parameterValues": [1]}', "parameterValues is not a JSON object"),
+        ('{"artifacts": {"a": 3}}', "artifacts.a is not a JSON object"),
+        ('{"artifacts": {"a": {"artifacts": {"uri": "x"}}}}', "not a list of JSON objects"),
+        ('{"artifacts": {"a": {"artifacts": [7]}}}', "not a list of JSON objects"),
+        ('{"parameterValues": {"s": ' + "[" * 200 + "]" * 200 + "}}", "nested more than 100 levels"),
+    ],
 )
 def test_malformed_executor_output_fails_the_task(run_pipeline: RunFn, content: str, problem: str) -> None:
     def write_bad_output(spec: TaskSpec) -> Outcome:
@@ -211,12 +224,43 @@ def test_malformed_executor_output_fails_the_task(run_pipeline: RunFn, content: 
         out.write_text(content)
         return Outcome()
 
-    pipeline = Pipeline().container("comp-make", outputs={"s": "STRING"}).root({"make": task("comp-make")})
+    pipeline = (
+        Pipeline()
+        .container("comp-make", outputs={"s": "STRING", "a": "system.Dataset"})
+        .root({"make": task("comp-make")})
+    )
     ran = run_pipeline(pipeline, write_bad_output)
     assert ran.result.state == RunState.FAILED
     error = ran.tasks["make"].error
     assert "executor_output.json" in error
     assert problem in error
+    assert "\n" not in error and len(error) < 300, error
+
+
+def test_an_output_parameter_over_the_limit_fails_the_task(run_pipeline: RunFn) -> None:
+    pipeline = Pipeline().container("comp-make", outputs={"s": "STRING"}).root({"make": task("comp-make")})
+    over = run_pipeline(pipeline, {"make": Outcome(parameters={"s": "x" * 2000})}, max_parameter_bytes=1000)
+    assert over.result.state == RunState.FAILED
+    assert "output parameter 's' is 2002 bytes, over the limit of 1000" in over.tasks["make"].error
+    within = run_pipeline(pipeline, {"make": Outcome(parameters={"s": "x" * 900})}, max_parameter_bytes=1000)
+    assert within.result.state == RunState.SUCCEEDED
+
+
+class BrokenBackend(FakeBackend):
+    """Fails once in the middle of a run as a bug in the engine or a backend would."""
+
+    def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
+        raise RuntimeError("unexpected\nfailure")
+
+
+def test_an_unexpected_failure_records_the_run_failed_and_it_resumes(run_pipeline: RunFn) -> None:
+    ran = run_pipeline(steps(chain("a", "b")), backend=BrokenBackend())
+    record = ran.store.run(ran.result.run_id)
+    assert record.state == RunState.FAILED  # never left RUNNING
+    assert record.error == "the engine failed: RuntimeError: unexpected failure"
+    assert ran.backend.tasks and all(t.cancelled for t in ran.backend.tasks.values())
+    resumed = api.resume(ran.result.run_id, store=ran.store)
+    assert resumed.state == RunState.SUCCEEDED, resumed.error
 
 
 # -- data wiring ----------------------------------------------------------------------------------
