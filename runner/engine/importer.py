@@ -7,12 +7,14 @@ A path in the pipeline root is recorded relative to the root, as every artifact 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from backends.base import BackendError
+from backends.beneath import RefusedFile
 from backends.rootfiles import Digest, LocalRootFiles, RootFiles
 from runner import artifacts
 from runner.engine import placeholders
@@ -133,7 +135,7 @@ def _digest(relative: str, files: RootFiles) -> Digest:
     """Size and content digest of what is at `relative` in the root; nothing for what is not there."""
     try:
         return files.digests([relative]).get(relative, (0, ""))
-    except BackendError:
+    except (BackendError, RefusedFile):  # a link a task left there is not followed
         return 0, ""
 
 
@@ -143,7 +145,9 @@ def _local_digest(uri: str) -> Digest:
     path = artifacts.local_file(uri)
     if path is None or not Path(path).name:  # never the whole file system
         return 0, ""
+    # The pipeline's author named this path: a link there (/data/latest) is followed, once, here.
+    real = Path(os.path.realpath(path))
     try:
-        return LocalRootFiles(Path(path).parent).digests([Path(path).name]).get(Path(path).name, (0, ""))
-    except OSError:
+        return LocalRootFiles(real.parent).digests([real.name]).get(real.name, (0, ""))
+    except (OSError, RefusedFile):
         return 0, ""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import BackendError
+from backends.beneath import RefusedFile
 from backends.rootfiles import RootFiles
 from runner import artifacts
 from runner.engine.graph import ArtifactRef
@@ -90,7 +91,7 @@ def stage(
         if to_copy:
             _copy(to_copy, source, target, where)
             present.update(target.digests([r.uri for r in to_copy]))
-    except BackendError as exc:
+    except (BackendError, RefusedFile) as exc:
         raise UsageError(f"cannot stage the task's input artifacts: {exc}", WHERE) from None
     for ref in wanted.values():
         if ref.uri not in present:
