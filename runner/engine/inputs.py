@@ -16,7 +16,7 @@ from runner.spec.model import ParameterBinding
 _PIPELINE_PLACEHOLDER = re.compile(r"\{\{\$\.(pipeline_[a-z_]+|workspace_path)\}\}")
 # An input parameter's value inside a constant: kfp compiles f"foo-{x}" (and a list or dict holding x) into a
 # constant holding this, with x bound to the task as an input of its own, `pipelinechannel--x`.
-INPUT_PLACEHOLDER = re.compile(r"\{\{\$\.inputs\.parameters\['(.+?)'\]\}\}")
+INPUT_PLACEHOLDER = re.compile(r"\{\{\$\.inputs\.parameters\['([^']+)'\]\}\}")
 _INPUT_PLACEHOLDER_START = "{{$.inputs.parameters['"
 
 Selector = Callable[[Any, str, str], Any]  # (value, expression, where) -> selected value

@@ -16,6 +16,8 @@ import math
 from decimal import Decimal
 from typing import Any
 
+from runner.errors import FlowError
+
 # Go's encoding/json escapes these even inside strings (its HTML-safe default).
 _GO_ESCAPES = str.maketrans(
     {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -47,6 +49,27 @@ def argument_text(value: Any) -> str:
 def go_json(value: Any) -> str:
     """JSON as Go's encoding/json writes a protobuf list or struct: compact, keys sorted, numbers as
     JavaScript writes them (`3`, `0.5`, `1e-7`, `1e+21`), `<`, `>` and `&` escaped."""
+    try:
+        return _go_json(value)
+    except RecursionError:
+        raise _too_deep() from None
+
+
+def whole_numbers_as_ints(value: Any) -> Any:
+    """The value with each whole float as an int, as protobuf's JSON writes a double: a component reads the
+    ExecutorInput of a `float` input holding 3 as `3` on Kubeflow, so its code sees the int 3."""
+    try:
+        return _whole_numbers_as_ints(value)
+    except RecursionError:
+        raise _too_deep() from None
+
+
+def _too_deep() -> FlowError:
+    # A task's output may nest lists thousands deep; that fails the task reading it, not the engine.
+    return FlowError("a parameter value is nested too deeply to be written as text")
+
+
+def _go_json(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False).translate(_GO_ESCAPES)
     if value is None or isinstance(value, bool):
@@ -54,20 +77,18 @@ def go_json(value: Any) -> str:
     if isinstance(value, int | float):
         return _go_json_number(value)
     if isinstance(value, dict):
-        items = sorted(value.items())
-        return "{" + ",".join(f"{go_json(str(key))}:{go_json(item)}" for key, item in items) + "}"
-    return "[" + ",".join(go_json(item) for item in value) + "]"
+        items = sorted(((str(key), item) for key, item in value.items()), key=lambda pair: pair[0])
+        return "{" + ",".join(f"{_go_json(key)}:{_go_json(item)}" for key, item in items) + "}"
+    return "[" + ",".join(_go_json(item) for item in value) + "]"
 
 
-def whole_numbers_as_ints(value: Any) -> Any:
-    """The value with each whole float as an int, as protobuf's JSON writes a double: a component reads the
-    ExecutorInput of a `float` input holding 3 as `3` on Kubeflow, so its code sees the int 3."""
+def _whole_numbers_as_ints(value: Any) -> Any:
     if isinstance(value, float):
         return int(value) if value.is_integer() and abs(value) < 1e21 else value
     if isinstance(value, list | tuple):
-        return [whole_numbers_as_ints(item) for item in value]
+        return [_whole_numbers_as_ints(item) for item in value]
     if isinstance(value, dict):
-        return {key: whole_numbers_as_ints(item) for key, item in value.items()}
+        return {key: _whole_numbers_as_ints(item) for key, item in value.items()}
     return value
 
 

@@ -15,6 +15,7 @@ import runner
 from backends.base import TaskSpec
 from backends.fake import FakeBackend, executor_input
 from runner import RunResult
+from runner.engine.inputs import INPUT_PLACEHOLDER
 from runner.engine.texts import argument_text, go_json, value_text
 from runner.errors import SpecError
 from runner.store import SQLiteStore, TaskState
@@ -265,3 +266,26 @@ def test_numbers_are_written_as_the_launcher_and_the_driver_write_them(
 
 def test_json_is_written_as_go_writes_it() -> None:
     assert go_json({"b": [1.0, 1e-7, 1e22], "a": "<&>"}) == '{"a":"\\u003c\\u0026\\u003e","b":[1,1e-7,1e+22]}'
+
+
+def test_a_value_nested_too_deeply_fails_its_task_not_the_engine(run: Any) -> None:
+    """A value may be a list nested hundreds deep (JSON allows it); written as text for an f-string, it
+    fails that task with one line."""
+    deep: list[Any] = []
+    for _ in range(600):
+        deep = [deep]
+    pipeline = Pipeline().container("comp-use", inputs={"v": "STRING"})
+    pipeline.root(
+        {"use": task("comp-use", v=const(f"<{CHANNEL}>"), **{"pipelinechannel--x": from_input("p")})},
+        inputs={"p": "LIST"},
+    )
+    ran = run(pipeline, {"p": deep})
+    assert ran.state("use") == TaskState.FAILED
+    assert ran.error("use") == "a parameter value is nested too deeply to be written as text"
+
+
+def test_a_hostile_run_of_unclosed_placeholders_is_read_in_one_pass() -> None:
+    """A name stops at its quote. With `(.+?)`, as the backend's pattern has it, each unclosed placeholder
+    would scan to the text's end: a pipeline file could hold the engine for as long as its length squared."""
+    text = "{{$.inputs.parameters['" * 20_000 + "x']}}"
+    assert INPUT_PLACEHOLDER.findall(text) == ["x"]
