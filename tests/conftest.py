@@ -194,7 +194,7 @@ def require_s3() -> None:
     import botocore.exceptions
 
     config = botocore.config.Config(connect_timeout=3, retries={"max_attempts": 1})
-    client = boto3.session.Session().client("s3", config=config, **_s3_client_args())
+    client = boto3.session.Session().client("s3", config=config, **s3_client_args())
     try:
         names = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
@@ -206,7 +206,7 @@ def require_s3() -> None:
         client.create_bucket(Bucket=S3_TEST_BUCKET)
 
 
-def _s3_client_args() -> dict[str, str]:
+def s3_client_args() -> dict[str, str]:
     return {
         "endpoint_url": S3_ENV["AWS_ENDPOINT_URL"],
         "aws_access_key_id": S3_ENV["AWS_ACCESS_KEY_ID"],

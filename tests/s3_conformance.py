@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+import boto3
 import pytest
+
+from tests.conftest import s3_client_args
 
 BRIDGE_GATEWAY = "172.17.0.1"
 
@@ -69,3 +72,16 @@ class S3RootConformance:
 
     def counted(self, name: str) -> str:
         return f"wget -q -O - '{self._counter.url}/{name}'"
+
+
+class S3Objects:
+    """Mix in before a BackendConformance subclass: the importer's s3:// case imports an object of the test
+    S3 server (scripts/s3-up.sh), under a prefix of its own beside the runs' root."""
+
+    def s3_object(self, request: pytest.FixtureRequest, content: bytes) -> str | None:
+        root: str = request.getfixturevalue("s3_root")  # the server's AWS settings, the bucket made
+        uri = f"{root}-imported/object.txt"
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        client = boto3.session.Session().client("s3", **s3_client_args())
+        client.put_object(Bucket=bucket, Key=key, Body=content)
+        return uri

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import pytest
@@ -26,6 +27,7 @@ import pytest
 from backends.base import REASON_TIMEOUT, Backend
 from runner import api, reruns
 from runner.api import RunResult
+from runner.engine.external import IMPORTS
 from runner.plugins import create_backend
 from runner.store import RunState, Store, TaskState
 from runner.testing.assertions import assert_same_outputs, assert_succeeded
@@ -144,6 +146,17 @@ def wait_until_running(store: Store, task: str) -> str:
     raise AssertionError(f"task {task} never started")
 
 
+def _kfp_importing() -> ModuleType:
+    """The importer cases' pipelines, which kfp compiles: without kfp, the cases skip."""
+    module: ModuleType = pytest.importorskip("runner.testing.kfp_importing", reason="kfp compiles them")
+    return module
+
+
+def _a_copy_in_the_run(uri: str, result: RunResult, name: str) -> bool:
+    """Whether a task's URI names the run's copy of an imported artifact (engine/external.py)."""
+    return f"/{result.run_id}/{IMPORTS}/" in uri and uri.endswith(f"/{name}")
+
+
 class BackendConformance:
     """Subclass with `backend` set; override `leftovers` so cancellation cleanup can be checked."""
 
@@ -166,6 +179,11 @@ class BackendConformance:
 
     def pipeline_root(self) -> str | None:
         """The runs' pipeline root (an `s3://bucket/prefix`, say); None for the backend's own default."""
+        return None
+
+    def s3_object(self, request: pytest.FixtureRequest, content: bytes) -> str | None:
+        """An s3:// URI outside the runs' root of an object holding `content`, which flow reads with the
+        S3 settings of the test's environment; None where no S3 store is at hand (that case skips)."""
         return None
 
     def counted(self, name: str) -> str:
@@ -276,6 +294,47 @@ class BackendConformance:
         said = {path: task.outputs.get("said") for path, task in result.tasks.items() if task.name == "echo"}
         assert said == {"for-loop-1/0/condition-2/echo": "a!", "for-loop-1/2/condition-2/echo": "c!"}
         assert result.tasks["for-loop-1/1/condition-2"].state == TaskState.SKIPPED_CONDITION
+
+    # -- importers (pipelines compiled by kfp) ----------------------------------------------------
+
+    def test_an_imported_artifact_is_the_uri_given(self, session: FlowSession, tmp_path: Path) -> None:
+        kfp = _kfp_importing()
+        data = tmp_path / "imported.txt"
+        data.write_text("imported text")
+        result = session.run(kfp.compiled(kfp.one_import), {"uri": str(data), "source": kfp.SOURCE})
+        assert_succeeded(result)
+        imported = result.tasks["importer"].artifacts["artifact"]
+        assert imported.uri == str(data) and imported.metadata == kfp.RESOLVED_METADATA
+        content, seen = result.tasks["read-artifact"].outputs["text"].split("|")
+        assert content == "imported text"
+        # Tasks on this machine read the file at its path (in a container, mounted there); pods a copy.
+        assert seen == str(data) or _a_copy_in_the_run(seen, result, data.name), seen
+
+    def test_an_import_flow_cannot_read_fails_its_reader(self, session: FlowSession, tmp_path: Path) -> None:
+        kfp = _kfp_importing()
+        missing, remote = tmp_path / "never-written.txt", "gs://flow-tests/notes.txt"
+        result = session.run(
+            kfp.compiled(kfp.unreadable_imports), {"missing_uri": str(missing), "remote_uri": remote}
+        )
+        assert result.state == RunState.FAILED
+        # As in KFP, importing only records the URI: the importers succeed, what reads the artifact fails.
+        assert result.tasks["importer"].state == result.tasks["importer-2"].state == TaskState.SUCCEEDED
+        assert result.tasks["importer"].artifacts["artifact"].uri == str(missing)
+        assert result.tasks["read-artifact"].error == f"the imported artifact {missing} does not exist"
+        assert result.tasks["read-artifact-2"].error == (
+            f"cannot read the imported artifact {remote}: flow reads local paths and s3:// URIs, not gs://"
+        )
+
+    def test_an_s3_object_is_imported(self, session: FlowSession, request: pytest.FixtureRequest) -> None:
+        kfp = _kfp_importing()
+        uri = self.s3_object(request, b"object text")
+        if uri is None:
+            pytest.skip(f"no S3 store at hand for the {self.backend} backend's tests")
+        result = session.run(kfp.compiled(kfp.one_import), {"uri": uri, "source": kfp.SOURCE})
+        assert_succeeded(result)
+        assert result.tasks["importer"].artifacts["artifact"].uri == uri
+        content, seen = result.tasks["read-artifact"].outputs["text"].split("|")
+        assert content == "object text" and _a_copy_in_the_run(seen, result, uri.rsplit("/", 1)[-1]), seen
 
     def test_cancelling_leaves_nothing_behind(self, session: FlowSession) -> None:
         outcome: dict[str, RunResult] = {}

@@ -26,10 +26,10 @@ from tests.conftest import (
     require_flow_image,
 )
 from tests.integration.kfp_workspace import STORAGE_CLASS
-from tests.s3_conformance import S3RootConformance
+from tests.s3_conformance import S3Objects, S3RootConformance
 
 
-class TestKubernetesBackend(BackendConformance):
+class TestKubernetesBackend(S3Objects, BackendConformance):
     backend = "k8s"
     image_map = TEST_IMAGE_MAP
     busy_iterations = 3_000_000  # a few seconds: the kubelet's summary is sampled once a second

@@ -12,10 +12,10 @@ from kfp import compiler
 from runner.testing.conformance import KFP_INPUTS, BackendConformance
 from tests.conftest import TEST_IMAGE_MAP, require_docker
 from tests.integration import kfp_conformance_pipelines
-from tests.s3_conformance import S3RootConformance
+from tests.s3_conformance import S3Objects, S3RootConformance
 
 
-class TestProcessBackend(BackendConformance):
+class TestProcessBackend(S3Objects, BackendConformance):
     backend = "process"
     enforces_memory_limit = False  # a process runs under flow's own limits
 
@@ -25,7 +25,7 @@ class TestProcessBackend(BackendConformance):
         return [pid for pid in found if f"FLOW_RUN={run_id}".encode() in _environ(pid)]
 
 
-class TestDockerBackend(BackendConformance):
+class TestDockerBackend(S3Objects, BackendConformance):
     backend = "docker"
     image_map = TEST_IMAGE_MAP
 
