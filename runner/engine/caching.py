@@ -1,8 +1,8 @@
 """Step caching as in KFP: a task whose executor spec and inputs match an earlier success reuses its outputs.
 
 The key covers the executor (image, command, args, env), the output names, the resolved input parameters
-and the content digests of the input artifacts, so a changed input file misses. `cachingOptions.cacheKey`,
-where the IR sets one, replaces the computed key.
+and the content digests and metadata of the input artifacts, so a changed input file misses.
+`cachingOptions.cacheKey`, where the IR sets one, replaces the computed key.
 """
 
 from __future__ import annotations
@@ -37,9 +37,11 @@ def cache_key(node: Node, backend: str, workspace: str = "") -> str:
             "artifacts": sorted(node.component.outputs.artifacts),
         },
         "parameters": node.params,
-        # An artifact of unknown content (an imported object flow did not read) counts by its URI.
+        # An artifact is its content and its metadata, which a task reads too; one of unknown content (an
+        # imported object flow did not read) counts by its URI.
         "artifacts": {
-            name: [ref.digest or ref.uri for ref in refs] for name, refs in sorted(node.artifacts.items())
+            name: [[ref.digest or ref.uri, ref.metadata] for ref in refs]
+            for name, refs in sorted(node.artifacts.items())
         },
     }
     if workspace:

@@ -231,6 +231,21 @@ def importing(uri: str) -> str:
     return read.output
 
 
+def reimporting(reimport: bool) -> GraphComponent:
+    """The same pipeline (by name) with an importer whose `reimport` is given; its metadata is a parameter."""
+
+    @pipeline("reimporting")
+    def imports(uri: str, source: str) -> str:
+        imported = dsl.importer(
+            artifact_uri=uri, artifact_class=Dataset, reimport=reimport, metadata={"source": source}
+        )
+        read = read_text(data=imported.output)
+        say(text="uncached").set_caching_options(False)
+        return read.output
+
+    return imports
+
+
 @pipeline("retrying")
 def retrying(counter_dir: str) -> int:
     recovers = flaky(counter_dir=counter_dir, name="recovers", failures=2)

@@ -251,6 +251,42 @@ def test_importer_brings_a_local_file_in(backend: Backend, tmp_path: Path, where
     assert result.outputs == {"Output": "imported text|test-data"}
 
 
+def test_reimport_false_reuses_the_artifact_an_earlier_run_imported(tmp_path: Path) -> None:
+    """KFP's importer with reimport=False (kfp's default) finds the artifact an earlier run of the pipeline
+    imported from the URI, with the same type and metadata, and outputs it again: the same artifact, so a
+    consumer's cache key, which is made of its inputs' artifacts, is the same too. Engine logic: the process
+    backend shows it."""
+    data = tmp_path / "data.txt"
+    data.write_text("v1")
+
+    def imports(reimport: bool, source: str = "test-data") -> RunResult:
+        params = {"uri": str(data), "source": source}
+        return run(compiled(kp.reimporting(reimport), tmp_path), backend="process", params=params)
+
+    first = imports(reimport=False)
+    assert first.tasks["read-text"].outputs == {"Output": "v1|test-data"}
+    assert task_records(first.run_id, "importer")[0].reason == ""
+    data.write_text("v2")
+
+    again = imports(reimport=False)
+    assert task_records(again.run_id, "importer")[0].reason == (
+        f"reused the artifact of run {first.run_id} task importer"
+    )
+    reused = again.tasks["importer"].artifacts["artifact"]
+    assert reused.uri == str(data) and reused.digest == first.tasks["importer"].artifacts["artifact"].digest
+    assert again.tasks["read-text"].state == TaskState.CACHED
+    assert again.tasks["read-text"].outputs == {"Output": "v1|test-data"}
+
+    other_metadata = imports(reimport=False, source="elsewhere")  # no earlier import has this metadata
+    assert task_records(other_metadata.run_id, "importer")[0].reason == ""
+    assert other_metadata.tasks["read-text"].outputs == {"Output": "v2|elsewhere"}
+
+    reimported = imports(reimport=True)  # a new artifact: its content digested again
+    assert task_records(reimported.run_id, "importer")[0].reason == ""
+    assert reimported.tasks["read-text"].state == OK
+    assert reimported.tasks["read-text"].outputs == {"Output": "v2|test-data"}
+
+
 # -- retries ----------------------------------------------------------------------------------------------
 
 
@@ -291,10 +327,12 @@ def test_cache_hits_then_misses_when_an_imported_file_changes(backend: Backend, 
     data = tmp_path / "root" / "inputs" / "data.txt"
     data.parent.mkdir(parents=True)
     data.write_text("one")
-    path = compiled(kp.importing, tmp_path)
+    # reimport=True: each run imports the file anew (with False the earlier import is reused, see above).
+    path = compiled(kp.reimporting(reimport=True), tmp_path)
 
     def again() -> RunResult:
-        result = run(path, backend=backend, params={"uri": str(data)}, root=tmp_path / "root")
+        params = {"uri": str(data), "source": "test-data"}
+        result = run(path, backend=backend, params=params, root=tmp_path / "root")
         assert result.succeeded, result.error
         return result
 
