@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any, ClassVar
 
 import pytest
@@ -40,6 +39,10 @@ KFP_INPUTS = Path(__file__).with_name("kfp_inputs.yaml")
 # Compiled by kfp 2.17.3 from tests/integration/kfp_workspace.py (tests/integration/test_workspace.py checks
 # they agree): a task writes a note into the run's workspace, another reads it there, a third is not given it.
 WORKSPACE = Path(__file__).with_name("kfp_workspace.yaml")
+# Compiled by kfp 2.17.3 from tests/integration/kfp_conformance_pipelines.py, as KFP_INPUTS.
+KFP_ONE_IMPORT = Path(__file__).with_name("kfp_one_import.yaml")
+KFP_UNREADABLE_IMPORTS = Path(__file__).with_name("kfp_unreadable_imports.yaml")
+IMPORT_SOURCE = "conformance"  # the `source` given to KFP_ONE_IMPORT, whose importer's metadata holds it
 WIRING = """
 pipelineInfo: {name: conformance-wiring}
 schemaVersion: 2.1.0
@@ -144,12 +147,6 @@ def wait_until_running(store: Store, task: str) -> str:
             return runs[0].run_id
         time.sleep(0.1)
     raise AssertionError(f"task {task} never started")
-
-
-def _kfp_importing() -> ModuleType:
-    """The importer cases' pipelines, which kfp compiles: without kfp, the cases skip."""
-    module: ModuleType = pytest.importorskip("runner.testing.kfp_importing", reason="kfp compiles them")
-    return module
 
 
 def _a_copy_in_the_run(uri: str, result: RunResult, name: str) -> bool:
@@ -295,27 +292,31 @@ class BackendConformance:
         assert said == {"for-loop-1/0/condition-2/echo": "a!", "for-loop-1/2/condition-2/echo": "c!"}
         assert result.tasks["for-loop-1/1/condition-2"].state == TaskState.SKIPPED_CONDITION
 
-    # -- importers (pipelines compiled by kfp) ----------------------------------------------------
+    # -- importers (KFP_ONE_IMPORT, KFP_UNREADABLE_IMPORTS) ---------------------------------------------
 
     def test_an_imported_artifact_is_the_uri_given(self, session: FlowSession, tmp_path: Path) -> None:
-        kfp = _kfp_importing()
         data = tmp_path / "imported.txt"
         data.write_text("imported text")
-        result = session.run(kfp.compiled(kfp.one_import), {"uri": str(data), "source": kfp.SOURCE})
+        result = session.run(KFP_ONE_IMPORT, {"uri": str(data), "source": IMPORT_SOURCE})
         assert_succeeded(result)
         imported = result.tasks["importer"].artifacts["artifact"]
-        assert imported.uri == str(data) and imported.metadata == kfp.RESOLVED_METADATA
+        # Its metadata's placeholders filled, in keys and values, at any depth.
+        source = IMPORT_SOURCE
+        assert imported.metadata == {
+            "source": source,
+            "label": f"from-{source}",
+            "list": [source, 1],
+            source: "as-key",
+        }
+        assert imported.uri == str(data)
         content, seen = result.tasks["read-artifact"].outputs["text"].split("|")
         assert content == "imported text"
         # Tasks on this machine read the file at its path (in a container, mounted there); pods a copy.
         assert seen == str(data) or _a_copy_in_the_run(seen, result, data.name), seen
 
     def test_an_import_flow_cannot_read_fails_its_reader(self, session: FlowSession, tmp_path: Path) -> None:
-        kfp = _kfp_importing()
         missing, remote = tmp_path / "never-written.txt", "gs://flow-tests/notes.txt"
-        result = session.run(
-            kfp.compiled(kfp.unreadable_imports), {"missing_uri": str(missing), "remote_uri": remote}
-        )
+        result = session.run(KFP_UNREADABLE_IMPORTS, {"missing_uri": str(missing), "remote_uri": remote})
         assert result.state == RunState.FAILED
         # As in KFP, importing only records the URI: the importers succeed, what reads the artifact fails.
         assert result.tasks["importer"].state == result.tasks["importer-2"].state == TaskState.SUCCEEDED
@@ -326,11 +327,10 @@ class BackendConformance:
         )
 
     def test_an_s3_object_is_imported(self, session: FlowSession, request: pytest.FixtureRequest) -> None:
-        kfp = _kfp_importing()
         uri = self.s3_object(request, b"object text")
         if uri is None:
             pytest.skip(f"no S3 store at hand for the {self.backend} backend's tests")
-        result = session.run(kfp.compiled(kfp.one_import), {"uri": uri, "source": kfp.SOURCE})
+        result = session.run(KFP_ONE_IMPORT, {"uri": uri, "source": IMPORT_SOURCE})
         assert_succeeded(result)
         assert result.tasks["importer"].artifacts["artifact"].uri == uri
         content, seen = result.tasks["read-artifact"].outputs["text"].split("|")

@@ -9,8 +9,9 @@ No `from __future__ import annotations` here: kfp reads the components' annotati
 # mypy: disable-error-code="no-any-return"
 
 from kfp import compiler, dsl
+from kfp.dsl import Dataset, Input, OutputPath
 
-from runner.testing.conformance import KFP_INPUTS
+from runner.testing.conformance import KFP_INPUTS, KFP_ONE_IMPORT, KFP_UNREADABLE_IMPORTS
 
 # Names the suite's image_map translates (the test images, on this project's machines).
 PYTHON = "python:3.11"
@@ -79,8 +80,39 @@ def kfp_inputs(
     show(text="never runs").set_cpu_limit(bad_cpu)
 
 
+@dsl.container_component
+def read_artifact(data: Input[Dataset], text: OutputPath(str)) -> dsl.ContainerSpec:  # type: ignore[valid-type]
+    """Writes the artifact's content and the URI the task was given, as `content|uri`."""
+    return dsl.ContainerSpec(
+        image=BUSYBOX,
+        command=["sh", "-c", 'printf "%s|%s" "$(cat "$0")" "$1" > "$2"'],
+        args=[data.path, data.uri, text],
+    )
+
+
+@dsl.pipeline(name="conformance-one-import")
+def one_import(uri: str, source: str) -> str:
+    imported = dsl.importer(
+        artifact_uri=uri,
+        artifact_class=Dataset,
+        reimport=True,
+        metadata={"source": source, "label": f"from-{source}", "list": [source, 1], source: "as-key"},
+    )
+    return read_artifact(data=imported.output).outputs["text"]
+
+
+@dsl.pipeline(name="conformance-unreadable-imports")
+def unreadable_imports(missing_uri: str, remote_uri: str) -> None:
+    read_artifact(data=dsl.importer(artifact_uri=missing_uri, artifact_class=Dataset).output)
+    read_artifact(data=dsl.importer(artifact_uri=remote_uri, artifact_class=Dataset).output)
+
+
+COMPILED = {KFP_INPUTS: kfp_inputs, KFP_ONE_IMPORT: one_import, KFP_UNREADABLE_IMPORTS: unreadable_imports}
+
+
 def main() -> None:
-    compiler.Compiler().compile(kfp_inputs, package_path=str(KFP_INPUTS))
+    for path, pipeline in COMPILED.items():
+        compiler.Compiler().compile(pipeline, package_path=str(path))
 
 
 if __name__ == "__main__":
