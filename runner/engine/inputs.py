@@ -11,7 +11,15 @@ from runner.engine.texts import value_text
 from runner.engine.values import check
 from runner.errors import FlowError
 from runner.spec.model import ParameterBinding
+from runner.store import TaskState
 
+# The state a PipelineTaskFinalStatus gives, as the backend's driver reads it from the producer's MLMD
+# execution: a cache hit is CACHED there, and MLMD spells CANCELED with one L.
+_FINAL_STATES = {
+    TaskState.SUCCEEDED: "COMPLETE",
+    TaskState.CACHED: "CACHED",
+    TaskState.CANCELLED: "CANCELED",
+}
 # The run's values: `{{$.pipeline_job_name}}` and the like, and `{{$.workspace_path}}` in a run with one.
 _PIPELINE_PLACEHOLDER = re.compile(r"\{\{\$\.(pipeline_[a-z_]+|workspace_path)\}\}")
 # An input parameter's value inside a constant: kfp compiles f"foo-{x}" (and a list or dict holding x) into a
@@ -134,7 +142,7 @@ def _parameter(
     if binding.kind == "task_final_status":
         record = producer.record
         return True, {
-            "state": "COMPLETE" if record.state.ok else record.state.value,
+            "state": _FINAL_STATES.get(record.state, record.state.value),
             "error": {"code": 0 if record.state.ok else 1, "message": record.error},
             "pipelineJobResourceName": pipeline_values(node).get("pipeline_job_resource_name", ""),
             "pipelineTaskName": producer.task.name,

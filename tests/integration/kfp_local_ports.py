@@ -423,6 +423,12 @@ def status_after_failure(marker_dir: str) -> None:
     handler.after(broken).ignore_upstream_failure()
 
 
+@pipeline("status-of-an-upstream-task")
+def status_of_an_upstream_task() -> str:
+    upstream = echo(text="served from the cache the second time")
+    return final_state().after(upstream).ignore_upstream_failure().output
+
+
 @pipeline("counted")
 def counted(counter_dir: str, value: str = "same") -> str:
     return count_call(counter_dir=counter_dir, name="counted", value=value).output

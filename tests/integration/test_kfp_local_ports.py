@@ -306,6 +306,15 @@ def test_ignore_upstream_failure_sees_the_failed_status(process: Backend, tmp_pa
     assert (markers / "status").read_text() == "FAILED"
 
 
+def test_the_status_of_a_cached_upstream_task_is_cached(process: Backend, tmp_path: Path) -> None:
+    # The backend's driver gives the state of the producer's MLMD execution, which a cache hit leaves CACHED.
+    first = run_kfp(lp.status_of_an_upstream_task, process, tmp_path)
+    second = run_kfp(lp.status_of_an_upstream_task, process, tmp_path)
+    assert first.succeeded and second.succeeded, (first.error, second.error)
+    assert second.tasks["echo"].state == TaskState.CACHED
+    assert (first.outputs, second.outputs) == ({"Output": "COMPLETE echo"}, {"Output": "CACHED echo"})
+
+
 def count(counters: Path, name: str) -> int:
     return len((counters / name).read_text())
 
