@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from backends.base import HOST_FILES_MOUNTED, HOST_FILES_VISIBLE, BackendError
+from backends.beneath import RefusedFile
 from backends.rootfiles import RootFiles
 from runner import artifacts
 from runner.engine.graph import ArtifactRef, Node
@@ -70,9 +71,9 @@ class ExternalArtifacts:
                 )
             if self.host_files == HOST_FILES_MOUNTED and ":" not in path:  # ':' ends a bind's host path
                 return path
-            return self._copy(
-                uri, Path(path).name, lambda target: self.files.copy_in(Path(path), target), where
-            )
+            # The pipeline's author named this path: a link there (/data/latest) is followed, once, here.
+            real = Path(os.path.realpath(path))
+            return self._copy(uri, Path(path).name, lambda target: self.files.copy_in(real, target), where)
         if uri.startswith(S3_SCHEME):
             bucket, _, key = uri.removeprefix(S3_SCHEME).partition("/")
             key = key.rstrip("/")
@@ -99,7 +100,7 @@ class ExternalArtifacts:
         try:
             self.files.reset(folder, create=False)
             copy(target)
-        except BackendError as exc:
+        except (BackendError, RefusedFile) as exc:
             raise UnreadableImportError(
                 f"cannot copy the imported artifact {uri} into the root: {exc}", where
             ) from None
@@ -116,7 +117,7 @@ class ExternalArtifacts:
             local = Path(scratch) / "artifact"
             try:
                 found = S3RootFiles(f"{S3_SCHEME}{bucket}").download(key, local)
-            except BackendError as exc:
+            except (BackendError, RefusedFile) as exc:
                 raise UnreadableImportError(
                     f"cannot read the imported artifact {uri}: {exc}", where
                 ) from None

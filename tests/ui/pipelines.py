@@ -12,6 +12,7 @@ from runner import (
     Metrics,
     Output,
     component,
+    importer,
     pipeline,
 )
 
@@ -71,3 +72,8 @@ def reports(rows: int = 3, threshold: float = 0.5) -> int:
     table = make_table(rows=rows)
     make_reports()
     return evaluate(table=table.outputs["table"], threshold=threshold).outputs["Output"]
+
+
+@pipeline(name="ui-imports")
+def imports(uri: str) -> None:
+    importer(artifact_uri=uri, artifact_class=Dataset)

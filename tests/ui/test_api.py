@@ -8,10 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
+import runner
+from runner.dsl import compile_to_text
+from runner.store import SQLiteStore
 from runner.ui.app import create_app
 from tests.ui.conftest import LOOPBACK, HeldRun, Recorded
+from tests.ui.pipelines import imports
 
 
 def events(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:
@@ -228,6 +233,28 @@ def test_paths_that_leave_the_run_folder_are_refused(client: TestClient, recorde
             assert "secret" not in answer.text.replace("secret.txt", "")
         assert client.get(f"/sandbox/runs/{run_id}", params={"path": path}).status_code == 403
     assert client.get(f"/api/runs/{run_id}/preview", params={"path": f"{run_id}/nothing"}).status_code == 403
+
+
+def test_an_imported_file_outside_the_root_is_listed_but_never_served(tmp_path: Path) -> None:
+    """The UI may answer other machines (with a token): it hands out files of the run's folder only, so a
+    pipeline that imports a file of this machine does not make that file readable through the page."""
+    private = tmp_path / "private.txt"
+    private.write_text("private words")
+    home = tmp_path / "home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLOW_HOME", str(home))
+        result = runner.run(compile_to_text(imports), backend="process", params={"uri": str(private)})
+    assert result.succeeded, result.error
+    app = create_app(open_store=lambda: SQLiteStore(home / "flow.db"), folder=tmp_path)
+    with TestClient(app, base_url=LOOPBACK) as client:
+        listed = client.get(f"/api/runs/{result.run_id}/artifacts").json()["artifacts"]
+        assert [artifact["uri"] for artifact in listed] == [str(private)]
+        for path in (str(private), f"file://{private}", f"{result.run_id}/../../private.txt"):
+            for route in ("preview", "file"):
+                answer = client.get(f"/api/runs/{result.run_id}/{route}", params={"path": path})
+                assert answer.status_code == 403 and "private words" not in answer.text, (route, path)
+            sandboxed = client.get(f"/sandbox/runs/{result.run_id}", params={"path": path})
+            assert sandboxed.status_code == 403
 
 
 def test_two_runs_compare_params_outputs_and_metrics(client: TestClient, recorded: Recorded) -> None:

@@ -15,6 +15,14 @@ function sandboxUrl(runId, path) {
   return `/sandbox/runs/${encodeURIComponent(runId)}?${new URLSearchParams({ path })}`;
 }
 
+// The server hands out only files in the run's own folder of the root; an imported artifact elsewhere (a
+// file of some machine, an object store's URI, another folder of the root) is shown by its URI alone.
+const OUTSIDE_NOTE = "outside the run's folder: not served";
+
+function inRunFolder(runId, uri) {
+  return uri.startsWith(`${runId}/`);
+}
+
 export function artifactsTable(runId, artifacts, show) {
   if (!artifacts.length) return el("p", { class: "muted" }, "No artifacts yet.");
   return el(
@@ -38,7 +46,9 @@ export function artifactsTable(runId, artifacts, show) {
             { class: "actions" },
             el("button", { type: "button", class: "preview-button", onclick: () => show(artifact) }, "Preview"),
             " ",
-            el("a", { href: fileUrl(runId, artifact.uri, true), download: artifact.name }, "Download"),
+            inRunFolder(runId, artifact.uri)
+              ? el("a", { href: fileUrl(runId, artifact.uri, true), download: artifact.name }, "Download")
+              : el("span", { class: "muted" }, OUTSIDE_NOTE),
           ),
         ),
       ),
@@ -175,6 +185,10 @@ export async function previewArtifact(runId, artifact) {
     return panel;
   }
   if (Object.keys(metadata).length) body.append(el("h4", {}, "Metadata"), valuesTable(metadata));
+  if (!inRunFolder(runId, artifact.uri)) {
+    body.append(el("p", { class: "muted" }, `${artifact.uri}: ${OUTSIDE_NOTE}`));
+    return panel;
+  }
   body.append(await filePreview(runId, artifact.uri).catch((error) => el("p", { class: "error" }, error.message)));
   return panel;
 }
