@@ -102,6 +102,8 @@ def stage_out(client: Any, spec: dict[str, Any], base: str) -> None:
             inner = os.open(name, _FOLDER, dir_fd=folder)
         except FileNotFoundError:
             return
+        except OSError as exc:  # a link opened as a folder is ENOTDIR, or ELOOP
+            raise RuntimeError(f"{outputs}: {name} is a symbolic link or not a folder") from exc
         finally:
             os.close(folder)
         folder = inner

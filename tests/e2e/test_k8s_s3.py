@@ -98,3 +98,26 @@ def test_the_task_gets_no_keys_and_a_failed_upload_fails_it(
     error = failed.tasks["writes"].error
     assert "stage-out: staging out" in error and "172.17.0.1:9" in error, error
     assert bucket_objects(s3_root, failed.run_id) == {}
+
+
+def test_stage_out_follows_no_link_the_task_left(s3_root: str, tmp_path: Path) -> None:
+    """The stage-out container holds the keys (in its environment): a link to its /proc/self/environ or
+    its root in the task's folder is never uploaded, and an output folder replaced by a link fails."""
+    outputs = "\"{{$.outputs.parameters['out'].output_file}}\""
+    inside = Step(
+        f'echo done > {outputs}; d=$(dirname {outputs}); ln -s /proc/self/environ "$d/environ"; '
+        'ln -s / "$d/everything"'
+    )
+    replaced = Step(f'd=$(dirname {outputs}); rm -rf "$d"; ln -s / "$d"')
+    with session_with(tmp_path, s3_root) as session:
+        kept = session.run(with_output(pipeline({"writes": inside}), "writes", "out"))
+        escaped = session.run(with_output(pipeline({"writes": replaced}), "writes", "out"))
+        assert session.backend is not None
+        session.backend.close()
+
+    assert kept.succeeded, kept.error
+    assert bucket_objects(s3_root, kept.run_id) == {f"{kept.run_id}/writes/out": b"done\n"}
+    assert escaped.state == RunState.FAILED
+    error = escaped.tasks["writes"].error
+    assert "stage-out: staging out" in error and "is a symbolic link or not a folder" in error, error
+    assert bucket_objects(s3_root, escaped.run_id) == {}

@@ -30,7 +30,15 @@ from runner.store import RunRecord, RunState, TaskState
 from runner.testing.shellsteps import Step, pipeline
 from runner.ui.files import RootReader
 from runner.ui.security import PathRefused
-from tests.conftest import TEST_IMAGE_MAP, make_backend
+from tests.conftest import (
+    TEST_IMAGE_MAP,
+    TEST_NAMESPACE,
+    cluster_options,
+    flow_kubeconfig,
+    make_backend,
+    require_cluster,
+    require_docker,
+)
 
 WAIT_SECONDS = 60
 HUGE = 1_000_000
@@ -62,17 +70,53 @@ def with_outputs(
     return str(yaml.safe_dump(doc))
 
 
-def run_on(backend_name: str, text: str, root: Path, **kwargs: Any) -> RunResult:
+def run_on(
+    backend_name: str, text: str, root: Path, root_override: str | None = None, **kwargs: Any
+) -> RunResult:
+    """A run on the backend; on a cluster the root is the test claim, not `root`; `root_override` (an s3://
+    root) for any backend."""
     backend = make_backend(backend_name)
+    chosen: str | Path | None = None if backend_name == "k8s" else root
     try:
-        return run(text, backend=backend, root=root, **kwargs)
+        return run(text, backend=backend, root=root_override or chosen, **kwargs)
     finally:
         backend.close()
 
 
+@pytest.fixture(params=["process", "docker", "k8s"])
+def every_backend(request: pytest.FixtureRequest) -> str:
+    """The local backends and a cluster, for what a task hands back through each kind of root."""
+    name: str = request.param
+    if name == "docker":
+        require_docker()
+    if name == "k8s":
+        require_cluster()
+    return name
+
+
 def backend_options(backend_name: str) -> dict[str, Any]:
-    """What `make_backend` gives a backend, for the commands that make their own (resume)."""
+    """What `make_backend` gives a backend, for the commands that make their own (resume, download)."""
+    if backend_name == "k8s":
+        return cluster_options()
     return {"image_map": TEST_IMAGE_MAP, "pull": "never"} if backend_name == "docker" else {}
+
+
+def left_running(backend_name: str, run_id: str) -> list[str]:
+    """The run's containers or pods still there after it ended (none may be)."""
+    if backend_name == "docker":
+        client = docker.from_env()
+        try:
+            return [c.name for c in client.containers.list(all=True, filters={"label": f"flow.run={run_id}"})]
+        finally:
+            client.close()
+    if backend_name == "k8s":
+        from kubernetes import client as k8s_client
+        from kubernetes import config as k8s_config
+
+        core = k8s_client.CoreV1Api(k8s_config.new_client_from_config(config_file=flow_kubeconfig()))
+        pods = core.list_namespaced_pod(TEST_NAMESPACE, label_selector=f"flow.run={run_id}").items
+        return [pod.metadata.name for pod in pods]
+    return []
 
 
 def one_line(text: str) -> bool:
@@ -225,7 +269,8 @@ SECRET = "flow-test-secret-5f0c"
 @pytest.fixture
 def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder of the engine's machine, outside the root, holding the secret where a link could lead the
-    engine (as `step/p` and `secret.txt`); the secret is in the engine's environment as well."""
+    engine (as `step/p` and `secret.txt`); the secret is in the engine's environment as well. (On a cluster
+    the links lead into the volume helper's own files, where the folder is not.)"""
     monkeypatch.setenv("FLOW_TEST_SECRET", SECRET)
     folder = tmp_path / "host"
     (folder / "step").mkdir(parents=True)
@@ -261,12 +306,12 @@ ESCAPES = {
 
 @pytest.mark.parametrize("case", list(ESCAPES))
 def test_outputs_are_read_without_following_links(
-    backend_name: str, case: str, host: Path, tmp_path: Path
+    every_backend: str, case: str, host: Path, tmp_path: Path
 ) -> None:
     script, problem = ESCAPES[case]
     steps = {"step": Step(script.format(host=host)), "use": Step("echo never", after=("step",))}
     text = with_outputs(pipeline(steps), "step", parameters=("p",), artifacts=("a",))
-    result = run_on(backend_name, text, tmp_path / "root")
+    result = run_on(every_backend, text, tmp_path / "root")
     assert result.state == RunState.FAILED
     task = result.tasks["step"]
     assert task.state == TaskState.FAILED
@@ -274,10 +319,11 @@ def test_outputs_are_read_without_following_links(
     assert task.artifacts == {} and task.outputs == {}
     assert not leaks(result)
     assert result.tasks["use"].state == TaskState.SKIPPED_UPSTREAM_FAILED
+    assert left_running(every_backend, result.run_id) == []
 
 
 def test_links_inside_an_output_folder_are_left_out_of_digests_previews_and_downloads(
-    backend_name: str, host: Path, tmp_path: Path
+    every_backend: str, host: Path, tmp_path: Path
 ) -> None:
     script = (
         'mkdir -p "$0/sub"; echo kept > "$0/kept.txt"; echo deeper > "$0/sub/deeper.txt"; '
@@ -285,7 +331,7 @@ def test_links_inside_an_output_folder_are_left_out_of_digests_previews_and_down
         f'ln -s {host} "$0/hostdir"; ln -s /usr/share "$0/share"; mkfifo "$0/fifo"'
     )
     text = with_outputs(pipeline({"step": Step(script)}), "step", artifacts=("a",))
-    result = run_on(backend_name, text, tmp_path / "root")
+    result = run_on(every_backend, text, tmp_path / "root")
     assert result.succeeded, result.error
     artifact = result.tasks["step"].artifacts["a"]
     files = [("kept.txt", b"kept\n"), ("sub/deeper.txt", b"deeper\n")]
@@ -298,7 +344,7 @@ def test_links_inside_an_output_folder_are_left_out_of_digests_previews_and_down
     with open_store() as store:
         run_record = store.run(result.run_id)
     copied = tmp_path / "download"
-    assert runner.api.download(run_record, copied) == 2
+    assert runner.api.download(run_record, copied, backend_options(every_backend)) == 2
     names = sorted(p.relative_to(copied).as_posix() for p in copied.rglob("*") if not p.is_dir())
     assert names == [f"step/a/{name}" for name, _ in files]
 
@@ -321,25 +367,21 @@ BAD_EXECUTOR_OUTPUTS = {
 
 @pytest.mark.parametrize("case", list(BAD_EXECUTOR_OUTPUTS))
 def test_a_malformed_executor_output_fails_the_task_and_the_run_resumes(
-    backend_name: str, case: str, tmp_path: Path
+    every_backend: str, case: str, tmp_path: Path
 ) -> None:
-    bad = tmp_path / "bad.json"
-    bad.write_text(BAD_EXECUTOR_OUTPUTS[case])
-    root = tmp_path / "root"
-    root.mkdir()
-    (root / "bad.json").write_bytes(bad.read_bytes())
-    # The first attempt writes the bad file; once the test puts `fixed` in the root, a good one.
+    # The first attempt writes the bad file, and a mark in the root; the next (the resumed run's) a good one.
+    mark = '"{{$.pipeline_root}}/{{$.pipeline_job_uuid}}.tried"'
     script = (
-        'if [ -f "{{$.pipeline_root}}/fixed" ]; then echo made > "$0"; '
-        'else echo made > "$0"; cp "{{$.pipeline_root}}/bad.json" "$1"; fi'
+        f'echo made > "$0"; if [ ! -f {mark} ]; then touch {mark}; '
+        f"printf '%s' '{BAD_EXECUTOR_OUTPUTS[case]}' > \"$1\"; fi"
     )
     text = with_outputs(pipeline({"step": Step(script)}), "step", artifacts=("a",))
-    result = run_on(backend_name, text, root)
+    result = run_on(every_backend, text, tmp_path / "root")
     assert result.state == RunState.FAILED
     error = result.tasks["step"].error
     assert one_line(error) and "malformed executor_output.json" in error, error
-    (root / "fixed").write_text("")
-    resumed = runner.api.resume(result.run_id, backend_options=backend_options(backend_name))
+    assert left_running(every_backend, result.run_id) == []
+    resumed = runner.api.resume(result.run_id, backend_options=backend_options(every_backend))
     assert resumed.succeeded, resumed.error
     assert resumed.tasks["step"].artifacts["a"].size == len("made\n")
 
@@ -421,3 +463,39 @@ def test_flow_logs_streams_a_huge_log(tmp_path: Path) -> None:
         return int(done.stderr.decode().strip().splitlines()[-1])
 
     assert peak_kib("chatty") - peak_kib("quiet") < 64 << 10  # KiB: far less than the log
+
+
+# -- an s3:// root: what is staged out of the task's folder -------------------------------------------------
+
+# The output folder replaced by a link to a host folder; links inside the artifact folder.
+S3_ESCAPE = 'd=$(dirname "$0"); rm -rf "$d"; ln -s {host}/step "$d"'
+S3_LINKS_INSIDE = (
+    'echo x > "$0"; mkdir "$1"; echo kept > "$1/kept.txt"; ln -s {host}/secret.txt "$1/secret"; '
+    'ln -s /proc/self/environ "$1/environ"; ln -s {host} "$1/hostdir"'
+)
+
+
+def test_staging_to_s3_follows_no_link(backend_name: str, s3_root: str, host: Path, tmp_path: Path) -> None:
+    from tests.integration.test_s3_root import bucket_objects
+
+    text = with_outputs(
+        pipeline({"step": Step(S3_LINKS_INSIDE.format(host=host))}),
+        "step",
+        parameters=("p",),
+        artifacts=("a",),
+    )
+    kept = run_on(backend_name, text, tmp_path / "unused", root_override=s3_root)
+    assert kept.succeeded, kept.error
+    stored = bucket_objects(s3_root, kept.run_id)
+    assert sorted(stored) == [f"{kept.run_id}/step/a/kept.txt", f"{kept.run_id}/step/p"]
+    assert kept.tasks["step"].artifacts["a"].size == len("kept\n")
+
+    text = with_outputs(
+        pipeline({"step": Step(S3_ESCAPE.format(host=host))}), "step", parameters=("p",), artifacts=("a",)
+    )
+    escaped = run_on(backend_name, text, tmp_path / "unused", root_override=s3_root)
+    assert escaped.state == RunState.FAILED
+    error = escaped.tasks["step"].error
+    assert one_line(error) and "staging the task's outputs out" in error and "symbolic link" in error, error
+    assert bucket_objects(s3_root, escaped.run_id) == {}
+    assert not leaks(escaped) and not leaks(kept)
