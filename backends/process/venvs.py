@@ -29,8 +29,10 @@ import sysconfig
 import time
 import venv
 from collections.abc import Sequence
+from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -157,6 +159,8 @@ def _build(home: Path, steps: list[list[str]]) -> None:
     python = str(home / "bin" / "python")
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     for step in steps:
+        if satisfied(step):  # pip would find it all installed: spare its seconds
+            continue
         done = subprocess.run(
             [python, "-m", "pip", "install", *step], env=env, capture_output=True, text=True, check=False
         )
@@ -164,6 +168,59 @@ def _build(home: Path, steps: list[list[str]]) -> None:
         if done.returncode != 0:
             shutil.rmtree(home, ignore_errors=True)
             raise InstallError(_failure(done.stderr, step))
+
+
+# Options of `pip install` that change nothing of what an install of satisfied requirements does.
+_HARMLESS_FLAGS = {"-q", "--quiet", "--no-warn-script-location", "--no-deps", "--no-cache-dir"}
+_HARMLESS_WITH_VALUE = {"-i", "--index-url", "--extra-index-url", "--trusted-host", "-f", "--find-links"}
+
+
+def satisfied(step: list[str]) -> bool:
+    """Whether flow's environment has every requirement of a pip step (and, without --no-deps, what they
+    require), so that pip would install nothing. Anything not understood here says no: pip then decides."""
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+    except ImportError:
+        return False
+    wanted: list[Requirement] = []
+    args = iter(step)
+    for arg in args:
+        if arg in _HARMLESS_WITH_VALUE:
+            next(args, None)
+        elif arg.startswith("-"):
+            if arg not in _HARMLESS_FLAGS:
+                return False
+        else:
+            try:
+                wanted.append(Requirement(arg))
+            except InvalidRequirement:
+                return False
+    return _installed(wanted, with_dependencies="--no-deps" not in step, seen=set())
+
+
+def _installed(wanted: list[Any], with_dependencies: bool, seen: set[str]) -> bool:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for requirement in wanted:
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        if requirement.url or requirement.extras:
+            return False
+        try:
+            found = metadata.distribution(requirement.name)
+        except metadata.PackageNotFoundError:
+            return False
+        if not requirement.specifier.contains(found.version, prereleases=True):
+            return False
+        if with_dependencies and requirement.name.lower() not in seen:
+            seen.add(requirement.name.lower())
+            try:
+                needs = [Requirement(text) for text in found.requires or []]
+            except InvalidRequirement:
+                return False
+            if not _installed(needs, with_dependencies, seen):
+                return False
+    return True
 
 
 def _failure(stderr: str, step: list[str]) -> str:

@@ -61,6 +61,24 @@ def test_commands_that_install_nothing_run_unchanged(tmp_path: Path) -> None:
     assert venvs.wrap(["sh", "-c", "echo hi"], tmp_path) == ["sh", "-c", "echo hi"]
 
 
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        (["--quiet", "--no-warn-script-location", "kfp==2.17.3", "--no-deps"], True),  # a dev dependency
+        (["typing-extensions>=3.7.4,<5; python_version<'3.9'"], True),  # not wanted on this Python
+        (["pyyaml>=6", "networkx"], True),  # with what they require
+        (["networkx==1.0"], False),
+        (["flow-no-such-package"], False),
+        (["-U", "pyyaml"], False),  # an upgrade may look for a newer one: pip decides
+        (["kfp[all]==2.17.3", "--no-deps"], False),
+        (["flow @ https://example.invalid/flow.whl"], False),
+        (["--index-url", "https://example.invalid/simple", "pyyaml"], True),
+    ],
+)
+def test_a_step_flows_environment_satisfies_needs_no_pip_run(step: list[str], expected: bool) -> None:
+    assert venvs.satisfied(step) is expected
+
+
 def test_venvs_live_under_flow_home(flow_home: Path) -> None:
     assert venvs.venvs_folder() == artifacts.flow_home() / "venvs" == flow_home / "venvs"
 
