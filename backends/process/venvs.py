@@ -27,14 +27,11 @@ import subprocess
 import sys
 import sysconfig
 import time
-import venv
 from collections.abc import Sequence
 from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
-
-import platformdirs
 
 READY = ".flow-ready"  # written last: a venv without it is an interrupted build
 ERROR_FILE = ".flow-install-error"  # in the task's working folder: the one line saying what failed
@@ -54,6 +51,8 @@ class InstallError(Exception):
 
 def venvs_folder() -> Path:
     """$FLOW_HOME/venvs: the folder runner.artifacts.flow_home names (a backend imports nothing of runner)."""
+    import platformdirs  # here: the task's wrapper, which imports this file, never needs it
+
     home = os.environ.get("FLOW_HOME") or platformdirs.user_data_dir("flow")
     return Path(home) / "venvs"
 
@@ -143,6 +142,8 @@ def _own_folder(folder: Path) -> None:
 
 
 def _build(home: Path, steps: list[list[str]]) -> None:
+    import venv  # here: most tasks find their venv built
+
     has_pip = find_spec("pip") is not None
     # Without pip of its own when flow's environment has one: the venv imports it from there (fast, offline).
     venv.EnvBuilder(symlinks=True, with_pip=not has_pip).create(home)
