@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 READY = ".flow-ready"  # written last: a venv without it is an interrupted build
 ERROR_FILE = ".flow-install-error"  # in the task's working folder: the one line saying what failed
@@ -253,15 +253,24 @@ def main(argv: list[str]) -> None:
         raise SystemExit("usage: venvs.py FOLDER STEPS -- COMMAND...")
     try:
         home = prepare(Path(folder), json.loads(steps))
-    except (InstallError, OSError) as exc:
-        message = str(exc) if isinstance(exc, InstallError) else f"cannot make the task's venv: {exc}"
-        Path(ERROR_FILE).write_text(message, encoding="utf-8")
-        print(f"flow: {message}", file=sys.stderr)
-        raise SystemExit(1) from None
+    except InstallError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot make the task's venv: {exc}")
     path = os.environ.get("PATH", os.defpath)
     env = {**os.environ, "VIRTUAL_ENV": str(home), "PATH": os.pathsep.join([str(home / "bin"), path])}
     sys.stdout.flush()
-    os.execvpe(command[0], command, env)
+    try:
+        os.execvpe(command[0], command, env)
+    except OSError as exc:
+        _fail(f"cannot start {command[0]!r}: {exc.strerror}")
+
+
+def _fail(message: str) -> NoReturn:
+    """End the task with one line saying why: in its log, and in a file the backend reports it from."""
+    Path(ERROR_FILE).write_text(message, encoding="utf-8")
+    print(f"flow: {message}", file=sys.stderr)
+    raise SystemExit(1)
 
 
 if __name__ == "__main__":

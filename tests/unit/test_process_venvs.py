@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -111,3 +112,25 @@ def test_pruning_removes_venvs_unused_for_long_unless_a_task_holds_them(tmp_path
     finally:
         os.close(lock)
     assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["held", "recent"]
+
+
+def test_the_wrapper_runs_the_command_in_the_venv_or_says_in_one_line_why_not(tmp_path: Path) -> None:
+    folder = tmp_path / "venvs"
+    steps = [["--quiet", "kfp==2.17.3", "--no-deps"]]  # flow's environment has it: no pip run, offline
+    probe = "import sys, kfp; print(sys.prefix); print(kfp.__version__)"
+    script = f'python3 -c "{probe}" && command -v pip && echo "$VIRTUAL_ENV"'
+    wrapped = venvs.wrap(["sh", "-c", f"pip install --quiet kfp==2.17.3 --no-deps; {script}"], folder)
+    done = subprocess.run(wrapped, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    (home,) = [p for p in folder.iterdir() if p.is_dir()]
+    assert home.name == venvs.digest(steps)
+    lines = done.stdout.splitlines()
+    assert lines[-4:] == [str(home), "2.17.3", str(home / "bin" / "pip"), str(home)]
+
+    broken = venvs.wrap(["sh", "-c", "pip install --quiet kfp==2.17.3 --no-deps"], folder)
+    broken[broken.index("--") + 1] = "flow-no-such-shell"
+    failed = subprocess.run(broken, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert failed.returncode == 1
+    assert (tmp_path / venvs.ERROR_FILE).read_text() == (
+        "cannot start 'flow-no-such-shell': No such file or directory"
+    )
