@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from starlette.testclient import TestClient
 
 import runner
+import runner.api
 from runner.dsl import compile_to_text
 from runner.store import SQLiteStore
 from runner.ui.app import create_app
@@ -472,3 +474,33 @@ def test_a_kfp_python_file_is_found_inspected_and_started_as_flow_run_takes_it(t
         )
         assert several.status_code == 400
         assert "defines several pipelines (again, repeated)" in several.json()["error"]
+
+
+def test_a_run_started_here_whose_task_hands_back_garbage_ends_failed_and_resumes(tmp_path: Path) -> None:
+    """A malformed executor_output.json once crashed the engine in the UI's thread: the run stayed RUNNING
+    and `flow resume` refused it while the UI ran. Now the task fails, the run ends, and it resumes."""
+    from runner.testing.shellsteps import Step, pipeline
+
+    mark = '"{{$.pipeline_root}}/{{$.pipeline_job_uuid}}.tried"'
+    bad = json.dumps({"artifacts": {"a": {"artifacts": [{"uri": 5, "metadata": [1, 2]}]}}})
+    script = f"if [ ! -f {mark} ]; then touch {mark}; printf '%s' '{bad}' > \"$0\"; fi"
+    text = pipeline({"step": Step(script)}, name="ui-garbage")
+    doc = yaml.safe_load(text)
+    doc["components"]["comp-step"]["outputDefinitions"] = {
+        "artifacts": {"a": {"artifactType": {"schemaTitle": "system.Dataset", "schemaVersion": "0.0.1"}}}
+    }
+    doc["deploymentSpec"]["executors"]["exec-step"]["container"]["command"].append(
+        "{{$.outputs.output_file}}"
+    )
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "garbage.yaml").write_text(yaml.safe_dump(doc))
+    with TestClient(create_app(folder=folder), base_url=LOOPBACK) as client:
+        form = client.post("/api/pipelines/inspect", json={"path": "garbage.yaml"}).json()
+        started = client.post("/api/runs", json={"pipeline_id": form["pipeline_id"], "backend": "process"})
+        run_id = started.json()["run_id"]
+        assert wait_finished(client, run_id)["state"] == "FAILED"
+        task = client.get(f"/api/runs/{run_id}").json()["tasks"][0]
+        assert "malformed executor_output.json" in task["error"] and "\n" not in task["error"]
+        resumed = runner.api.resume(run_id)  # while the UI that started it still runs
+        assert resumed.succeeded, resumed.error
