@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from backends.base import BackendError, is_s3_root
 from runner import api, artifacts
 from runner import params as pipeline_params
+from runner.config import load_config
 from runner.errors import UsageError
 from runner.selection import CLUSTER, select_backend, select_backend_for_root
 from runner.spec import PipelineSpec
@@ -176,6 +177,8 @@ def driver_command(run_id: str, backend_options: Mapping[str, Any], driver: Driv
         "parallelism": driver.parallelism,
         "cache": driver.cache,
         "task_timeout": driver.task_timeout,
+        # flow.yaml is read here: the driver's pod has none.
+        "max_parameter_bytes": load_config().max_parameter_bytes,
     }
     return ("flow", "driver", run_id, "--settings", json.dumps(settings, sort_keys=True))
 

@@ -64,6 +64,7 @@ def drive(
             notify=say,
             cache=bool(settings.get("cache", True)),
             task_timeout=settings.get("task_timeout"),
+            max_parameter_bytes=settings.get("max_parameter_bytes"),
             adopt=True,  # the pods the last driver started go on: this one takes them over
         )
         return result.state
