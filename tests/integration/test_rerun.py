@@ -11,6 +11,7 @@ import runner
 from backends.local import DockerBackend
 from runner import Dataset, Input, Output, compile_to_text, component, pipeline
 from runner.store import RunState, TaskState
+from runner.testing.conformance import IMPORT_SOURCE, KFP_ONE_IMPORT
 from tests.conftest import TEST_IMAGE_MAP, make_backend, require_docker
 from tests.integration import sdk_pipelines as sp
 from tests.integration.test_cli import flow
@@ -78,6 +79,23 @@ def test_an_upstream_artifact_is_copied_into_another_root(backend_name: str, tmp
     assert (other / original.run_id / "produce" / "data").read_text() == "seed=4"
     assert again.outputs == {"Output": "seed=4|rows=4|factor=2"}  # the metadata came along
     assert (other / again.run_id / "consume").is_dir()
+
+
+def test_a_task_reading_an_imported_file_reads_it_in_place_again(backend_name: str, tmp_path: Path) -> None:
+    # The imported file stays outside any root: a rerun, into another root too, reads it where it is.
+    data = tmp_path / "outside.txt"
+    data.write_text("outside")
+    params = {"uri": str(data), "source": IMPORT_SOURCE}
+    backend, root = make_backend(backend_name), tmp_path / "root"
+    original = runner.run(KFP_ONE_IMPORT, backend=backend, root=root, params=params)
+    assert original.succeeded, original.error
+    other = tmp_path / "other"
+
+    again = runner.rerun(original.run_id, "read-artifact", backend=make_backend(backend_name), root=other)
+
+    assert again.succeeded, again.error
+    assert again.tasks["read-artifact"].outputs == original.tasks["read-artifact"].outputs
+    assert not list(other.rglob("outside.txt"))
 
 
 def test_the_command_reruns_shows_and_exits_as_flow_run(tmp_path: Path) -> None:
