@@ -77,9 +77,33 @@ def _with_psycopg_parameters(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+# The cause a user is told of a server error, by its SQLSTATE (or the first two characters, its class).
+_CAUSES = {
+    "53100": "the server's disk is full",
+    "53": "the server is out of resources",
+    "XX001": "the store is corrupted",
+    "XX002": "the store is corrupted (an index)",
+    "55P03": "the store is locked by another session",
+    "40P01": "the store is locked by another session (a deadlock)",
+    "25006": "the store is read-only",
+    "42501": "the store's user may not do this",
+    "08": "the connection to the server was lost",
+}
+
+
 def _one_line(exc: Exception, password: str | None) -> str:
     text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     return text.replace(password, "***") if password else text
+
+
+def _cause(exc: psycopg.Error, password: str | None) -> str:
+    """The cause of a server error, then its own text in one line."""
+    state = exc.sqlstate or ""
+    known = _CAUSES.get(state) or _CAUSES.get(state[:2])
+    if known is None and isinstance(exc, psycopg.OperationalError) and not state:
+        known = _CAUSES["08"]
+    text = _one_line(exc, password)
+    return f"{known} ({text})" if known else text
 
 
 class PostgresStore(Store):
@@ -93,6 +117,7 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             raise UsageError(f"not a PostgreSQL URL: {_one_line(exc, None)}", self.location) from None
         password = str(options.get("password") or "") or None
+        self._password = password
         settings: dict[str, Any] = {}
         if "connect_timeout" not in options:  # an unreachable host fails in seconds, not minutes
             settings["connect_timeout"] = _CONNECT_TIMEOUT_SECONDS
@@ -112,11 +137,14 @@ class PostgresStore(Store):
             self._migrate()
         except psycopg.Error as exc:
             self._db.close()
-            raise StoreError(
-                f"cannot prepare the schema: {_one_line(exc, password)}", self.location
-            ) from None
+            raise StoreError(f"cannot prepare the schema: {_cause(exc, password)}", self.location) from None
 
     def _migrate(self) -> None:
+        # A store already current is only read: a read-only server or user opens it too (`flow runs`).
+        if self._db.execute("SELECT to_regclass('flow_schema') IS NOT NULL").fetchone() == (True,):
+            row = self._db.execute("SELECT version FROM flow_schema").fetchone()
+            if row is not None and row[0] == len(_MIGRATIONS):
+                return
         with self._db.transaction():
             # Engines opening a new store at once queue here; the first migrates, the others find it done.
             self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
@@ -136,12 +164,19 @@ class PostgresStore(Store):
         self._db.close()
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return self._db.execute(_with_psycopg_parameters(sql), params).fetchall()
+        try:
+            return self._db.execute(_with_psycopg_parameters(sql), params).fetchall()
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot read the store: {_cause(exc, self._password)}", self.location) from None
 
     def _write(self, *batches: Batch) -> int:
         changed = 0
-        with self._db.transaction(), self._db.cursor() as cursor:
-            for sql, rows in batches:
-                cursor.executemany(_with_psycopg_parameters(sql), rows)
-                changed += cursor.rowcount
+        try:
+            with self._db.transaction(), self._db.cursor() as cursor:
+                for sql, rows in batches:
+                    cursor.executemany(_with_psycopg_parameters(sql), rows)
+                    changed += cursor.rowcount
+        except psycopg.Error as exc:
+            message = f"cannot write to the store: {_cause(exc, self._password)}"
+            raise StoreError(message, self.location) from None
         return changed

@@ -10,12 +10,15 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from runner.errors import StoreError
 from runner.store import RunState, SQLiteStore
+from runner.store.postgres import PostgresStore
 from runner.store.trouble import cause
 from runner.testing.shellsteps import Step, pipeline
 
@@ -177,3 +180,39 @@ def test_a_password_in_keyword_form_is_never_shown(tmp_path: Path) -> None:
         )
         error = one_line_error(result, "password=***")
         assert "s3cret" not in result.stderr + result.stdout, error
+
+
+def postgres_with(url: str, *settings: str) -> str:
+    """The store's URL with server settings added to its libpq options."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qs(parts.query)
+    options = " ".join([*query.pop("options", []), *(f"-c{s}" for s in settings)])
+    pairs = [*((k, v) for k, values in query.items() for v in values), ("options", options)]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(pairs)))
+
+
+def test_a_read_only_postgresql_store_is_read_and_refuses_writes_in_one_line(
+    tmp_path: Path, postgres_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("FLOW_STORE", postgres_store_url)
+    assert run_steps(tmp_path, home, {"a": Step("echo a")}).returncode == 0
+    monkeypatch.setenv("FLOW_STORE", postgres_with(postgres_store_url, "default_transaction_read_only=on"))
+    listed = flow("runs", home=home)
+    assert listed.returncode == 0, listed.stderr
+    assert RunState.SUCCEEDED.value in listed.stdout
+    one_line_error(run_steps(tmp_path, home, {"a": Step("echo a")}), "the store is read-only")
+
+
+def test_a_locked_postgresql_store_is_said_to_be_locked(postgres_store_url: str) -> None:
+    import psycopg
+
+    PostgresStore(postgres_store_url).close()
+    with psycopg.connect(postgres_store_url) as holder:
+        holder.execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
+        store = PostgresStore(postgres_with(postgres_store_url, "lock_timeout=100"))
+        try:
+            with pytest.raises(StoreError, match="locked by another session"):
+                store.runs()
+        finally:
+            store.close()
