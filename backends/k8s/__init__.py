@@ -255,6 +255,7 @@ class KubernetesBackend(Backend):
             return None
         log_path = Path(task.log_path)
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.touch(mode=0o600)  # only its owner reads it, as the store
         log_path.write_bytes(b"")  # the follower copies the container's whole log, from its first line
         follower = PodLogFollower(
             self.core,
