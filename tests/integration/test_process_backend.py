@@ -151,3 +151,10 @@ def test_unenforced_limits_are_said_once_per_run_and_the_peak_recorded(
             record = store.task(result.run_id, name)
             assert record is not None and record.state == TaskState.SUCCEEDED
             assert record.peak_memory_bytes is not None and record.peak_memory_bytes > 90 * 1024 * 1024
+
+
+def test_a_command_not_on_the_tasks_path_fails_the_task_at_once(tmp_path: Path) -> None:
+    step = Step("", command=("flow-no-such-command",))
+    result = run(pipeline({"ghost": step}), backend=ProcessBackend(), root=tmp_path / "root")
+    assert result.state == RunState.FAILED
+    assert "cannot start 'flow-no-such-command'" in result.tasks["ghost"].error
