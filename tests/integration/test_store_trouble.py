@@ -188,7 +188,8 @@ def postgres_with(url: str, *settings: str) -> str:
     query = urllib.parse.parse_qs(parts.query)
     options = " ".join([*query.pop("options", []), *(f"-c{s}" for s in settings)])
     pairs = [*((k, v) for k, values in query.items() for v in values), ("options", options)]
-    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(pairs)))
+    query_text = urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote)
+    return urllib.parse.urlunsplit(parts._replace(query=query_text))
 
 
 def test_a_read_only_postgresql_store_is_read_and_refuses_writes_in_one_line(
