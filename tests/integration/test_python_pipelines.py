@@ -18,6 +18,7 @@ import runner
 from runner.cli.main import main
 from runner.errors import UsageError
 from runner.store import RunState
+from tests.conftest import require_docker
 
 pytest_plugins = ["pytester"]
 
@@ -141,16 +142,19 @@ def test_run_takes_python_files_and_pipeline_objects_of_kfp_and_flow(tmp_path: P
 
 
 def test_the_fixtures_take_python_files_and_pipeline_objects(pytester: pytest.Pytester) -> None:
+    require_docker()  # the kfp object also runs in containers
     write(pytester.path, KFP_FILE, "kfp_adder.py")
     write(pytester.path, FLOW_FILE, "times.py")
     pytester.makepyfile(
         test_pipelines="""
+        import pytest
         from kfp_adder import adder
         from times import multiply
 
         def test_kfp_file(flow_run):
             assert flow_run("kfp_adder.py", params={"x": 4}).outputs == {"Output": 16}
 
+        @pytest.mark.flow_backends("process", "docker")
         def test_kfp_object(flow_run):
             assert flow_run(adder).outputs == {"Output": 13}
 
@@ -162,4 +166,4 @@ def test_the_fixtures_take_python_files_and_pipeline_objects(pytester: pytest.Py
         """
     )
     outcome = pytester.runpytest("-p", "no:cacheprovider", "--flow-backend", "process")
-    outcome.assert_outcomes(passed=4)
+    outcome.assert_outcomes(passed=5)
