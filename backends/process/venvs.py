@@ -106,10 +106,17 @@ def digest(steps: list[list[str]]) -> str:
     identity = {
         "format": _FORMAT,
         "python": [os.path.realpath(sys.executable), sys.version],
-        "base": site.getsitepackages(),
+        "base": base_site_packages(),
         "steps": steps,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def base_site_packages() -> list[str]:
+    """What flow's interpreter imports packages from: its site-packages, and the user's when it reads them
+    (a venv would not: kfp installed with `pip install --user` is seen too)."""
+    user = [site.getusersitepackages()] if site.ENABLE_USER_SITE else []
+    return [*site.getsitepackages(), *user]
 
 
 def prepare(folder: Path, steps: list[list[str]]) -> Path:
@@ -150,7 +157,7 @@ def _build(home: Path, steps: list[list[str]]) -> None:
     paths = {"base": str(home), "platbase": str(home)}
     site_packages = Path(sysconfig.get_path("purelib", scheme="venv", vars=paths))
     # addsitedir, not a plain path: the .pth files of flow's environment (editable installs) apply too.
-    layers = "".join(f"import site; site.addsitedir({p!r})\n" for p in site.getsitepackages())
+    layers = "".join(f"import site; site.addsitedir({p!r})\n" for p in base_site_packages())
     (site_packages / "_flow_base_environment.pth").write_text(layers, encoding="utf-8")
     if has_pip:  # `pip install` in a task's script must reach the venv, not flow's pip on PATH
         for name in ("pip", "pip3", f"pip{sys.version_info.major}.{sys.version_info.minor}"):
