@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from runner.engine.values import check, parse_text
+from runner.engine.values import check_parameter, parse_text
 from runner.errors import ParameterError
 from runner.spec.model import PipelineSpec
 
@@ -27,11 +27,10 @@ def bind(spec: PipelineSpec, given: Mapping[str, Any], *, as_text: bool = False)
             )
         if name in given:
             raw = given[name]
-            values[name] = (
-                parse_text(raw, definition.type, where) if as_text else check(raw, definition.type, where)
-            )
+            value = parse_text(raw, definition.type, where) if as_text else raw
+            values[name] = check_parameter(value, definition.type, where)
         elif definition.has_default:
-            values[name] = check(definition.default, definition.type, where)
+            values[name] = check_parameter(definition.default, definition.type, where)
         elif not definition.optional:
             raise ParameterError(f"required parameter {name!r} ({definition.type}) has no value", spec.source)
     return values

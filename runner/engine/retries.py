@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from backends.base import REASON_CANCELLED, REASON_EVICTED
 from runner.spec.model import RetryPolicy
 
@@ -22,5 +24,8 @@ def should_retry(policy: RetryPolicy | None, attempts: int, reason: str) -> bool
 
 def backoff_seconds(policy: RetryPolicy, attempts: int) -> float:
     """The wait before the next attempt after `attempts` failed ones: duration * factor^(n-1), capped."""
-    delay = policy.backoff_seconds * policy.backoff_factor ** max(0, attempts - 1)
+    try:
+        delay = policy.backoff_seconds * policy.backoff_factor ** max(0, attempts - 1)
+    except OverflowError:  # a factor above 1 after many attempts: the cap applies
+        delay = math.inf
     return float(min(delay, policy.backoff_max_seconds))

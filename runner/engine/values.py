@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from runner.errors import ParameterError
@@ -29,6 +30,17 @@ def check(value: Any, ptype: str, where: str) -> Any:
     if ptype in ("STRUCT", "TASK_FINAL_STATUS") and isinstance(value, dict):
         return value
     raise ParameterError(f"expected {_describe(ptype)}, got {type(value).__name__} {_short(value)}", where)
+
+
+def check_parameter(value: Any, ptype: str, where: str) -> Any:
+    """`check`, and within what KFP's types hold, for a pipeline parameter given or defaulted: a
+    NUMBER_INTEGER is a 64-bit integer and a NUMBER_DOUBLE a finite number (JSON has no NaN)."""
+    value = check(value, ptype, where)
+    if ptype == "NUMBER_INTEGER" and value is not None and not -(2**63) <= value < 2**63:
+        raise ParameterError(f"{_short(value)} does not fit a NUMBER_INTEGER (64-bit)", where)
+    if ptype == "NUMBER_DOUBLE" and value is not None and not math.isfinite(value):
+        raise ParameterError(f"{value} is not a NUMBER_DOUBLE (a finite number)", where)
+    return value
 
 
 def parse_text(text: str, ptype: str, where: str) -> Any:

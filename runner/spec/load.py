@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
-import yaml
 
 from backends.base import Resources
 from runner.artifacts import is_safe_name
-from runner.errors import SpecError
+from runner.engine.values import check_parameter
+from runner.errors import ParameterError, SpecError
 from runner.spec.digests import component_digests
 from runner.spec.model import (
     NO_DEFAULT,
@@ -33,11 +36,14 @@ from runner.spec.model import (
     Task,
 )
 from runner.spec.quantities import input_placeholder, parse_count, parse_cpu, parse_memory
+from runner.spec.schema import SchemaError, check_pipeline, check_platform
 from runner.spec.workspace import check_placeholder_use, workspace_config
+from runner.spec.yamldoc import parse_documents
 
 _GB = 10**9
-# libyaml's loader where PyYAML was built with it: the same safe subset, many times faster on big pipelines.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# The IR versions kfp 2.x compiles (2.0.0 up to kfp 2.0, 2.1.0 since); a later one may mean what flow
+# misreads.
+_SCHEMA_VERSION = re.compile(r"2\.[01]\.[0-9]+")
 
 
 class _Loader:
@@ -79,11 +85,15 @@ class _Loader:
             ptype = p.get("parameterType")
             if ptype not in PARAMETER_TYPES:
                 raise self.error(f"unknown parameterType {ptype!r}", f"{ppath}.parameterType")
+            default = p.get("defaultValue", NO_DEFAULT)
+            if default is not NO_DEFAULT and ptype != "TASK_FINAL_STATUS":
+                try:
+                    default = check_parameter(default, ptype, f"{ppath}.defaultValue")
+                except ParameterError as exc:
+                    problem = f"a default that is not a {ptype}: {exc.args[0]}"
+                    raise self.error(problem, f"{ppath}.defaultValue") from None
             params[name] = ParameterDef(
-                name=name,
-                type=ptype,
-                default=p.get("defaultValue", NO_DEFAULT),
-                optional=bool(p.get("isOptional", False)),
+                name=name, type=ptype, default=default, optional=bool(p.get("isOptional", False))
             )
         artifacts: dict[str, ArtifactDef] = {}
         for name, a in self.mapping(node.get("artifacts"), f"{path}.artifacts").items():
@@ -143,16 +153,26 @@ class _Loader:
         raise self.error("artifact input has no taskOutputArtifact or componentInputArtifact", path)
 
     def iterator(self, task: Mapping[str, Any], path: str) -> Iterator | None:
-        limit = int(
-            self.mapping(task.get("iteratorPolicy"), f"{path}.iteratorPolicy").get("parallelismLimit", 0)
-        )
+        policy = self.mapping(task.get("iteratorPolicy"), f"{path}.iteratorPolicy")
+        limit = _integer(policy.get("parallelismLimit", 0))
+        if limit < 0:
+            raise self.error(
+                "a parallelism limit cannot be negative", f"{path}.iteratorPolicy.parallelismLimit"
+            )
         if "parameterIterator" in task:
             ipath = f"{path}.parameterIterator"
             it = self.mapping(task["parameterIterator"], ipath)
             items = self.mapping(it.get("items"), f"{ipath}.items")
             item_input = self.string(it.get("itemInput"), f"{ipath}.itemInput")
             if "raw" in items:
-                return Iterator("parameter", item_input, raw=str(items["raw"]), parallelism=limit)
+                raw = self.string(items["raw"], f"{ipath}.items.raw")
+                try:
+                    listed = json.loads(raw)
+                except ValueError:
+                    listed = None
+                if not isinstance(listed, list):
+                    raise self.error("the items to loop over are not a JSON list", f"{ipath}.items.raw")
+                return Iterator("parameter", item_input, raw=raw, parallelism=limit)
             name = self.string(items.get("inputParameter"), f"{ipath}.items.inputParameter")
             return Iterator("parameter", item_input, input_name=name, parallelism=limit)
         if "artifactIterator" in task:
@@ -172,12 +192,26 @@ class _Loader:
         if not node:
             return None
         node = self.mapping(node, path)
-        return RetryPolicy(
-            max_retries=int(node.get("maxRetryCount", 0)),
+        policy = RetryPolicy(
+            max_retries=_integer(node.get("maxRetryCount", 0)),
             backoff_seconds=_duration(node.get("backoffDuration", "0s")),
             backoff_factor=float(node.get("backoffFactor", 2.0)),
             backoff_max_seconds=_duration(node.get("backoffMaxDuration", "3600s")),
         )
+        checks = (
+            ("maxRetryCount", policy.max_retries >= 0, "a retry count cannot be negative"),
+            ("backoffDuration", policy.backoff_seconds >= 0, "a backoff cannot be negative"),
+            ("backoffMaxDuration", policy.backoff_max_seconds >= 0, "a backoff cannot be negative"),
+            (
+                "backoffFactor",
+                math.isfinite(policy.backoff_factor) and policy.backoff_factor >= 0,
+                "a backoff factor is a finite number, 0 or more",
+            ),
+        )
+        for field, holds, problem in checks:
+            if not holds:
+                raise self.error(problem, f"{path}.{field}")
+        return policy
 
     def task(self, name: str, node: Any, path: str) -> Task:
         node = self.mapping(node, path)
@@ -332,9 +366,10 @@ class _Loader:
 
     def pipeline(self, doc: Any, platform: Mapping[str, Any], text: str) -> PipelineSpec:
         doc = self.mapping(doc, "")
-        if "root" not in doc or ("components" not in doc and "deploymentSpec" not in doc):
+        version = doc.get("schemaVersion")
+        if not isinstance(version, str) or not _SCHEMA_VERSION.fullmatch(version):
             raise self.error(
-                "not a pipeline: no 'root' with a 'deploymentSpec' (is this a KFP v2 IR file?)", ""
+                f"schemaVersion {version!r} is not one flow reads (2.0.x or 2.1.x)", "schemaVersion"
             )
         executors = {
             label: self.executor(node, f"deploymentSpec.executors.{label}")
@@ -397,11 +432,16 @@ class _Loader:
 
 
 def _duration(value: Any) -> float:
-    """Seconds from a protobuf Duration as YAML holds it ("3s", "0.5s") or a number."""
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip()
-    return float(text[:-1] if text.endswith("s") else text)
+    """Seconds from a protobuf Duration as the schema admits it in YAML ("3s", "0.5s")."""
+    return float(str(value)[:-1])
+
+
+def _integer(value: Any) -> int:
+    """An integer field's value as the schema admits it: an int, an integral float, or either as text."""
+    try:
+        return int(value)
+    except ValueError:
+        return int(float(value))
 
 
 def _validate(spec: PipelineSpec, loader: _Loader) -> None:
@@ -431,6 +471,8 @@ def _validate_task(spec: PipelineSpec, component: Component, task: Task, path: s
     for dep in task.upstream:
         if dep not in siblings:
             raise loader.error(f"depends on unknown task {dep!r}", path)
+    if task.iterator is not None:
+        _validate_iterator(spec, task, task.iterator, path, loader)
     bindings: list[tuple[str, str, ParameterBinding | ArtifactBinding]] = [
         *(("parameter", key, b) for key, b in task.parameters.items()),
         *(("artifact", key, b) for key, b in task.artifacts.items()),
@@ -446,6 +488,25 @@ def _validate_task(spec: PipelineSpec, component: Component, task: Task, path: s
             outputs = produced.parameters if kind == "parameter" else produced.artifacts
             if binding.key not in outputs:
                 raise loader.error(f"task {binding.producer!r} has no output {kind} {binding.key!r}", where)
+
+
+def _validate_iterator(
+    spec: PipelineSpec, task: Task, iterator: Iterator, path: str, loader: _Loader
+) -> None:
+    """The items come from one of the loop task's inputs, and each item goes to an input of its body."""
+    kind = "parameter" if iterator.kind == "parameter" else "artifact"
+    ipath = f"{path}.{kind}Iterator"
+    inputs = task.parameters if kind == "parameter" else task.artifacts
+    if iterator.input_name is not None and iterator.input_name not in inputs:
+        field = "inputParameter" if kind == "parameter" else "inputArtifact"
+        raise loader.error(
+            f"the loop task has no input {kind} {iterator.input_name!r}", f"{ipath}.items.{field}"
+        )
+    body = spec.components[task.component].inputs
+    if iterator.item_input not in (body.parameters if kind == "parameter" else body.artifacts):
+        raise loader.error(
+            f"component {task.component!r} has no input {kind} {iterator.item_input!r}", f"{ipath}.itemInput"
+        )
 
 
 def _validate_acyclic(dag: Dag, dag_path: str, loader: _Loader) -> None:
@@ -474,21 +535,29 @@ def _validate_dag_outputs(spec: PipelineSpec, dag: Dag, dag_path: str, loader: _
 
 
 def load_text(text: str, source: str = "<string>") -> PipelineSpec:
-    """Parse IR YAML text (one PipelineSpec document, optionally followed by a platform spec document)."""
+    """Parse IR YAML text (one PipelineSpec document, optionally followed by a platform spec document),
+    checked against KFP's schema, then against flow's rules."""
     loader = _Loader(source)
-    try:
-        documents = [d for d in yaml.load_all(text, Loader=_YAML_LOADER) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"malformed YAML: {problem}", where) from None
+    documents = [d for d in parse_documents(text, source) if d is not None]
     if not documents:
         raise SpecError("empty file, expected a pipeline", source)
-    platform: Mapping[str, Any] = {}
-    if len(documents) > 1:
-        platform = loader.mapping(documents[1], "(second document)")
-    return loader.pipeline(documents[0], platform, text)
+    if len(documents) > 2:
+        raise SpecError("more than two YAML documents (a pipeline, then its platform spec)", source)
+    doc = loader.mapping(documents[0], "")
+    if "root" not in doc:
+        raise loader.error(
+            "not a pipeline: no 'root' with a 'deploymentSpec' (is this a KFP v2 IR file?)", ""
+        )
+    platform: Mapping[str, Any] = documents[1] if len(documents) > 1 else {}
+    try:
+        check_pipeline(doc)
+    except SchemaError as exc:
+        raise loader.error(str(exc), exc.path) from None
+    try:
+        check_platform(platform)
+    except SchemaError as exc:
+        raise loader.error(f"platform spec: {exc}", exc.path) from None
+    return loader.pipeline(doc, platform, text)
 
 
 def load_file(path: str | Path) -> PipelineSpec:

@@ -210,7 +210,8 @@ def test_unknown_parameter_type(tmp_path: Path) -> None:
         .doc
     )
     message = load_error(doc, tmp_path)
-    assert "unknown parameterType 'FLOAT'" in message
+    assert "parameterType: expected one of" in message
+    assert message.endswith("got 'FLOAT'")
     assert "components.comp-step.inputDefinitions.parameters.x.parameterType" in message
 
 
