@@ -67,7 +67,11 @@ def compile(target: Any) -> dict[str, Any]:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Multi-line strings (component code) as readable literal blocks."""
+    """Multi-line strings (component code) as readable literal blocks; a value used twice is written out
+    twice, as kfp does: pipeline files hold no YAML aliases (flow's loader refuses them)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

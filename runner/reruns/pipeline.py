@@ -12,14 +12,12 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import yaml
-
 from runner.engine.platform import NAMED_ENTRIES
 from runner.errors import UsageError
 from runner.reruns.target import WHERE, Target
 from runner.spec import PipelineSpec, load_text
+from runner.spec.yamldoc import dump_documents, parse_documents
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # The keys of an old-style PVC mount entry that name the claim on the entry itself.
 _PVC_SOURCE_KEYS = ("componentInputParameter", "taskOutputParameter")
 
@@ -29,7 +27,7 @@ NameLookup = Callable[[Mapping[str, Any]], str | None]
 
 def one_task_pipeline(target: Target, name_value: NameLookup) -> PipelineSpec:
     """The pipeline that runs `target`'s task alone: its inputs are the root's, its outputs the pipeline's."""
-    documents = [d for d in yaml.load_all(target.spec.text, Loader=_YAML_LOADER) if d is not None]
+    documents = [d for d in parse_documents(target.spec.text, target.spec.source) if d is not None]
     doc = documents[0]
     raw_task = _raw_task(doc, target.task.path)
     component_name = raw_task["componentRef"]["name"]
@@ -69,7 +67,7 @@ def one_task_pipeline(target: Target, name_value: NameLookup) -> PipelineSpec:
             "dag": {"tasks": {name: task}, "outputs": outputs},
         },
     }
-    texts = [yaml.safe_dump(rerun_doc, sort_keys=False)]
+    texts = [dump_documents(rerun_doc)]  # it shares parts with itself: no aliases for them
     platform_doc = documents[1] if len(documents) > 1 else {}
     kubernetes: dict[str, Any] = {}
     settings = _kubernetes_settings(platform_doc, label)
@@ -81,7 +79,7 @@ def one_task_pipeline(target: Target, name_value: NameLookup) -> PipelineSpec:
     if workspace is not None:
         kubernetes["pipelineConfig"] = {"workspace": copy.deepcopy(workspace)}
     if kubernetes:
-        texts.append(yaml.safe_dump({"platforms": {"kubernetes": kubernetes}}, sort_keys=False))
+        texts.append(dump_documents({"platforms": {"kubernetes": kubernetes}}))
     source = f"rerun of {target.run.run_id} task {target.task.path}"
     return load_text("---\n".join(texts), source)
 

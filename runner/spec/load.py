@@ -556,7 +556,8 @@ def load_text(text: str, source: str = "<string>") -> PipelineSpec:
     try:
         check_platform(platform)
     except SchemaError as exc:
-        raise loader.error(f"platform spec: {exc}", exc.path) from None
+        where = f"platform spec: {exc.path}" if exc.path else "platform spec"
+        raise loader.error(str(exc), where) from None
     return loader.pipeline(doc, platform, text)
 
 

@@ -89,9 +89,9 @@ def _short(value: Any) -> str:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), f"a {type(value).__name__}"
-    )
+    kinds = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    kinds |= {int: "an integer", float: "a number"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
 
 
 class Checker:

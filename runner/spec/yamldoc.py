@@ -72,6 +72,18 @@ class _Scalars:
         return result
 
 
+class PlainDumper(yaml.SafeDumper):
+    """yaml.safe_dump's output without aliases: an object used twice in a document is written out twice."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump_documents(*documents: Any) -> str:
+    """Documents as YAML text that `parse_documents` reads back (keys in their order, no aliases)."""
+    return yaml.dump_all(documents, Dumper=PlainDumper, sort_keys=False)
+
+
 def _where(source: str, event: yaml.Event) -> str:
     mark = event.start_mark
     return f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source

@@ -22,6 +22,7 @@ from runner.engine.mocks import Mock
 from runner.errors import UsageError
 from runner.selection import select_backend
 from runner.spec import PipelineSpec, load_text
+from runner.spec.yamldoc import dump_documents
 from runner.store import Store
 
 
@@ -141,7 +142,7 @@ def _single_component_pipeline(spec: PipelineSpec, component: str | None) -> str
     if inputs.get("artifacts"):
         raise UsageError(f"component {component!r} takes input artifacts; run it in a pipeline", path)
     return load_text(
-        yaml.safe_dump(
+        dump_documents(  # the component's inputs are the pipeline's too: no aliases for them
             {
                 "pipelineInfo": {"name": f"component-{wanted.removeprefix('comp-')}"},
                 "schemaVersion": "2.1.0",
