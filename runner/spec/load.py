@@ -90,7 +90,7 @@ class _Loader:
                 try:
                     default = check_parameter(default, ptype, f"{ppath}.defaultValue")
                 except ParameterError as exc:
-                    problem = f"a default that is not a {ptype}: {exc.args[0]}"
+                    problem = f"a default that is not a {ptype}: {exc.message}"
                     raise self.error(problem, f"{ppath}.defaultValue") from None
             params[name] = ParameterDef(
                 name=name, type=ptype, default=default, optional=bool(p.get("isOptional", False))
@@ -381,6 +381,8 @@ class _Loader:
         components: dict[str, Component] = {}
         for name, node in self.mapping(doc.get("components"), "components").items():
             components[name] = self.component(name, node, f"components.{name}", executors)
+        if doc.get("root") is None:
+            raise self.error("the pipeline has no root component", "root")
         root = self.component("root", doc["root"], "root", executors)
         if root.dag is None:
             raise self.error("the root component has no dag", "root")

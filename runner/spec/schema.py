@@ -106,6 +106,7 @@ class Checker:
             raise SchemaError(f"expected a mapping ({message.name}), got {_kind(value)}", path)
         fields = _fields(message)
         oneofs: dict[str, str] = {}
+        unset: list[str] = []
         for key, item in value.items():
             if not isinstance(key, str):
                 raise SchemaError(f"field names are strings, got {_short(key)}", path)
@@ -114,12 +115,16 @@ class Checker:
             if field is None:
                 raise SchemaError(_unknown_field(key, message, fields), where)
             if item is None:
-                continue  # protobuf's JSON reads null as "not set" for every field
+                if field.message is None or field.message.full_name != "google.protobuf.Value":
+                    unset.append(key)  # protobuf's JSON reads null as "not set", but where a Value is null
+                continue
             if field.oneof is not None:
                 other = oneofs.setdefault(field.oneof, key)
                 if other != key:
                     raise SchemaError(f"'{other}' and '{key}' are set, and only one of them may be", where)
             self.field(item, field, where, message)
+        for key in unset:
+            del value[key]
 
     def field(self, value: Any, field: _Field, path: str, owner: Descriptor) -> None:
         if field.map_value is not None:
@@ -356,14 +361,16 @@ def _pipeline_checker() -> tuple[Checker, Descriptor]:
 
 
 def check_pipeline(document: Any) -> None:
-    """Raise SchemaError where the pipeline document does not fit KFP's PipelineSpec."""
+    """Raise SchemaError where the pipeline document does not fit KFP's PipelineSpec. A field set to null
+    is removed from the document, as protobuf reads it: not set."""
     checker, spec = _pipeline_checker()
     checker.message(document, spec, "")
 
 
 def check_platform(document: Any) -> None:
     """Raise SchemaError where the platform document does not fit KFP's PlatformSpec; a Kubernetes platform's
-    executors are checked against KubernetesExecutorConfig where kfp-kubernetes is installed."""
+    executors are checked against KubernetesExecutorConfig where kfp-kubernetes is installed. Fields set to
+    null are removed, as from the pipeline document."""
     pb = pipeline_schema()
     checker = Checker({})
     checker.message(document, pb.PlatformSpec.DESCRIPTOR, "")

@@ -80,6 +80,40 @@ root:
       b: {componentRef: {name: comp-a}, dependentTasks: [a]}
 """
 
+LOOP = """
+pipelineInfo: {name: looped}
+schemaVersion: 2.1.0
+components:
+  comp-echo: {executorLabel: exec-echo, inputDefinitions: {parameters: {item: {parameterType: STRING}}}}
+  comp-for-loop-1:
+    inputDefinitions: {parameters: {item: {parameterType: STRING}, items: {parameterType: LIST}}}
+    dag:
+      tasks:
+        echo:
+          componentRef: {name: comp-echo}
+          cachingOptions: {enableCache: false}
+          retryPolicy: {maxRetryCount: 1, backoffDuration: 0s}
+          inputs: {parameters: {item: {componentInputParameter: item}}}
+deploymentSpec: {executors: {exec-echo: {container: {image: busybox, command: [echo]}}}}
+root:
+  inputDefinitions: {parameters: {items: {parameterType: LIST, defaultValue: [a, b]}}}
+  dag:
+    tasks:
+      for-loop-1:
+        componentRef: {name: comp-for-loop-1}
+        inputs: {parameters: {items: {componentInputParameter: items}}}
+        parameterIterator: {itemInput: item, items: {inputParameter: items}}
+"""
+# Nine aliases a level, seven levels deep: a few hundred bytes that expand to 9**7 strings.
+BOMB = (
+    "["
+    + ", ".join(
+        ["&a0 [x, x, x, x, x, x, x, x, x]"]
+        + [f"&a{n} [" + ", ".join([f"*a{n - 1}"] * 9) + "]" for n in range(1, 8)]
+    )
+    + "]"
+)
+
 
 @pytest.mark.parametrize(
     ("text", "args", "expected", "where"),
@@ -91,6 +125,35 @@ root:
         (None, ["-p", "seed=abc"], "expected an integer", "pipeline.yaml: parameter 'seed'"),
         (None, ["--backend", "nope"], "unknown backend 'nope'", "--backend"),
         (None, ["--namespace", "team"], "--namespace: only for --cluster", "flow run"),
+        (
+            LOOP.replace("cachingOptions", "cachingOptons"),
+            [],
+            "did you mean 'cachingOptions'?",
+            "pipeline.yaml: components.comp-for-loop-1.dag.tasks.echo.cachingOptons",
+        ),
+        (
+            LOOP.replace(
+                "maxRetryCount: 1, backoffDuration: 0s", "maxRetryCount: many, backoffDuration: soon"
+            ),
+            [],
+            "expected an integer, got 'many'",
+            "retryPolicy.maxRetryCount",
+        ),
+        (
+            LOOP.replace("inputParameter: items", "inputParameter: nope"),
+            [],
+            "no input parameter 'nope'",
+            "pipeline.yaml: root.dag.tasks.for-loop-1.parameterIterator.items.inputParameter",
+        ),
+        (LOOP.replace("2.1.0", "9.0.0"), [], "schemaVersion '9.0.0'", "pipeline.yaml: schemaVersion"),
+        (
+            LOOP + "---\nplatforms: [1, 2, 3]\n",
+            [],
+            "expected a mapping",
+            "pipeline.yaml: platform spec: platforms",
+        ),
+        (LOOP.replace("[a, b]", BOMB), [], "YAML alias *a0 is not allowed", "pipeline.yaml:17:"),
+        (LOOP.replace("{name: looped}", "&top {name: *top}"), [], "YAML alias *top", "pipeline.yaml:2:"),
     ],
     ids=[
         "malformed",
@@ -100,6 +163,13 @@ root:
         "wrong-type",
         "unknown-backend",
         "cluster-option-without-cluster",
+        "misspelled-field",
+        "garbage-retry-policy",
+        "loop-over-no-input",
+        "unknown-schema-version",
+        "garbage-platform-document",
+        "alias-bomb",
+        "recursive-anchor",
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 import yaml
+from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import runner
 from backends.fake import FakeBackend
-from runner.errors import FlowError
+from runner.errors import FlowError, SpecError
 from runner.spec import load_text
+from runner.spec.schema import pipeline_schema
 from runner.store import SQLiteStore
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "kfp-corpus" / "pipelines"
@@ -40,6 +42,20 @@ values = st.recursive(
     ),
     max_leaves=20,
 )
+
+
+def kfp_rejects(document: Any) -> bool:
+    """Whether protobuf's own JSON parser refuses the document as KFP reads it: a PipelineSpec whose
+    deploymentSpec is a PipelineDeploymentConfig."""
+    pb = pipeline_schema()
+    try:
+        json_format.ParseDict(document, pb.PipelineSpec())
+        deployment = document.get("deploymentSpec")
+        if deployment is not None:
+            json_format.ParseDict(deployment, pb.PipelineDeploymentConfig())
+    except Exception:  # ParseError mostly; TypeError, OverflowError... for odd values: refused all the same
+        return True
+    return False
 
 
 def assert_flow_error(exc: FlowError) -> None:
@@ -104,6 +120,11 @@ def test_mutated_kfp_pipelines_load_and_run_or_fail_with_flow_errors(
     action = data.draw(st.sampled_from(["delete", "replace", "rename"]))
     mutated = mutate(document, place, action, data.draw(values))
     workdir = tmp_path / f"run-{data.draw(st.integers(0, 10**9))}"
+    if kfp_rejects(mutated):
+        with pytest.raises(SpecError) as refused:
+            load_text(yaml.safe_dump(mutated, sort_keys=False))
+        assert_flow_error(refused.value)
+        return
     try:
         spec = load_text(yaml.safe_dump(mutated, sort_keys=False))
         with SQLiteStore(workdir / "flow.db") as store:
@@ -111,3 +132,66 @@ def test_mutated_kfp_pipelines_load_and_run_or_fail_with_flow_errors(
             assert result.state.finished, f"run left {result.state} after {action} at {place}"
     except FlowError as exc:
         assert_flow_error(exc)
+
+
+def misspelled(name: str, data: st.DataObject) -> str:
+    """A slip of the keyboard: a letter dropped, doubled, swapped with the next or in the other case, or
+    the name in snake_case (protobuf's own name for the field, which kfp never writes)."""
+    at = data.draw(st.integers(0, max(0, len(name) - 1)))
+    slips = [
+        name[:at] + name[at + 1 :],
+        name[:at] + name[at : at + 1] * 2 + name[at + 1 :],
+        name[:at] + name[at + 1 : at + 2] + name[at : at + 1] + name[at + 2 :],
+        name[:at] + name[at : at + 1].swapcase() + name[at + 1 :],
+        "".join(f"_{c.lower()}" if c.isupper() else c for c in name),
+    ]
+    return data.draw(st.sampled_from([slip for slip in slips if slip and slip != name] or ["x"]))
+
+
+@pytest.mark.skipif(not SEEDS, reason="the shared kfp corpus is not next to the checkout")
+@FUZZ
+@given(data=st.data())
+def test_misspelled_field_names_are_refused_where_kfp_refuses_them(data: st.DataObject) -> None:
+    seed = data.draw(st.sampled_from(SEEDS))
+    document = yaml.safe_load(seed.read_text())
+    place = data.draw(st.sampled_from([p for p in paths(document) if isinstance(p[-1], str)]))
+    mutated = mutate(document, place, "rename", misspelled(place[-1], data))
+    text = yaml.safe_dump(mutated, sort_keys=False)
+    if kfp_rejects(mutated):
+        with pytest.raises(SpecError) as refused:
+            load_text(text)
+        assert_flow_error(refused.value)
+        return
+    try:  # kfp takes it (a renamed task, component or input): flow may still find a reference broken
+        load_text(text)
+    except FlowError as exc:
+        assert_flow_error(exc)
+
+
+def at(document: Any, place: tuple[Any, ...]) -> Any:
+    for step in place:
+        document = document[step]
+    return document
+
+
+@pytest.mark.skipif(not SEEDS, reason="the shared kfp corpus is not next to the checkout")
+@FUZZ
+@given(data=st.data())
+def test_yaml_aliases_and_recursive_anchors_are_refused(data: st.DataObject) -> None:
+    """One part of a pipeline put in a second place (PyYAML writes an anchor and an alias), possibly inside
+    itself (a recursive anchor): refused in one line, whatever the part and the place."""
+    seed = data.draw(st.sampled_from(SEEDS))
+    document = yaml.safe_load(seed.read_text())
+    shared = [p for p in paths(document) if isinstance(at(document, p), dict | list)]
+    source = data.draw(st.sampled_from(shared))
+    target = data.draw(
+        st.sampled_from([p for p in paths(document) if p[: len(source)] != source or p != source])
+    )
+    parent = at(document, target[:-1])
+    parent[target[-1]] = at(document, source)
+    text = yaml.safe_dump(document, sort_keys=False)
+    if "*id" not in text:  # the shared part replaced its only other place
+        return
+    with pytest.raises(SpecError, match="YAML alias") as refused:
+        load_text(text)
+    assert_flow_error(refused.value)

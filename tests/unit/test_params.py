@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from irbuild import Pipeline, from_input, task
 
-from runner.errors import ParameterError
+from runner.errors import ParameterError, SpecError
 from runner.params import bind, parse_assignments
 from runner.spec import PipelineSpec, load_text
 
@@ -143,10 +143,9 @@ def test_defaults_are_applied_and_typed() -> None:
     assert "opt" not in values  # optional without a default: left out, not None
 
 
-def test_default_of_the_wrong_type_is_reported() -> None:
-    spec = spec_with({"n": "NUMBER_INTEGER"}, defaults={"n": "three"})
-    with pytest.raises(ParameterError, match="parameter 'n'"):
-        bind(spec, {})
+def test_default_of_the_wrong_type_is_refused_at_load() -> None:
+    with pytest.raises(SpecError, match=r"parameters\.n\.defaultValue: a default that is not a NUMBER_INTEGER"):
+        spec_with({"n": "NUMBER_INTEGER"}, defaults={"n": "three"})
 
 
 def test_parse_assignments() -> None:
