@@ -144,7 +144,8 @@ def test_defaults_are_applied_and_typed() -> None:
 
 
 def test_default_of_the_wrong_type_is_refused_at_load() -> None:
-    with pytest.raises(SpecError, match=r"parameters\.n\.defaultValue: a default that is not a NUMBER_INTEGER"):
+    expected = r"parameters\.n\.defaultValue: a default that is not a NUMBER_INTEGER"
+    with pytest.raises(SpecError, match=expected):
         spec_with({"n": "NUMBER_INTEGER"}, defaults={"n": "three"})
 
 
