@@ -38,7 +38,7 @@ def test_kfp_workspace_is_loaded() -> None:
     [
         ({"size": "-1Gi"}, "size '-1Gi' is not a Kubernetes quantity", "workspace.size"),
         ({"size": "10 apples"}, "is not a Kubernetes quantity", "workspace.size"),
-        ({"size": 10}, "size 10 is not a Kubernetes quantity", "workspace.size"),
+        ({"size": 10}, "expected a string, got an integer 10", "workspace.size"),  # KFP's schema, first
         ({}, "size None is not", "workspace.size"),
         ("1Gi", "expected a mapping", "pipelineConfig.workspace"),
         (
