@@ -63,7 +63,7 @@ def _missing_module(exc: ModuleNotFoundError) -> str:
 
 def kfp_component(value: Any) -> bool:
     """Whether `value` is a kfp pipeline or component (without importing kfp where nothing did)."""
-    if "kfp" not in sys.modules:
+    if sys.modules.get("kfp") is None:  # kfp never imported (or blocked): nothing can be of it
         return False
     from kfp.dsl import base_component
 
