@@ -8,8 +8,9 @@ Every test runs on the process backend; those about what a container sees run on
 Not ported, for there is no pipeline to run: the tests of kfp.local's own set-up and logging
 (`local.init` missing, log formats, `raise_on_error`, runner configuration), and the ones kfp's SDK answers
 before anything runs (an artifact constant as a task input, a wrong argument type, an extra argument).
-The notebook component tests need nbclient and a Jupyter kernel installed into the task at run time, which
-is issue 19's class 7 (a task's own environment); the `use_venv` and pip-serialisation tests are that class.
+The notebook component tests are not here: a notebook component installs nbclient, ipykernel and
+jupyter_client from a package index when it starts, and the tests have no index. kfp's `use_venv` and
+pip-serialisation tests (packages installed by tasks of a loop at once) are test_process_venvs.py's.
 """
 
 from __future__ import annotations
