@@ -3,7 +3,9 @@ pipeline_orchestrator_test.py and the pipeline tests of task_dispatcher_test.py 
 ones). The pipelines (kfp_local_ports.py) are our own, compiled here by the real kfp; each test expects what
 the Kubeflow Pipelines backend gives, and says so where kfp.local gives something else.
 
-Every test runs on the process backend; those about what a container sees run on docker too.
+Every test runs on the process backend; those about what a container sees (a container component, its
+environment, its limits) run on docker too. The importer and workspaces are also in the conformance suite,
+on every backend.
 
 Not ported, for there is no pipeline to run: the tests of kfp.local's own set-up and logging
 (`local.init` missing, log formats, `raise_on_error`, runner configuration), and the ones kfp's SDK answers
@@ -108,10 +110,10 @@ def test_every_parameter_type_keeps_its_type(process: Backend, tmp_path: Path) -
     assert second["mapping"] == {"from": "pipeline default"} and second["whole"] == 7
 
 
-def test_artifacts_and_their_metadata_pass_between_tasks(backend: Backend, tmp_path: Path) -> None:
+def test_artifacts_and_their_metadata_pass_between_tasks(process: Backend, tmp_path: Path) -> None:
     # kfp's test returns its first artifact from the function (`-> Dataset` with `dsl.get_uri()`), which the
     # KFP backend does not support (README: known differences); here it is an Output[Dataset].
-    result = run_kfp(lp.artifact_chain, backend, tmp_path, {"text": "three rows"})
+    result = run_kfp(lp.artifact_chain, process, tmp_path, {"text": "three rows"})
     assert result.succeeded, result.error
     model = result.tasks["train-model"].artifacts["model"]
     assert model.uri == f"{result.run_id}/train-model/model"
@@ -120,11 +122,11 @@ def test_artifacts_and_their_metadata_pass_between_tasks(backend: Backend, tmp_p
     assert result.artifacts == {"Output": model.path}
 
 
-def test_a_component_reads_the_files_embedded_in_it(backend: Backend, tmp_path: Path) -> None:
+def test_a_component_reads_the_files_embedded_in_it(process: Backend, tmp_path: Path) -> None:
     folder = tmp_path / "embedded"
     folder.mkdir()
     (folder / "notes.txt").write_text("carried inside the component")
-    result = run_kfp(lp.embedding(str(folder)), backend, tmp_path)
+    result = run_kfp(lp.embedding(str(folder)), process, tmp_path)
     assert result.succeeded, result.error
     assert result.outputs == {"Output": "carried inside the component"}
     copy = result.tasks["read-embedded"].artifacts["copy"]
@@ -149,12 +151,12 @@ def test_nested_pipelines_pass_parameters_and_artifacts_out(process: Backend, tm
 
 
 def test_the_importer_records_the_uri_and_metadata_from_upstream_outputs(
-    backend: Backend, tmp_path: Path
+    process: Backend, tmp_path: Path
 ) -> None:
     source = tmp_path / "elsewhere" / "data.csv"
     source.parent.mkdir()
     source.write_text("a,b")
-    result = run_kfp(lp.imported, backend, tmp_path, {"greeting": "hello", "uri": str(source)})
+    result = run_kfp(lp.imported, process, tmp_path, {"greeting": "hello", "uri": str(source)})
     assert result.succeeded, result.error
     imported = result.tasks["importer"].artifacts["artifact"]
     # The artifact is the URI given, not a copy; the metadata's key and a list item are upstream outputs.
@@ -180,8 +182,8 @@ def test_f_strings_in_container_components(backend: Backend, tmp_path: Path) -> 
     assert result.tasks["shell-echo"].outputs == {"said": "inner-given"}
 
 
-def test_tasks_share_the_run_workspace(backend: Backend, tmp_path: Path) -> None:
-    result = run_kfp(lp.through_the_workspace, backend, tmp_path)
+def test_tasks_share_the_run_workspace(process: Backend, tmp_path: Path) -> None:
+    result = run_kfp(lp.through_the_workspace, process, tmp_path)
     assert result.succeeded, result.error
     assert result.outputs == {"Output": "kept in the workspace"}
 
@@ -213,8 +215,8 @@ def test_a_false_condition_skips_its_tasks_and_the_run_succeeds(process: Backend
     assert states(result) == {"condition-1": TaskState.SKIPPED_CONDITION}
 
 
-def test_a_failing_task_fails_the_run_and_says_why(backend: Backend, tmp_path: Path) -> None:
-    result = run_kfp(lp.top_level_failure, backend, tmp_path)
+def test_a_failing_task_fails_the_run_and_says_why(process: Backend, tmp_path: Path) -> None:
+    result = run_kfp(lp.top_level_failure, process, tmp_path)
     assert result.state == RunState.FAILED
     assert result.outputs == {}
     assert result.error.startswith("task 'crash' failed"), result.error
