@@ -13,6 +13,7 @@ from typing import Any
 from backends.base import Mount, Staging, TaskSpec, Workspace
 from runner import artifacts
 from runner.engine import platform, resources, workspace
+from runner.engine.external import NOTHING_REACHED, Reached
 from runner.engine.graph import ArtifactRef, Node
 from runner.engine.placeholders import Context, Template, fill, has_placeholders, render, template
 from runner.spec.model import Component, Container, PipelineSpec
@@ -132,13 +133,11 @@ def pipeline_values(spec: PipelineSpec, run_id: str, created_at: float, task_roo
     }
 
 
-def build(
-    node: Node, attempt: int, run: RunContext, reached: Mapping[str, ArtifactRef] | None = None
-) -> TaskSpec:
+def build(node: Node, attempt: int, run: RunContext, reached: Reached = NOTHING_REACHED) -> TaskSpec:
     """The TaskSpec of the node's attempt number `attempt`. Raises FlowError for a bad placeholder.
     `reached`: its input artifacts outside the root, by URI, as the task reads them (ExternalArtifacts)."""
     executor = run.executor(node.component)
-    inputs = _as_read(node.artifacts, reached) if reached else node.artifacts
+    inputs = _as_read(node.artifacts, reached.refs) if reached.refs else node.artifacts
     executor_input = _executor_input(node, inputs, executor, run)
     container = executor.container
     command: Sequence[str] = container.command
@@ -160,7 +159,7 @@ def build(
         args=args,
         env=executor.env,
         resources=resources.resolved(container, node.params, node.task.where),
-        mounts=run.mounts + _in_place(reached) if reached else run.mounts,
+        mounts=run.mounts + reached.mounts if reached.mounts else run.mounts,
         labels={"flow.run": run.run_id, "flow.task": path, "flow.attempt": str(attempt)},
         executor_input=executor_input,
         timeout=executor.timeout,
@@ -180,12 +179,6 @@ def _as_read(
     refs: Mapping[str, list[ArtifactRef]], reached: Mapping[str, ArtifactRef]
 ) -> dict[str, list[ArtifactRef]]:
     return {name: [reached.get(ref.uri, ref) for ref in group] for name, group in refs.items()}
-
-
-def _in_place(reached: Mapping[str, ArtifactRef]) -> tuple[Mount, ...]:
-    """Files of the engine's machine read where they are: mounted read-only at their path in containers."""
-    paths = dict.fromkeys(ref.uri for ref in reached.values() if ref.uri.startswith("/"))
-    return tuple(Mount(path, path, read_only=True) for path in paths)
 
 
 def _staging(node: Node, inputs: Mapping[str, list[ArtifactRef]], run: RunContext) -> Staging:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from backends.base import HOST_FILES_MOUNTED, HOST_FILES_VISIBLE, BackendError
+from backends.base import HOST_FILES_MOUNTED, HOST_FILES_VISIBLE, BackendError, Mount
 from backends.beneath import RefusedFile
 from backends.rootfiles import RootFiles
 from runner import artifacts
@@ -33,6 +35,17 @@ class UnreadableImportError(FlowError):
     """A consumed imported artifact names nothing, or nothing flow can read."""
 
 
+@dataclass(frozen=True)
+class Reached:
+    """A task's input artifacts outside the root as its attempt reads them."""
+
+    refs: Mapping[str, ArtifactRef]  # by recorded URI: its path read in place, or its copy in the root
+    mounts: tuple[Mount, ...]  # for containers of this machine: the files read in place, read-only
+
+
+NOTHING_REACHED = Reached({}, ())
+
+
 class ExternalArtifacts:
     """A run's imported artifacts outside its root, as its tasks read them, each worked out (and copied)
     once per run."""
@@ -41,18 +54,22 @@ class ExternalArtifacts:
         """`host_files`: how the backend's tasks read files of this machine (Backend.host_files)."""
         self.files, self.run_id, self.host_files = files, run_id, host_files
         self._task_uris: dict[str, str] = {}  # URI -> the path a task reads, or its copy relative to the root
+        self._mounts: dict[str, Mount] = {}  # path read in place -> its mount
 
-    def for_task(self, node: Node) -> dict[str, ArtifactRef]:
-        """The node's input artifacts outside the root, by URI, as its attempt sees them: a local path read
-        in place, or a copy relative to the root. Raises UnreadableImportError for one it cannot read."""
-        reached: dict[str, ArtifactRef] = {}
-        for refs in node.artifacts.values():
-            for ref in refs:
-                if artifacts.is_external(ref.uri) and ref.uri not in reached:
+    def for_task(self, node: Node) -> Reached:
+        """The node's input artifacts outside the root as its attempt reads them: a local path in place,
+        or a copy relative to the root. Raises UnreadableImportError for one it cannot read."""
+        refs: dict[str, ArtifactRef] = {}
+        for group in node.artifacts.values():
+            for ref in group:
+                if artifacts.is_external(ref.uri) and ref.uri not in refs:
                     if ref.uri not in self._task_uris:
                         self._task_uris[ref.uri] = self._task_uri(ref.uri, node.task.where)
-                    reached[ref.uri] = dataclasses.replace(ref, uri=self._task_uris[ref.uri])
-        return reached
+                    refs[ref.uri] = dataclasses.replace(ref, uri=self._task_uris[ref.uri])
+        if not refs:
+            return NOTHING_REACHED
+        mounts = dict.fromkeys(self._mounts[r.uri] for r in refs.values() if r.uri in self._mounts)
+        return Reached(refs, tuple(mounts))
 
     def _task_uri(self, uri: str, where: str) -> str:
         path = artifacts.local_file(uri)
@@ -63,17 +80,22 @@ class ExternalArtifacts:
                 )
             if not os.path.exists(path):
                 raise UnreadableImportError(f"the imported artifact {uri} does not exist", where)
-            if self.host_files == HOST_FILES_VISIBLE:
-                return path
-            if not _readable(path):
-                raise UnreadableImportError(
-                    f"cannot read the imported artifact {uri}: permission denied to flow's user", where
-                )
-            if self.host_files == HOST_FILES_MOUNTED and ":" not in path:  # ':' ends a bind's host path
-                return path
             # The pipeline's author named this path: a link there (/data/latest) is followed, once, here.
-            real = Path(os.path.realpath(path))
-            return self._copy(uri, Path(path).name, lambda target: self.files.copy_in(real, target), where)
+            real = os.path.realpath(path)
+            visible = self.host_files == HOST_FILES_VISIBLE  # tasks run here as flow's user: read in place
+            # Docker mounts it read-only at its path, unless a ':' in it would end a bind's path.
+            mounted = self.host_files == HOST_FILES_MOUNTED and ":" not in real + path
+            refusal = _refusal(real, copied=not (visible or mounted))
+            if refusal:
+                raise UnreadableImportError(f"cannot read the imported artifact {uri}: {refusal}", where)
+            if visible:
+                return path
+            if mounted:
+                self._mounts[path] = Mount(real, path, read_only=True)
+                return path
+            return self._copy(
+                uri, Path(path).name, lambda target: self.files.copy_in(Path(real), target), where
+            )
         if uri.startswith(S3_SCHEME):
             bucket, _, key = uri.removeprefix(S3_SCHEME).partition("/")
             key = key.rstrip("/")
@@ -126,17 +148,32 @@ class ExternalArtifacts:
             self.files.copy_in(local, target)
 
 
-def _readable(path: str) -> bool:
-    """Whether flow's user may read the file, or every file and folder under the folder, at `path`."""
-    if not os.access(path, os.R_OK):
-        return False
-    if not os.path.isdir(path):
-        return True
+def _refusal(path: str, copied: bool) -> str:
+    """Why flow will not hand the file or folder at `path` to a task ("" when it will): anything but
+    regular files and folders (a socket such as Docker's, a device, a pipe) would give a container more
+    than data, or never end copying; and a container's daemon could open what flow's user may not. A
+    link inside a folder is resolved in the container when mounted; copied, it must lead to a file."""
+    top = os.stat(path)
+    if not (stat.S_ISREG(top.st_mode) or stat.S_ISDIR(top.st_mode)):
+        return "not a regular file or folder"
+    if not os.access(path, os.R_OK | (os.X_OK if stat.S_ISDIR(top.st_mode) else 0)):
+        return "flow's user may not read it"
+    if not stat.S_ISDIR(top.st_mode):
+        return ""
     for folder, dirs, names in os.walk(path):
-        if not os.access(folder, os.R_OK | os.X_OK):
-            return False
-        for name, mode in [(d, os.R_OK | os.X_OK) for d in dirs] + [(n, os.R_OK) for n in names]:
+        for name in (*dirs, *names):
             full = os.path.join(folder, name)
-            if not os.path.islink(full) and not os.access(full, mode):
-                return False
-    return True
+            relative = os.path.relpath(full, path)
+            info = os.lstat(full)
+            if stat.S_ISLNK(info.st_mode):
+                if copied and not (os.path.exists(full) and stat.S_ISREG(os.stat(full).st_mode)):
+                    return f"{relative} is a link to no regular file"
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                if not os.access(full, os.R_OK | os.X_OK):
+                    return f"flow's user may not read {relative}"
+            elif not stat.S_ISREG(info.st_mode):
+                return f"{relative} is not a regular file or folder"
+            elif not os.access(full, os.R_OK):
+                return f"flow's user may not read {relative}"
+    return ""

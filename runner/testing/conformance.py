@@ -15,6 +15,7 @@ outputs (parameter values and artifact content digests) must match: parity is a 
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -324,6 +325,20 @@ class BackendConformance:
         assert result.tasks["read-artifact"].error == f"the imported artifact {missing} does not exist"
         assert result.tasks["read-artifact-2"].error == (
             f"cannot read the imported artifact {remote}: flow reads local paths and s3:// URIs, not gs://"
+        )
+
+    def test_an_imported_socket_is_never_handed_to_a_task(self, session: FlowSession, tmp_path: Path) -> None:
+        # Docker's own socket is a file too: mounted into a container, it would give the task the host.
+        path = tmp_path / "engine.sock"
+        listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listening.bind(str(path))
+            result = session.run(KFP_ONE_IMPORT, {"uri": str(path), "source": IMPORT_SOURCE})
+        finally:
+            listening.close()
+        assert result.state == RunState.FAILED and result.tasks["importer"].state == TaskState.SUCCEEDED
+        assert result.tasks["read-artifact"].error == (
+            f"cannot read the imported artifact {path}: not a regular file or folder"
         )
 
     def test_an_s3_object_is_imported(self, session: FlowSession, request: pytest.FixtureRequest) -> None:
