@@ -14,12 +14,8 @@ from runner.spec.model import ParameterBinding
 from runner.store import TaskState
 
 # The state a PipelineTaskFinalStatus gives, as the backend's driver reads it from the producer's MLMD
-# execution: a cache hit is CACHED there, and MLMD spells CANCELED with one L.
-_FINAL_STATES = {
-    TaskState.SUCCEEDED: "COMPLETE",
-    TaskState.CACHED: "CACHED",
-    TaskState.CANCELLED: "CANCELED",
-}
+# execution, where a success is COMPLETE and a cache hit CACHED.
+_FINAL_STATES = {TaskState.SUCCEEDED: "COMPLETE", TaskState.CACHED: "CACHED"}
 # The run's values: `{{$.pipeline_job_name}}` and the like, and `{{$.workspace_path}}` in a run with one.
 _PIPELINE_PLACEHOLDER = re.compile(r"\{\{\$\.(pipeline_[a-z_]+|workspace_path)\}\}")
 # An input parameter's value inside a constant: kfp compiles f"foo-{x}" (and a list or dict holding x) into a
