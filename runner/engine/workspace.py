@@ -12,7 +12,7 @@ from __future__ import annotations
 from backends.base import WORKSPACE_PATH, Workspace
 from runner import artifacts
 from runner.engine.graph import Node
-from runner.spec.model import PipelineSpec
+from runner.spec.model import Container, PipelineSpec
 from runner.spec.workspace import PLACEHOLDER
 from runner.store import RunRecord
 
@@ -36,7 +36,13 @@ def for_run(spec: PipelineSpec, run: RunRecord) -> Workspace | None:
 
 
 def uses(node: Node, path: str) -> bool:
-    """Whether the node's task uses the workspace that its tasks see at `path` (Kubeflow's rule)."""
+    """Whether the node's task uses the workspace that its tasks see at `path`: Kubeflow's rule, and a
+    command naming `{{$.workspace_path}}` itself (which kfp.local resolves, and flow with it)."""
+    container = node.component.executor
+    if isinstance(container, Container) and any(
+        PLACEHOLDER in argument for argument in (*container.command, *container.args)
+    ):
+        return True
     for value in node.params.values():
         if isinstance(value, str) and (path in value or WORKSPACE_PATH in value or PLACEHOLDER in value):
             return True

@@ -45,6 +45,33 @@ root:
 platforms: {kubernetes: {pipelineConfig: {workspace: {size: 1Mi}}}}
 """
 
+# `{{$.workspace_path}}` in a command itself (which kfp.local resolves): the task gets the workspace too.
+IN_COMMAND = """
+pipelineInfo: {name: workspace-in-command}
+schemaVersion: 2.1.0
+components:
+  comp-write: {executorLabel: exec-write}
+  comp-read:
+    executorLabel: exec-read
+    outputDefinitions: {parameters: {got: {parameterType: STRING}}}
+deploymentSpec:
+  executors:
+    exec-write:
+      container: {image: busybox:latest, command: [sh, -c, 'echo hi > "$0/f"', "{{$.workspace_path}}"]}
+    exec-read:
+      container:
+        image: busybox:latest
+        command: [sh, -c, 'cat "$0/f" > "$1"', "{{$.workspace_path}}",
+                  "{{$.outputs.parameters['got'].output_file}}"]
+root:
+  dag:
+    tasks:
+      write: {componentRef: {name: comp-write}, taskInfo: {name: write}}
+      read: {componentRef: {name: comp-read}, taskInfo: {name: read}, dependentTasks: [write]}
+---
+platforms: {kubernetes: {pipelineConfig: {workspace: {size: 1Mi}}}}
+"""
+
 
 def test_the_suites_pipeline_is_what_kfp_compiles(tmp_path: Path) -> None:
     """The suite runs without kfp, so it keeps kfp's compiled text; it must be kfp 2.17.3's own."""
@@ -76,3 +103,14 @@ def test_removing_a_workspace_never_follows_its_links(tmp_path: Path, backend: s
         assert_succeeded(result)
         assert not (tmp_path / "flow" / "workspaces" / result.run_id).exists()
     assert (precious / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("backend", ["process", "docker"])
+def test_a_command_naming_the_workspace_gets_it(tmp_path: Path, backend: str) -> None:
+    if backend == "docker":
+        require_docker()
+    options = {"image_map": TEST_IMAGE_MAP, "pull": "never"}
+    with FlowSession(backend, tmp_path / "flow", backend_options=options) as session:
+        result = session.run(IN_COMMAND)
+    assert_succeeded(result)
+    assert result.tasks["read"].outputs == {"got": "hi\n"}
