@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from kubernetes import client, config
 
 from backends.base import REASON_IMAGE, REASON_LOST, REASON_OOM, REASON_UNSCHEDULABLE, BackendError
 from backends.k8s import DEFAULT_FILES_IMAGE, KubernetesBackend
-from backends.k8s.volume import HelperPod
+from backends.k8s.volume import HelperPod, helper_name
 from runner.store import RunState, SQLiteStore
 from runner.testing.conformance import WIRING
 from runner.testing.session import FlowSession
@@ -205,50 +206,79 @@ def test_ctrl_c_deletes_the_run_pods_and_resume_finishes_the_run(tmp_path: Path)
     assert held is not None and held.state.value == "SUCCEEDED" and held.attempts == 2
 
 
+@pytest.fixture
+def own_claim(tmp_path: Path) -> Iterator[str]:
+    """A claim of the test's own on a hostPath volume, so that its volume helper is no other test's."""
+    require_cluster()
+    name = f"flow-test-helper-{uuid.uuid4().hex[:8]}"
+    volume = {
+        "metadata": {"name": name},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": name,
+            "hostPath": {"path": str(tmp_path / "volume"), "type": "DirectoryOrCreate"},
+        },
+    }
+    claim = {
+        "metadata": {"name": name},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": name,
+            "resources": {"requests": {"storage": "1Gi"}},
+        },
+    }
+    admin = core_api(admin_kubeconfig())
+    admin.create_persistent_volume(volume)
+    admin.create_namespaced_persistent_volume_claim(TEST_NAMESPACE, claim)
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(client.exceptions.ApiException):
+            admin.delete_namespaced_pod(helper_name(name), TEST_NAMESPACE, grace_period_seconds=0)
+        admin.delete_namespaced_persistent_volume_claim(name, TEST_NAMESPACE)
+        admin.delete_persistent_volume(name)
+
+
+def wait_for_pod(core: client.CoreV1Api, name: str, phase: str | None) -> None:
+    """Until the pod is in `phase`, or gone for None."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        found = core.list_namespaced_pod(TEST_NAMESPACE, field_selector=f"metadata.name={name}").items
+        if (found[0].status.phase if found else None) == phase:
+            return
+        assert time.monotonic() < deadline, f"pod {name} is not {phase or 'gone'}"
+        time.sleep(0.2)
+
+
 @pytest.mark.parametrize("left", ["an unpullable image", "another image"])
-def test_a_volume_helper_that_cannot_serve_is_replaced(left: str) -> None:
+def test_a_volume_helper_that_cannot_serve_is_replaced(own_claim: str, left: str) -> None:
     """A helper pod an earlier run left failing (its image map named an image the node lacks), or made
     with another image, is not reused: the next engine replaces it with its own."""
-    require_cluster()
-    backend = KubernetesBackend(**cluster_options())
-    root = f"pvc://{TEST_NAMESPACE}/flow-root"
+    backend = KubernetesBackend(**cluster_options(), pvc=own_claim)
+    core = core_api(flow_kubeconfig())
     try:
         helper = backend.helper
-        core = core_api(flow_kubeconfig())
-        with contextlib.suppress(client.exceptions.ApiException):
-            core.delete_namespaced_pod(helper.name, TEST_NAMESPACE, grace_period_seconds=0)
-        deadline = time.monotonic() + WAIT_SECONDS
-        while core.list_namespaced_pod(TEST_NAMESPACE, field_selector=f"metadata.name={helper.name}").items:
-            assert time.monotonic() < deadline, "the old helper pod is not gone"
-            time.sleep(0.2)
         other = "flow-test/no-such-image:1" if left == "an unpullable image" else "flow-test/python:3.11"
-        manifest = HelperPod(core, helper.settings, other).manifest()
-        core.create_namespaced_pod(TEST_NAMESPACE, manifest)
-        if left == "another image":  # running, as a helper of an engine with another image map would be
-            while core.read_namespaced_pod(helper.name, TEST_NAMESPACE).status.phase != "Running":
-                assert time.monotonic() < deadline, "the other helper never ran"
-                time.sleep(0.2)
-        files = backend.files(root)
+        core.create_namespaced_pod(TEST_NAMESPACE, HelperPod(core, helper.settings, other).manifest())
+        if left == "another image":  # running, as the helper of an engine with another image map would be
+            wait_for_pod(core, helper.name, "Running")
+        files = backend.files(f"pvc://{TEST_NAMESPACE}/{own_claim}")
         files.write("helper-check", b"served")
         assert files.read(["helper-check"]) == {"helper-check": b"served"}
         pod = core.read_namespaced_pod(helper.name, TEST_NAMESPACE)
         assert [c.image for c in pod.spec.containers] == [TEST_BUSYBOX_IMAGE]
-        files.reset("helper-check", create=False)
     finally:
         backend.close()
 
 
-def test_a_volume_helper_that_cannot_run_is_not_left_behind() -> None:
-    require_cluster()
-    broken = KubernetesBackend(**{**cluster_options(), "files_image": "flow-test/no-such-image:1"})
-    core = core_api(flow_kubeconfig())
+def test_a_volume_helper_that_cannot_run_is_not_left_behind(own_claim: str) -> None:
+    options = {**cluster_options(), "files_image": "flow-test/no-such-image:1", "pvc": own_claim}
+    broken = KubernetesBackend(**options)
     try:
         with pytest.raises(BackendError, match="cannot run"):
-            broken.files(f"pvc://{TEST_NAMESPACE}/flow-root").read(["anything"])
-        deadline = time.monotonic() + WAIT_SECONDS
-        name = broken.helper.name
-        while core.list_namespaced_pod(TEST_NAMESPACE, field_selector=f"metadata.name={name}").items:
-            assert time.monotonic() < deadline, "the helper that cannot run is left behind"
-            time.sleep(0.2)
+            broken.files(f"pvc://{TEST_NAMESPACE}/{own_claim}").read(["anything"])
+        wait_for_pod(core_api(flow_kubeconfig()), broken.helper.name, None)
     finally:
         broken.close()
