@@ -2,19 +2,7 @@
 one per sample, each doing what its sample does in code of our own; test_kfp_samples.py runs them and
 expects what the Kubeflow Pipelines backend gives.
 
-Samples not here, and why (the tests cannot have what they need):
-- parallel_join, sequential: read gs:// files with gsutil in the google/cloud-sdk image (GCP, internet).
-  Their shape (downloads in parallel or in sequence, then a join) is kept with a file of the run's root.
-- secret: lists GCS buckets with GCP credentials and google-cloud-storage on python:3.7 (GCP, internet).
-- train_until_good: loads its components from URLs and queries BigQuery (internet, GCP); it also recurses
-  through kfp v1's `graph_component`, which kfp 2 no longer has.
-- recursion: kfp v1 only (`dsl.ContainerOp`, `graph_component`); kfp 2 cannot compile it.
-- resource_spec/runtime_resource_request_gpu: needs a GPU and the pytorch CUDA image.
-- kubernetes_pvc: kfp-kubernetes' CreatePVC/DeletePVC compile to stub images (argostub/createpvc) that the
-  KFP backend's driver carries out itself (backend/src/v2/driver/k8s.go); flow does not (README: known
-  differences), and the sample's storage class `standard` does not exist on the test cluster.
-- tfx-oss: TFX on GCP (internet). kfp_env_validation.ipynb checks a Kubeflow installation through its API.
-- caching.ipynb is caching_sample.py in a notebook; multiple_outputs.ipynb's pipeline is here.
+The samples that cannot run here are listed, with the reason, in test_kfp_samples.py.
 
 No `from __future__ import annotations` here: kfp reads the components' annotations as real types.
 """
