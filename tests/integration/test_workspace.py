@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from kfp import compiler
 
+from runner import reruns
 from runner.testing import assert_succeeded
 from runner.testing.conformance import WORKSPACE
 from runner.testing.session import FlowSession
@@ -114,3 +115,18 @@ def test_a_command_naming_the_workspace_gets_it(tmp_path: Path, backend: str) ->
         result = session.run(IN_COMMAND)
     assert_succeeded(result)
     assert result.tasks["read"].outputs == {"got": "hi\n"}
+
+
+def test_a_rerun_of_a_succeeded_run_removes_the_workspace_it_made_again(tmp_path: Path) -> None:
+    workspaces = tmp_path / "flow" / "workspaces"
+    with FlowSession("process", tmp_path / "flow") as session:
+        first = session.run(WORKSPACE)
+        assert_succeeded(first)
+        again = reruns.rerun(first.run_id, "write-note", backend=session.backend, store=session.store)
+        assert_succeeded(again)
+        assert session.store is not None
+        record = session.store.task(again.run_id, "write-note")
+    # The rerun used the workspace of the run it re-ran (gone since that run succeeded, so made anew),
+    # and removed it once it succeeded too: nothing may resume that run any more.
+    assert record is not None and record.inputs["workspace"] == str(workspaces / first.run_id)
+    assert not any(workspaces.iterdir())
