@@ -136,7 +136,8 @@ def test_unenforced_limits_are_said_once_per_run_and_the_peak_recorded(
     limits = {"resourceMemoryLimit": "64Mi", "resourceCpuLimit": "500m"}
     hog = "import time; block = bytearray(96 * 1024 * 1024); time.sleep(0.2)"
     steps = {
-        name: Step(hog, command=(sys.executable, "-c"), resources=limits) for name in ("first", "second")
+        name: Step(hog, command=(sys.executable, "-c"), resources=dict(limits))
+        for name in ("first", "second")
     }
     with caplog.at_level(logging.WARNING, logger="backends.process"):
         result = run(pipeline(steps), backend=ProcessBackend(), root=tmp_path / "root")
