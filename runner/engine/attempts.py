@@ -16,9 +16,13 @@ from runner.engine import platform, resources, workspace
 from runner.engine.external import NOTHING_REACHED, Reached
 from runner.engine.graph import ArtifactRef, Node
 from runner.engine.placeholders import Context, Template, fill, has_placeholders, render, template
+from runner.errors import FlowError
 from runner.spec.model import Component, Container, PipelineSpec
 
 LOG_TAIL_LINES = 10
+# The images kfp-kubernetes gives its claim steps: stubs that Kubeflow's driver acts on itself
+# (backend/src/v2/driver/k8s.go) instead of running them.
+_DRIVER_STUBS = {"argostub/createpvc": "CreatePVC", "argostub/deletepvc": "DeletePVC"}
 _NOT_NAME = re.compile(r"[^a-z0-9]+")
 
 # Python components write their output as they go, so `flow logs -f` follows them live and a traceback
@@ -134,9 +138,17 @@ def pipeline_values(spec: PipelineSpec, run_id: str, created_at: float, task_roo
 
 
 def build(node: Node, attempt: int, run: RunContext, reached: Reached = NOTHING_REACHED) -> TaskSpec:
-    """The TaskSpec of the node's attempt number `attempt`. Raises FlowError for a bad placeholder.
+    """The TaskSpec of the node's attempt number `attempt`. Raises FlowError for a bad placeholder, or a
+    kfp-kubernetes step that only Kubeflow's driver does.
     `reached`: its input artifacts outside the root, by URI, as the task reads them (ExternalArtifacts)."""
     executor = run.executor(node.component)
+    stub = _DRIVER_STUBS.get(executor.container.image)
+    if stub is not None:
+        raise FlowError(
+            f"kfp-kubernetes {stub} is done by Kubeflow's own driver, not by a container, and flow does "
+            "not do it: mount an existing claim with mount_pvc",
+            node.task.where,
+        )
     inputs = _as_read(node.artifacts, reached.refs) if reached.refs else node.artifacts
     executor_input = _executor_input(node, inputs, executor, run)
     container = executor.container

@@ -13,7 +13,7 @@ No `from __future__ import annotations` here: kfp reads the components' annotati
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 from kfp.dsl import Artifact, Input, Output
 from kfp.dsl.graph_component import GraphComponent
 
@@ -144,6 +144,18 @@ def exit_codes_in_turn(counter_dir: str, name: str, codes: str) -> None:
     code = int(codes.split(",")[attempt - 1])
     print(f"attempt {attempt} exits with {code}")
     sys.exit(code)
+
+
+@component
+def write_to_claim() -> None:
+    with open("/claim/data.txt", "w") as handle:
+        handle.write("kept on the claim")
+
+
+@component
+def read_from_claim() -> str:
+    with open("/mounted-again/data.txt") as handle:
+        return handle.read()
 
 
 @dsl.container_component
@@ -286,6 +298,16 @@ def runtime_resource_request(n: int = 11234567) -> int:
 def retried_exit_codes(counter_dir: str) -> None:
     exit_codes_in_turn(counter_dir=counter_dir, name="first", codes="3,2,1,0").set_retry(10)
     exit_codes_in_turn(counter_dir=counter_dir, name="second", codes="1,0").set_retry(5)
+
+
+@pipeline("claim-for-the-run")
+def claim_for_the_run() -> None:
+    claim = kubernetes.CreatePVC(pvc_name_suffix="-run-data", access_modes=["ReadWriteOnce"], size="1Gi")
+    written = write_to_claim()
+    read = read_from_claim().after(written)
+    kubernetes.mount_pvc(written, pvc_name=claim.outputs["name"], mount_path="/claim")
+    kubernetes.mount_pvc(read, pvc_name=claim.outputs["name"], mount_path="/mounted-again")
+    kubernetes.DeletePVC(pvc_name=claim.outputs["name"]).after(read)
 
 
 @pipeline("parallel-join")

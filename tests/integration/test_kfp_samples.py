@@ -14,7 +14,7 @@ Samples not here, and why (the tests cannot have what they need):
 - resource_spec/runtime_resource_request_gpu: needs a GPU and the pytorch CUDA image.
 - kubernetes_pvc: kfp-kubernetes' CreatePVC/DeletePVC compile to stub images (argostub/createpvc) that the
   KFP backend's driver carries out itself (backend/src/v2/driver/k8s.go); flow does not (README: known
-  differences), and the sample's storage class `standard` does not exist on the test cluster.
+  differences). test_a_claim_made_by_the_pipeline_is_refused checks that it says so.
 - tfx-oss: TFX on GCP (internet). kfp_env_validation.ipynb checks a Kubeflow installation through its API.
 - caching.ipynb is caching_sample.py in a notebook; multiple_outputs.ipynb's pipeline is here.
 """
@@ -249,3 +249,18 @@ def test_sequential_steps(backend: Backend, tmp_path: Path) -> None:
     assert result.succeeded, result.error
     assert result.tasks["copy-file"].outputs == {"copied": "passed along"}
     assert "passed along" in result.tasks["print-one"].log()
+
+
+def test_a_claim_made_by_the_pipeline_is_refused(process: Backend, tmp_path: Path) -> None:
+    """kubernetes/kubernetes_pvc.py: flow does not make claims as the backend's driver does (README: known
+    differences), and says so in one line instead of starting the stub image."""
+    result = run_kfp(ks.claim_for_the_run, process, tmp_path)
+    assert result.state == RunState.FAILED
+    create = result.tasks["createpvc"]
+    assert create.state == FAILED and create.attempts == 0
+    assert create.error == (
+        "kfp-kubernetes CreatePVC is done by Kubeflow's own driver, not by a container, and flow does not do "
+        "it: mount an existing claim with mount_pvc"
+    )
+    skipped = {p for p, t in result.tasks.items() if t.state == TaskState.SKIPPED_UPSTREAM_FAILED}
+    assert skipped == {"write-to-claim", "read-from-claim", "deletepvc"}
