@@ -225,8 +225,9 @@ def _print_log(store: Store, run_logs: RunLogs, task: TaskRecord, follow: bool) 
 @click.option("--pull", type=click.Choice(PULL_POLICIES), help="As for flow run.")
 @reports_errors
 def artifacts(run_id: str, download: Path | None, image_map: tuple[str, ...], pull: str | None) -> None:
-    """List a run's artifacts with their URIs (relative to the run's root) and sizes; with --download, copy
-    the run's files (on a cluster, out of its volume) into a local folder."""
+    """List a run's artifacts with their URIs (relative to the run's root, an imported one outside it as
+    given) and sizes; with --download, copy the run's files (on a cluster, out of its volume) into a local
+    folder: an imported artifact outside the run's folder is not among them."""
     with api.open_store() as store:
         record = store.run(run_id)
         if download is not None:
