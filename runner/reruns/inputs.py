@@ -8,7 +8,7 @@ at the same place first; a copy already there with the recorded content is kept.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,9 @@ from runner.store import ArtifactRecord, Store, TaskRecord
 Notify = Callable[[str], None]
 
 
-def parameter_values(task: TaskRecord, component: Component) -> dict[str, Any]:
-    """The input parameter values the task was given."""
-    return {name: task.inputs[name] for name in component.inputs.parameters if name in task.inputs}
+def parameter_values(task: TaskRecord, names: Iterable[str]) -> dict[str, Any]:
+    """The values the task was given for these inputs (the rerun pipeline's root takes them)."""
+    return {name: task.inputs[name] for name in names if name in task.inputs}
 
 
 def artifact_refs(store: Store, task: TaskRecord, component: Component) -> dict[str, list[ArtifactRef]]:

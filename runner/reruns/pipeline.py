@@ -16,6 +16,7 @@ from runner.engine.platform import NAMED_ENTRIES
 from runner.errors import UsageError
 from runner.reruns.target import WHERE, Target
 from runner.spec import PipelineSpec, load_text
+from runner.spec.quantities import input_placeholder
 from runner.spec.yamldoc import dump_documents, parse_documents
 
 # The keys of an old-style PVC mount entry that name the claim on the entry itself.
@@ -45,6 +46,16 @@ def one_task_pipeline(target: Target, name_value: NameLookup) -> PipelineSpec:
             "artifacts": {a: {"componentInputArtifact": a} for a in interface_in.get("artifacts") or {}},
         },
     }
+    executor = doc["deploymentSpec"]["executors"][label]
+    # Inputs the executor's resources name (kfp's `set_cpu_limit(param)` binds one to the task without the
+    # component declaring it): the rerun's root takes them too, with the values the task had.
+    resource_inputs = [n for n in _resource_inputs(executor) if n not in task["inputs"]["parameters"]]
+    for input_name in resource_inputs:
+        task["inputs"]["parameters"][input_name] = {"componentInputParameter": input_name}
+    root_inputs = copy.deepcopy(interface_in)
+    if resource_inputs:
+        declared = root_inputs.setdefault("parameters", {})
+        declared.update({n: {"parameterType": "STRING"} for n in resource_inputs})
     if "retryPolicy" in raw_task:
         task["retryPolicy"] = raw_task["retryPolicy"]
     outputs = {
@@ -60,9 +71,9 @@ def one_task_pipeline(target: Target, name_value: NameLookup) -> PipelineSpec:
     rerun_doc = {
         **{k: v for k, v in doc.items() if k in ("pipelineInfo", "schemaVersion", "sdkVersion")},
         "components": {component_name: component},
-        "deploymentSpec": {"executors": {label: doc["deploymentSpec"]["executors"][label]}},
+        "deploymentSpec": {"executors": {label: executor}},
         "root": {
-            "inputDefinitions": interface_in,
+            "inputDefinitions": root_inputs,
             "outputDefinitions": interface_out,
             "dag": {"tasks": {name: task}, "outputs": outputs},
         },
@@ -82,6 +93,14 @@ def one_task_pipeline(target: Target, name_value: NameLookup) -> PipelineSpec:
         texts.append(dump_documents({"platforms": {"kubernetes": kubernetes}}))
     source = f"rerun of {target.run.run_id} task {target.task.path}"
     return load_text("---\n".join(texts), source)
+
+
+def _resource_inputs(executor: Mapping[str, Any]) -> list[str]:
+    """The input parameters the container's resource fields name, in the order of the fields."""
+    resources = ((executor.get("container") or {}).get("resources")) or {}
+    fields = [*resources.values(), *((resources.get("accelerator") or {}).values())]
+    names = (input_placeholder(value) for value in fields)
+    return list(dict.fromkeys(name for name in names if name is not None))
 
 
 def _raw_task(doc: Mapping[str, Any], path: str) -> Mapping[str, Any]:

@@ -55,7 +55,7 @@ def rerun(
         target = find(store, run_id, task)
         spec = one_task_pipeline(target, name_lookup(store, target))
         component = _component(spec)
-        params = inputs.parameter_values(target.task, component)
+        params = inputs.parameter_values(target.task, spec.root.inputs.parameters)
         refs = inputs.artifact_refs(store, target.task, component)
         runtime = _backend(target.run, backend, backend_options, notify)
         try:

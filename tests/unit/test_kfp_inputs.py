@@ -289,3 +289,29 @@ def test_a_hostile_run_of_unclosed_placeholders_is_read_in_one_pass() -> None:
     would scan to the text's end: a pipeline file could hold the engine for as long as its length squared."""
     text = "{{$.inputs.parameters['" * 20_000 + "x']}}"
     assert INPUT_PLACEHOLDER.findall(text) == ["x"]
+
+
+def test_a_rerun_gives_the_resources_the_values_the_task_had(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The component does not declare the inputs its resources name; the rerun binds them all the same."""
+    monkeypatch.setenv("FLOW_HOME", str(tmp_path))
+    pipeline = resourced({"resourceCpuLimit": placeholder("pipelinechannel--cpu")})
+    pipeline.doc["root"]["dag"]["tasks"]["use"]["inputs"] = {
+        "parameters": {"pipelinechannel--cpu": {"componentInputParameter": "cpu"}}
+    }
+    pipeline.doc["root"]["inputDefinitions"] = {"parameters": {"cpu": {"parameterType": "STRING"}}}
+    with SQLiteStore(tmp_path / "db") as store:
+        first = runner.run(
+            pipeline.yaml(),
+            backend=FakeBackend(),
+            root=tmp_path / "root",
+            store=store,
+            params={"cpu": "250m"},
+        )
+        backend = FakeBackend()
+        again = runner.rerun(first.run_id, "use", backend=backend, store=store)
+    assert again.succeeded
+    (spec,) = backend.submitted
+    assert spec.resources.cpu_limit == 0.25
+    assert again.tasks["use"].component_digest == first.tasks["use"].component_digest
