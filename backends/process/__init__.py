@@ -97,13 +97,14 @@ class ProcessBackend(Backend):
         Path(task.log_path).parent.mkdir(parents=True, exist_ok=True)
         if task.staging is not None:
             self._staging.stage_in(task.staging, self._staged)
-        argv = venvs.wrap([*task.command, *task.args], venvs.venvs_folder())
         env = task_environment(os.environ, task)
+        argv = [*task.command, *task.args]
         if shutil.which(argv[0], path=env["PATH"]) is None:
             raise PermanentBackendError(f"cannot start {argv[0]!r}: no such executable on the task's PATH")
         self._warn_unenforced(task)
+        start = venvs.launch(argv, venvs.venvs_folder(), env)
         workdir = tempfile.mkdtemp(prefix=f"{task.name}-")
-        reaped = [sys.executable, "-I", "-S", reaper.__file__, str(_KILL_GRACE_SECONDS), *argv]
+        reaped = [sys.executable, "-I", "-S", reaper.__file__, str(_KILL_GRACE_SECONDS), *start.argv]
         # Only its owner reads it, as the store.
         with open(os.open(task.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as log_file:
             try:
@@ -113,12 +114,16 @@ class ProcessBackend(Backend):
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
                     cwd=workdir,
-                    env=env,
+                    env=start.env,
                     start_new_session=True,  # its own process group, so cancel reaches its children
+                    pass_fds=() if start.lock is None else (start.lock,),  # the reaper holds the venv
                 )
             except OSError as exc:
                 shutil.rmtree(workdir, ignore_errors=True)
                 raise PermanentBackendError(f"cannot start the task's reaper: {exc.strerror}") from exc
+            finally:
+                if start.lock is not None:
+                    os.close(start.lock)
         self._processes[task.name] = _Process(task, popen, workdir)
         return task.name
 

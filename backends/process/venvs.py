@@ -5,10 +5,11 @@ a virtual environment built once per list of install steps, at $FLOW_HOME/venvs/
 venv sees flow's own site-packages after its own (a .pth file), so what flow's environment already has
 (kfp, say) needs no download, and what a task installs, upgrades or downgrades lands in the venv only.
 
-Such a task starts as `python .../venvs.py FOLDER STEPS -- COMMAND...`: that process builds
-the venv under an exclusive lock (tasks never build the same venv at once), keeps a shared lock on it for
-the task's whole life (pruning never removes a venv in use), then execs the command with the venv first on
-PATH. The task's own pip step then finds everything installed.
+While its venv is not built, such a task starts as `python .../venvs.py FOLDER STEPS -- COMMAND...`:
+that process builds the venv under an exclusive lock (tasks never build the same venv at once), keeps a
+shared lock on it for the task's whole life (pruning never removes a venv in use), then execs the command
+with the venv first on PATH. Once it is built, the backend takes the shared lock and starts the command in
+it directly. The task's own pip step then finds everything installed.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import sys
 import sysconfig
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
@@ -92,13 +94,53 @@ def _line_steps(line: str) -> list[list[str]]:
     return steps
 
 
-def wrap(argv: list[str], folder: Path) -> list[str]:
-    """The command a task runs: through its venv when it installs packages, else unchanged."""
+@dataclass
+class Launch:
+    """How a task starts: its command and environment, and a file descriptor holding a shared lock on its
+    venv that the task's process inherits (the starter closes its own copy once the process runs)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    lock: int | None = None
+
+
+def launch(argv: list[str], folder: Path, env: dict[str, str]) -> Launch:
+    """A task's start: unchanged when it installs nothing; straight into its venv when that is built (the
+    engine then spares a Python start per task); else through this file, which builds it first."""
     steps = install_steps(argv)
     if not steps:
-        return argv
+        return Launch(argv, env)
+    home = folder / digest(steps)
+    lock = _hold_if_ready(folder, home)
+    if lock is not None:
+        return Launch(argv, venv_environment(home, env), lock)
     # Run as a file, not with -m: the package's own imports need not load before each such task.
-    return [sys.executable, os.path.abspath(__file__), str(folder), json.dumps(steps), "--", *argv]
+    wrapper = [sys.executable, os.path.abspath(__file__), str(folder), json.dumps(steps), "--", *argv]
+    return Launch(wrapper, env)
+
+
+def _hold_if_ready(folder: Path, home: Path) -> int | None:
+    """A shared lock on a built venv, or None (not built, being built, or a folder the wrapper refuses)."""
+    if not (home / READY).exists():
+        return None
+    try:
+        _own_folder(folder)
+    except InstallError:
+        return None  # the wrapper says why
+    lock = os.open(folder / f"{home.name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        os.utime(home / READY)  # its last use, for pruning; it is not pruned while held
+    except OSError:  # being built, or pruned meanwhile
+        os.close(lock)
+        return None
+    return lock
+
+
+def venv_environment(home: Path, env: dict[str, str]) -> dict[str, str]:
+    """`env` with the venv first on PATH, as its activation would have it."""
+    path = os.pathsep.join([str(home / "bin"), env.get("PATH", os.defpath)])
+    return {**env, "VIRTUAL_ENV": str(home), "PATH": path}
 
 
 def digest(steps: list[list[str]]) -> str:
@@ -264,8 +306,7 @@ def main(argv: list[str]) -> None:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot make the task's venv: {exc}")
-    path = os.environ.get("PATH", os.defpath)
-    env = {**os.environ, "VIRTUAL_ENV": str(home), "PATH": os.pathsep.join([str(home / "bin"), path])}
+    env = venv_environment(home, dict(os.environ))
     sys.stdout.flush()
     try:
         os.execvpe(command[0], command, env)

@@ -58,8 +58,8 @@ def test_commands_that_install_nothing_run_unchanged(tmp_path: Path) -> None:
         ["sh", "-c", "echo pip install x > notes.txt"],
         ["echo", "-c", "pip install x"],
     ):
-        assert venvs.wrap(argv, tmp_path) == argv
-    assert venvs.wrap(["sh", "-c", "echo hi"], tmp_path) == ["sh", "-c", "echo hi"]
+        assert venvs.launch(argv, tmp_path, {}) == venvs.Launch(argv, {})
+    assert venvs.launch(["sh", "-c", "echo hi"], tmp_path, {}).argv == ["sh", "-c", "echo hi"]
 
 
 @pytest.mark.parametrize(
@@ -118,16 +118,27 @@ def test_the_wrapper_runs_the_command_in_the_venv_or_says_in_one_line_why_not(tm
     folder = tmp_path / "venvs"
     steps = [["--quiet", "kfp==2.17.3", "--no-deps"]]  # flow's environment has it: no pip run, offline
     probe = "import sys, kfp; print(sys.prefix); print(kfp.__version__)"
-    script = f'python3 -c "{probe}" && command -v pip && echo "$VIRTUAL_ENV"'
-    wrapped = venvs.wrap(["sh", "-c", f"pip install --quiet kfp==2.17.3 --no-deps; {script}"], folder)
-    done = subprocess.run(wrapped, cwd=tmp_path, capture_output=True, text=True, check=False)
+    script = f'pip install --quiet kfp==2.17.3 --no-deps; python3 -c "{probe}" && command -v pip'
+    command = ["sh", "-c", f'{script} && echo "$VIRTUAL_ENV"']
+    first = venvs.launch(command, folder, dict(os.environ))
+    assert first.argv[-4:] == ["--", *command] and first.lock is None  # not built yet: the wrapper builds
+    done = subprocess.run(first.argv, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     (home,) = [p for p in folder.iterdir() if p.is_dir()]
     assert home.name == venvs.digest(steps)
-    lines = done.stdout.splitlines()
-    assert lines[-4:] == [str(home), "2.17.3", str(home / "bin" / "pip"), str(home)]
+    assert done.stdout.splitlines()[-4:] == [str(home), "2.17.3", str(home / "bin" / "pip"), str(home)]
 
-    broken = venvs.wrap(["sh", "-c", "pip install --quiet kfp==2.17.3 --no-deps"], folder)
+    built = venvs.launch(command, folder, dict(os.environ))
+    assert built.argv == command and built.lock is not None  # straight into the venv, holding it
+    try:
+        assert built.env["VIRTUAL_ENV"] == str(home)
+        assert built.env["PATH"].startswith(f"{home / 'bin'}{os.pathsep}")
+        venvs.prune(folder, time.time() + 1)  # every venv counts as unused, but this one is held
+        assert (home / venvs.READY).exists()
+    finally:
+        os.close(built.lock)
+
+    broken = venvs.launch(command, tmp_path / "other", dict(os.environ)).argv
     broken[broken.index("--") + 1] = "flow-no-such-shell"
     failed = subprocess.run(broken, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert failed.returncode == 1
