@@ -515,6 +515,8 @@ def _validate_acyclic(dag: Dag, dag_path: str, loader: _Loader) -> None:
     graph: nx.DiGraph[str] = nx.DiGraph()
     graph.add_nodes_from(dag.tasks)
     graph.add_edges_from((dep, task.name) for task in dag.tasks.values() for dep in task.upstream)
+    if nx.is_directed_acyclic_graph(graph):  # the common case, and far cheaper than looking for a cycle
+        return
     try:
         cycle = nx.find_cycle(graph)
     except nx.NetworkXNoCycle:

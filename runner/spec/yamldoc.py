@@ -43,7 +43,7 @@ class _Scalars:
                 return str(tag)
         return _STR
 
-    def value(self, event: yaml.ScalarEvent, where: str) -> Any:
+    def value(self, event: yaml.ScalarEvent, source: str) -> Any:
         plain = event.implicit[0] and event.tag in (None, "!")
         if plain:
             try:
@@ -58,15 +58,16 @@ class _Scalars:
         if tag == _STR:
             result: Any = event.value
         elif tag == _MERGE:
-            raise SpecError("YAML merge keys ('<<') are not allowed in pipeline files", where)
+            raise SpecError("YAML merge keys ('<<') are not allowed in pipeline files", _where(source, event))
         elif tag in self.constructor.yaml_constructors and tag not in (_MAP, _SEQ):
             node = ScalarNode(tag, event.value, style=event.style)  # errors are placed by the caller
             try:
                 result = self.constructor.yaml_constructors[tag](self.constructor, node)
             except (yaml.YAMLError, ValueError) as exc:
-                raise SpecError(f"bad {tag.rsplit(':', 1)[-1]} value {event.value!r}: {exc}", where) from None
+                problem = f"bad {tag.rsplit(':', 1)[-1]} value {event.value!r}: {exc}"
+                raise SpecError(problem, _where(source, event)) from None
         else:
-            raise SpecError(f"YAML tag {tag!r} is not allowed in pipeline files", where)
+            raise SpecError(f"YAML tag {tag!r} is not allowed in pipeline files", _where(source, event))
         if plain:
             self.plain[event.value] = result
         return result
@@ -104,45 +105,55 @@ def parse_documents(text: str, source: str) -> list[Any]:
 def _documents(parser: Any, source: str) -> list[Any]:
     scalars = _Scalars()
     documents: list[Any] = []
-    # The open collections, innermost last: a list, or a dict and the key read for its next value.
+    # The open collections, innermost last: [the dict or list, the key read for a dict's next value, its
+    # start event]. Types are compared exactly: this loop runs once for every node of the file.
     stack: list[list[Any]] = []
+    scalar, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    plain = scalars.plain
     try:
         while True:
             event = parser.get_event()
-            if isinstance(event, yaml.ScalarEvent):
-                value: Any = scalars.value(event, _where(source, event))
-            elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            kind = type(event)
+            if kind is scalar:
+                if event.tag is None and event.value in plain and event.implicit[0]:
+                    value: Any = plain[event.value]
+                elif event.tag is None and not event.implicit[0]:  # quoted, untagged: a string
+                    value = event.value
+                else:
+                    value = scalars.value(event, source)
+            elif kind is mapping_start or kind is sequence_start:
                 if len(stack) >= MAX_DEPTH:
                     raise SpecError(f"nested deeper than {MAX_DEPTH} levels", _where(source, event))
-                is_map = isinstance(event, yaml.MappingStartEvent)
-                _check_collection_tag(event, _MAP if is_map else _SEQ, source)
+                is_map = kind is mapping_start
+                if event.tag not in (None, "!"):
+                    _check_collection_tag(event, _MAP if is_map else _SEQ, source)
                 stack.append([{} if is_map else [], _NO_KEY, event])
                 continue
-            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            elif kind in ends:
                 value, _, event = stack.pop()  # errors below point at where the collection starts
-            elif isinstance(event, yaml.AliasEvent):
+            elif kind is yaml.AliasEvent:
                 raise SpecError(
                     f"YAML alias *{event.anchor} is not allowed in pipeline files (kfp never writes one)",
                     _where(source, event),
                 )
-            elif isinstance(event, yaml.DocumentEndEvent):
-                continue
-            elif isinstance(event, yaml.StreamEndEvent):
+            elif kind is yaml.StreamEndEvent:
                 return documents
-            else:  # stream and document starts
+            else:  # stream and document starts and ends
                 continue
             if not stack:
                 documents.append(value)
                 continue
             top = stack[-1]
-            if isinstance(top[0], list):
-                top[0].append(value)
+            collection = top[0]
+            if type(collection) is list:
+                collection.append(value)
             elif top[1] is _NO_KEY:
                 if isinstance(value, list | dict):
                     raise SpecError("a collection used as a mapping key", _where(source, event))
                 top[1] = value
             else:
-                top[0][top[1]] = value
+                collection[top[1]] = value
                 top[1] = _NO_KEY
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

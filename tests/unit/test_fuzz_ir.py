@@ -21,6 +21,7 @@ from backends.fake import FakeBackend
 from runner.errors import FlowError, SpecError
 from runner.spec import load_text
 from runner.spec.schema import pipeline_schema
+from runner.spec.yamldoc import PlainDumper, parse_documents
 from runner.store import SQLiteStore
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "kfp-corpus" / "pipelines"
@@ -195,3 +196,13 @@ def test_yaml_aliases_and_recursive_anchors_are_refused(data: st.DataObject) -> 
     with pytest.raises(SpecError, match="YAML alias") as refused:
         load_text(text)
     assert_flow_error(refused.value)
+
+
+@FUZZ
+@given(document=values, flow_style=st.booleans())
+def test_the_pipeline_yaml_reader_reads_what_pyyaml_reads(document: Any, flow_style: bool) -> None:
+    """flow reads YAML from libyaml's events itself (runner/spec/yamldoc.py): the same values as PyYAML's
+    safe loader, for every kind of scalar and nesting either style writes."""
+    text = yaml.dump(document, Dumper=PlainDumper, default_flow_style=flow_style)
+    (read,) = parse_documents(text, "<fuzz>")
+    assert yaml.safe_dump(read) == yaml.safe_dump(yaml.safe_load(text))  # as text: NaN is not NaN
