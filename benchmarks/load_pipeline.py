@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import yaml
@@ -88,10 +89,10 @@ def main() -> None:
     for shape, typed in (("bare chain", False), ("typed chain", True)):
         text = chain(args.tasks, typed)
         document = parse_documents(text, "bench")[0]
-        baseline = best_cpu(lambda: yaml.load(text, Loader=yaml.CSafeLoader), args.repeat)
-        parse = best_cpu(lambda: parse_documents(text, "bench"), args.repeat)
-        schema = best_cpu(lambda: check_pipeline(document), args.repeat)
-        load = best_cpu(lambda: load_text(text, "bench"), args.repeat)
+        baseline = best_cpu(partial(yaml.load, text, Loader=yaml.CSafeLoader), args.repeat)
+        parse = best_cpu(partial(parse_documents, text, "bench"), args.repeat)
+        schema = best_cpu(partial(check_pipeline, document), args.repeat)
+        load = best_cpu(partial(load_text, text, "bench"), args.repeat)
         verdict = "ok" if load < TARGET_SECONDS else "OVER TARGET"
         print(
             f"{shape}: {args.tasks} tasks, {len(text) / 1e6:.1f} MB: load {load:.2f} s ({verdict}), of which"
