@@ -148,11 +148,17 @@ class ExternalArtifacts:
             self.files.copy_in(local, target)
 
 
+# Files the kernel makes up: /proc/self/environ, say, would hand a task the engine's own credentials.
+_KERNEL_FILES = ("/proc/", "/sys/", "/dev/")
+
+
 def _refusal(path: str, copied: bool) -> str:
     """Why flow will not hand the file or folder at `path` to a task ("" when it will): anything but
     regular files and folders (a socket such as Docker's, a device, a pipe) would give a container more
     than data, or never end copying; and a container's daemon could open what flow's user may not. A
     link inside a folder is resolved in the container when mounted; copied, it must lead to a file."""
+    if path.startswith(_KERNEL_FILES) or path in ("/proc", "/sys", "/dev"):
+        return "a file of the kernel's (its process, device or system files), not data"
     top = os.stat(path)
     if not (stat.S_ISREG(top.st_mode) or stat.S_ISDIR(top.st_mode)):
         return "not a regular file or folder"

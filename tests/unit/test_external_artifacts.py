@@ -72,9 +72,15 @@ def test_a_copied_folder_may_not_link_to_a_folder(dataset: Path, tmp_path: Path)
     assert uri == str(dataset)
 
 
-def test_a_device_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(
-        UnreadableImportError,
-        match=r"read: cannot read the imported artifact /dev/zero: not a regular file or folder$",
-    ):
-        reach("/dev/zero", tmp_path / "root", HOST_FILES_COPIED)
+@pytest.mark.parametrize("path", ["/proc/self/environ", "/sys/kernel", "/dev/zero"])
+def test_the_kernel_s_files_are_refused(tmp_path: Path, path: str) -> None:
+    link = tmp_path / "innocent.txt"
+    link.symlink_to(path)  # followed once, then checked
+    with pytest.raises(UnreadableImportError, match=r"innocent.txt: a file of the kernel's"):
+        reach(str(link), tmp_path / "root", HOST_FILES_MOUNTED)
+
+
+def test_a_pipe_is_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "feed")  # copying it would wait for a writer
+    with pytest.raises(UnreadableImportError, match=r"feed: not a regular file or folder$"):
+        reach(str(tmp_path / "feed"), tmp_path / "root", HOST_FILES_COPIED)
