@@ -26,6 +26,14 @@ class RefusedFile(Exception):
     """A path under a root that is a symbolic link, not a regular file or folder, or over a limit."""
 
 
+class TooLarge(RefusedFile):
+    """A file over the size a reader asked for at most."""
+
+    def __init__(self, path: str, size: int, limit: int) -> None:
+        super().__init__(f"{path} is {size} bytes, over the limit of {limit}")
+        self.path, self.size, self.limit = path, size, limit
+
+
 def parts(relative: str) -> list[str]:
     names = [name for name in relative.split("/") if name not in ("", ".")]
     if ".." in names:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from backends import beneath
-from backends.beneath import RefusedFile
+from backends.beneath import RefusedFile, TooLarge
 
 Digest = tuple[int, str]  # size in bytes, sha256 hex
 MAX_FOLDER_FILES = 100_000  # files an output folder may hold to be digested or previewed
@@ -100,7 +100,7 @@ class LocalRootFiles(RootFiles):
             fd, info = opened
             try:
                 if max_bytes is not None and info.st_size > max_bytes:
-                    raise RefusedFile(f"{path} is {info.st_size} bytes, over the limit of {max_bytes}")
+                    raise TooLarge(path, info.st_size, max_bytes)
                 found[path] = beneath.read_all(fd, max_bytes if max_bytes is not None else -1)
             finally:
                 os.close(fd)

@@ -25,7 +25,7 @@ from kubernetes.client import CoreV1Api
 from kubernetes.stream import stream
 
 from backends.base import BackendError, PermanentBackendError, Phase, TemporaryBackendError
-from backends.beneath import RefusedFile
+from backends.beneath import RefusedFile, TooLarge
 from backends.k8s.errors import Conflict, NotFound, translated
 from backends.k8s.pods import LABEL_MANAGED, MAIN_CONTAINER, ROOT_VOLUME, TASK_ROOT, PodSettings
 from backends.k8s.status import task_status, utc_now
@@ -41,6 +41,7 @@ _EXEC_SECONDS = 600.0
 # And `nolink PATH` ends the script with code 98 where a name on the way to PATH is a symbolic link: what a
 # task wrote is never followed out of the root (into the helper's own files).
 _REFUSED = 98
+_TOO_LARGE = 99  # a file over the size asked for: its path, size and the limit end stderr
 _PRELUDE = (
     f"umask 000; cd {TASK_ROOT} || exit 97; touch /tmp/flow-beat; "
     'nolink() { q=""; rest=$1; while [ -n "$rest" ]; do n=${rest%%/*}; '
@@ -233,6 +234,9 @@ class VolumeFiles(RootFiles):
         message = bytes(err).decode("utf-8", "replace").strip().splitlines()
         if code == _REFUSED:
             raise RefusedFile(message[-1] if message else "a path on the volume is refused")
+        if code == _TOO_LARGE and message and len(message[-1].split()) == 3:
+            path, size, limit = message[-1].split()
+            raise TooLarge(path, int(size), int(limit))
         if code:
             raise BackendError(
                 f"volume operation failed in {pod} (exit {code}): {message[-1] if message else ''}"
@@ -248,7 +252,7 @@ class VolumeFiles(RootFiles):
             'limit=$1; shift; f=""; for p; do nolink "$p"; '
             'if [ -f "$p" ]; then size=$(stat -c %s "$p"); '
             'if [ "$limit" -ge 0 ] && [ "$size" -gt "$limit" ]; then '
-            f'echo "$p is $size bytes, over the limit of $limit" >&2; exit {_REFUSED}; fi; f="$f $p"; '
+            f'echo "$p $size $limit" >&2; exit {_TOO_LARGE}; fi; f="$f $p"; '
             f'elif [ -e "$p" ] && [ ! -d "$p" ]; then echo "$p is not a regular file" >&2; exit {_REFUSED}; '
             'fi; done; [ -z "$f" ] || tar -c -f - $f'
         )

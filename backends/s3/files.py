@@ -18,7 +18,7 @@ import botocore.exceptions
 
 from backends import beneath
 from backends.base import PermanentBackendError
-from backends.beneath import RefusedFile
+from backends.beneath import RefusedFile, TooLarge
 from backends.rootfiles import MAX_FOLDER_FILES, Digest, RootFiles, folder_digest
 from backends.s3.client import error_code, make_client, translated
 from backends.s3.roots import S3Root
@@ -56,7 +56,7 @@ class S3RootFiles(RootFiles):
             size = int(answer.get("ContentLength") or 0)
             if max_bytes is not None and size > max_bytes:
                 answer["Body"].close()
-                raise RefusedFile(f"{path} is {size} bytes, over the limit of {max_bytes}")
+                raise TooLarge(path, size, max_bytes)
             found[path] = answer["Body"].read()
         return found
 

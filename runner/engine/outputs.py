@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
-from backends.beneath import RefusedFile
+from backends.beneath import RefusedFile, TooLarge
 from backends.rootfiles import RootFiles
 from runner import artifacts
 from runner.config import DEFAULT_MAX_PARAMETER_BYTES
@@ -54,6 +54,11 @@ def collect(
             [executor_output, *(f"{task_dir}/{name}" for name in outputs.parameters)],
             max_bytes=max_parameter_bytes * EXECUTOR_OUTPUT_FACTOR,
         )
+    except TooLarge as exc:
+        if exc.path != executor_output:  # a parameter's file: over its own limit too
+            _check_size(exc.size, max_parameter_bytes, exc.path.rsplit("/", 1)[-1], where)
+        message = f"{artifacts.EXECUTOR_OUTPUT} is {exc.size} bytes, over the limit of {exc.limit}"
+        raise OutputError(message, where) from None
     except RefusedFile as exc:
         raise OutputError(f"refused the task's output: {exc}", where) from None
     reported = _executor_output(found.get(executor_output), where)

@@ -403,33 +403,35 @@ def test_a_malformed_executor_output_fails_the_task_and_the_run_resumes(
 
 
 def test_an_output_parameter_over_the_limit_fails_the_task(
-    backend_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    every_backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    big = 2 << 20
-    text = with_outputs(
-        pipeline({"make": Step(f"head -c {big} /dev/zero | tr '\\0' a > \"$0\"")}), "make", parameters=("s",)
-    )
-    result = run_on(backend_name, text, tmp_path / "root")
-    assert result.state == RunState.FAILED
-    error = result.tasks["make"].error
-    assert one_line(error), error
-    assert f"output parameter 's' is {big} bytes, over the limit of {1 << 20}" in error
-    with open_store() as store:
-        assert len(repr(store.tasks(result.run_id))) < 100_000  # nothing of the value was stored
+    def making(size: int) -> str:
+        step = Step(f"head -c {size} /dev/zero | tr '\\0' a > \"$0\"")
+        return with_outputs(pipeline({"make": step}), "make", parameters=("s",))
+
+    # Over the limit, and over the executor output's as well (refused before it is read).
+    for big in (2 << 20, 20 << 20):
+        result = run_on(every_backend, making(big), tmp_path / "root")
+        assert result.state == RunState.FAILED
+        error = result.tasks["make"].error
+        assert one_line(error), error
+        assert f"output parameter 's' is {big} bytes, over the limit of {1 << 20}" in error
+        with open_store() as store:
+            assert len(repr(store.tasks(result.run_id))) < 100_000  # nothing of the value was stored
 
     # flow.yaml raises the limit
     monkeypatch.chdir(tmp_path)
     (tmp_path / "flow.yaml").write_text("max_parameter_size: 4Mi\n")
-    result = run_on(backend_name, text, tmp_path / "root")
+    result = run_on(every_backend, making(2 << 20), tmp_path / "root")
     assert result.succeeded, result.error
-    assert len(result.tasks["make"].outputs["s"]) == big
+    assert len(result.tasks["make"].outputs["s"]) == 2 << 20
 
 
-def test_an_executor_output_over_its_limit_fails_the_task(backend_name: str, tmp_path: Path) -> None:
+def test_an_executor_output_over_its_limit_fails_the_task(every_backend: str, tmp_path: Path) -> None:
     over = 16 * (1 << 20) + 1
     script = f'echo x > "$0"; head -c {over} /dev/zero | tr "\\0" " " > "$1"'
     text = with_outputs(pipeline({"step": Step(script)}), "step", parameters=("p",))
-    result = run_on(backend_name, text, tmp_path / "root")
+    result = run_on(every_backend, text, tmp_path / "root")
     assert result.state == RunState.FAILED
     error = result.tasks["step"].error
     assert one_line(error) and f"executor_output.json is {over} bytes, over the limit of" in error, error
