@@ -77,7 +77,10 @@ def test_a_wrong_password_is_one_line_without_it() -> None:
 def test_a_file_that_is_no_database_is_a_store_error(tmp_path: Path) -> None:
     path = tmp_path / "flow.db"
     path.write_text("not a database, " * 100)
-    with pytest.raises(StoreError, match=f"^{path}: cannot open the store: the store is corrupted \\(not a SQLite database\\)"):
+    with pytest.raises(
+        StoreError,
+        match=f"^{path}: cannot open the store: the store is corrupted \\(not a SQLite database\\)",
+    ):
         SQLiteStore(path)
 
 
