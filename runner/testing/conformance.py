@@ -162,7 +162,7 @@ class BackendConformance:
     image_map: ClassVar[dict[str, str]] = {}
     backend_options: ClassVar[dict[str, Any]] = {}  # more options for the backend's constructor
     records_resource_use: ClassVar[bool] = True
-    enforces_memory_limit: ClassVar[bool] = True  # a task runs under its memory limit (a cgroup's)
+    enforces_limits: ClassVar[bool] = True  # a task runs under its memory and CPU limits (its cgroup's)
     # How long the resource-use test keeps a task busy: a backend that samples (Kubernetes' kubelet
     # refreshes its figures every second or so) needs a task that lives through a few samples.
     busy_iterations: ClassVar[int] = 200_000
@@ -387,8 +387,8 @@ class BackendConformance:
         ]
         # The double 3.0 is `3` in the ExecutorInput, as protobuf's JSON writes it: kfp's code sees an int.
         assert outputs["number-kind"] == {"Output": "int 3"}
-        if self.enforces_memory_limit:
-            assert outputs["memory-limit"] == {"said": str(64 * 2**20)}
+        if self.enforces_limits:  # the CPU quota is in microseconds of each default period (100 ms)
+            assert outputs["limits"] == {"said": f"{64 * 2**20} {int(0.5 * 100_000)}"}
         # The bad value fails its task alone, with one line, before anything runs.
         assert result.state == RunState.FAILED
         bad = result.tasks["show-2"]

@@ -51,11 +51,14 @@ def shout(text: str, said: dsl.OutputPath(str)):  # type: ignore[no-untyped-def,
 
 
 @dsl.container_component
-def memory_limit(said: dsl.OutputPath(str)):  # type: ignore[no-untyped-def, valid-type]
-    """The memory limit the task runs under, as its cgroup (v2, else v1) says."""
-    read = "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes"
+def limits(said: dsl.OutputPath(str)):  # type: ignore[no-untyped-def, valid-type]
+    """The memory limit and CPU quota (per 100 ms period) the task runs under, as its cgroup says."""
+    read = (
+        "cd /sys/fs/cgroup; if [ -f memory.max ]; then m=$(cat memory.max); c=$(cut -d' ' -f1 cpu.max);"
+        " else m=$(cat memory/memory.limit_in_bytes); c=$(cat cpu/cpu.cfs_quota_us); fi"
+    )
     return dsl.ContainerSpec(
-        image=BUSYBOX, command=["sh", "-c", f'({read}) | tr -d "\\n" > "$0"'], args=[said]
+        image=BUSYBOX, command=["sh", "-c", f'{read}; printf "%s %s" "$m" "$c" > "$0"'], args=[said]
     )
 
 
@@ -76,7 +79,7 @@ def kfp_inputs(
         pair(a=item, b=f"item {item}")
     inner(y=f"outer {word}")
     number_kind(x=3.0)
-    memory_limit().set_memory_limit(memory).set_cpu_limit(cpu).set_caching_options(False)
+    limits().set_memory_limit(memory).set_cpu_limit(cpu).set_caching_options(False)
     show(text="never runs").set_cpu_limit(bad_cpu)
 
 

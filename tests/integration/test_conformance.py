@@ -17,7 +17,7 @@ from tests.s3_conformance import S3Objects, S3RootConformance
 
 class TestProcessBackend(S3Objects, BackendConformance):
     backend = "process"
-    enforces_memory_limit = False  # a process runs under flow's own limits
+    enforces_limits = False  # a process runs under flow's own limits
 
     def leftovers(self, run_id: str) -> list[str]:
         """Processes that carry the run in their environment (FLOW_RUN), as the backend starts them."""
