@@ -12,15 +12,14 @@ from kfp import compiler, dsl
 from kfp.dsl import Dataset, Input, OutputPath
 
 from runner.testing.conformance import KFP_INPUTS, KFP_ONE_IMPORT, KFP_UNREADABLE_IMPORTS
+from tests.integration.kfp_dsl import lightweight
 
 # Names the suite's image_map translates (the test images, on this project's machines).
 PYTHON = "python:3.11"
 BUSYBOX = "busybox:latest"
 
 
-def component(func):  # type: ignore[no-untyped-def]
-    # The test image and the host already have kfp, and no package index is reachable: skip kfp's pip step.
-    return dsl.component(func, base_image=PYTHON, install_kfp_package=False)
+component = lightweight(PYTHON)
 
 
 @component

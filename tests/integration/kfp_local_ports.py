@@ -9,26 +9,19 @@ No `from __future__ import annotations` here: kfp reads the components' annotati
 # Inside a pipeline function a task's `.output` is a kfp channel standing for the declared return value.
 # mypy: disable-error-code="no-any-return"
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output, PipelineTaskFinalStatus
 from kfp.dsl.graph_component import GraphComponent
 
+from tests.integration.kfp_dsl import lightweight, pipeline
+
 # kfp's default base image; the docker tests map it to the local test image.
 IMAGE = "python:3.11"
 
 
-def component(func: Callable[..., Any]) -> Any:
-    # kfp's pip step (`pip install kfp==...`) is left out: kfp is already in the test image and in flow's
-    # environment, and the step would cost every task a pip start. Installing packages is issue 19's class 7.
-    return dsl.component(func, base_image=IMAGE, install_kfp_package=False)
-
-
-def pipeline(name: str) -> Callable[[Callable[..., Any]], GraphComponent]:
-    decorate: Callable[[Callable[..., Any]], GraphComponent] = dsl.pipeline(name=name)
-    return decorate
+component = lightweight(IMAGE)
 
 
 # -- components -------------------------------------------------------------------------------------------

@@ -7,24 +7,18 @@ No `from __future__ import annotations` here: kfp reads the components' annotati
 # Inside a pipeline function a task's `.output` is a kfp channel standing for the declared return value.
 # mypy: disable-error-code="no-any-return"
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Output, PipelineTaskFinalStatus
 from kfp.dsl.graph_component import GraphComponent
 
+from tests.integration.kfp_dsl import lightweight, pipeline
+
 IMAGE = "flow-test/python:3.11"
 
 
-def component(func: Callable[..., Any]) -> Any:
-    # The test image and the host already have kfp, and no package index is reachable: skip kfp's pip step.
-    return dsl.component(func, base_image=IMAGE, install_kfp_package=False)
-
-
-def pipeline(name: str) -> Callable[[Callable[..., Any]], GraphComponent]:
-    decorate: Callable[[Callable[..., Any]], GraphComponent] = dsl.pipeline(name=name)
-    return decorate
+component = lightweight(IMAGE)
 
 
 # -- components -------------------------------------------------------------------------------------------

@@ -10,26 +10,19 @@ No `from __future__ import annotations` here: kfp reads the components' annotati
 # Inside a pipeline function a task's `.output` is a kfp channel standing for the declared return value.
 # mypy: disable-error-code="no-any-return"
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from kfp import dsl, kubernetes
 from kfp.dsl import Artifact, Input, Output
-from kfp.dsl.graph_component import GraphComponent
+
+from tests.integration.kfp_dsl import lightweight, pipeline
 
 # kfp's default base image; the docker tests map it to the local test image.
 IMAGE = "python:3.11"
 SHELL_IMAGE = "busybox:latest"
 
 
-def component(func: Callable[..., Any]) -> Any:
-    # kfp's pip step is left out, as in kfp_local_ports.py: kfp is already where the tasks run.
-    return dsl.component(func, base_image=IMAGE, install_kfp_package=False)
-
-
-def pipeline(name: str) -> Callable[[Callable[..., Any]], GraphComponent]:
-    decorate: Callable[[Callable[..., Any]], GraphComponent] = dsl.pipeline(name=name)
-    return decorate
+component = lightweight(IMAGE)
 
 
 # -- components -------------------------------------------------------------------------------------------
