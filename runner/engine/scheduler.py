@@ -143,10 +143,10 @@ class Engine:
         run.state, run.started_at, run.engine_pid = RunState.RUNNING, time.time(), os.getpid()
         run.engine_host = socket.gethostname()
         self.store.save_run_progress(run)
-        self.backend.prepare(self.run_info)
-        if self.workspace is not None:
-            self.backend.prepare_workspace(self.workspace)
         try:
+            self.backend.prepare(self.run_info)
+            if self.workspace is not None:
+                self.backend.prepare_workspace(self.workspace)
             root_artifacts = dict(input_artifacts or {})
             self._root_scope = Scope("", self.spec.root, dict(params), root_artifacts, owner=None)
             with self.store.driving(run.run_id), YoungOnly() as collector:
@@ -163,7 +163,10 @@ class Engine:
             raise
         except Exception as exc:  # a bug or the unforeseen: the run must end FAILED, never stay RUNNING
             log.debug("the engine failed", exc_info=True)
-            self._abandon(f"the engine failed: {type(exc).__name__}: {exc}")
+            # A backend's error says what it could not do (prepare the run, reach the cluster); others are
+            # named by their type.
+            unforeseen = not isinstance(exc, BackendError)
+            self._abandon(f"the engine failed: {type(exc).__name__}: {exc}" if unforeseen else str(exc))
             return RunState.FAILED
         finally:
             self.backend.cleanup(self.run_info)

@@ -25,7 +25,7 @@ from irbuild import (
 )
 
 import runner
-from backends.base import TaskSpec, TaskStatus, TemporaryBackendError
+from backends.base import PermanentBackendError, RunInfo, TaskSpec, TaskStatus, TemporaryBackendError
 from backends.fake import FakeBackend, Outcome, executor_input
 from runner import RunResult, api
 from runner.store import RunState, SQLiteStore, Store, TaskRecord, TaskState
@@ -251,6 +251,17 @@ class BrokenBackend(FakeBackend):
 
     def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
         raise RuntimeError("unexpected\nfailure")
+
+
+class UnpreparedBackend(FakeBackend):
+    def prepare(self, run: RunInfo) -> None:
+        raise PermanentBackendError("the volume claim 'gone' does not exist")
+
+
+def test_a_run_the_backend_cannot_prepare_is_recorded_failed_with_its_reason(run_pipeline: RunFn) -> None:
+    ran = run_pipeline(steps(chain("a")), backend=UnpreparedBackend())
+    record = ran.store.run(ran.result.run_id)
+    assert (record.state, record.error) == (RunState.FAILED, "the volume claim 'gone' does not exist")
 
 
 def test_an_unexpected_failure_records_the_run_failed_and_it_resumes(run_pipeline: RunFn) -> None:
