@@ -24,9 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message import Message
 
 from runner.errors import SpecError
 
@@ -302,7 +300,9 @@ def _json_value(value: Any, path: str) -> None:
 
 def _well_known(value: Any, message: Descriptor, path: str) -> None:
     """Other well-known types (none of which kfp writes today): protobuf's own parser decides."""
-    target: Message = message_factory.GetMessageClass(message)()
+    from google.protobuf import json_format, message_factory  # rarely needed, and slow to import
+
+    target = message_factory.GetMessageClass(message)()
     try:
         json_format.ParseDict(value, target)
     except (json_format.ParseError, TypeError, ValueError) as exc:

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 import yaml
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2, type_pb2
 from irbuild import Pipeline, const, from_input, task
 
 from runner.errors import ParameterError, SpecError
 from runner.params import bind
 from runner.spec import load_text
-from runner.spec.schema import kubernetes_schema, pipeline_schema
+from runner.spec.schema import Checker, SchemaError, kubernetes_schema, pipeline_schema
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "kfp-corpus" / "pipelines"
 LOOPS = CORPUS / "pipeline_with_parallelfor_pipeline_param.yaml"
@@ -280,3 +280,14 @@ def test_what_kfp_compiles_in_the_corpus_fits_the_schema_exactly() -> None:
         json_format.ParseDict(documents[0], pb.PipelineSpec())
         json_format.ParseDict(documents[0]["deploymentSpec"], pb.PipelineDeploymentConfig())
         load_text(path.read_text(), str(path))
+
+
+def test_well_known_types_kfp_may_use_later_are_read_as_protobuf_reads_them() -> None:
+    """Today's schema holds Struct, Value and Duration only; a later one may hold others (Any, ListValue)."""
+    checker = Checker({})
+    with pytest.raises(SchemaError, match="@type is missing") as no_type:
+        checker.message({"name": "x", "value": {"a": 1}}, type_pb2.Option.DESCRIPTOR, "option")
+    assert no_type.value.path == "option.value"
+    with pytest.raises(SchemaError, match="expected a list, got an integer"):
+        checker.message({"listValue": 3}, struct_pb2.Value.DESCRIPTOR, "")
+    checker.message({"listValue": [1, "a", None]}, struct_pb2.Value.DESCRIPTOR, "")
