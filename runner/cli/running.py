@@ -42,6 +42,7 @@ def compile_command(source: Path, output: Path | None, function: str | None) -> 
     from runner.dsl.source import compile_file
 
     text = compile_file(source, function)
+    load_text(text, str(source))  # the loader of `flow run`: what it refuses is never written
     if output is None:
         click.echo(text, nl=False)
         return

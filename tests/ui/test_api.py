@@ -361,6 +361,14 @@ def test_an_uploaded_pipeline_starts_and_bad_uploads_say_why(tmp_path: Path) -> 
         assert run["outputs"] == {"Output": 2}
         broken = client.post("/api/pipelines/inspect", json={"name": "bad.yaml", "text": "root: [unclosed"})
         assert broken.status_code == 400 and "malformed YAML" in broken.json()["error"]
+        # The loader of the CLI: an alias bomb is refused before it expands, deep nesting before libyaml's
+        # composer would overflow the UI process's C stack.
+        bomb = "root: [&a [x, x, x], &b [*a, *a, *a], &c [*b, *b, *b, *b]]\n"
+        deep = "root: " + "[" * 100_000 + "]" * 100_000
+        for hostile, expected in ((bomb, "YAML alias *a is not allowed"), (deep, "nested deeper than 256 levels")):
+            refused = client.post("/api/pipelines/inspect", json={"name": "bad.yaml", "text": hostile})
+            assert refused.status_code == 400 and expected in refused.json()["error"], refused.json()
+            assert "\n" not in refused.json()["error"]
         not_python = client.post(
             "/api/pipelines/inspect", json={"name": "bad.py", "text": "raise SystemExit(3)\n"}
         )
