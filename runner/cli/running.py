@@ -26,7 +26,7 @@ from runner.config import PULL_POLICIES
 from runner.detach import DEFAULT_DRIVER_ACCOUNT, DEFAULT_DRIVER_IMAGE, DriverOptions
 from runner.errors import UsageError
 from runner.selection import CLUSTER
-from runner.spec import PipelineSpec
+from runner.spec import PipelineSpec, load_text
 from runner.store import RunRecord
 
 
