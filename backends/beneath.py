@@ -44,7 +44,10 @@ def parts(relative: str) -> list[str]:
 def open_folder(root: Path, relative: str, *, create: bool = False, mode: int | None = None) -> int | None:
     """A descriptor of the folder `root/relative` (the root itself may be reached through links, it is the
     user's), or None when it is missing. With `create`, missing folders are made (given `mode`)."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
     walked = ""
     try:
         for name in parts(relative):

@@ -4,11 +4,13 @@ folder and on an S3 bucket (the real S3-compatible server scripts/s3-up.sh start
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
 
 from backends.base import BackendError
+from backends.beneath import RefusedFile
 from backends.rootfiles import LocalRootFiles, RootFiles, folder_digest
 
 
@@ -93,3 +95,45 @@ def test_an_s3_root_that_cannot_be_reached_is_a_one_line_error(
     with pytest.raises(BackendError, match="does not answer") as caught:
         S3RootFiles(s3_root).check()
     assert "\n" not in str(caught.value)
+
+
+def test_a_local_root_is_read_without_following_links(tmp_path: Path) -> None:
+    """What a task may leave in the root: links to the host, a FIFO, a run folder replaced by a link."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("host")
+    files = LocalRootFiles(tmp_path / "root")
+    assert files.read(["run/task/out"]) == {}  # no root yet: nothing there
+    files.write("run/task/out", b"mine")
+    files.write("run/task/folder/kept", b"kept")
+    task = tmp_path / "root" / "run" / "task"
+    (task / "link").symlink_to(outside / "secret")
+    (task / "folder" / "link").symlink_to(outside / "secret")
+    (task / "folder" / "dir").symlink_to(outside)
+    os.mkfifo(task / "fifo")
+
+    with pytest.raises(RefusedFile, match="run/task/link is a symbolic link"):
+        files.read(["run/task/link"])
+    with pytest.raises(RefusedFile, match="is not a regular file"):
+        files.read(["run/task/fifo"])
+    with pytest.raises(RefusedFile, match="over the limit of 3"):
+        files.read(["run/task/out"], max_bytes=3)
+    assert files.read_part("run/task/out", 1, 2) == b"in"
+    assert files.exists(["run/task/link", "run/task/out"]) == {"run/task/out"}
+    assert files.digests(["run/task/folder"])["run/task/folder"] == (
+        4,
+        folder_digest([("kept", hashlib.sha256(b"kept").hexdigest())]),
+    )
+    assert files.copy_out("run/task/folder", tmp_path / "copy") == 1
+    assert [p.name for p in (tmp_path / "copy").iterdir()] == ["kept"]
+
+    # The run folder replaced by a link: nothing is read, written or made through it.
+    (tmp_path / "root" / "run").rename(tmp_path / "moved")
+    (tmp_path / "root" / "run").symlink_to(outside)
+    with pytest.raises(RefusedFile, match="run is a symbolic link"):
+        files.read(["run/secret"])
+    with pytest.raises(RefusedFile, match="run is a symbolic link"):
+        files.write("run/planted", b"x")
+    with pytest.raises(RefusedFile, match="run is a symbolic link"):
+        files.reset("run/task", create=True)
+    assert sorted(p.name for p in outside.iterdir()) == ["secret"]
