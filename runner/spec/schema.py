@@ -18,6 +18,7 @@ import functools
 import importlib.util
 import math
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -312,11 +313,14 @@ def _well_known(value: Any, message: Descriptor, path: str) -> None:
 # -- the schemas ----------------------------------------------------------------------------------------
 
 
-def _generated(distribution: str, relative: str) -> ModuleType | None:
+def _generated(
+    distribution: str, relative: str, given: Mapping[str, ModuleType] | None = None
+) -> ModuleType | None:
     """A protoc-generated module of an installed distribution, run from its file rather than imported: the
     `kfp` package's __init__ (there when the kfp SDK is installed) imports the whole SDK, which costs far
     more than the schema. Its descriptors go to protobuf's default pool, which accepts the same file again
-    when kfp imports it itself. None when the distribution is not installed."""
+    when kfp imports it itself. `given`: modules its code imports, handed to it as they are unless already
+    imported (only while it runs, once per process). None when the distribution is not installed."""
     from importlib import metadata
 
     try:
@@ -327,7 +331,13 @@ def _generated(distribution: str, relative: str) -> ModuleType | None:
     if spec is None or spec.loader is None:
         return None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    added = {name: value for name, value in (given or {}).items() if name not in sys.modules}
+    sys.modules.update(added)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        for name in added:
+            del sys.modules[name]
     return module
 
 
@@ -344,9 +354,13 @@ def pipeline_schema() -> ModuleType:
 @functools.cache
 def kubernetes_schema() -> Descriptor | None:
     """KubernetesExecutorConfig, from kfp-kubernetes where it is installed (it needs the kfp SDK, which is
-    not one of flow's dependencies). Its module imports kfp's pipeline_spec_pb2, and so the kfp SDK."""
+    not one of flow's dependencies). Its module imports kfp's pipeline_spec_pb2: it is given flow's."""
+    pb = pipeline_schema()
+    package = ModuleType("kfp.pipeline_spec")
+    package.pipeline_spec_pb2 = pb  # type: ignore[attr-defined]
+    given = {"kfp.pipeline_spec": package, "kfp.pipeline_spec.pipeline_spec_pb2": pb}
     try:
-        module = _generated("kfp-kubernetes", "kfp/kubernetes/kubernetes_executor_config_pb2.py")
+        module = _generated("kfp-kubernetes", "kfp/kubernetes/kubernetes_executor_config_pb2.py", given)
     except ImportError:
         return None
     return None if module is None else module.KubernetesExecutorConfig.DESCRIPTOR
