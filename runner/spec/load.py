@@ -415,10 +415,14 @@ class _Loader:
         dag = self.dag(node["dag"], f"{path}.dag") if "dag" in node else None
         if executor is None and dag is None:
             raise self.error("component has neither an executorLabel nor a dag", path)
+        inputs = self.interface(node.get("inputDefinitions"), f"{path}.inputDefinitions")
+        if isinstance(executor, Importer) and executor.uri_input not in (None, *inputs.parameters):
+            where = f"deploymentSpec.executors.{node['executorLabel']}.importer.artifactUri.runtimeParameter"
+            raise self.error(f"component {name!r} has no input parameter {executor.uri_input!r}", where)
         return Component(
             name=name,
             where=f"{self.source}: {path}",
-            inputs=self.interface(node.get("inputDefinitions"), f"{path}.inputDefinitions"),
+            inputs=inputs,
             outputs=self._outputs(node.get("outputDefinitions"), f"{path}.outputDefinitions"),
             dag=dag,
             executor=executor,

@@ -291,3 +291,25 @@ def test_well_known_types_kfp_may_use_later_are_read_as_protobuf_reads_them() ->
     with pytest.raises(SchemaError, match="expected a list, got an integer"):
         checker.message({"listValue": 3}, struct_pb2.Value.DESCRIPTOR, "")
     checker.message({"listValue": [1, "a", None]}, struct_pb2.Value.DESCRIPTOR, "")
+
+
+def test_an_importer_uri_from_an_input_the_component_does_not_take_is_refused() -> None:
+    doc = (
+        Pipeline("imports")
+        .container("comp-importer", inputs={"uri": "STRING"}, outputs={"artifact": "system.Dataset"})
+        .root({"importer": task("comp-importer", uri=from_input("uri"))}, inputs={"uri": "STRING"})
+        .doc
+    )
+    doc["deploymentSpec"]["executors"]["exec-comp-importer"] = {
+        "importer": {
+            "artifactUri": {"runtimeParameter": "url"},
+            "typeSchema": {"schemaTitle": "system.Dataset"},
+        }
+    }
+    message = error_of(dumped(doc))
+    assert "deploymentSpec.executors.exec-comp-importer.importer.artifactUri.runtimeParameter" in message
+    assert "component 'comp-importer' has no input parameter 'url'" in message
+    doc["deploymentSpec"]["executors"]["exec-comp-importer"]["importer"]["artifactUri"][
+        "runtimeParameter"
+    ] = "uri"
+    assert load_text(dumped(doc)).components["comp-importer"].inputs.parameters["uri"].type == "STRING"
