@@ -43,7 +43,8 @@ def parts(relative: str) -> list[str]:
 
 def open_folder(root: Path, relative: str, *, create: bool = False, mode: int | None = None) -> int | None:
     """A descriptor of the folder `root/relative` (the root itself may be reached through links, it is the
-    user's), or None when it is missing. With `create`, missing folders are made (given `mode`)."""
+    user's), or None when it is missing. With `create`, missing folders are made, and the last one is given
+    `mode`."""
     try:
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except (FileNotFoundError, NotADirectoryError):
@@ -55,14 +56,14 @@ def open_folder(root: Path, relative: str, *, create: bool = False, mode: int | 
             if create:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(name, dir_fd=fd)
-                    if mode is not None:
-                        os.chmod(name, mode, dir_fd=fd, follow_symlinks=False)
             child = _open_at(fd, name, FOLDER_FLAGS, walked)
             os.close(fd)
             fd = -1
             if child is None:
                 return None
             fd = child
+        if create and mode is not None:
+            os.fchmod(fd, mode)  # through the descriptor: never a link's target
     except BaseException:
         if fd >= 0:
             os.close(fd)

@@ -162,13 +162,17 @@ class LocalRootFiles(RootFiles):
             if create:
                 os.mkdir(names[-1], dir_fd=parent)
                 if self.task_folder_mode is not None:
-                    os.chmod(names[-1], self.task_folder_mode, dir_fd=parent, follow_symlinks=False)
+                    made = os.open(names[-1], beneath.FOLDER_FLAGS, dir_fd=parent)
+                    try:
+                        os.fchmod(made, self.task_folder_mode)
+                    finally:
+                        os.close(made)
         finally:
             os.close(parent)
 
     def make_folders(self, folders: Sequence[str]) -> None:
         for folder in folders:
-            os.close(self._folder(folder))
+            os.close(self._folder(folder, self.task_folder_mode))
 
     def write(self, path: str, data: bytes) -> None:
         names = beneath.parts(path)
@@ -212,10 +216,11 @@ class LocalRootFiles(RootFiles):
             os.close(opened)
         return count
 
-    def _folder(self, relative: str) -> int:
-        """A descriptor of the folder, made where missing; RefusedFile for a link on the way."""
+    def _folder(self, relative: str, mode: int | None = None) -> int:
+        """A descriptor of the folder, made where missing (and given `mode`); RefusedFile for a link on the
+        way."""
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = beneath.open_folder(self.root, relative, create=True, mode=self.task_folder_mode)
+        fd = beneath.open_folder(self.root, relative, create=True, mode=mode)
         if fd is None:
             raise RefusedFile(f"{relative} vanished while it was made")
         return fd
