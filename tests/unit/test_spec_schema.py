@@ -226,8 +226,17 @@ def test_deep_nesting_is_one_line_not_a_crash() -> None:
     assert "nest" in error_of("root: " + "[" * depth + "]" * depth + "\n")
 
 
-def test_custom_yaml_tags_are_refused() -> None:
-    assert "YAML tag '!foo' is not allowed" in error_of("root: !foo x\n")
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("root: !foo x\n", "YAML tag '!foo' is not allowed"),
+        ("root: !!python/object/apply:os.system [id]\n", "YAML tag 'tag:yaml.org,2002:python/object/apply"),
+        ("root: !!set {a: null}\n", "YAML tag 'tag:yaml.org,2002:set' is not allowed"),
+        ("pipelineInfo: {name: !!binary aGk=}\nroot: {}\n", "pipelineInfo.name: expected a string, got a bytes"),
+    ],
+)
+def test_yaml_tags_beyond_plain_json_are_refused(text: str, expected: str) -> None:
+    assert expected in error_of(text)
 
 
 def test_a_default_beyond_64_bits_is_refused() -> None:
