@@ -232,7 +232,7 @@ def test_deep_nesting_is_one_line_not_a_crash() -> None:
         ("root: !foo x\n", "YAML tag '!foo' is not allowed"),
         ("root: !!python/object/apply:os.system [id]\n", "YAML tag 'tag:yaml.org,2002:python/object/apply"),
         ("root: !!set {a: null}\n", "YAML tag 'tag:yaml.org,2002:set' is not allowed"),
-        ("pipelineInfo: {name: !!binary aGk=}\nroot: {}\n", "pipelineInfo.name: expected a string, got a bytes"),
+        ("pipelineInfo: {name: !!binary aGk=}\nroot: {}\n", "pipelineInfo.name: expected a string, got"),
     ],
 )
 def test_yaml_tags_beyond_plain_json_are_refused(text: str, expected: str) -> None:
