@@ -65,15 +65,23 @@ async def log_updates(
     reader: StoreReader, run_id: str, task_path: str, elsewhere: LogReader
 ) -> AsyncIterator[str]:
     """`log` events with the text the task's log gained, `attempt` when a new attempt starts a new log,
-    and `end` once the task finished and its log was read to the end. `elsewhere(path, offset)` reads a
-    log that is not on this machine (a detached run's, on its volume)."""
+    and `end` once the task finished and its log was read to the end. A task the running run has not
+    reached yet is waited for; one the run ended without ends as UNKNOWN. `elsewhere(path, offset)` reads
+    a log that is not on this machine (a detached run's, on its volume)."""
     log_path, offset = "", 0
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def snapshot(store: Store) -> tuple[RunRecord, TaskRecord | None]:
+        return store.run(run_id), store.task(run_id, task_path)
+
     while True:
-        task = await anyio.to_thread.run_sync(reader.read, lambda store: store.task(run_id, task_path))
+        record, task = await anyio.to_thread.run_sync(reader.read, snapshot)
         if task is None:
-            yield message("end", {"state": "UNKNOWN"})
-            return
+            if record.state.finished:
+                yield message("end", {"state": "UNKNOWN"})
+                return
+            await anyio.sleep(LOG_POLL_SECONDS)
+            continue
         if task.log_path != log_path:
             if log_path:
                 yield message("attempt", {"attempt": task.attempts})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,6 +142,17 @@ def test_a_task_log_is_read_whole_and_followed_while_the_task_runs(
                 assert data == {"state": "SUCCEEDED"}
                 break
     assert text.splitlines() == ["waiting", "released"]
+
+
+def test_a_log_stream_opened_before_its_task_starts_follows_it_to_its_end(held_run: HeldRun) -> None:
+    """The stream opens as the run starts, when the task may not be recorded yet: it waits, not ends."""
+    releaser = threading.Timer(0.5, held_run.release)  # once the stream below is open, its task waiting
+    with TestClient(create_app(), base_url=LOOPBACK) as live:
+        releaser.start()
+        with live.stream("GET", f"/api/runs/{held_run.run_id}/log-events/last") as stream:
+            received = list(events(stream.iter_lines()))
+    releaser.join()
+    assert received == [("log", {"text": "last done\n"}), ("end", {"state": "SUCCEEDED"})]
 
 
 def test_artifacts_are_listed_with_size_uri_type_and_metadata(client: TestClient, recorded: Recorded) -> None:
