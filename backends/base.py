@@ -235,6 +235,11 @@ class Backend(abc.ABC):
         it is. By default a folder on this machine, private to its user."""
         Path(workspace.host_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
 
+    def workspace_files(self, workspace: Workspace) -> RootFiles:
+        """The engine's access to the workspace's files, which it fills with the artifacts imported into it
+        (`download_to_workspace`). By default its folder on this machine, walked without following links."""
+        return LocalRootFiles(Path(workspace.host_dir))
+
     def remove_workspace(self, workspace: Workspace) -> None:
         """Remove the workspace, as Kubeflow removes a run's once the run succeeded. Idempotent."""
         shutil.rmtree(workspace.host_dir, ignore_errors=True)

@@ -22,6 +22,10 @@ EXECUTOR_OUTPUT = "executor_output.json"
 REMOTE_MOUNTS = {"s3://": "/s3/", "gs://": "/gcs/", "minio://": "/minio/"}
 OBJECT_STORE_SCHEMES = ("s3://",)  # the roots flow can keep in an object store
 FILE_SCHEME = "file://"
+# The metadata KFP's driver gives a consumer for an artifact its importer downloaded into the run's
+# workspace (backend/src/v2/driver setWorkspaceFlag): kfp's Artifact.path then names the workspace copy.
+IN_WORKSPACE = "_kfp_workspace"
+WORKSPACE_ARTIFACTS = ".artifacts"
 
 # Task and output names become path segments: no separators, no "." or "..", nothing hidden.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -70,6 +74,14 @@ def local_path(uri: str) -> str:
         if uri.startswith(prefix):
             return mount + uri[len(prefix) :]
     return uri
+
+
+def workspace_relative(uri: str) -> str:
+    """Where KFP's importer puts the artifact at `uri` in the run's workspace with `download_to_workspace`,
+    relative to the workspace: the path a task would read it at (KFP's /s3/bucket/key for s3://, a local
+    path itself) under `.artifacts` (backend/src/v2/component LocalWorkspacePathForURI)."""
+    local = local_file(uri) or local_path(uri)
+    return f"{WORKSPACE_ARTIFACTS}/{local.lstrip('/')}"
 
 
 def is_external(uri: str) -> bool:

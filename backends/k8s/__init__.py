@@ -41,9 +41,9 @@ from backends.k8s.pods import LABEL_RUN, MAIN_CONTAINER, PULL_POLICIES, TASK_ROO
 from backends.k8s.staging import StagingSettings, add_staging
 from backends.k8s.stats import PodStats
 from backends.k8s.status import task_status, utc_now
-from backends.k8s.volume import HelperPod, VolumeFiles
+from backends.k8s.volume import HelperPod, VolumeFiles, helper_name
 from backends.k8s.watcher import PodWatcher
-from backends.k8s.workspace import delete_claim, ensure_claim, mount
+from backends.k8s.workspace import claim_name, delete_claim, ensure_claim, mount
 from backends.logfile import read_lines
 from backends.rootfiles import RootFiles
 
@@ -184,7 +184,19 @@ class KubernetesBackend(Backend):
     def prepare_workspace(self, workspace: Workspace) -> None:
         ensure_claim(self.core, self.namespace, workspace, self.storage_class)
 
+    def workspace_files(self, workspace: Workspace) -> RootFiles:
+        # The root's helper pod, made for the workspace's claim: the engine never mounts a claim itself.
+        settings = dataclasses.replace(self.settings, claim=claim_name(workspace))
+        return VolumeFiles(
+            client.CoreV1Api(self._exec_api), HelperPod(self.core, settings, self.helper.image)
+        )
+
     def remove_workspace(self, workspace: Workspace) -> None:
+        # Its helper pod, if the run had one, goes first: the claim is deleted only once no pod uses it.
+        with contextlib.suppress(NotFound), translated("removing the workspace's volume helper pod"):
+            self.core.delete_namespaced_pod(
+                helper_name(claim_name(workspace)), self.namespace, grace_period_seconds=0
+            )
         delete_claim(self.core, self.namespace, workspace)
 
     def _ensure_claim(self) -> None:

@@ -194,7 +194,7 @@ def _as_read(
 
 
 def _staging(node: Node, inputs: Mapping[str, list[ArtifactRef]], run: RunContext) -> Staging:
-    in_root = (ref.uri for refs in inputs.values() for ref in refs if not ref.uri.startswith("/"))
+    in_root = (ref.uri for refs in inputs.values() for ref in refs if not artifacts.is_external(ref.uri))
     return Staging(
         root=run.root,
         inputs=tuple(dict.fromkeys(in_root)),
@@ -238,11 +238,12 @@ def _executor_input(
 
 
 def _artifact_struct(ref: ArtifactRef, base: str) -> dict[str, Any]:
-    """An input artifact for the task: its URI under the root's, or the path of a file read in place."""
+    """An input artifact for the task: its URI under the root's, or the path of a file read in place, or
+    the URI imported into the workspace."""
     return {
         "name": ref.name,
         "type": {"schemaTitle": ref.type, "schemaVersion": ref.schema_version},
-        "uri": ref.uri if ref.uri.startswith("/") else f"{base}/{ref.uri}",
+        "uri": ref.uri if artifacts.is_external(ref.uri) else f"{base}/{ref.uri}",
         "metadata": ref.metadata,
     }
 

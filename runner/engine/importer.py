@@ -2,7 +2,9 @@
 
 As in KFP, the artifact is the URI given: nothing is copied, and a URI that names nothing, or an object
 flow cannot read, is recorded all the same; a task that consumes it reads it or fails (engine/external.py).
-A path in the pipeline root is recorded relative to the root, as every artifact in it is.
+A path in the pipeline root is recorded relative to the root, as every artifact in it is. With kfp 2.17's
+`download_to_workspace`, the artifact is marked as KFP's driver marks it for its consumers, which read it
+from the run's workspace.
 """
 
 from __future__ import annotations
@@ -71,7 +73,10 @@ def import_artifact(
     external = artifacts.is_external(recorded)
     reused = None if importer.reimport else _earlier_import(earlier, recorded, importer, root, metadata)
     if reused is not None:
-        metadata = dict(reused.metadata)
+        metadata = {k: v for k, v in reused.metadata.items() if k != artifacts.IN_WORKSPACE}
+    if importer.download_to_workspace:
+        # The flag KFP's driver gives the consumers (ExternalArtifacts copies the content at their start).
+        metadata = {**metadata, artifacts.IN_WORKSPACE: True}
     if reused is not None and reused.digest:
         size, digest = reused.size, reused.digest
     else:

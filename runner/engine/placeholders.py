@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from backends.base import WORKSPACE_PATH
 from runner import artifacts
 from runner.engine.texts import argument_text, whole_numbers_as_ints
 from runner.errors import SpecError
@@ -160,7 +161,11 @@ def _substitute(text: str, context: Context) -> str:
 
 def _uri_or_path(artifact: Mapping[str, Any], which: str) -> str:
     uri = str(artifact["uri"])
-    return artifacts.local_path(uri) if which == "path" else uri
+    if which == "uri":
+        return uri
+    if artifact.get("metadata", {}).get(artifacts.IN_WORKSPACE) is True:  # as KFP's launcher maps it
+        return f"{WORKSPACE_PATH}/{artifacts.workspace_relative(uri)}"
+    return artifacts.local_path(uri)
 
 
 def _value(expression: str, context: Context) -> str:

@@ -7,6 +7,7 @@ transaction per tick, and that transaction is committed before any container of 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import heapq
 import logging
 import os
@@ -121,7 +122,9 @@ class Engine:
             task_timeout=task_timeout,
             workspace=self.workspace,
         )
-        self._external = external.ExternalArtifacts(self.files, run.run_id, backend.host_files)
+        self._external = external.ExternalArtifacts(
+            self.files, run.run_id, backend.host_files, self._run_workspace(backend)
+        )
         self._ready: deque[Node] = deque()
         self._queued: deque[Node] = deque()  # container nodes waiting for a free slot
         self._delayed: list[tuple[float, int, Node]] = []  # (monotonic time, tie-breaker, node): a heap
@@ -177,6 +180,13 @@ class Engine:
             self._finish_run(RunState.SUCCEEDED, "")
             self._remove_workspace()
         return run.state
+
+    def _run_workspace(self, backend: Backend) -> external.RunWorkspace | None:
+        if self.workspace is None:
+            return None
+        return external.RunWorkspace(
+            functools.partial(backend.workspace_files, self.workspace), self.context.workspace_path
+        )
 
     def _remove_workspace(self) -> None:
         """Once the run succeeded, its workspace goes, as in Kubeflow; a rerun's is its run's, which goes

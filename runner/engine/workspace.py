@@ -18,8 +18,6 @@ from runner.store import RunRecord
 
 # The pipeline-level value `{{$.workspace_path}}` stands for.
 VALUE_NAME = "workspace_path"
-# Metadata Kubeflow's importer sets on an artifact it downloaded into the workspace.
-_IN_WORKSPACE = "_kfp_workspace"
 
 
 def for_run(spec: PipelineSpec, run: RunRecord) -> Workspace | None:
@@ -46,4 +44,6 @@ def uses(node: Node, path: str) -> bool:
     for value in node.params.values():
         if isinstance(value, str) and (path in value or WORKSPACE_PATH in value or PLACEHOLDER in value):
             return True
-    return any(refs and refs[0].metadata.get(_IN_WORKSPACE) is True for refs in node.artifacts.values())
+    return any(
+        refs and refs[0].metadata.get(artifacts.IN_WORKSPACE) is True for refs in node.artifacts.values()
+    )

@@ -357,6 +357,7 @@ class _Loader:
                 schema_title=str(atype.get("schemaTitle", "system.Artifact")),
                 metadata=dict(self.mapping(imp.get("metadata"), f"{ipath}.metadata")),
                 reimport=bool(imp.get("reimport", False)),
+                download_to_workspace=bool(imp.get("downloadToWorkspace", False)),
             )
         raise self.error(
             "executor is neither a container nor an importer (custom jobs are not supported)", path

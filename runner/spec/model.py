@@ -148,6 +148,7 @@ class Importer:
     uri_input: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     reimport: bool = False
+    download_to_workspace: bool = False  # kfp 2.17: the consumers read it from the run's workspace
 
 
 @dataclass(frozen=True)

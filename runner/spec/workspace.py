@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner.errors import SpecError
-from runner.spec.model import PipelineSpec, WorkspaceConfig
+from runner.spec.model import Importer, PipelineSpec, WorkspaceConfig
 
 PLACEHOLDER = "{{$.workspace_path}}"
 WHERE = "platforms.kubernetes.pipelineConfig.workspace"
@@ -52,10 +52,18 @@ def workspace_config(platform: Mapping[str, Any], source: str) -> WorkspaceConfi
 
 
 def check_placeholder_use(spec: PipelineSpec, config: WorkspaceConfig | None) -> None:
-    """A pipeline that passes `{{$.workspace_path}}` to a task must declare a workspace (kfp refuses to
-    compile one that does not; a hand-written file is refused here rather than run with the text)."""
+    """A pipeline that passes `{{$.workspace_path}}` to a task, or imports into the workspace, must declare
+    one (kfp refuses to compile one that does not; a hand-written file is refused here rather than run)."""
     if config is not None:
         return
+    for component in spec.components.values():
+        if isinstance(component.executor, Importer) and component.executor.download_to_workspace:
+            raise SpecError(
+                "dsl.importer(download_to_workspace=True) needs a workspace, and the pipeline declares none "
+                "(dsl.PipelineConfig(workspace=dsl.WorkspaceConfig(size=...)))",
+                f"{spec.source}: deploymentSpec.executors.{component.executor_label}.importer."
+                "downloadToWorkspace",
+            )
     for component in [spec.root, *spec.components.values()]:
         dag_path = "root.dag" if component is spec.root else f"components.{component.name}.dag"
         for task in component.dag.tasks.values() if component.dag else ():

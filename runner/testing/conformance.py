@@ -40,6 +40,9 @@ KFP_INPUTS = Path(__file__).with_name("kfp_inputs.yaml")
 # Compiled by kfp 2.17.3 from tests/integration/kfp_workspace.py (tests/integration/test_workspace.py checks
 # they agree): a task writes a note into the run's workspace, another reads it there, a third is not given it.
 WORKSPACE = Path(__file__).with_name("kfp_workspace.yaml")
+# Compiled as WORKSPACE: a file imported with `download_to_workspace=True`, read from the workspace by a
+# container component and by a lightweight Python one.
+WORKSPACE_IMPORT = Path(__file__).with_name("kfp_workspace_import.yaml")
 # Compiled by kfp 2.17.3 from tests/integration/kfp_conformance_pipelines.py, as KFP_INPUTS.
 KFP_ONE_IMPORT = Path(__file__).with_name("kfp_one_import.yaml")
 KFP_UNREADABLE_IMPORTS = Path(__file__).with_name("kfp_unreadable_imports.yaml")
@@ -414,6 +417,35 @@ class BackendConformance:
         assert second.tasks["write-note"].state == TaskState.SUCCEEDED
         assert second.tasks["probe"].state == TaskState.CACHED
         assert second.outputs == {"Output": "shared"}
+
+    def test_an_import_into_the_workspace_is_read_there(
+        self, session: FlowSession, workspace_storage: None, tmp_path: Path
+    ) -> None:
+        """kfp 2.17's `dsl.importer(download_to_workspace=True)`: as KFP's backend, the content is copied to
+        `.artifacts/` + the path the URI names, in the run's workspace, and the consumers get the URI given
+        with a path there (kfp.local copies it under the importer's name; the backend is followed)."""
+        data = tmp_path / "imported.txt"
+        data.write_text("imported text")
+        result = session.run(WORKSPACE_IMPORT, {"uri": str(data)})
+        assert_succeeded(result)
+        assert result.tasks["importer"].artifacts["artifact"].uri == str(data)
+        content, path, uri = result.outputs["Output"].split("|")
+        assert content == "imported text"
+        if path.startswith("/kfp-workspace/"):  # in containers: KFP's own path, and the URI imported
+            assert (path, uri) == (f"/kfp-workspace/.artifacts{data}", str(data))
+        else:  # the process backend's tasks see the workspace at its folder, and get the copy's path as URI
+            assert path == uri == f"{session.workdir}/workspaces/{result.run_id}/.artifacts{data}"
+        # kfp's own Artifact.path, in a lightweight Python component, names the same copy.
+        assert result.tasks["read-imported-in-python"].outputs == {"Output": f"imported text|{path}"}
+        remote = "gs://flow-tests/notes.txt"
+        failed = session.run(WORKSPACE_IMPORT, {"uri": remote})
+        assert failed.state == RunState.FAILED and failed.tasks["importer"].state == TaskState.SUCCEEDED
+        unreadable = (
+            f"cannot read the imported artifact {remote}: flow reads local paths and s3:// URIs, not gs://"
+        )
+        assert (
+            failed.tasks["read-imported"].error == failed.tasks["read-imported-in-python"].error == unreadable
+        )
 
     def test_resume_and_rerun_find_the_workspace_again(
         self, session: FlowSession, workspace_storage: None

@@ -1,7 +1,7 @@
-"""The workspace pipeline of the conformance suite, written with the real kfp SDK (kfp 2.17.3).
+"""The workspace pipelines of the conformance suite, written with the real kfp SDK (kfp 2.17.3).
 
-runner/testing/kfp_workspace.yaml is what kfp compiles this to (the suite must run where kfp is not
-installed); tests/integration/test_workspace.py checks that the two still agree.
+runner/testing/kfp_workspace.yaml and kfp_workspace_import.yaml are what kfp compiles these to (the suite
+must run where kfp is not installed); tests/integration/test_workspace.py checks that they still agree.
 
 No `from __future__ import annotations` here: kfp reads the components' annotations as real types.
 """
@@ -9,8 +9,9 @@ No `from __future__ import annotations` here: kfp reads the components' annotati
 # mypy: disable-error-code="no-any-return"
 
 from kfp import compiler, dsl
+from kfp.dsl import Dataset, Input, OutputPath
 
-from runner.testing.conformance import WORKSPACE
+from runner.testing.conformance import WORKSPACE, WORKSPACE_IMPORT
 
 # The claim's class on a cluster: the cluster tests provide volumes of this class (no provisioner runs).
 STORAGE_CLASS = "flow-workspace-test"
@@ -63,8 +64,46 @@ def workspace_sharing(text: str = "shared", runs_needed: int = 1) -> str:
     return read.outputs["note"]
 
 
+@dsl.container_component
+def read_imported(data: Input[Dataset], seen: OutputPath(str)) -> dsl.ContainerSpec:  # type: ignore[valid-type]
+    """Writes the artifact's content, the path and the URI the task was given, as `content|path|uri`."""
+    return dsl.ContainerSpec(
+        image="busybox:latest",
+        command=["sh", "-c", 'printf "%s|%s|%s" "$(cat "$0")" "$0" "$1" > "$2"'],
+        args=[data.path, data.uri, seen],
+    )
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def read_imported_in_python(data: Input[Dataset]) -> str:
+    # kfp's own Artifact.path: under /kfp-workspace/.artifacts when the backend marks it so.
+    with open(data.path) as text:
+        return f"{text.read()}|{data.path}"
+
+
+@dsl.pipeline(
+    name="conformance-workspace-import",
+    pipeline_config=dsl.PipelineConfig(
+        workspace=dsl.WorkspaceConfig(
+            size="64Mi",
+            kubernetes=dsl.KubernetesWorkspaceConfig(
+                pvcSpecPatch={"accessModes": ["ReadWriteOnce"], "storageClassName": STORAGE_CLASS}
+            ),
+        )
+    ),
+)
+def workspace_import(uri: str) -> str:
+    imported = dsl.importer(artifact_uri=uri, artifact_class=Dataset, download_to_workspace=True)
+    read_imported_in_python(data=imported.output)
+    return read_imported(data=imported.output).outputs["seen"]
+
+
+COMPILED = {WORKSPACE: workspace_sharing, WORKSPACE_IMPORT: workspace_import}
+
+
 def main() -> None:
-    compiler.Compiler().compile(workspace_sharing, package_path=str(WORKSPACE))
+    for path, pipeline in COMPILED.items():
+        compiler.Compiler().compile(pipeline, package_path=str(path))
 
 
 if __name__ == "__main__":

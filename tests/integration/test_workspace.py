@@ -74,11 +74,12 @@ platforms: {kubernetes: {pipelineConfig: {workspace: {size: 1Mi}}}}
 """
 
 
-def test_the_suites_pipeline_is_what_kfp_compiles(tmp_path: Path) -> None:
+def test_the_suites_pipelines_are_what_kfp_compiles(tmp_path: Path) -> None:
     """The suite runs without kfp, so it keeps kfp's compiled text; it must be kfp 2.17.3's own."""
-    path = tmp_path / "kfp_workspace.yaml"
-    compiler.Compiler().compile(kfp_workspace.workspace_sharing, package_path=str(path))
-    assert path.read_text() == WORKSPACE.read_text(), "run python -m tests.integration.kfp_workspace"
+    for kept, pipeline in kfp_workspace.COMPILED.items():
+        path = tmp_path / kept.name
+        compiler.Compiler().compile(pipeline, package_path=str(path))
+        assert path.read_text() == kept.read_text(), "run python -m tests.integration.kfp_workspace"
 
 
 def test_a_bad_workspace_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import HOST_FILES_COPIED, HOST_FILES_MOUNTED, Mount
+from backends.base import HOST_FILES_COPIED, HOST_FILES_MOUNTED, WORKSPACE_PATH, Mount
 from backends.rootfiles import LocalRootFiles
-from runner.engine.external import ExternalArtifacts, UnreadableImportError
+from runner.artifacts import IN_WORKSPACE
+from runner.engine.external import ExternalArtifacts, RunWorkspace, UnreadableImportError
 from runner.engine.graph import ArtifactRef
+from runner.engine.placeholders import Context, render
 
 
 class _Task:
@@ -84,3 +86,52 @@ def test_a_pipe_is_refused(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "feed")  # copying it would wait for a writer
     with pytest.raises(UnreadableImportError, match=r"feed: not a regular file or folder$"):
         reach(str(tmp_path / "feed"), tmp_path / "root", HOST_FILES_COPIED)
+
+
+def into_workspace(uri: str, workspace: Path, task_path: str) -> ArtifactRef:
+    """The artifact as a task consuming it gets it, imported with `download_to_workspace`."""
+    node = _Node(uri)
+    node.artifacts["data"][0].metadata[IN_WORKSPACE] = True
+    run_workspace = RunWorkspace(lambda: LocalRootFiles(workspace), task_path)
+    external = ExternalArtifacts(
+        LocalRootFiles(workspace.parent / "root"), "run1", HOST_FILES_COPIED, run_workspace
+    )
+    return external.for_task(node).refs[uri]  # type: ignore[arg-type]
+
+
+def test_an_import_into_the_workspace_is_copied_to_kfps_path(dataset: Path, tmp_path: Path) -> None:
+    workspace = tmp_path / "workspace"
+    ref = into_workspace(str(dataset), workspace, WORKSPACE_PATH)
+    assert (workspace / f".artifacts{dataset}" / "latest.csv").read_text() == "a,b\n"
+    # In containers the URI is the one imported, and the flag makes its path the copy, as in KFP.
+    assert ref.uri == str(dataset) and ref.metadata == {IN_WORKSPACE: True}
+    artifact = {"uri": ref.uri, "metadata": ref.metadata}
+    context = Context({"inputs": {"artifacts": {"data": {"artifacts": [artifact]}}}}, {}, "t")
+    assert render(["{{$.inputs.artifacts['data'].path}}"], context) == [f"/kfp-workspace/.artifacts{dataset}"]
+    # Where tasks see the workspace at its folder: the copy's path is the URI, without the flag.
+    ref = into_workspace(str(dataset), workspace, str(workspace))
+    assert ref.uri == f"{workspace}/.artifacts{dataset}" and ref.metadata == {}
+
+
+def test_an_import_into_the_workspace_never_follows_a_link_a_task_left_there(
+    dataset: Path, tmp_path: Path
+) -> None:
+    workspace, elsewhere = tmp_path / "workspace", tmp_path / "elsewhere"
+    workspace.mkdir()
+    elsewhere.mkdir()
+    (workspace / ".artifacts").symlink_to(elsewhere)  # a task may write anything into the workspace
+    with pytest.raises(UnreadableImportError) as raised:
+        into_workspace(str(dataset), workspace, WORKSPACE_PATH)
+    assert raised.value.message.startswith(
+        f"cannot copy the imported artifact {dataset} into the run's workspace"
+    )
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_an_import_into_the_workspace_never_names_a_path_out_of_it(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(UnreadableImportError) as raised:
+        into_workspace(f"{tmp_path}/a/../f", tmp_path / "workspace", WORKSPACE_PATH)
+    assert raised.value.message.endswith("into the run's workspace: '..' in its path")
+    assert not (tmp_path / "workspace").exists()

@@ -13,7 +13,8 @@ from backends.k8s.pods import PodSettings, pod_manifest
 from backends.k8s.workspace import claim_manifest, mount
 from runner.errors import SpecError
 from runner.spec import load_text
-from runner.testing.conformance import WORKSPACE
+from runner.spec.model import Importer
+from runner.testing.conformance import WORKSPACE, WORKSPACE_IMPORT
 
 PIPELINE, _ = WORKSPACE.read_text().split("---\n")
 SELECTOR = {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a"]}]}
@@ -177,3 +178,14 @@ def test_a_task_volume_that_would_shadow_the_workspace_is_refused(path: str) -> 
     manifest = pod_manifest(_task(config), "busybox", PodSettings(namespace="flow", claim="flow-root"))
     with pytest.raises(PermanentBackendError, match="conflicts with the workspace"):
         mount(manifest, Workspace("abcd1234", "/unused", "1Gi"))
+
+
+def test_an_import_into_the_workspace_without_one_is_a_load_error() -> None:
+    pipeline, _ = WORKSPACE_IMPORT.read_text().split("---\n")
+    with pytest.raises(SpecError) as raised:
+        load_text(pipeline, "p.yaml")
+    assert "download_to_workspace=True) needs a workspace" in raised.value.message
+    assert raised.value.where == "p.yaml: deploymentSpec.executors.exec-importer.importer.downloadToWorkspace"
+    spec = load_text(WORKSPACE_IMPORT.read_text())
+    importer = spec.components["comp-importer"].executor
+    assert isinstance(importer, Importer) and importer.download_to_workspace
