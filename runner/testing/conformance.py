@@ -447,6 +447,20 @@ class BackendConformance:
             failed.tasks["read-imported"].error == failed.tasks["read-imported-in-python"].error == unreadable
         )
 
+    def test_an_s3_object_imported_into_the_workspace_is_read_there(
+        self, session: FlowSession, workspace_storage: None, request: pytest.FixtureRequest
+    ) -> None:
+        uri = self.s3_object(request, b"object text")
+        if uri is None:
+            pytest.skip(f"no S3 store at hand for the {self.backend} backend's tests")
+        result = session.run(WORKSPACE_IMPORT, {"uri": uri})
+        assert_succeeded(result)
+        content, path, task_uri = result.outputs["Output"].split("|")
+        kfp_path = f".artifacts/s3/{uri.removeprefix('s3://')}"  # KFP's /s3/BUCKET/KEY, in the workspace
+        assert content == "object text" and path.endswith(f"/{kfp_path}")
+        assert task_uri == (uri if path.startswith("/kfp-workspace/") else path)
+        assert result.tasks["read-imported-in-python"].outputs == {"Output": f"object text|{path}"}
+
     def test_resume_and_rerun_find_the_workspace_again(
         self, session: FlowSession, workspace_storage: None
     ) -> None:
