@@ -60,6 +60,7 @@ class RunWorkspace:
 
     files: Callable[[], RootFiles]  # the engine's access to it, made on first use (a pod on a cluster)
     task_path: str  # where its tasks see it
+    root_uri: str  # the pipeline root's URI as tasks get it, for an artifact imported from the root
 
 
 class ExternalArtifacts:
@@ -98,11 +99,13 @@ class ExternalArtifacts:
 
     def _into_workspace(self, ref: ArtifactRef, where: str) -> ArtifactRef:
         """Copy the artifact into the run's workspace; the artifact as its consumers get it."""
-        uri = ref.uri
         if self.workspace is None:  # the loader refuses such a pipeline
             raise UnreadableImportError(
-                f"the imported artifact {uri} is for a workspace the run has not", where
+                f"the imported artifact {ref.uri} is for a workspace the run has not", where
             )
+        in_root = not artifacts.is_external(ref.uri)
+        # KFP's path is that of the URI the tasks get: a file of the root by the root's URI.
+        uri = f"{self.workspace.root_uri}/{ref.uri}" if in_root else ref.uri
         target = artifacts.workspace_relative(uri)
         if ".." in target.split("/"):  # never a path out of the workspace
             raise UnreadableImportError(
@@ -115,9 +118,11 @@ class ExternalArtifacts:
                 raise UnreadableImportError(f"cannot reach the run's workspace: {exc}", where) from None
         files = self._workspace_files
         path = artifacts.local_file(uri)
-        if path is not None:
+        if in_root:
+            copy: Callable[[], None] = functools.partial(self._copy_root, ref.uri, uri, files, target, where)
+        elif path is not None:
             real = self._readable(uri, path, copied=True, where=where)
-            copy: Callable[[], None] = functools.partial(files.copy_in, Path(real), target)
+            copy = functools.partial(files.copy_in, Path(real), target)
         elif uri.startswith(S3_SCHEME):
             bucket, key = _s3_object(uri, where)
             copy = functools.partial(self._copy_s3, uri, bucket, key, files, target, where)
@@ -176,6 +181,20 @@ class ExternalArtifacts:
         target = f"{folder}/{name if artifacts.is_safe_name(name) else 'artifact'}"
         _copied(uri, self.files, folder, lambda: copy(target), "the root", where)
         return target
+
+    def _copy_root(self, relative: str, uri: str, files: RootFiles, target: str, where: str) -> None:
+        """Copy the file or folder at `relative` in the root to `target` in `files`."""
+        if relative not in self.files.exists([relative]):
+            raise UnreadableImportError(f"the imported artifact {uri} does not exist", where)
+        with tempfile.TemporaryDirectory(prefix="flow-import-") as scratch:
+            local = Path(scratch) / "artifact"
+            content = self.files.read([relative]).get(relative)
+            if content is not None:
+                local.write_bytes(content)
+            else:
+                local.mkdir()
+                self.files.copy_out(relative, local)
+            files.copy_in(local, target)
 
     def _copy_s3(self, uri: str, bucket: str, key: str, files: RootFiles, target: str, where: str) -> None:
         from backends.s3.files import S3RootFiles  # boto3 is loaded only for an s3:// artifact

@@ -185,7 +185,9 @@ class Engine:
         if self.workspace is None:
             return None
         return external.RunWorkspace(
-            functools.partial(backend.workspace_files, self.workspace), self.context.workspace_path
+            functools.partial(backend.workspace_files, self.workspace),
+            self.context.workspace_path,
+            self.context.uri_base,
         )
 
     def _remove_workspace(self) -> None:

@@ -10,7 +10,7 @@ from kfp import compiler
 
 from runner import reruns
 from runner.testing import assert_succeeded
-from runner.testing.conformance import WORKSPACE
+from runner.testing.conformance import WORKSPACE, WORKSPACE_IMPORT
 from runner.testing.session import FlowSession
 from tests.conftest import TEST_IMAGE_MAP, require_docker
 from tests.integration import kfp_workspace
@@ -131,3 +131,21 @@ def test_a_rerun_of_a_succeeded_run_removes_the_workspace_it_made_again(tmp_path
     # and removed it once it succeeded too: nothing may resume that run any more.
     assert record is not None and record.inputs["workspace"] == str(workspaces / first.run_id)
     assert not any(workspaces.iterdir())
+
+
+@pytest.mark.parametrize("backend", ["process", "docker"])
+def test_a_file_of_the_root_imported_into_the_workspace_is_read_there(tmp_path: Path, backend: str) -> None:
+    if backend == "docker":
+        require_docker()
+    options = {"image_map": TEST_IMAGE_MAP, "pull": "never"}
+    with FlowSession(backend, tmp_path / "flow", backend_options=options) as session:
+        kept = session.root / "kept" / "notes.txt"
+        kept.parent.mkdir(parents=True)
+        kept.write_text("from the root")
+        result = session.run(WORKSPACE_IMPORT, {"uri": str(kept)})
+    assert_succeeded(result)
+    assert result.tasks["importer"].artifacts["artifact"].uri == "kept/notes.txt"  # recorded in the root
+    content, path, uri = result.outputs["Output"].split("|")
+    # KFP's path of the URI the task gets (the root as tasks see it: /flow in a container), in the workspace.
+    assert content == "from the root" and path.endswith("/kept/notes.txt") and "/.artifacts/" in path
+    assert path.endswith(f".artifacts{uri}") if backend == "docker" else path == uri

@@ -92,7 +92,7 @@ def into_workspace(uri: str, workspace: Path, task_path: str) -> ArtifactRef:
     """The artifact as a task consuming it gets it, imported with `download_to_workspace`."""
     node = _Node(uri)
     node.artifacts["data"][0].metadata[IN_WORKSPACE] = True
-    run_workspace = RunWorkspace(lambda: LocalRootFiles(workspace), task_path)
+    run_workspace = RunWorkspace(lambda: LocalRootFiles(workspace), task_path, str(workspace.parent / "root"))
     external = ExternalArtifacts(
         LocalRootFiles(workspace.parent / "root"), "run1", HOST_FILES_COPIED, run_workspace
     )
@@ -135,3 +135,16 @@ def test_an_import_into_the_workspace_never_names_a_path_out_of_it(tmp_path: Pat
         into_workspace(f"{tmp_path}/a/../f", tmp_path / "workspace", WORKSPACE_PATH)
     assert raised.value.message.endswith("into the run's workspace: '..' in its path")
     assert not (tmp_path / "workspace").exists()
+
+
+def test_an_import_of_the_roots_own_file_into_the_workspace_is_copied_from_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "run0" / "produce").mkdir(parents=True)
+    (root / "run0" / "produce" / "table").write_text("rows")
+    ref = into_workspace("run0/produce/table", tmp_path / "workspace", WORKSPACE_PATH)
+    # KFP's path of the URI the tasks get (the root's URI and the file's path in it), in the workspace.
+    assert (tmp_path / "workspace" / f".artifacts{root}" / "run0" / "produce" / "table").read_text() == "rows"
+    assert ref.uri == "run0/produce/table" and ref.metadata == {IN_WORKSPACE: True}
+    with pytest.raises(UnreadableImportError) as raised:
+        into_workspace("run0/produce/missing", tmp_path / "workspace", WORKSPACE_PATH)
+    assert raised.value.message == f"the imported artifact {root}/run0/produce/missing does not exist"
