@@ -84,10 +84,14 @@ def download(client: Any, bucket: str, key: str, target: str) -> None:
 
 def wait_for(marker: str) -> int:
     """The task's exit code, once its wrapper wrote it."""
-    while not os.path.exists(marker):
+    while not os.path.lexists(marker):
         time.sleep(0.1)
-    with open(marker) as handle:
-        return int(handle.read(64).strip() or "1")
+    # The task shares the marker's folder: a link or a pipe in its place must not hang or mislead this.
+    fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RuntimeError(f"{marker} is not a regular file")
+        return int(handle.read(64).strip() or b"1")
 
 
 def stage_out(client: Any, spec: dict[str, Any], base: str) -> None:
