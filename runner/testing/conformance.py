@@ -437,6 +437,7 @@ class BackendConformance:
             assert path == uri == f"{session.workdir}/workspaces/{result.run_id}/.artifacts{data}"
         # kfp's own Artifact.path, in a lightweight Python component, names the same copy.
         assert result.tasks["read-imported-in-python"].outputs == {"Output": f"imported text|{path}"}
+        assert not self.workspace_exists(session, result.run_id)  # the copy goes with the workspace
         remote = "gs://flow-tests/notes.txt"
         failed = session.run(WORKSPACE_IMPORT, {"uri": remote})
         assert failed.state == RunState.FAILED and failed.tasks["importer"].state == TaskState.SUCCEEDED
