@@ -1,15 +1,14 @@
 """Keeping Python's cyclic garbage collector off a run's long-lived state while the engine drives it.
 
 Why: the nodes, records and attempt specs of a run live until it ends, and CPython's generational collector
-traverses them again in every pass over the older generations. On a 10,000-task run such a pass takes
-0.1-0.3 s on a small machine and several happen: tens of microseconds per task, a large share of the
-engine's time. So while the engine runs, automatic collection is off and the engine collects by hand: once
-enough objects were made since the last time, the youngest generation is collected (which frees the garbage
-cycles among them) and what survived is frozen (moved to the permanent generation, which no pass looks at;
-O(1)). No object is examined twice. The graph the engine opens at the start, and what existed before the
-run, are frozen without being examined at all: they live until the run ends, so a collection would find
-nothing to free among them. Afterwards everything frozen goes back to the oldest generation and automatic
-collection resumes: the collector is as it was, with the run's objects in it.
+traverses them again in every pass over the older generations. On a large run several such passes happen, each
+over the whole run's state: a large share of the engine's time. So while the engine runs, automatic collection
+is off and the engine collects by hand: once enough objects were made since the last time, the youngest
+generation is collected (which frees the garbage cycles among them) and what survived is frozen (moved to the
+permanent generation, which no pass looks at; O(1)). No object is examined twice. The graph the engine opens
+at the start, and what existed before the run, are frozen without being examined at all: they live until the
+run ends, so a collection would find nothing to free among them. Afterwards everything frozen goes back to the
+oldest generation and automatic collection resumes: the collector is as it was, with the run's objects in it.
 """
 
 from __future__ import annotations

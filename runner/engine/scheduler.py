@@ -152,7 +152,7 @@ class Engine:
                 self.backend.prepare_workspace(self.workspace)
             root_artifacts = dict(input_artifacts or {})
             self._root_scope = Scope("", self.spec.root, dict(params), root_artifacts, owner=None)
-            with self.store.driving(run.run_id), YoungOnly() as collector:
+            with YoungOnly() as collector:
                 self._open(self._root_scope)
                 collector.keep()
                 self._loop(collector)

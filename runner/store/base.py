@@ -7,7 +7,6 @@ and its own schema migrations; everything else is here, once.
 from __future__ import annotations
 
 import abc
-import contextlib
 import secrets
 import time
 from collections.abc import Collection, Iterable, Mapping
@@ -36,31 +35,13 @@ def new_run_id() -> str:
     return secrets.token_hex(4)
 
 
-def progress_batches(
-    new_tasks: Collection[TaskRecord],
-    changed_tasks: Mapping[tuple[str, ...], Collection[TaskRecord]],
-    artifacts: Collection[ArtifactRecord],
-) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """The statements and rows that save an engine's progress (see `Store.save_progress`)."""
-    batches: list[tuple[str, list[tuple[Any, ...]]]] = []
-    if new_tasks:
-        batches.append((TASKS.upsert, list(map(TASKS.columns.row, new_tasks))))
-    for names, records in changed_tasks.items():
-        sql, columns = task_update(names)
-        batches.append((sql, list(map(columns.row, records))))
-    if artifacts:
-        batches.append((ARTIFACTS.upsert, list(map(ARTIFACTS.columns.row, artifacts))))
-    return batches
-
-
 def _spec_text(run: RunRecord) -> Batch:
     return SPEC_TEXT_INSERT, [(run.spec_digest, run.spec_text)]
 
 
 class Store(abc.ABC):
     """All reads and writes of run metadata. Every write is committed before the method returns, so
-    another connection (another engine, `flow show`) sees it at once; only an engine's progress while it
-    drives a run may reach the others a moment later, but is durable before the method returns (`driving`)."""
+    another connection (another engine, `flow show`) sees it at once."""
 
     location: str  # where the store is, for messages: a file's path or a URL with its password hidden
 
@@ -80,11 +61,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Close the connection; the store's data stays."""
-
-    def driving(self, run_id: str) -> contextlib.AbstractContextManager[None]:
-        """While an engine drives this run: a store may take its writes more cheaply (see SQLiteStore).
-        Whatever `save_progress` was given is in the store, for every reader, once the context ends."""
-        return contextlib.nullcontext()
 
     def __enter__(self) -> Store:
         return self
@@ -197,7 +173,14 @@ class Store(abc.ABC):
         """Write what an engine recorded since its last save, in one transaction: task records not saved
         before, task records saved before that changed since (keyed by the columns to write, some of
         `TASK_CHANGEABLE`), and artifact records."""
-        batches = progress_batches(new_tasks, changed_tasks, artifacts)
+        batches: list[Batch] = []
+        if new_tasks:
+            batches.append((TASKS.upsert, map(TASKS.columns.row, new_tasks)))
+        for names, records in changed_tasks.items():
+            sql, columns = task_update(names)
+            batches.append((sql, map(columns.row, records)))
+        if artifacts:
+            batches.append((ARTIFACTS.upsert, map(ARTIFACTS.columns.row, artifacts)))
         if batches:
             self._write(*batches)
 

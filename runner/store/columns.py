@@ -121,17 +121,13 @@ TASK_COSTLY = ("inputs", "outputs", "cache_key", "component_digest")
 TASK_CHEAP = tuple(c for c in TASK_CHANGEABLE if c not in TASK_COSTLY)
 
 
-# Every statement `task_update` makes starts so, and ends with the row's key (run_id, path) as parameters.
-TASK_UPDATE_START = "UPDATE tasks SET "
-
-
 @functools.lru_cache(maxsize=64)
 def task_update(names: tuple[str, ...]) -> tuple[str, Columns]:
     """The statement that sets these columns of a task's row, and the columns of its parameters."""
     fixed = set(names) - set(TASK_CHANGEABLE)
     if fixed:  # the names are put into SQL, and a row's identity is written only when it is made
         raise ValueError(f"not changeable task columns: {sorted(fixed)}")
-    sql = f"{TASK_UPDATE_START}{', '.join(f'{c} = ?' for c in names)} WHERE run_id = ? AND path = ?"
+    sql = f"UPDATE tasks SET {', '.join(f'{c} = ?' for c in names)} WHERE run_id = ? AND path = ?"
     return sql, Columns.of((*names, "run_id", "path"), TaskState)
 
 

@@ -6,15 +6,12 @@ import contextlib
 import os
 import sqlite3
 import urllib.parse
-from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from runner.errors import StoreError
-from runner.store.applier import committer, connect
-from runner.store.base import Batch, Store, progress_batches
-from runner.store.records import ArtifactRecord, TaskRecord, text_digest
-from runner.store.runlog import RunLog, apply_abandoned
+from runner.store.base import Batch, Store
+from runner.store.records import text_digest
 from runner.store.trouble import store_error
 
 # Each step brings a store from one schema version (PRAGMA user_version) to the next; steps never change.
@@ -71,9 +68,22 @@ _MIGRATIONS = [
 ]
 
 
+def _bind_null(value: None) -> None:
+    return value
+
+
+# The sqlite3 module adapts a None parameter by looking for an `__adapt__` on its protocol class, which
+# raises and formats an AttributeError it then discards; empty columns (times, exit code, resource figures)
+# are bound on every task transition. With an adapter for None the module finds one at once. It binds NULL
+# either way.
+sqlite3.register_adapter(type(None), _bind_null)
+
+
 class SQLiteStore(Store):
-    """A store in one SQLite file, for one machine. Every write is committed before the method returns,
-    except an engine's progress while it drives a run: that is logged first (see `driving`)."""
+    """A store in one SQLite file (WAL mode), for one machine. Every write is one transaction, committed
+    before the method returns: an engine's progress too, once per scheduler tick (runner.engine.journal).
+    A commit is durable as synchronous=NORMAL makes it: it survives the engine's process being killed,
+    and only a crash of the machine may lose the last ones."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -87,60 +97,13 @@ class SQLiteStore(Store):
                 self._check_schema()
             else:
                 _make_private(self.path)
-                self._db = connect(str(self.path))
+                self._db = _connect(self.path)
                 self._migrate()
-            self._commit = committer(self._db)
+            # One cursor for every write: Connection.execute makes (and registers) a new one per call, and
+            # an engine writes on every scheduler tick.
+            self._writer = self._db.cursor()
         except (OSError, sqlite3.Error) as exc:
             raise store_error(exc, "cannot open the store", self.location) from None
-        self._logs = self.path.with_name(f"{self.path.name}-runlogs")
-        self._log: RunLog | None = None  # while an engine drives a run through this store
-        if not self.read_only:
-            with contextlib.suppress(StoreError):  # reading goes on; the next engine applies it again
-                self._apply_abandoned()
-
-    @contextlib.contextmanager
-    def driving(self, run_id: str) -> Iterator[None]:
-        """While an engine drives a run: its progress goes to the run's log and reaches the database in bulk
-        (runner.store.runlog)."""
-        if self._log is not None:  # one connection, one engine: a second would interleave its writes
-            raise RuntimeError(f"this store already drives a run, not {run_id!r} too")
-        self._refuse_if_read_only()
-        # A log left since this store was opened: its engine died, or its last commit failed.
-        self._apply_abandoned()
-        try:
-            log = RunLog(self._logs, run_id, self.path)
-        except OSError as exc:
-            raise store_error(exc, "cannot start the run's log", str(self._logs)) from None
-        self._log = log
-        try:
-            yield
-        finally:
-            self._log = None
-            try:
-                log.close(self._commit)
-            except (OSError, sqlite3.Error) as exc:
-                raise store_error(exc, "cannot apply the run's log", self.location) from None
-
-    def save_progress(
-        self,
-        new_tasks: Collection[TaskRecord],
-        changed_tasks: Mapping[tuple[str, ...], Collection[TaskRecord]],
-        artifacts: Collection[ArtifactRecord],
-    ) -> None:
-        log = self._log
-        if log is None:
-            super().save_progress(new_tasks, changed_tasks, artifacts)
-            return
-        try:
-            log.append(progress_batches(new_tasks, changed_tasks, artifacts), self._commit)
-        except (OSError, sqlite3.Error) as exc:
-            raise store_error(exc, "cannot record the run's progress", str(log.path)) from None
-
-    def _apply_abandoned(self) -> None:
-        try:
-            apply_abandoned(self._logs, self._commit)
-        except (OSError, sqlite3.Error) as exc:
-            raise store_error(exc, "cannot apply the log of an engine that died", str(self._logs)) from None
 
     def _check_schema(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -178,7 +141,6 @@ class SQLiteStore(Store):
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
-            self._apply_logged()
             return self._db.execute(sql, params).fetchall()
         except (OSError, sqlite3.Error) as exc:
             raise store_error(exc, "cannot read the store", self.location) from None
@@ -186,16 +148,34 @@ class SQLiteStore(Store):
     def _write(self, *batches: Batch) -> int:
         self._refuse_if_read_only()
         try:
-            self._apply_logged()
-            return self._commit(*batches)
+            return self._commit(batches)
         except (OSError, sqlite3.Error) as exc:
             raise store_error(exc, "cannot write to the store", self.location) from None
 
-    def _apply_logged(self) -> None:
-        """Commit what the engine logged and did not apply yet: this store answers from all it was given,
-        and writes reach the database in the order they were made."""
-        if self._log is not None and self._log.pending:
-            self._log.apply(self._commit)
+    def _commit(self, batches: tuple[Batch, ...]) -> int:
+        # BEGIN IMMEDIATE takes the write lock up front, so concurrent engines queue instead of failing.
+        cursor = self._writer
+        cursor.execute("BEGIN IMMEDIATE")
+        changed = 0
+        try:
+            for sql, rows in batches:
+                changed += cursor.executemany(sql, rows).rowcount
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+        return changed
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection as every writer of a store has it: WAL, explicit transactions, waiting on the others."""
+    # isolation_level=None: transactions are explicit, so a batch of task updates is one commit.
+    db = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA busy_timeout=60000")
+    db.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back to 64 MiB after a checkpoint
+    return db
 
 
 def _writable(path: Path) -> bool:
