@@ -327,7 +327,14 @@ def _generated(
 
 @functools.cache
 def pipeline_schema() -> ModuleType:
-    module = _generated("kfp-pipeline-spec", "kfp/pipeline_spec/pipeline_spec_pb2.py")
+    try:
+        module = _generated("kfp-pipeline-spec", "kfp/pipeline_spec/pipeline_spec_pb2.py")
+    except ImportError as exc:
+        raise SpecError(
+            f"cannot read KFP's IR schema (kfp-pipeline-spec): it imports {exc.name or exc}, which is not "
+            "installed; install flow again with its dependencies",
+            "flow",
+        ) from None
     if module is None:
         raise SpecError(
             "the kfp-pipeline-spec package is not installed (pip install kfp-pipeline-spec)", "flow"

@@ -6,6 +6,7 @@ tests/integration/test_cli.py.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -322,3 +323,16 @@ def test_an_importer_uri_from_an_input_the_component_does_not_take_is_refused() 
         "runtimeParameter"
     ] = "uri"
     assert load_text(dumped(doc)).components["comp-importer"].inputs.parameters["uri"].type == "STRING"
+
+
+def test_a_schema_whose_imports_are_missing_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kfp-pipeline-spec imports google.rpc without requiring the package that has it."""
+    from runner.spec import schema
+
+    monkeypatch.setitem(sys.modules, "google.rpc", None)
+    schema.pipeline_schema.cache_clear()
+    try:
+        with pytest.raises(SpecError, match=r"^flow: cannot read KFP's IR schema .* imports google\.rpc"):
+            schema.pipeline_schema()
+    finally:
+        schema.pipeline_schema.cache_clear()
