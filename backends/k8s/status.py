@@ -6,6 +6,7 @@ reports those as failures instead of waiting forever.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,9 @@ from backends.k8s.pods import MAIN_CONTAINER
 # Waiting reasons after which the container will never start without someone changing the cluster.
 IMAGE_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 CONFIG_REASONS = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+# A kubelet whose watch of the pod's secrets or config maps has not caught up yet says so with this; it
+# retries by itself, so the pod fails only if that lasts as long as an unschedulable pod may wait.
+_CACHE_NOT_SYNCED = re.compile(r"failed to sync \w+ cache")
 
 
 def task_status(pod: Any, now: datetime, unschedulable_after: float) -> TaskStatus:
@@ -56,7 +60,9 @@ def task_status(pod: Any, now: datetime, unschedulable_after: float) -> TaskStat
                 reason=REASON_IMAGE,
                 message=f"image {image!r} cannot be pulled: {waiting.reason} {waiting.message or ''}".strip(),
             )
-        if waiting.reason in CONFIG_REASONS:
+        if waiting.reason in CONFIG_REASONS and not (
+            _CACHE_NOT_SYNCED.search(waiting.message or "") and _age(pod, now) < unschedulable_after
+        ):
             return TaskStatus(
                 Phase.FAILED,
                 reason=REASON_ERROR,
@@ -70,8 +76,7 @@ def task_status(pod: Any, now: datetime, unschedulable_after: float) -> TaskStat
         return TaskStatus(Phase.RUNNING)
     unschedulable = _unschedulable_message(pod)
     if unschedulable is not None:
-        created = pod.metadata.creation_timestamp
-        waited = (now - created).total_seconds() if created is not None else 0.0
+        waited = _age(pod, now)
         if waited >= unschedulable_after:
             return TaskStatus(
                 Phase.FAILED,
@@ -79,6 +84,11 @@ def task_status(pod: Any, now: datetime, unschedulable_after: float) -> TaskStat
                 message=f"no node can run the pod after {waited:.0f} s: {unschedulable}",
             )
     return TaskStatus(Phase.PENDING)
+
+
+def _age(pod: Any, now: datetime) -> float:
+    created = pod.metadata.creation_timestamp
+    return (now - created).total_seconds() if created is not None else 0.0
 
 
 def _terminated(terminated: Any) -> TaskStatus:

@@ -222,6 +222,14 @@ def test_oom_deadline_eviction_and_a_missing_secret_are_named() -> None:
     assert config.phase == Phase.FAILED and 'secret "db" not found' in config.message
 
 
+def test_a_kubelet_still_syncing_its_secret_cache_is_waited_for_as_long_as_scheduling() -> None:
+    message = "failed to sync secret cache: timed out waiting for the condition"
+    early = task_status(pod("Pending", waiting("CreateContainerConfigError", message), age=10), NOW, 60)
+    assert early.phase == Phase.PENDING
+    late = task_status(pod("Pending", waiting("CreateContainerConfigError", message), age=61), NOW, 60)
+    assert late.phase == Phase.FAILED and message in late.message
+
+
 def test_an_unschedulable_pod_fails_only_after_the_wait() -> None:
     condition = V1PodCondition(
         type="PodScheduled", status="False", reason="Unschedulable", message="0/1 nodes match node selector"
