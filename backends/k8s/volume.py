@@ -37,6 +37,7 @@ LABEL_ROLE = "flow.role"
 _IDLE_SECONDS = 900  # the helper ends this long after its last exec
 _READY_SECONDS = 120.0
 _EXEC_SECONDS = 600.0
+_EXEC_RETRY_SECONDS = 1.0
 # Every script starts here: files the engine makes must be writable by tasks running as any user.
 # And `nolink PATH` ends the script with code 98 where a name on the way to PATH is a symbolic link: what a
 # task wrote is never followed out of the root (into the helper's own files).
@@ -148,7 +149,7 @@ class HelperPod:
         while True:
             with translated(f"waiting for {self.name}"):
                 pod = self.core.read_namespaced_pod(self.name, self.settings.namespace)
-            if pod.status is not None and pod.status.phase == "Running":
+            if pod.status is not None and pod.status.phase == "Running" and _main_running(pod):
                 return
             status = task_status(pod, utc_now(), unschedulable_after=_READY_SECONDS)
             if status.phase == Phase.FAILED or status.phase == Phase.SUCCEEDED:
@@ -179,6 +180,12 @@ class HelperPod:
             time.sleep(0.2)
 
 
+def _main_running(pod: Any) -> bool:
+    """Whether the helper's own container runs (an exec needs it, not only the pod's phase)."""
+    statuses = pod.status.container_statuses or []
+    return any(c.name == MAIN_CONTAINER and c.state is not None and c.state.running for c in statuses)
+
+
 class VolumeFiles(RootFiles):
     """The pipeline root on a claim, operated on through the helper pod."""
 
@@ -195,6 +202,9 @@ class VolumeFiles(RootFiles):
                 self.helper.forget()
                 if attempt == 2:
                     raise
+                # A helper made again under the same name can be refused an exec for a moment, while the
+                # kubelet still knows the one it replaced ("container not found").
+                time.sleep(_EXEC_RETRY_SECONDS)
         raise AssertionError("unreachable")
 
     def _exec(self, pod: str, script: str, args: Sequence[str], stdin: bytes | None) -> bytes:
