@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 
 class FlowError(Exception):
     """Base of every error flow reports to users; `str()` is the one-line message."""
@@ -9,9 +11,23 @@ class FlowError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, where: str | None = None) -> None:
-        self.message = message
-        self.where = where
-        super().__init__(f"{where}: {message}" if where else message)
+        self.message = one_line(message)
+        self.where = one_line(where) if where is not None else None
+        super().__init__(f"{self.where}: {self.message}" if self.where else self.message)
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and other control characters escaped: a message quotes names and values
+    from pipeline files and containers, and a newline in one of them must not split the message."""
+    if text.isprintable():
+        return text
+    return "".join(
+        _escaped(char) if unicodedata.category(char)[0] in "CZ" and char != " " else char for char in text
+    )
+
+
+def _escaped(char: str) -> str:
+    return char.encode("unicode_escape").decode("ascii")
 
 
 class UsageError(FlowError):

@@ -105,6 +105,15 @@ def test_empty_file(tmp_path: Path) -> None:
     assert "empty file" in load_error("", tmp_path)
 
 
+def test_a_name_with_line_breaks_is_quoted_on_one_line(tmp_path: Path) -> None:
+    """Fuzzing found a component named "\\n": the error naming its place split over two lines."""
+    doc = two_steps().doc
+    doc["components"] = {"comp-\nx\u2028": None}
+    message = load_error(doc, tmp_path)
+    assert "\n" not in message and "\u2028" not in message
+    assert "comp-\\nx\\u2028" in message
+
+
 def test_unknown_component_ref(tmp_path: Path) -> None:
     doc = two_steps().doc
     doc["root"]["dag"]["tasks"]["consume"]["componentRef"]["name"] = "comp-missing"

@@ -185,8 +185,14 @@ export function runView(main, runId, cleanups) {
   const cancel = async () => {
     await postJSON(runUrl(runId, "/cancel"), {}).catch((error) => alert(error.message));
   };
+  let shownArtifacts = null;
   const loadArtifacts = async () => {
     model.artifacts = (await getJSON(runUrl(runId, "/artifacts"))).artifacts;
+    // The list is asked for again as tasks finish and when the run ends; a table redrawn with the same
+    // rows would take away a button the user is about to press.
+    const listed = JSON.stringify(model.artifacts);
+    if (listed === shownArtifacts) return;
+    shownArtifacts = listed;
     artifactsBox.replaceChildren(artifactsTable(runId, model.artifacts, showArtifact));
   };
   const compareWith = async (run) => {
