@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from runner.engine.values import check_parameter, parse_text
 from runner.errors import ParameterError
 from runner.spec.model import PipelineSpec
+from runner.spec.parameter_types import check_parameter, parse_text
 
 
 def bind(spec: PipelineSpec, given: Mapping[str, Any], *, as_text: bool = False) -> dict[str, Any]:

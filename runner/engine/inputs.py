@@ -8,9 +8,9 @@ from typing import Any
 
 from runner.engine.graph import ArtifactRef, Node
 from runner.engine.texts import value_text
-from runner.engine.values import check
 from runner.errors import FlowError
 from runner.spec.model import ParameterBinding
+from runner.spec.parameter_types import check
 from runner.store import TaskState
 
 # The state a PipelineTaskFinalStatus gives, as the backend's driver reads it from the producer's MLMD

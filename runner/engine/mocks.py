@@ -14,8 +14,8 @@ from typing import Any
 from backends.rootfiles import RootFiles
 from runner import artifacts
 from runner.engine.graph import ArtifactRef, Node
-from runner.engine.values import check
 from runner.errors import FlowError
+from runner.spec.parameter_types import check
 
 Mock = Callable[[dict[str, Any]], Mapping[str, Any]] | Mapping[str, Any]
 

@@ -11,9 +11,9 @@ from backends.rootfiles import RootFiles
 from runner import artifacts
 from runner.config import DEFAULT_MAX_PARAMETER_BYTES
 from runner.engine.graph import ArtifactRef
-from runner.engine.values import check, parse_text
 from runner.errors import FlowError
 from runner.spec.model import Interface
+from runner.spec.parameter_types import check, parse_text
 from runner.store import ArtifactRecord
 
 # executor_output.json carries every output parameter and the artifacts' metadata: this many times the

@@ -14,7 +14,6 @@ import networkx as nx
 
 from backends.base import Resources
 from runner.artifacts import is_safe_name
-from runner.engine.values import check_parameter
 from runner.errors import ParameterError, SpecError
 from runner.spec.digests import component_digests
 from runner.spec.model import (
@@ -35,6 +34,7 @@ from runner.spec.model import (
     RetryPolicy,
     Task,
 )
+from runner.spec.parameter_types import check_parameter
 from runner.spec.quantities import input_placeholder, parse_count, parse_cpu, parse_memory
 from runner.spec.schema import SchemaError, check_pipeline, check_platform
 from runner.spec.workspace import check_placeholder_use, workspace_config
