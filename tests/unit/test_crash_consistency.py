@@ -7,13 +7,13 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
 import pytest
-from irbuild import Pipeline, artifact_from_task, task
 
 import runner
 from backends.fake import FakeBackend, Outcome
 from runner.store import ArtifactRecord, RunState, SQLiteStore, Store, TaskRecord, TaskState
 from runner.store.postgres import PostgresStore
 from runner.store.url import POSTGRES_SCHEMES, sqlite_path
+from tests.unit.irbuild import Pipeline, artifact_from_task, task
 
 
 class EngineKilled(BaseException):

@@ -1,5 +1,5 @@
 """The pipeline root's file operations, the engine's only way to its files: one contract, run on a local
-folder and on an S3 bucket (the real S3-compatible server scripts/s3-up.sh starts, never a mock)."""
+folder here and on an S3 bucket in tests/integration/test_rootfiles_on_s3.py."""
 
 from __future__ import annotations
 
@@ -9,19 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import BackendError
 from backends.beneath import RefusedFile
 from backends.rootfiles import LocalRootFiles, RootFiles, folder_digest
 
 
-@pytest.fixture(params=["local", "s3"])
-def files(request: pytest.FixtureRequest, tmp_path: Path) -> RootFiles:
-    if request.param == "local":
-        return LocalRootFiles(tmp_path / "root")
-    from backends.s3.files import S3RootFiles
-
-    root: str = request.getfixturevalue("s3_root")
-    return S3RootFiles(root)
+@pytest.fixture
+def files(tmp_path: Path) -> RootFiles:
+    return LocalRootFiles(tmp_path / "root")
 
 
 def test_read_exists_and_digests_report_only_what_is_there(files: RootFiles) -> None:
@@ -80,21 +74,6 @@ def test_made_folders_exist_empty(files: RootFiles) -> None:
     files.make_folders(["run/a", "run/b/c"])
     assert files.exists(["run/a", "run/b/c", "run/d"]) == {"run/a", "run/b/c"}
     assert files.read(["run/a"]) == {}
-
-
-def test_an_s3_root_that_cannot_be_reached_is_a_one_line_error(
-    s3_root: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from backends.s3.files import S3RootFiles
-
-    missing = S3RootFiles(s3_root.replace("flow-tests", "no-such-bucket-here"))
-    with pytest.raises(BackendError, match="bucket does not exist") as caught:
-        missing.check()
-    assert "\n" not in str(caught.value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    with pytest.raises(BackendError, match="does not answer") as caught:
-        S3RootFiles(s3_root).check()
-    assert "\n" not in str(caught.value)
 
 
 def test_a_local_root_is_read_without_following_links(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""runner.store.Store, on SQLite and on PostgreSQL: records survive a roundtrip; runs are found by id, unique
-prefix or "latest"; run ids are unique."""
+"""runner.store.Store: records survive a roundtrip; runs are found by id, unique prefix or "latest"; run ids
+are unique. On SQLite here; the same cases run on PostgreSQL in
+tests/integration/test_store_on_postgres.py."""
 
 from __future__ import annotations
 

@@ -1,18 +1,16 @@
-"""FLOW_STORE URLs: which store each names, and errors that name the store without its password."""
+"""FLOW_STORE URLs: which store each names, and errors that name the store without its password (the cases
+that need the PostgreSQL server are in tests/integration/test_store_on_postgres.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
 from runner.api import open_store
 from runner.errors import StoreError, UsageError
 from runner.store import SQLiteStore, open_url
-from runner.store.postgres import PostgresStore
 from runner.store.url import hide_password
-from tests.conftest import require_postgres
 
 
 @pytest.mark.parametrize(
@@ -40,15 +38,6 @@ def test_a_sqlite_url_names_that_file(tmp_path: Path, monkeypatch: pytest.Monkey
     assert (tmp_path / "shared" / "runs.db").is_file()
 
 
-def test_a_postgres_url_names_a_postgres_store(
-    postgres_store_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("FLOW_STORE", postgres_store_url.replace("postgresql://", "postgres://", 1))
-    with open_store() as store:
-        assert isinstance(store, PostgresStore)
-        assert "flow:***@" in store.location
-
-
 @pytest.mark.parametrize("url", ["mysql://flow:s3cret@db/flow", "/var/flow.db", "sqlite://host/flow.db"])
 def test_a_url_of_no_store_is_a_usage_error(url: str) -> None:
     with pytest.raises(UsageError) as info:
@@ -64,16 +53,6 @@ def test_an_unreachable_server_is_one_line_naming_the_store_without_its_password
     assert "s3cret" not in message and "\n" not in message
 
 
-def test_a_wrong_password_is_one_line_without_it() -> None:
-    server = require_postgres()
-    wrong = server.replace("://flow:flow@", "://flow:not-the-password@", 1)
-    with pytest.raises(StoreError) as info:
-        open_url(wrong)
-    message = str(info.value)
-    assert "cannot connect" in message and "password authentication failed" in message
-    assert "not-the-password" not in message and "\n" not in message
-
-
 def test_a_file_that_is_no_database_is_a_store_error(tmp_path: Path) -> None:
     path = tmp_path / "flow.db"
     path.write_text("not a database, " * 100)
@@ -82,13 +61,3 @@ def test_a_file_that_is_no_database_is_a_store_error(tmp_path: Path) -> None:
         match=f"^{path}: cannot open the store: the store is corrupted \\(not a SQLite database\\)",
     ):
         SQLiteStore(path)
-
-
-@pytest.mark.parametrize(("options", "setting"), [("", "off"), ("-csynchronous_commit=on", "on")])
-def test_postgres_commits_reach_the_disk_a_moment_later_unless_the_url_says(
-    postgres_store_url: str, options: str, setting: str
-) -> None:
-    url = f"{postgres_store_url}{quote(f' {options}')}" if options else postgres_store_url
-    with open_url(url) as store:
-        assert store._rows("SHOW synchronous_commit") == [(setting,)]
-        assert store._rows("SELECT count(*) FROM runs") == [(0,)]  # still in the test's own schema
