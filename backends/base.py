@@ -10,7 +10,7 @@ import abc
 import enum
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,7 +176,11 @@ class BackendUnavailableError(BackendError):
 
 
 class Backend(abc.ABC):
-    """Runs tasks. The engine calls every method from one thread, except `cancel` (see there)."""
+    """Runs tasks. The engine calls eight methods: `prepare`, `submit`, `adopt`, `poll`, `wait`, `cancel`,
+    `cleanup` and `close`, all from one thread except `cancel` (see there). A task's output goes to its log
+    file (`TaskSpec.log_path`), which `flow logs` and the UI read. backends.tracking.TrackingBackend
+    implements the contract from a few hooks, which is how a backend is best written.
+    """
 
     name: str = ""
     # Whether the pipeline root is a folder on the engine's machine (else only `files` reaches it).
@@ -244,6 +248,12 @@ class Backend(abc.ABC):
         """Remove the workspace, as Kubeflow removes a run's once the run succeeded. Idempotent."""
         shutil.rmtree(workspace.host_dir, ignore_errors=True)
 
+    @classmethod
+    def available(cls) -> bool:
+        """Whether this backend can run anything on this machine, found out quickly and without raising:
+        `--local` takes Docker when it is available. By default it is."""
+        return True
+
     @abc.abstractmethod
     def prepare(self, run: RunInfo) -> None:
         """Make what the run needs (network, volumes). Idempotent: called again on resume."""
@@ -268,10 +278,6 @@ class Backend(abc.ABC):
 
         A handle the runtime no longer knows is reported FAILED with reason REASON_LOST.
         """
-
-    @abc.abstractmethod
-    def logs(self, handle: str, follow: bool = False) -> Iterator[str]:
-        """Yield the task's output lines; with `follow`, keep yielding until the task finishes."""
 
     @abc.abstractmethod
     def cancel(self, handle: str) -> None:

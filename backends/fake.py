@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.base import (
-    REASON_ERROR,
-    Backend,
-    PermanentBackendError,
-    Phase,
-    RunInfo,
-    TaskSpec,
-    TaskStatus,
-)
+from backends.base import REASON_ERROR, PermanentBackendError, Phase, RunInfo, TaskSpec, TaskStatus
+from backends.tracking import CANCELLED, Started, TrackingBackend
 
 
 @dataclass
@@ -57,15 +50,17 @@ def executor_input(spec: TaskSpec) -> dict[str, Any]:
     return dict(spec.executor_input)
 
 
-class FakeBackend(Backend):
+class FakeBackend(TrackingBackend[_Running]):
     """Runs nothing. `script` decides each task's outcome; without one every task succeeds on its first poll.
 
     The backend counts polls as ticks and keeps a timeline, so tests can assert on ordering and overlap.
+    Its `tasks` are every task it ever started, kept across engines as a runtime keeps its containers.
     """
 
     name = "fake"
 
     def __init__(self, script: Script | None = None) -> None:
+        super().__init__()
         self.script = script
         self.tick = 0
         self.tasks: dict[str, _Running] = {}
@@ -82,30 +77,33 @@ class FakeBackend(Backend):
     def prepare(self, run: RunInfo) -> None:
         self.prepared.append(run.run_id)
 
-    def submit(self, task: TaskSpec) -> str:
+    def start(self, task: TaskSpec) -> _Running:
         outcome = self.script(task) if self.script else _SUCCESS
         if outcome.reject:
             raise PermanentBackendError(outcome.reject, reason="ImageNotFound")
         self.submitted.append(task)
-        self.tasks[task.name] = _Running(task, outcome, outcome.polls, self.tick)
+        running = _Running(task, outcome, outcome.polls, self.tick)
+        self.tasks[task.name] = running
         self.running += 1
         self.max_concurrent = max(self.max_concurrent, self.running)
-        return task.name
+        return running
 
-    def adopt(self, task: TaskSpec) -> str | None:
-        """A task this fake still has (an engine that stopped submitted it): taken over as it is."""
-        return task.name if task.name in self.tasks else None
+    def find(self, task: TaskSpec) -> _Running | None:
+        return self.tasks.get(task.name)
 
     def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
         self.tick += 1
+        return super().poll(handles)
+
+    def state(self, tasks: Sequence[Started[_Running]]) -> dict[str, TaskStatus]:
         statuses = {}
-        for handle in handles:
-            task = self.tasks[handle]
+        for started in tasks:
+            task = started.runtime
             if task.finished_tick is None and not task.cancelled:
                 task.polls_left -= 1
                 if task.polls_left <= 0:
                     self._complete(task)
-            statuses[handle] = self._status(task)
+            statuses[started.name] = self._status(task)
         return statuses
 
     def _complete(self, task: _Running) -> None:
@@ -129,7 +127,7 @@ class FakeBackend(Backend):
 
     def _status(self, task: _Running) -> TaskStatus:
         if task.cancelled:
-            return TaskStatus(Phase.FAILED, reason="Cancelled")
+            return CANCELLED
         if task.finished_tick is None:
             return _RUNNING
         if task.outcome.exit_code == 0:
@@ -141,14 +139,14 @@ class FakeBackend(Backend):
             message=f"exited with code {task.outcome.exit_code}",
         )
 
-    def logs(self, handle: str, follow: bool = False) -> Iterator[str]:
-        yield from self.tasks[handle].outcome.log.splitlines()
-
-    def cancel(self, handle: str) -> None:
-        task = self.tasks.get(handle)
-        if task is not None and task.finished_tick is None and not task.cancelled:
-            task.cancelled = True
+    def stop(self, task: Started[_Running]) -> None:
+        if task.runtime.finished_tick is None and not task.runtime.cancelled:
+            task.runtime.cancelled = True
             self.running -= 1
 
-    def cleanup(self, run: RunInfo, keep_failed: bool = False) -> None:
+    def remove(self, task: Started[_Running]) -> None:
+        """Nothing to remove: the fake keeps its tasks, as a runtime keeping every container would."""
+
+    def remove_run(self, run: RunInfo, keep_failed: bool) -> bool:
         self.cleaned.append(run.run_id)
+        return False

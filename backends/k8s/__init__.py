@@ -44,7 +44,6 @@ from backends.k8s.status import task_status, utc_now
 from backends.k8s.volume import HelperPod, VolumeFiles, helper_name
 from backends.k8s.watcher import PodWatcher
 from backends.k8s.workspace import claim_name, delete_claim, ensure_claim, mount
-from backends.logfile import read_lines
 from backends.rootfiles import RootFiles
 
 DEFAULT_CLAIM = "flow-root"
@@ -360,12 +359,6 @@ class KubernetesBackend(Backend):
         self._changed.clear()
 
     # -- logs, cancel, cleanup --------------------------------------------------------------------
-
-    def logs(self, handle: str, follow: bool = False) -> Iterator[str]:
-        tracked = self._pods.get(handle)
-        if tracked is None:
-            return
-        yield from read_lines(Path(tracked.spec.log_path), follow, lambda: tracked.follower.done)
 
     def cancel(self, handle: str) -> None:
         tracked = self._pods.get(handle)

@@ -9,7 +9,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,6 @@ from backends.base import (
 from backends.local.errors import translated
 from backends.local.logs import LogFollower
 from backends.local.stats import StatsSampler
-from backends.logfile import read_lines
 from backends.rootfiles import LocalRootFiles, RootFiles
 from backends.s3.roots import LOCAL_MOUNT
 from backends.s3.staging import HostStaging, staging_base
@@ -317,12 +316,6 @@ class DockerBackend(Backend):
         self._changed.clear()
 
     # -- logs, cancel, cleanup --------------------------------------------------------------------
-
-    def logs(self, handle: str, follow: bool = False) -> Iterator[str]:
-        tracked = self._containers.get(handle)
-        if tracked is None:
-            return
-        yield from read_lines(Path(tracked.spec.log_path), follow, lambda: tracked.log.done)
 
     def cancel(self, handle: str) -> None:
         tracked = self._containers.get(handle)

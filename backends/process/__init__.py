@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +38,6 @@ from backends.base import (
     Workspace,
     is_s3_root,
 )
-from backends.logfile import read_lines
 from backends.process import reaper, venvs
 from backends.s3.staging import HostStaging, root_folder, staging_base
 
@@ -197,12 +196,6 @@ class ProcessBackend(Backend):
         except BackendError as exc:
             return str(exc)
         return ""
-
-    def logs(self, handle: str, follow: bool = False) -> Iterator[str]:
-        proc = self._processes.get(handle)
-        if proc is None:
-            return
-        yield from read_lines(Path(proc.spec.log_path), follow, lambda: proc.status is not None)
 
     def cancel(self, handle: str) -> None:
         proc = self._processes.get(handle)
