@@ -3,44 +3,24 @@
 from __future__ import annotations
 
 import operator
-import os
-import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, BackendError, RunInfo, is_s3_root
+from backends.base import Backend, BackendError, is_s3_root
 from backends.beneath import RefusedFile
 from runner import artifacts
 from runner import params as pipeline_params
-from runner.config import load_config
 from runner.engine.journal import ChangeListener
 from runner.engine.mocks import Mock
-from runner.engine.scheduler import Engine
-from runner.errors import StoreError, UsageError
-from runner.selection import select_backend, select_backend_for_root
+from runner.errors import UsageError
+from runner.runsession import EngineSettings, RunSession
+from runner.runsession import logs_dir as logs_dir  # the Python API's, as for every command
+from runner.runsession import open_store as open_store
+from runner.selection import select_backend_for_root
 from runner.spec import PipelineSpec, load_file, load_text
-from runner.store import ArtifactRecord, RunRecord, RunState, SQLiteStore, Store, TaskState, open_url
-
-
-def open_store() -> Store:
-    """The store FLOW_STORE names (a postgresql:// or sqlite:/// URL), else the SQLite file under $FLOW_HOME
-    (or the user's data directory). Every command and the Python API open their store here."""
-    url = os.environ.get("FLOW_STORE")
-    if url:
-        return open_url(url)
-    home = artifacts.flow_home()
-    try:
-        artifacts.private_folder(home)
-    except OSError as exc:
-        raise StoreError(f"cannot make flow's home folder: {exc.strerror}", str(home)) from None
-    return SQLiteStore(home / "flow.db")
-
-
-def logs_dir() -> Path:
-    """Where an engine on this machine keeps task logs: a folder only its owner reads."""
-    return artifacts.private_folder(artifacts.private_home() / "logs")
+from runner.store import ArtifactRecord, RunRecord, RunState, Store, TaskState
 
 
 @dataclass
@@ -152,56 +132,31 @@ def run(
     """
     spec = load_pipeline(pipeline, function)
     values = pipeline_params.bind(spec, params or {}, as_text=params_as_text)
-    runtime = (
-        select_backend(backend, backend_options=backend_options, notify=notify)
-        if isinstance(backend, str)
-        else backend
+    settings = EngineSettings(
+        parallelism=parallelism,
+        cache=cache,
+        task_timeout=task_timeout,
+        max_parameter_bytes=max_parameter_bytes,
+        on_change=on_change,
+        mock=mock,
     )
-    own_store = store is None
-    store = store or open_store()
-    try:
-        try:
-            root_text = runtime.pipeline_root(
-                str(root) if root is not None else None, artifacts.default_root()
-            )
-        except BackendError as exc:
-            raise UsageError(str(exc), "--root") from None
-        record = RunRecord(
-            run_id="",
-            pipeline=spec.name,
-            pipeline_file=spec.source,
-            backend=runtime.name,
-            root=root_text,
-            params=values,
-            spec_text=spec.text,
+    with RunSession(store) as session:
+        runtime = session.backend(backend, options=backend_options, notify=notify)
+        record = session.record(
+            RunRecord(
+                run_id="",
+                pipeline=spec.name,
+                pipeline_file=spec.source,
+                backend=runtime.name,
+                root=session.root(runtime, root),
+                params=values,
+                spec_text=spec.text,
+            ),
+            on_start,
         )
-        store.create_run(record)
-        if on_start is not None:
-            on_start(record)
-        engine = Engine(
-            spec,
-            runtime,
-            store,
-            record,
-            root=root_text,
-            logs_dir=logs_dir(),
-            parallelism=parallelism or os.cpu_count() or 1,
-            on_change=on_change,
-            cache=cache,
-            task_timeout=task_timeout,
-            mock=mock,
-            max_parameter_bytes=max_parameter_bytes or load_config().max_parameter_bytes,
-        )
-        try:
-            engine.execute(values)
-        finally:
-            if isinstance(backend, str):
-                runtime.close()
+        engine = session.drive(spec, runtime, record, values, settings=settings)
         tasks, task_artifacts = engine.recorded()
         return _run_result(record, map(_result_values, tasks), task_artifacts, spec)
-    finally:
-        if own_store:
-            store.close()
 
 
 def resume(
@@ -223,44 +178,23 @@ def resume(
     `adopt`, the engine takes those tasks over instead where the backend can (Backend.adopt), and only
     starts again what it cannot.
     """
-    own_store = store is None
-    store = store or open_store()
-    try:
-        record = store.run(run_id)
+    settings = EngineSettings(
+        parallelism=parallelism,
+        cache=cache,
+        task_timeout=task_timeout,
+        max_parameter_bytes=max_parameter_bytes,
+        on_change=on_change,
+    )
+    with RunSession(store) as session:
+        record = session.store.run(run_id)
         if record.state == RunState.SUCCEEDED:
-            return result(store, record.run_id)
-        if not record.state.finished and engine_alive(record):
-            raise UsageError(f"run {record.run_id} is still running ({engine_place(record)})")
+            return result(session.store, record.run_id)
+        session.check_free(record)
         spec = load_text(record.spec_text, record.pipeline_file)
-        runtime = select_backend_for_root(
-            record.backend, record.root, backend_options=backend_options, notify=notify
-        )
-        try:
-            if not adopt:
-                runtime.cleanup(RunInfo(run_id=record.run_id, root=record.root))
-            record.error, record.finished_at = "", None
-            engine = Engine(
-                spec,
-                runtime,
-                store,
-                record,
-                root=record.root,
-                logs_dir=logs_dir(),
-                parallelism=parallelism or os.cpu_count() or 1,
-                on_change=on_change,
-                cache=cache,
-                task_timeout=task_timeout,
-                resume=True,
-                adopt=adopt,
-                max_parameter_bytes=max_parameter_bytes or load_config().max_parameter_bytes,
-            )
-            engine.execute(record.params, _rerun_artifacts(store, record, spec))
-        finally:
-            runtime.close()
-        return result(store, record.run_id, spec)
-    finally:
-        if own_store:
-            store.close()
+        runtime = session.backend(record.backend, options=backend_options, notify=notify, root=record.root)
+        artifacts_in = _rerun_artifacts(session.store, record, spec)
+        session.drive(spec, runtime, record, record.params, artifacts_in, settings, resume=True, adopt=adopt)
+        return result(session.store, record.run_id, spec)
 
 
 def _rerun_artifacts(store: Store, record: RunRecord, spec: PipelineSpec) -> dict[str, Any] | None:
@@ -289,55 +223,6 @@ def download(record: RunRecord, target: Path, backend_options: Mapping[str, Any]
         raise UsageError(
             f"cannot copy run {record.run_id}'s files: {exc}", "flow artifacts --download"
         ) from None
-
-
-def engine_alive(record: RunRecord) -> bool:
-    """Whether the engine recorded as driving this run may still be running. One on another machine (a
-    store a team shares) cannot be looked at from here, so it counts as alive: a resume from here must not
-    run the tasks it drives a second time."""
-    pid = record.engine_pid
-    if pid is None:
-        return False
-    if engine_elsewhere(record):
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid != os.getpid()
-
-
-def record_abandoned(store: Store, records: Iterable[RunRecord]) -> None:
-    """Record FAILED each of the runs that an engine on this machine left RUNNING when it died (killed, or
-    stopped by a full disk before it could record its end), so that every command shows it as it is;
-    `flow resume` continues it. A store that cannot be written (read-only) shows the runs as they are."""
-    for record in records:
-        pid = record.engine_pid
-        if record.state != RunState.RUNNING or pid is None or engine_alive(record) or pid == os.getpid():
-            continue
-        error = (
-            f"its engine (process {pid}) stopped before the run ended; `flow resume {record.run_id}` goes on"
-        )
-        try:
-            if store.record_engine_gone(record, error):
-                record.state, record.error = RunState.FAILED, error
-        except StoreError:
-            continue
-
-
-def engine_elsewhere(record: RunRecord) -> bool:
-    """Whether the run's engine was recorded on another machine, where its process cannot be looked at."""
-    return bool(record.engine_host) and record.engine_host != socket.gethostname()
-
-
-def engine_place(record: RunRecord) -> str:
-    """Where a run's engine runs, for messages: its process, and its machine when that is another one."""
-    place = f"engine process {record.engine_pid}"
-    if engine_elsewhere(record):
-        place += f" on {record.engine_host}"
-    return place
 
 
 # What a TaskResult needs of each task record: a run's result reads only these (it is read at the end of

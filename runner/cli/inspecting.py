@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from backends.base import BackendError
-from runner import api, tasklogs
+from runner import api, runsession, tasklogs
 from runner.cli import format as fmt
 from runner.cli.common import backend_option_values, reports_errors
 from runner.config import PULL_POLICIES, load_config
@@ -34,7 +34,7 @@ def runs(limit: int) -> None:
         for column in ("run", "pipeline", "backend", "state", "started", "duration"):
             table.add_column(column)
         records = store.runs(limit)
-        api.record_abandoned(store, records)
+        runsession.record_abandoned(store, records)
         for record in records:
             rerun = f" (rerun of {record.rerun_of} {record.rerun_task})" if record.rerun_of else ""
             table.add_row(
@@ -56,7 +56,7 @@ def show(run_id: str, output: str) -> None:
     """Show a run's tasks: state, attempts, duration, inputs and outputs. RUN may be "latest"."""
     with api.open_store() as store:
         record = store.run(run_id)
-        api.record_abandoned(store, [record])
+        runsession.record_abandoned(store, [record])
         tasks = store.tasks(record.run_id)
         arts = store.artifacts(record.run_id)
     if output == "json":

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from runner import api
+from runner import api, runsession
 from runner.cli.common import (
     RUN_AS_NON_ROOT_HELP,
     backend_option_values,
@@ -167,19 +167,19 @@ def cancel(run_id: str) -> None:
                 return
         from runner.cancel import cancel_orphaned
 
-        if api.engine_alive(record):
+        if runsession.engine_alive(record):
             store.request_cancel(record.run_id)
             deadline = time.monotonic() + _CANCEL_WAIT_SECONDS
             while time.monotonic() < deadline and not store.run_state(record.run_id).finished:
                 time.sleep(0.2)
             current = store.run(record.run_id)
-            if current.state.finished or not api.engine_elsewhere(current):
+            if current.state.finished or not runsession.engine_elsewhere(current):
                 click.echo(f"run {record.run_id} {current.state.value}")
                 return
             # An engine on another machine that did not answer may be gone with its machine: its tasks are
             # stopped from here, and should it still live, it finds its run cancelled.
             cancel_orphaned(store, current)
-            click.echo(f"run {record.run_id} CANCELLED ({api.engine_place(current)} did not answer)")
+            click.echo(f"run {record.run_id} CANCELLED ({runsession.engine_place(current)} did not answer)")
             return
         cancel_orphaned(store, record)
         click.echo(f"run {record.run_id} CANCELLED (its engine was no longer running)")

@@ -17,7 +17,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from runner import api, tasklogs
+from runner import api, runsession, tasklogs
 from runner.errors import RunNotFoundError, UsageError
 from runner.store import RunRecord, RunState, Store
 from runner.ui import content, events, shapes
@@ -102,7 +102,7 @@ class Endpoints:
             return JSONResponse({"state": record.state.value})
         # A run started from this page has its engine in this process, which engine_alive does not count.
         pid = record.engine_pid
-        if pid is not None and (pid == os.getpid() or api.engine_alive(record)):
+        if pid is not None and (pid == os.getpid() or runsession.engine_alive(record)):
             self.reader.read(lambda store: store.request_cancel(record.run_id))
         else:
             from runner.cancel import cancel_orphaned
