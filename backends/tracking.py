@@ -91,8 +91,9 @@ class TrackingBackend(Backend, Generic[R]):
     @abc.abstractmethod
     def remove_run(self, run: RunInfo, keep_failed: bool) -> bool:
         """Remove what the run left in the runtime, found by its run label (tasks of an engine that died
-        among them), stopping what still runs; failed tasks kept with `keep_failed`. True while some of it may still be there (being
-        deleted, or being created by a call that was cut short): it is called again shortly."""
+        among them), stopping what still runs; failed tasks kept with `keep_failed`. True while some of it
+        may still be there (being deleted, or being created by a call that was cut short): it is called
+        again shortly."""
 
     # -- the contract -------------------------------------------------------------------------------
 
