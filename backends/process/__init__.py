@@ -25,10 +25,8 @@ from pathlib import Path
 
 from backends.base import (
     HOST_FILES_VISIBLE,
-    REASON_CANCELLED,
     REASON_ERROR,
     REASON_LOST,
-    Backend,
     BackendError,
     PermanentBackendError,
     Phase,
@@ -40,6 +38,7 @@ from backends.base import (
 )
 from backends.process import reaper, venvs
 from backends.s3.staging import HostStaging, root_folder, staging_base
+from backends.tracking import Started, TrackingBackend
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +52,22 @@ _PASSED_ENV_PREFIXES = ("LC_",)
 # Every task process carries its run in its environment: the process backend's "label", so that a later
 # flow process (`flow cancel`, `flow resume`) finds what an engine that died left running.
 RUN_ENV, TASK_ENV = "FLOW_RUN", "FLOW_TASK"
+_RUNNING = TaskStatus(Phase.RUNNING)
 
 
 @dataclass
 class _Process:
-    spec: TaskSpec
     popen: subprocess.Popen[bytes]
     workdir: str
-    status: TaskStatus | None = None
+    exited: TaskStatus | None = None  # once reaped: reaping is done once
 
 
-class ProcessBackend(Backend):
+class ProcessBackend(TrackingBackend[_Process]):
     name = "process"
     host_files = HOST_FILES_VISIBLE
 
     def __init__(self) -> None:
-        self._processes: dict[str, _Process] = {}
+        super().__init__()
         self._warned: set[tuple[str, str]] = set()  # (run, resource) said to be unenforced
         # An object-store root's files, staged where this backend's tasks find them (no /s3 here): a folder
         # of this instance's, so that no other engine removes files its tasks read.
@@ -87,7 +86,7 @@ class ProcessBackend(Backend):
         if not is_s3_root(run.root):
             Path(run.root).mkdir(parents=True, exist_ok=True)
 
-    def submit(self, task: TaskSpec) -> str:
+    def start(self, task: TaskSpec) -> _Process:
         if not task.command:
             raise PermanentBackendError(
                 "the component has no command; the process backend cannot use an image's entrypoint",
@@ -104,7 +103,7 @@ class ProcessBackend(Backend):
         start = venvs.launch(argv, venvs.venvs_folder(), env)
         workdir = tempfile.mkdtemp(prefix=f"{task.name}-")
         reaped = [sys.executable, "-I", "-S", reaper.__file__, str(_KILL_GRACE_SECONDS), *start.argv]
-        # Only its owner reads it, as the store.
+        # The task writes its own log file, which only its owner reads, as the store.
         with open(os.open(task.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as log_file:
             try:
                 popen = subprocess.Popen(
@@ -123,8 +122,7 @@ class ProcessBackend(Backend):
             finally:
                 if start.lock is not None:
                     os.close(start.lock)
-        self._processes[task.name] = _Process(task, popen, workdir)
-        return task.name
+        return _Process(popen, workdir)
 
     def _warn_unenforced(self, task: TaskSpec) -> None:
         """Say once per run and resource that a limit the pipeline sets is not enforced here."""
@@ -145,39 +143,37 @@ class ProcessBackend(Backend):
                     task.task_path,
                 )
 
-    def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
-        return {handle: self._poll_one(handle) for handle in handles}
+    def state(self, tasks: Sequence[Started[_Process]]) -> dict[str, TaskStatus]:
+        return {task.name: self._exit(task) or _RUNNING for task in tasks}
 
-    def _poll_one(self, handle: str) -> TaskStatus:
-        proc = self._processes.get(handle)
-        if proc is None:
-            return TaskStatus(Phase.FAILED, reason=REASON_LOST, message="no such process")
-        if proc.status is not None:
-            return proc.status
+    def _exit(self, task: Started[_Process]) -> TaskStatus | None:
+        """The task's final status once its process exited (reaped here, once), else None."""
+        proc = task.runtime
+        if proc.exited is not None:
+            return proc.exited
         try:
             pid, wait_status, usage = os.wait4(proc.popen.pid, os.WNOHANG)
         except ChildProcessError:
-            proc.status = TaskStatus(Phase.FAILED, reason=REASON_LOST, message="the process disappeared")
-            return proc.status
+            proc.exited = TaskStatus(Phase.FAILED, reason=REASON_LOST, message="the process disappeared")
+            return proc.exited
         if pid == 0:
-            return TaskStatus(Phase.RUNNING)
+            return None
         code = os.waitstatus_to_exitcode(wait_status)
         proc.popen.returncode = code  # reaped here, with rusage, instead of by Popen.poll
-        self._kill_group(proc, signal.SIGKILL)  # stray background children of the task
+        _kill_group(proc, signal.SIGKILL)  # stray background children of the task
         install_error = _first_line(Path(proc.workdir, venvs.ERROR_FILE)) if code != 0 else ""
-        shutil.rmtree(proc.workdir, ignore_errors=True)
         peak, cpu = usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
-        staged_out = self._stage_out(proc.spec) if code == 0 else ""
+        staged_out = self._stage_out(task.spec) if code == 0 else ""
         if staged_out:
-            proc.status = TaskStatus(
+            proc.exited = TaskStatus(
                 Phase.FAILED, exit_code=0, reason=REASON_ERROR, message=staged_out, peak_memory_bytes=peak
             )
         elif code == 0:
-            proc.status = TaskStatus(Phase.SUCCEEDED, exit_code=0, peak_memory_bytes=peak, cpu_seconds=cpu)
+            proc.exited = TaskStatus(Phase.SUCCEEDED, exit_code=0, peak_memory_bytes=peak, cpu_seconds=cpu)
         else:
             message = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
             message = install_error or message
-            proc.status = TaskStatus(
+            proc.exited = TaskStatus(
                 Phase.FAILED,
                 exit_code=code,
                 reason=REASON_ERROR,
@@ -185,7 +181,7 @@ class ProcessBackend(Backend):
                 peak_memory_bytes=peak,
                 cpu_seconds=cpu,
             )
-        return proc.status
+        return proc.exited
 
     def _stage_out(self, task: TaskSpec) -> str:
         """Upload a staged task's outputs; what went wrong, or "" when all is well."""
@@ -197,41 +193,39 @@ class ProcessBackend(Backend):
             return str(exc)
         return ""
 
-    def cancel(self, handle: str) -> None:
-        proc = self._processes.get(handle)
-        if proc is None or proc.status is not None:
-            return
-        self._kill_group(proc, signal.SIGTERM)
+    def stop(self, task: Started[_Process]) -> None:
+        proc = task.runtime
+        _kill_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + _KILL_GRACE_SECONDS + _REAPER_MARGIN_SECONDS
-        while time.monotonic() < deadline and self._poll_one(handle).phase == Phase.RUNNING:
+        while time.monotonic() < deadline and self._exit(task) is None:
             time.sleep(0.05)
-        if self._poll_one(handle).phase == Phase.RUNNING:
-            self._kill_group(proc, signal.SIGKILL)
+        if self._exit(task) is None:
+            _kill_group(proc, signal.SIGKILL)
             proc.popen.wait()
-        proc.status = TaskStatus(Phase.FAILED, reason=REASON_CANCELLED, message="cancelled")
 
-    def cleanup(self, run: RunInfo, keep_failed: bool = False) -> None:
-        for handle, proc in list(self._processes.items()):
-            if proc.spec.run_id != run.run_id:
-                continue
-            self.cancel(handle)
-            shutil.rmtree(proc.workdir, ignore_errors=True)
-            del self._processes[handle]
+    def remove(self, task: Started[_Process]) -> None:
+        shutil.rmtree(task.runtime.workdir, ignore_errors=True)
+
+    def remove_run(self, run: RunInfo, keep_failed: bool) -> bool:
+        for task in self.tracked(run.run_id):
+            self.cancel(task.name)
         _stop_processes_of_run(run.run_id)
         if is_s3_root(run.root):
             # With no other run going on here, the inputs staged from earlier runs' folders go too.
-            others = any(proc.spec.run_id != run.run_id for proc in self._processes.values())
+            others = any(task.spec.run_id != run.run_id for task in self.tracked())
             staged = root_folder(self._staged, run.root) / run.run_id if others else self._staged
             shutil.rmtree(staged, ignore_errors=True)
+        return False
 
     def close(self) -> None:
+        super().close()
         # Staged inputs of every run (an earlier run's cached outputs among them) go with the backend.
         shutil.rmtree(self._staged, ignore_errors=True)
 
-    @staticmethod
-    def _kill_group(proc: _Process, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.popen.pid, sig)
+
+def _kill_group(proc: _Process, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.popen.pid, sig)
 
 
 def task_environment(environ: Mapping[str, str], task: TaskSpec) -> dict[str, str]:
