@@ -11,13 +11,12 @@ from backends.rootfiles import LocalRootFiles, RootFiles
 from runner import api, artifacts
 from runner.engine.graph import ArtifactRef
 from runner.engine.journal import ChangeListener
-from runner.engine.scheduler import Engine
 from runner.errors import UsageError
 from runner.reruns import inputs
 from runner.reruns.names import name_lookup
 from runner.reruns.pipeline import one_task_pipeline
 from runner.reruns.target import WHERE, find
-from runner.selection import select_backend, select_backend_for_root
+from runner.runsession import EngineSettings, RunSession
 from runner.spec import PipelineSpec
 from runner.spec.model import Component
 from runner.store import RunRecord, Store
@@ -49,19 +48,17 @@ def rerun(
     Raises UsageError (exit code 2) for an unknown run or task, a DAG, a task that never ran, and input
     artifacts missing from the run's root.
     """
-    own_store = store is None
-    store = store or api.open_store()
-    try:
-        target = find(store, run_id, task)
-        spec = one_task_pipeline(target, name_lookup(store, target))
+    with RunSession(store) as session:
+        target = find(session.store, run_id, task)
+        spec = one_task_pipeline(target, name_lookup(session.store, target))
         component = _component(spec)
         params = inputs.parameter_values(target.task, spec.root.inputs.parameters)
-        refs = inputs.artifact_refs(store, target.task, component)
-        runtime = _backend(target.run, backend, backend_options, notify)
-        try:
-            root_text = _root(runtime, target.run, root)
-            _stage(target.run, runtime, root_text, refs, backend_options, notify)
-            record = RunRecord(
+        refs = inputs.artifact_refs(session.store, target.task, component)
+        runtime = _backend(session, target.run, backend, backend_options, notify)
+        root_text = _root(runtime, target.run, root)
+        _stage(session, target.run, runtime, root_text, refs, backend_options, notify)
+        record = session.record(
+            RunRecord(
                 run_id="",  # create_run gives it
                 pipeline=spec.name,
                 pipeline_file=target.run.pipeline_file,
@@ -71,30 +68,12 @@ def rerun(
                 spec_text=spec.text,
                 rerun_of=target.run.run_id,
                 rerun_task=target.task.path,
-            )
-            store.create_run(record)
-            if on_start is not None:
-                on_start(record)
-            engine = Engine(
-                spec,
-                runtime,
-                store,
-                record,
-                root=root_text,
-                logs_dir=api.logs_dir(),
-                parallelism=1,  # one task
-                on_change=on_change,
-                cache=False,
-                task_timeout=task_timeout,
-            )
-            engine.execute(params, refs)
-        finally:
-            if not isinstance(backend, Backend):
-                runtime.close()
-        return api.result(store, record.run_id, spec)
-    finally:
-        if own_store:
-            store.close()
+            ),
+            on_start,
+        )
+        settings = EngineSettings(parallelism=1, cache=False, task_timeout=task_timeout, on_change=on_change)
+        session.drive(spec, runtime, record, params, refs, settings)
+        return api.result(session.store, record.run_id, spec)
 
 
 def input_artifacts(store: Store, record: RunRecord, spec: PipelineSpec) -> dict[str, list[ArtifactRef]]:
@@ -114,17 +93,16 @@ def _component(spec: PipelineSpec) -> Component:
 
 
 def _backend(
+    session: RunSession,
     run: RunRecord,
     backend: str | Backend | None,
     options: Mapping[str, Any] | None,
     notify: Callable[[str], None] | None,
 ) -> Backend:
-    if isinstance(backend, Backend):
-        return backend
-    name = backend or run.backend
-    if name == run.backend:
-        return select_backend_for_root(name, run.root, backend_options=options, notify=notify)
-    return select_backend(name, backend_options=options, notify=notify)
+    """The rerun's backend: the one given, else the run's own, reaching the run's root again."""
+    chosen = backend or run.backend
+    root = run.root if chosen == run.backend else None
+    return session.backend(chosen, options=options, notify=notify, root=root)
 
 
 def _root(runtime: Backend, run: RunRecord, requested: str | Path | None) -> str:
@@ -146,6 +124,7 @@ def _root(runtime: Backend, run: RunRecord, requested: str | Path | None) -> str
 
 
 def _stage(
+    session: RunSession,
     run: RunRecord,
     runtime: Backend,
     root: str,
@@ -157,25 +136,17 @@ def _stage(
     if not refs:
         return
     same_root = root == run.root
-    source_backend: Backend | None = None
     try:
-        try:
-            source: RootFiles
-            if same_root:
-                source = runtime.files(root)
-            elif run.root.startswith("/"):  # a folder on this machine, whichever backend wrote it
-                source = LocalRootFiles(Path(run.root))
-            else:
-                # Reaching the run's root takes its own backend; where the root is comes from the run.
-                source_options = {k: v for k, v in (options or {}).items() if k not in _ROOT_OPTIONS}
-                source_backend = select_backend_for_root(
-                    run.backend, run.root, backend_options=source_options
-                )
-                source = source_backend.files(run.root)
-            target = source if same_root else runtime.files(root)
-        except BackendError as exc:
-            raise UsageError(f"cannot reach the run's root {run.root}: {exc}", WHERE) from None
-        inputs.stage(refs, source, target, same_root, run.root, notify)
-    finally:
-        if source_backend is not None:
-            source_backend.close()
+        source: RootFiles
+        if same_root:
+            source = runtime.files(root)
+        elif run.root.startswith("/"):  # a folder on this machine, whichever backend wrote it
+            source = LocalRootFiles(Path(run.root))
+        else:
+            # Reaching the run's root takes its own backend; where the root is comes from the run.
+            source_options = {k: v for k, v in (options or {}).items() if k not in _ROOT_OPTIONS}
+            source = session.backend(run.backend, options=source_options, root=run.root).files(run.root)
+        target = source if same_root else runtime.files(root)
+    except BackendError as exc:
+        raise UsageError(f"cannot reach the run's root {run.root}: {exc}", WHERE) from None
+    inputs.stage(refs, source, target, same_root, run.root, notify)

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from runner.errors import FlowError, UsageError
 from runner.plugins import backend_names
 from runner.selection import LOCAL
 from runner.spec import PipelineSpec, load_text
-from runner.store import RunRecord, RunState
+from runner.store import RunRecord
 from runner.ui.security import PathRefused, resolve_within
 
 SUFFIXES = (".yaml", ".yml", ".py")
@@ -198,10 +197,8 @@ class Launcher:
                 )
             except FlowError as exc:
                 failed.append(exc)
-            except Exception as exc:  # the unforeseen: the run must not stay RUNNING in a live UI
+            except Exception as exc:  # the unforeseen (the run session records the run FAILED)
                 failed.append(UsageError(f"the run failed to start: {type(exc).__name__}: {exc}"))
-                if started:
-                    _record_failed(started[0].run_id, f"the engine failed: {type(exc).__name__}: {exc}")
             finally:
                 ready.set()
 
@@ -226,13 +223,3 @@ class Launcher:
                     store.request_cancel(run_id)
         for run_id in running:
             threads[run_id].join(_STOP_SECONDS)
-
-
-def _record_failed(run_id: str, error: str) -> None:
-    """Record a run whose engine's thread ended without finishing it as FAILED, so `flow resume` takes it."""
-    with api.open_store() as store:
-        record = store.run(run_id)
-        if not record.state.finished:
-            record.state, record.finished_at = RunState.FAILED, time.time()
-            record.error = record.error or " ".join(error.split())
-            store.save_run(record)
