@@ -7,7 +7,6 @@ import logging
 import os
 import shutil
 import signal
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,13 +19,11 @@ import docker.types
 
 from backends.base import (
     HOST_FILES_MOUNTED,
-    REASON_CANCELLED,
     REASON_ERROR,
     REASON_IMAGE,
     REASON_LOST,
     REASON_OOM,
     WORKSPACE_PATH,
-    Backend,
     BackendError,
     PermanentBackendError,
     Phase,
@@ -42,6 +39,7 @@ from backends.local.stats import StatsSampler
 from backends.rootfiles import LocalRootFiles, RootFiles
 from backends.s3.roots import LOCAL_MOUNT
 from backends.s3.staging import HostStaging, staging_base
+from backends.tracking import Started, TrackingBackend
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +49,8 @@ _STOP_GRACE_SECONDS = 3
 # After the container exits, its log copy finishes within moments; poll again rather than block longer.
 _LOG_DRAIN_SECONDS = 0.05
 _EXIT_RECHECK_SECONDS = 0.01
-_CLEANUP_SECONDS, _SETTLE_SECONDS = 10.0, 0.5
+_SETTLE_SECONDS = 0.5
+_RUNNING = TaskStatus(Phase.RUNNING)
 NON_ROOT_USER = "65534:65534"  # "nobody": who tasks run as with run_as_non_root
 # Task folders are made by flow (often root) but written by tasks running as nobody.
 _NON_ROOT_TASK_FOLDER_MODE = 0o777
@@ -59,15 +58,12 @@ _NON_ROOT_TASK_FOLDER_MODE = 0o777
 
 @dataclass
 class _Container:
-    spec: TaskSpec
     container_id: str
     sampler: StatsSampler
     log: LogFollower
-    status: TaskStatus | None = None
-    removed: bool = False
 
 
-class DockerBackend(Backend):
+class DockerBackend(TrackingBackend[_Container]):
     name = "docker"
     host_files = HOST_FILES_MOUNTED
 
@@ -80,6 +76,7 @@ class DockerBackend(Backend):
         run_as_non_root: bool = False,
     ) -> None:
         """`run_as_non_root`: tasks run as user and group 65534 rather than as their image's user."""
+        super().__init__()
         if pull not in PULL_POLICIES:
             raise ValueError(f"pull policy must be one of {', '.join(PULL_POLICIES)}, not {pull!r}")
         self.image_map = dict(image_map or {})
@@ -91,15 +88,13 @@ class DockerBackend(Backend):
             self.client.ping()
             runtimes = self.client.info().get("Runtimes") or {}
         self.has_gpu_runtime = "nvidia" in runtimes
-        self._containers: dict[str, _Container] = {}
         self._checked_images: set[str] = set()
         self._submitting: set[str] = set()
-        self._changed = threading.Event()  # set when a container's output ends, which is when it exits
         self._staging_base = staging_base() / "docker"
         self._staging = HostStaging(_NON_ROOT_TASK_FOLDER_MODE if run_as_non_root else None)
 
-    @staticmethod
-    def available() -> bool:
+    @classmethod
+    def available(cls) -> bool:
         """Whether a Docker engine answers, without raising."""
         try:
             client = docker.from_env(timeout=5)
@@ -130,7 +125,7 @@ class DockerBackend(Backend):
 
     # -- submit -----------------------------------------------------------------------------------
 
-    def submit(self, task: TaskSpec) -> str:
+    def start(self, task: TaskSpec) -> _Container:
         image = self.image_map.get(task.image, task.image)
         self._ensure_image(image)
         if task.staging is not None:
@@ -154,14 +149,13 @@ class DockerBackend(Backend):
             except docker.errors.APIError:
                 container.remove(force=True)
                 raise
-        self._containers[task.name] = _Container(
-            task,
-            container.id,
-            StatsSampler(self.client.api, container.id),
-            LogFollower(self.client.api, container.id, Path(task.log_path), self._changed.set),
-        )
         self._submitting.discard(task.name)
-        return task.name
+        # The container's output ends when it exits: the engine's wait ends then.
+        follower = LogFollower(self.client.api, container.id, Path(task.log_path), self.changed)
+        return _Container(container.id, StatsSampler(self.client.api, container.id), follower)
+
+    def log_source(self, task: TaskSpec, runtime: _Container) -> LogFollower:
+        return runtime.log
 
     def _ensure_image(self, image: str) -> None:
         if image in self._checked_images and self.pull != "always":
@@ -240,42 +234,35 @@ class DockerBackend(Backend):
 
     # -- poll -------------------------------------------------------------------------------------
 
-    def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
-        pending = [h for h in handles if h in self._containers and self._containers[h].status is None]
+    def state(self, tasks: Sequence[Started[_Container]]) -> dict[str, TaskStatus]:
         states: dict[str, str] = {}
-        if pending:
-            with translated("listing containers"):
-                for summary in self.client.api.containers(all=True, filters={"label": f"{LABEL_MANAGED}=1"}):
-                    for name in summary.get("Names") or []:
-                        states[name.lstrip("/")] = summary.get("State", "")
+        with translated("listing containers"):
+            for summary in self.client.api.containers(all=True, filters={"label": f"{LABEL_MANAGED}=1"}):
+                for name in summary.get("Names") or []:
+                    states[name.lstrip("/")] = summary.get("State", "")
         result: dict[str, TaskStatus] = {}
-        for handle in handles:
-            tracked = self._containers.get(handle)
-            if tracked is None:
-                result[handle] = TaskStatus(Phase.FAILED, reason=REASON_LOST, message="unknown container")
-                continue
-            if tracked.status is None:
-                state = states.get(handle)
-                if state is None:
-                    tracked.status = TaskStatus(
-                        Phase.FAILED,
-                        reason=REASON_LOST,
-                        message="the container was removed from outside flow",
-                    )
-                elif state in ("exited", "dead") and tracked.log.wait(_LOG_DRAIN_SECONDS):
-                    tracked.status = self._finished(tracked)
-            result[handle] = tracked.status or TaskStatus(Phase.RUNNING)
+        for task in tasks:
+            state = states.get(task.name)
+            if state is None:
+                result[task.name] = TaskStatus(
+                    Phase.FAILED, reason=REASON_LOST, message="the container was removed from outside flow"
+                )
+            elif state in ("exited", "dead") and task.runtime.log.wait(_LOG_DRAIN_SECONDS):
+                result[task.name] = self._finished(task)
+            else:
+                result[task.name] = _RUNNING
         return result
 
-    def _finished(self, tracked: _Container) -> TaskStatus:
-        """Read a stopped container's exit, keep its logs, and remove it (unless it failed and is kept)."""
-        with translated(f"inspecting {tracked.spec.name}"):
+    def _finished(self, task: Started[_Container]) -> TaskStatus:
+        """A stopped container's exit, once its output is all in the log and a staged root has its outputs."""
+        tracked = task.runtime
+        with translated(f"inspecting {task.name}"):
             container = self.client.containers.get(tracked.container_id)
             state = container.attrs.get("State") or {}
         code = int(state.get("ExitCode", -1))
         peak, cpu = tracked.sampler.peak_memory_bytes, tracked.sampler.cpu_seconds
         if state.get("OOMKilled"):
-            limit = tracked.spec.resources.memory_limit
+            limit = task.spec.resources.memory_limit
             reason, message = (
                 REASON_OOM,
                 f"killed: out of memory (limit {limit} bytes)" if limit else "out of memory",
@@ -286,75 +273,52 @@ class DockerBackend(Backend):
                 message = f"{message}: {tracked.log.last_error_line}"
         else:
             reason, message = None, ""
-        if reason is None and tracked.spec.staging is not None:
+        if reason is None and task.spec.staging is not None:
             try:
-                self._staging.stage_out(tracked.spec.staging, self._staged(tracked.spec))
+                self._staging.stage_out(task.spec.staging, self._staged(task.spec))
             except BackendError as exc:
                 reason, message = REASON_ERROR, str(exc)
         phase = Phase.FAILED if reason else Phase.SUCCEEDED
-        status = TaskStatus(
+        return TaskStatus(
             phase, exit_code=code, reason=reason, message=message, peak_memory_bytes=peak, cpu_seconds=cpu
         )
-        if status.phase == Phase.SUCCEEDED or not self.keep_failed:
-            self._remove(tracked)
-        return status
 
-    def _remove(self, tracked: _Container) -> None:
-        if tracked.removed:
-            return
-        with translated(f"removing {tracked.spec.name}"), contextlib.suppress(docker.errors.NotFound):
-            self.client.api.remove_container(tracked.container_id, force=True)
-        tracked.removed = True
-        if tracked.spec.staging is not None:
-            shutil.rmtree(self._staged(tracked.spec), ignore_errors=True)
+    def remove(self, task: Started[_Container]) -> None:
+        with translated(f"removing {task.name}"), contextlib.suppress(docker.errors.NotFound):
+            self.client.api.remove_container(task.runtime.container_id, force=True)
+        if task.spec.staging is not None:
+            shutil.rmtree(self._staged(task.spec), ignore_errors=True)
 
     def wait(self, timeout: float) -> None:
         # A container's output ends a moment before Docker reports it exited: until it does, look again soon.
-        if any(c.status is None and c.log.done for c in self._containers.values()):
+        if any(t.status is None and t.runtime.log.done for t in self.tracked()):
             timeout = min(timeout, _EXIT_RECHECK_SECONDS)
-        self._changed.wait(timeout)
-        self._changed.clear()
+        super().wait(timeout)
 
-    # -- logs, cancel, cleanup --------------------------------------------------------------------
+    # -- stop, cleanup -----------------------------------------------------------------------------
 
-    def cancel(self, handle: str) -> None:
-        tracked = self._containers.get(handle)
-        if tracked is None or tracked.status is not None:
-            return
-        with translated(f"stopping {handle}"), contextlib.suppress(docker.errors.NotFound):
-            self.client.api.stop(tracked.container_id, timeout=_STOP_GRACE_SECONDS)
-        tracked.log.wait(_LOG_DRAIN_SECONDS)
-        tracked.status = TaskStatus(Phase.FAILED, reason=REASON_CANCELLED, message="cancelled")
-        self._remove(tracked)
+    def stop(self, task: Started[_Container]) -> None:
+        with translated(f"stopping {task.name}"), contextlib.suppress(docker.errors.NotFound):
+            self.client.api.stop(task.runtime.container_id, timeout=_STOP_GRACE_SECONDS)
+        task.runtime.log.wait(_LOG_DRAIN_SECONDS)
 
-    def cleanup(self, run: RunInfo, keep_failed: bool = False) -> None:
-        keep = keep_failed or self.keep_failed
-        deadline = time.monotonic() + _CLEANUP_SECONDS
-        interrupted = {name for name in self._submitting if name.startswith(f"flow-{run.run_id}-")}
-        while True:
-            with translated(f"cleaning up run {run.run_id}"):
-                leftovers = self.client.api.containers(
-                    all=True, filters={"label": f"{LABEL_RUN}={run.run_id}"}
-                )
-            for summary in leftovers:
-                if keep and summary.get("State") == "exited":
-                    continue
-                with (
-                    translated(f"removing {summary.get('Names')}"),
-                    contextlib.suppress(docker.errors.NotFound),
-                ):
-                    self.client.api.remove_container(summary["Id"], force=True)
-            if not interrupted or time.monotonic() > deadline:
-                break
-            # A create that a Ctrl-C cut short may still complete in the daemon: look until it is gone.
-            interrupted = {name for name in interrupted if self._exists_or_pending(name)}
-            time.sleep(_SETTLE_SECONDS)
-        self._submitting -= {name for name in self._submitting if name.startswith(f"flow-{run.run_id}-")}
-        for name in [n for n, c in self._containers.items() if c.spec.run_id == run.run_id]:
-            del self._containers[name]
-        # Staged folders of the run's tasks, this engine's or one that died (named after the containers).
-        for staged in self._staging_base.glob(f"flow-{run.run_id}-*"):
-            shutil.rmtree(staged, ignore_errors=True)
+    def remove_run(self, run: RunInfo, keep_failed: bool) -> bool:
+        with translated(f"cleaning up run {run.run_id}"):
+            leftovers = self.client.api.containers(all=True, filters={"label": f"{LABEL_RUN}={run.run_id}"})
+        for summary in leftovers:
+            if keep_failed and summary.get("State") == "exited":
+                continue
+            with translated(f"removing {summary.get('Names')}"), contextlib.suppress(docker.errors.NotFound):
+                self.client.api.remove_container(summary["Id"], force=True)
+        # A create that a Ctrl-C cut short may still complete in the daemon: look until it is gone.
+        of_run = {name for name in self._submitting if name.startswith(f"flow-{run.run_id}-")}
+        interrupted = {name for name in of_run if self._exists_or_pending(name)}
+        self._submitting -= of_run - interrupted
+        if not interrupted:
+            # Staged folders of the run's tasks, this engine's or one that died (named after the containers).
+            for staged in self._staging_base.glob(f"flow-{run.run_id}-*"):
+                shutil.rmtree(staged, ignore_errors=True)
+        return bool(interrupted)
 
     def _exists_or_pending(self, name: str) -> bool:
         """Whether a container of this name exists, or might still appear (asked again after settling)."""
@@ -370,6 +334,7 @@ class DockerBackend(Backend):
         return True
 
     def close(self) -> None:
+        super().close()
         self.client.close()
 
 

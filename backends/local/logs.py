@@ -6,58 +6,42 @@ megabytes; this reads the same HTTP stream in large blocks and splits the frames
 
 from __future__ import annotations
 
-import contextlib
 import struct
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 import docker
 
+from backends.logfile import LogCopy
+
 _HEADER = struct.Struct(">BxxxL")  # stream (1 stdout, 2 stderr), 3 padding bytes, payload size
 _BLOCK = 1 << 16
 _STDERR = 2
 
 
-class LogFollower:
-    """Follows one container's stdout and stderr into `log_path` in a daemon thread until it exits."""
+class LogFollower(LogCopy):
+    """Follows one container's stdout and stderr into its log file until it exits."""
 
     def __init__(
         self, api: docker.APIClient, container_id: str, log_path: Path, on_done: Callable[[], None]
     ) -> None:
-        """`on_done` is called once the container's output ended: it exited, or the daemon went away."""
-        self.log_path = log_path
-        self._on_done = on_done
-        self._done = threading.Event()
+        super().__init__(log_path, container_id[:12], on_done)
+        self._api, self._container_id = api, container_id
         # The container's stdout and stderr reach Docker through two pipes, so where stderr's lines land
         # among stdout's in the copy is not ordered; its own last line (a Python exception, mostly) is
         # what a failure message quotes.
         self.last_error_line = ""
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_path.touch(mode=0o600)  # only its owner reads it, as the store
-        self._thread = threading.Thread(target=self._follow, args=(api, container_id), daemon=True)
-        self._thread.start()
 
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def wait(self, timeout: float) -> bool:
-        return self._done.wait(timeout)
-
-    def _follow(self, api: docker.APIClient, container_id: str) -> None:
-        url = f"{api.base_url}/v{api.api_version}/containers/{container_id}/logs"
-        # Errors end the copy: the container or the daemon is gone, and the engine learns it by polling.
-        with contextlib.suppress(Exception), self.log_path.open("ab") as log:
-            response = api.get(url, params={"stdout": 1, "stderr": 1, "follow": 1}, stream=True, timeout=None)
-            response.raise_for_status()
-            pending = b""
-            while block := response.raw.read(_BLOCK):
-                pending = self._write_frames(pending + block, log)
-                log.flush()
-        self._done.set()
-        self._on_done()
+    def copy(self, log: BinaryIO) -> None:
+        api = self._api
+        url = f"{api.base_url}/v{api.api_version}/containers/{self._container_id}/logs"
+        response = api.get(url, params={"stdout": 1, "stderr": 1, "follow": 1}, stream=True, timeout=None)
+        response.raise_for_status()
+        pending = b""
+        while block := response.raw.read(_BLOCK):
+            pending = self._write_frames(pending + block, log)
+            log.flush()
 
     def _write_frames(self, data: bytes, log: BinaryIO) -> bytes:
         """Write every complete frame's payload to `log`, noting stderr's last line; return the rest."""
