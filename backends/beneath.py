@@ -13,7 +13,7 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -131,48 +131,50 @@ def read_all(fd: int, size: int) -> bytes:
         return handle.read(size)
 
 
-def regular_files(folder: int, shown: str, limit: int) -> Iterator[tuple[str, int, os.stat_result]]:
+def regular_files(
+    folder: int, shown: str, limit: int
+) -> Generator[tuple[str, int, os.stat_result], None, None]:
     """(path relative to the folder, descriptor, status) of each regular file under the open `folder`, the
     descriptor valid until the next item. Links, devices and pipes are left out, never followed; more than
-    `limit` files, or folders nested too deep, are refused."""
+    `limit` files, or folders nested too deep, are refused. Folders are read as the walk goes, depth first:
+    a consumer that stops early (a preview of a huge folder) has read no further."""
     count = 0
-    # One entry per open folder on the way down: its prefix, descriptor, and subfolders still to visit.
-    stack: list[tuple[str, int, Iterator[str]]] = []
+    # One entry per open folder on the way down: its prefix, descriptor, and its entries not read yet.
+    stack: list[tuple[str, int, os._ScandirIterator[str]]] = []
+
+    def enter(prefix: str, fd: int) -> None:
+        try:
+            stack.append((prefix, fd, os.scandir(fd)))
+        except BaseException:
+            os.close(fd)
+            raise
+
     try:
-        prefix, current = "", os.dup(folder)
-        while True:
-            stack.append((prefix, current, iter(())))
-            with os.scandir(current) as entries:
-                listed = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
-            stack[-1] = (prefix, current, iter([name for name, is_folder in listed if is_folder]))
-            for name, is_folder in listed:
-                opened = None if is_folder else _regular_at(current, name)
-                if opened is None:
-                    continue
+        enter("", os.dup(folder))
+        while stack:
+            prefix, current, entries = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                entries.close()
+                os.close(current)
+            elif entry.is_dir(follow_symlinks=False):
+                if len(stack) >= MAX_DEPTH:
+                    raise RefusedFile(f"{shown} nests folders more than {MAX_DEPTH} deep")
+                child = _open_at(current, entry.name, FOLDER_FLAGS, entry.name, links_refused=False)
+                if child is not None:
+                    enter(f"{prefix}{entry.name}/", child)
+            elif (opened := _regular_at(current, entry.name)) is not None:
                 count += 1
                 try:
                     if count > limit:
                         raise RefusedFile(f"{shown} holds more than {limit} files")
-                    yield prefix + name, opened[0], opened[1]
+                    yield prefix + entry.name, opened[0], opened[1]
                 finally:
                     os.close(opened[0])
-            while stack:
-                parent_prefix, parent, pending = stack[-1]
-                subfolder = next(pending, None)
-                if subfolder is None:
-                    os.close(parent)
-                    stack.pop()
-                    continue
-                if len(stack) >= MAX_DEPTH:
-                    raise RefusedFile(f"{shown} nests folders more than {MAX_DEPTH} deep")
-                child = _open_at(parent, subfolder, FOLDER_FLAGS, subfolder, links_refused=False)
-                if child is not None:
-                    prefix, current = f"{parent_prefix}{subfolder}/", child
-                    break
-            else:
-                return
     finally:
-        for _, fd, _ in stack:
+        for _, fd, entries in stack:
+            entries.close()
             os.close(fd)
 
 

@@ -254,20 +254,27 @@ def artifacts(run_id: str, download: Path | None, image_map: tuple[str, ...], pu
     type=click.IntRange(0, 65535),
     help="0 takes a free one.",
 )
-@click.option("--token", help="Required of every request [default: none on loopback, else one made up].")
+@click.option("--token", help="The token every request must carry [default: one made up and printed].")
+@click.option(
+    "--no-token",
+    is_flag=True,
+    help="Require no token (loopback only): every user of this machine may then run code as you through it.",
+)
 @reports_errors
-def ui(host: str, port: int, token: str | None) -> None:
+def ui(host: str, port: int, token: str | None, no_token: bool) -> None:
     """Serve a web page to watch runs, read logs, look at artifacts and start runs; Ctrl-C stops it.
 
-    Listening on anything but this machine's loopback requires a token: give one, or use the one printed.
+    Open the address it prints: it carries the token that every request needs.
     """
     from runner.ui.server import Address, serve, token_for
 
+    required = token_for(host, token, no_token)
     api.open_store().close()  # a store that cannot be opened is reported here, not on the first page load
 
     def announce(address: Address) -> None:
         click.echo(f"flow ui: {address.url()}")
-        if address.token and not token:
-            click.echo("the token is in the address above: anyone with the address can use the UI")
+        if required is None:
+            warning = "no token, so every user of this machine can use this UI and run code as you"
+            click.echo(f"flow ui: warning: {warning}", err=True)
 
-    serve(host, port, token_for(host, token), announce)
+    serve(host, port, required, announce)

@@ -32,11 +32,15 @@ PAGE_POLICY = (
     "default-src 'self'; img-src 'self' data:; frame-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'"
 )
+# The address of a file, a frame or the page may carry the token: no link followed from them passes it on.
+NO_REFERRER = {"Referrer-Policy": "no-referrer"}
+PAGE_HEADERS = {"Content-Security-Policy": PAGE_POLICY, **NO_REFERRER}
 # Raw files are never run as a page of the UI's origin, whatever their bytes look like.
-RAW_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
+RAW_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff", **NO_REFERRER}
 SANDBOX_HEADERS = {
     "Content-Security-Policy": f"{content.SANDBOX_POLICY}; frame-ancestors 'self'",
     "X-Content-Type-Options": "nosniff",
+    **NO_REFERRER,
 }
 RUNS_SCANNED = 1000  # the runs list filters the newest this many runs
 FOLDER_FILES = 200
@@ -54,7 +58,7 @@ class Endpoints:
         self.launcher = launcher
 
     def page(self, request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
     def health(self, request: Request) -> Response:
         return JSONResponse({"app": "flow-ui"})
@@ -158,8 +162,9 @@ class Endpoints:
         record, relative = self._file(request)
         listing = self.roots.folder(record, relative, FOLDER_FILES)
         if listing is not None:
-            files = [{"path": path, "size": size} for path, size in listing]
-            return JSONResponse({"kind": "folder", "files": files, "more": len(files) == FOLDER_FILES})
+            found, more = listing
+            files = [{"path": path, "size": size} for path, size in found]
+            return JSONResponse({"kind": "folder", "files": files, "more": more})
         head, size = self.roots.read(record, relative, content.PREVIEW_BYTES)
         file_kind = content.kind(relative, self._artifact_type(record, relative), head)
         return JSONResponse(content.preview(file_kind, head, size))
@@ -292,7 +297,8 @@ def _error(status: int) -> Callable[[Request, Exception], Response]:
 def create_app(
     open_store: Callable[[], Store] = api.open_store, token: str | None = None, folder: Path | None = None
 ) -> Starlette:
-    """The UI over the store `open_store` gives; with a token, every request must carry it. Pipelines for
+    """The UI over the store `open_store` gives; every request must carry the token (security.Guard), and
+    without one (`--no-token`) be addressed to localhost. Pipelines for
     the start form are looked for under `folder` (the working folder)."""
     reader = StoreReader(open_store)
     roots = RootReader()
@@ -326,7 +332,7 @@ def create_app(
         Route("/api/pipelines/inspect", handlers.inspect, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[Middleware(Guard, token=token)],
         exception_handlers={
@@ -336,3 +342,7 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    # The UI redirects nowhere: Starlette's redirect of "/x/" to "/x" would build its target from the Host
+    # header, and the page never needs it.
+    app.router.redirect_slashes = False
+    return app

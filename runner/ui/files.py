@@ -8,14 +8,17 @@ start a helper pod.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
+import sys
 import threading
 from pathlib import Path
 
 from backends import beneath
 from backends.base import Backend, is_s3_root
 from backends.beneath import RefusedFile
-from backends.rootfiles import MAX_FOLDER_FILES, LocalRootFiles, RootFiles
+from backends.rootfiles import LocalRootFiles, RootFiles
 from runner.config import load_config
 from runner.plugins import backend_class
 from runner.selection import select_backend_for_root
@@ -97,10 +100,12 @@ class RootReader:
         finally:
             os.close(fd)
 
-    def folder(self, record: RunRecord, relative: str, limit: int) -> list[tuple[str, int]] | None:
-        """The first `limit` regular files in a folder of a local root (relative to the root, with sizes, in
-        name order); None when `relative` is no local folder. Links are left out, never followed; a folder
-        of more than MAX_FOLDER_FILES files is refused."""
+    def folder(
+        self, record: RunRecord, relative: str, limit: int
+    ) -> tuple[list[tuple[str, int]], bool] | None:
+        """The first `limit` regular files the walk of a folder of a local root meets (relative to the root,
+        with sizes, in name order), and whether it holds more; None when `relative` is no local folder.
+        The walk stops there, whatever the folder holds. Links are left out, never followed."""
         root = self.local_root(record)
         if root is None:
             return None
@@ -111,15 +116,14 @@ class RootReader:
         if folder is None:
             return None
         try:
-            listed = [
-                (f"{relative}/{name}", info.st_size)
-                for name, _, info in beneath.regular_files(folder, relative, MAX_FOLDER_FILES)
-            ]
+            with contextlib.closing(beneath.regular_files(folder, relative, sys.maxsize)) as walk:
+                met = itertools.islice(walk, limit + 1)
+                listed = [(f"{relative}/{name}", info.st_size) for name, _, info in met]
         except RefusedFile as exc:
             raise PathRefused(str(exc)) from None
         finally:
             os.close(folder)
-        return sorted(listed)[:limit]
+        return sorted(listed[:limit]), len(listed) > limit
 
     def close(self) -> None:
         with self._lock:

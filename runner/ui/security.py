@@ -1,27 +1,37 @@
 """Who may talk to the UI, and which files of a pipeline root it may hand out.
 
-On loopback with no token, only pages that the browser reached as localhost are answered: a web page of
-another site that rebinds its DNS name to 127.0.0.1 sends its own name as Host and is refused. Anywhere
-else a token is required on every request: `Authorization: Bearer T`, or the cookie set when a page is
-first opened with `?token=T`.
+The UI runs code (a pipeline file it is sent is imported, a run it starts runs), so it requires a token on
+every request, as Jupyter does: `flow ui` prints its address with `?token=T`. The token itself is the only
+key to the API: `Authorization: Bearer T`, which the page's scripts send, or `?token=T` on what a browser
+fetches by itself (an event stream, an image, a frame, a download). A page of another site knows no token.
+
+The page, opened once with `?token=T`, keeps the token in its origin's storage (its port included) and takes
+it out of the address. It also gets a cookie named after the port, which opens the page and its scripts
+again (a reload, a new tab) but nothing of the API: a browser sends its cookies to every port of the host,
+so another local user's server on another port may receive it, and it must not let them in.
+
+With `--no-token` (loopback only, the user's explicit choice) every local user may use the UI; only pages
+the browser reached as localhost are answered, so a web page of another site that rebinds its DNS name to
+127.0.0.1 (and so sends its own name as Host) is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import os
 import posixpath
 import secrets
 from pathlib import Path
-from urllib.parse import urlencode
 
-from starlette.datastructures import URL, Headers, QueryParams
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import Headers, MutableHeaders, QueryParams
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-TOKEN_COOKIE = "flow_ui_token"
 TOKEN_PARAM = "token"
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+_READS = frozenset({"GET", "HEAD"})
 
 
 class PathRefused(ValueError):
@@ -42,11 +52,26 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def cookie_name(port: int) -> str:
+    """The page cookie of the UI on `port`: cookies ignore ports, two UIs on a host must not share one."""
+    return f"flow_ui_{port}"
+
+
+def page_key(token: str) -> str:
+    """The page cookie's value: made from the token, so whoever holds the cookie does not hold the token."""
+    return hmac.new(token.encode(), b"flow ui page", hashlib.sha256).hexdigest()
+
+
 def _host_name(host_header: str) -> str:
     """The name part of a Host header: "[::1]:8765" -> "::1", "localhost:80" -> "localhost"."""
     if host_header.startswith("["):
         return host_header[1 : host_header.find("]")]
     return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+
+
+def _is_page(path: str) -> bool:
+    """The page and its scripts: what the page cookie opens (they hold no data)."""
+    return path == "/" or path.startswith("/static/")
 
 
 class Guard:
@@ -64,6 +89,8 @@ class Guard:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
+        if self.token is not None and scope["path"] == "/" and self._given(scope):
+            send = self._setting_cookie(scope, send, self.token)
         await self.app(scope, receive, send)
 
     def _refusal(self, scope: Scope) -> Response | None:
@@ -72,27 +99,44 @@ class Guard:
             if not is_loopback(_host_name(headers.get("host", ""))):
                 return PlainTextResponse("this UI answers only to localhost", status_code=403)
             return None
-        url = URL(scope=scope)
-        query = QueryParams(url.query)
-        given = query.get(TOKEN_PARAM)
-        if given is not None and scope.get("method") == "GET" and self._matches(given):
-            # The token moves from the address into a cookie, so it is not left in the history or logs.
-            rest = urlencode([(k, v) for k, v in query.multi_items() if k != TOKEN_PARAM])
-            response = RedirectResponse(f"{url.path}?{rest}" if rest else url.path, status_code=303)
-            response.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="strict")
-            return response
         bearer = headers.get("authorization", "")
-        candidates = [bearer.removeprefix("Bearer ").strip()] if bearer.startswith("Bearer ") else []
-        candidates.append(_cookie(headers, TOKEN_COOKIE))
-        if any(self._matches(candidate) for candidate in candidates):
+        if bearer.startswith("Bearer ") and _same(bearer.removeprefix("Bearer ").strip(), self.token):
+            return None
+        if self._given(scope):
+            return None
+        page_cookie = _cookie(headers, cookie_name(_port(scope)))
+        if _is_page(scope["path"]) and _same(page_cookie, page_key(self.token)):
             return None
         return PlainTextResponse(
             "a token is required: open the address `flow ui` printed (it ends in ?token=...)", status_code=401
         )
 
-    def _matches(self, candidate: str) -> bool:
+    def _given(self, scope: Scope) -> bool:
+        """Whether the request is a read with the token in its address."""
         assert self.token is not None
-        return bool(candidate) and secrets.compare_digest(candidate.encode(), self.token.encode())
+        query = QueryParams(scope.get("query_string", b"").decode("latin-1"))
+        return scope.get("method", "GET") in _READS and _same(query.get(TOKEN_PARAM, ""), self.token)
+
+    def _setting_cookie(self, scope: Scope, send: Send, token: str) -> Send:
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.append(
+                    "set-cookie",
+                    f"{cookie_name(_port(scope))}={page_key(token)}; Path=/; HttpOnly; SameSite=Strict",
+                )
+            await send(message)
+
+        return send_with_cookie
+
+
+def _same(candidate: str, expected: str) -> bool:
+    return bool(candidate) and secrets.compare_digest(candidate.encode(), expected.encode())
+
+
+def _port(scope: Scope) -> int:
+    server = scope.get("server")
+    return int(server[1]) if server and server[1] is not None else 0
 
 
 def _cookie(headers: Headers, name: str) -> str:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import errno
-import json
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -21,7 +18,6 @@ from runner.ui.app import create_app
 from runner.ui.security import TOKEN_PARAM, is_loopback, new_token
 
 _START_SECONDS = 10
-_PROBE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -31,17 +27,22 @@ class Address:
     token: str | None
 
     def url(self, fragment: str = "") -> str:
-        """The address to open: with the token, which the UI turns into a cookie on first load."""
+        """The address to open: with the token, which the page keeps and takes out of the address."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         query = f"?{TOKEN_PARAM}={quote(self.token)}" if self.token else ""
         return f"http://{host}:{self.port}/{query}{fragment}"
 
 
-def token_for(host: str, token: str | None) -> str | None:
-    """The token the UI requires: the one given, or a new one when it listens beyond this machine."""
-    if token is None and not is_loopback(host):
-        return new_token()
-    return token
+def token_for(host: str, token: str | None, no_token: bool = False) -> str | None:
+    """The token the UI requires: the one given, else a new one; None only with `no_token`, which loopback
+    alone allows (on any other address, anyone who reaches it could run code as this user)."""
+    if no_token:
+        if token is not None:
+            raise UsageError("--token and --no-token contradict each other", "flow ui")
+        if not is_loopback(host):
+            raise UsageError(f"--no-token is allowed on loopback only, not on {host}", "flow ui")
+        return None
+    return token or new_token()
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -94,26 +95,13 @@ class BackgroundUI:
         self._thread.join(_START_SECONDS)
 
 
-def answers_as_flow_ui(address: Address) -> bool:
-    """Whether a flow UI that needs no token already serves at `address` (`flow ui` in another terminal)."""
-    try:
-        with urllib.request.urlopen(
-            address.url().split("?")[0] + "api/health", timeout=_PROBE_SECONDS
-        ) as reply:
-            return bool(json.load(reply).get("app") == "flow-ui")
-    except (OSError, ValueError, urllib.error.URLError):
-        return False
-
-
-def ui_for_run(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> tuple[Address, BackgroundUI | None]:
-    """The UI a run's page is shown in: a flow UI already on the port, else one started in a thread here (on
-    the port, or on a free one when something else holds it)."""
+def ui_for_run(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> tuple[Address, BackgroundUI]:
+    """The UI a run's page is shown in, started in a thread here with a token of its own: on the port, or on
+    a free one when something else holds it. A `flow ui` already serving is not reused: its token is known
+    only to whoever started it."""
     try:
         sock = listen(host, port)
     except UsageError:
-        existing = Address(host, port, None)
-        if answers_as_flow_ui(existing):
-            return existing, None
         sock = listen(host, 0)
-    background = BackgroundUI(sock, None)
+    background = BackgroundUI(sock, new_token())
     return background.address, background

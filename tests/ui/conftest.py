@@ -1,4 +1,5 @@
-"""Runs recorded once per module for the UI tests to read, and a client of the UI's app over their store."""
+"""Runs recorded once per module for the UI tests to read, and a client of the UI's app over their
+store that sends the token as the page does."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from runner.ui.app import create_app
 from tests.ui.pipelines import reports
 
 LOOPBACK = "http://127.0.0.1"
+TOKEN = "test-token"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @dataclass
@@ -46,7 +49,8 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
 
 @pytest.fixture
 def client(recorded: Recorded, tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(open_store=recorded.store, folder=tmp_path), base_url=LOOPBACK) as test_client:
+    app = create_app(open_store=recorded.store, token=TOKEN, folder=tmp_path)
+    with TestClient(app, base_url=LOOPBACK, headers=BEARER) as test_client:
         yield test_client
 
 

@@ -13,6 +13,7 @@ import pytest
 
 import runner
 from runner.dsl import compile_to_text
+from runner.ui.security import new_token
 from runner.ui.server import BackgroundUI, listen
 from tests.conftest import IN_CI
 from tests.ui.conftest import HeldRun
@@ -50,7 +51,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def ui() -> Iterator[str]:
-    server = BackgroundUI(listen("127.0.0.1", 0), None)
+    """The address `flow ui` prints: with the token, which the page keeps and takes out of the address."""
+    server = BackgroundUI(listen("127.0.0.1", 0), new_token())
     yield server.address.url()
     server.stop()
 
@@ -93,6 +95,7 @@ def test_a_run_page_follows_the_run_and_shows_logs_csv_and_metrics(
     try:
         browser.get(f"{ui}#/runs")
         wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, f'tr[data-run="{held.run_id}"]'))
+        assert "token" not in browser.current_url  # the page took it out of the address
         rows = browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
         assert [row.get_attribute("data-run") for row in rows] == [held.run_id, finished.run_id]
         browser.save_screenshot(str(screenshots / "runs.png"))
@@ -117,7 +120,8 @@ def test_a_run_page_follows_the_run_and_shows_logs_csv_and_metrics(
     finally:
         assert held.finish().succeeded
 
-    browser.get(f"{ui}#/runs/{finished.run_id}")
+    # Opened again without the token (a bookmark, a new tab): the cookie opens the page, which kept the token.
+    browser.get(f"{ui.split('?')[0]}#/runs/{finished.run_id}")
     table_uri = f"{finished.run_id}/make-table/table"
     preview = f'tr[data-uri="{table_uri}"] .preview-button'
     wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, preview))
@@ -126,6 +130,21 @@ def test_a_run_page_follows_the_run_and_shows_logs_csv_and_metrics(
     cells = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "table.csv td")]
     assert cells == ["row-0", "0", "row-1", "10", "row-2", "20"]
     browser.save_screenshot(str(screenshots / "csv-preview.png"))
+
+    # An image and a sandboxed page are loaded by the browser itself, with the token in their address.
+    made = f"{finished.run_id}/make-reports"
+    browser.find_element(By.CSS_SELECTOR, f'tr[data-uri="{made}/picture"] .preview-button').click()
+    wait.until(
+        lambda _: browser.execute_script(
+            "const i = document.querySelector('img.image'); return i && i.naturalWidth"
+        )
+    )
+    browser.find_element(By.CSS_SELECTOR, f'tr[data-uri="{made}/page"] .preview-button').click()
+    frame = wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "iframe.sandboxed"))[0]
+    browser.switch_to.frame(frame)
+    wait.until(lambda _: browser.find_elements(By.TAG_NAME, "h1"))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "report"
+    browser.switch_to.default_content()
 
     browser.find_element(
         By.CSS_SELECTOR, f'tr[data-uri="{finished.run_id}/evaluate/metrics"] .preview-button'

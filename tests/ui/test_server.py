@@ -88,14 +88,44 @@ def get(url: str, token: str | None = None) -> int:
         return exc.code
 
 
-def test_flow_ui_listens_on_loopback_only_by_default(started: list[subprocess.Popen[str]]) -> None:
+def test_flow_ui_listens_on_loopback_only_by_default_and_requires_the_token_it_prints(
+    started: list[subprocess.Popen[str]],
+) -> None:
     process = flow(["ui", "--port", "0"], started)
     line = wait_for_line(process, "flow ui: ")
+    match = re.fullmatch(r"flow ui: http://127\.0\.0\.1:(\d+)/\?token=([\w-]{20,})", line)
+    assert match, line
+    port, token = int(match.group(1)), match.group(2)
+    assert listening(process.pid) == {("127.0.0.1", port)}
+    assert get(f"http://127.0.0.1:{port}/api/runs") == 401  # another user of this machine: no token
+    assert get(f"http://127.0.0.1:{port}/api/runs", token=token) == 200
+
+
+def test_flow_ui_no_token_is_allowed_on_loopback_only_and_warns(
+    started: list[subprocess.Popen[str]],
+) -> None:
+    process = flow(["ui", "--port", "0", "--no-token"], started)
+    line = wait_for_line(process, "flow ui: http")
     match = re.fullmatch(r"flow ui: http://127\.0\.0\.1:(\d+)/", line)
     assert match, line
-    port = int(match.group(1))
-    assert listening(process.pid) == {("127.0.0.1", port)}
-    assert get(f"http://127.0.0.1:{port}/api/health") == 200
+    warning = wait_for_line(process, "flow ui: warning: ")
+    assert warning == (
+        "flow ui: warning: no token, so every user of this machine can use this UI and run code as you"
+    )
+    assert get(f"http://127.0.0.1:{match.group(1)}/api/runs") == 200
+    refusals = {
+        "0.0.0.0": "error: flow ui: --no-token is allowed on loopback only, not on 0.0.0.0",
+        "127.0.0.1": "error: flow ui: --token and --no-token contradict each other",
+    }
+    for host, message in refusals.items():
+        refused = subprocess.run(
+            [sys.executable, "-m", "runner.cli.main", "ui", "--port", "0", "--no-token", "--host", host]
+            + (["--token", "chosen"] if host == "127.0.0.1" else []),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (refused.returncode, refused.stdout, refused.stderr) == (2, "", message + "\n")
 
 
 def test_flow_ui_beyond_loopback_requires_the_token_it_prints(started: list[subprocess.Popen[str]]) -> None:
@@ -119,11 +149,12 @@ def test_flow_run_ui_serves_the_run_page_on_loopback(
     root = tmp_path / "root"
     process = flow(["run", str(source), "--backend", "process", "--root", str(root), "--ui"], started)
     line = wait_for_line(process, "ui: ")
-    match = re.match(r"ui: http://127\.0\.0\.1:(\d+)/#/runs/(\w+) ", line)
+    match = re.match(r"ui: http://127\.0\.0\.1:(\d+)/\?token=([\w-]{20,})#/runs/(\w+) ", line)
     assert match, line
-    port, run_id = int(match.group(1)), match.group(2)
+    port, token, run_id = int(match.group(1)), match.group(2), match.group(3)
     assert all(ipaddress.ip_address(address).is_loopback for address, _ in listening(process.pid))
     assert ("127.0.0.1", port) in listening(process.pid)
-    assert get(f"http://127.0.0.1:{port}/api/runs/{run_id}") == 200
+    assert get(f"http://127.0.0.1:{port}/api/runs/{run_id}") == 401
+    assert get(f"http://127.0.0.1:{port}/api/runs/{run_id}", token=token) == 200
     (root / "release").touch()
     assert process.wait(60) == 0

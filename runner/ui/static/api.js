@@ -1,13 +1,59 @@
 // Talking to the UI's server, building DOM nodes, and formatting values: what every view needs.
 
+// The token `flow ui` printed in the address (?token=...): kept in this origin's storage (a reload or a new
+// tab finds it; another port is another origin) and taken out of the address. Every API request carries it
+// in a header; what the browser fetches by itself (event streams, images, frames, downloads) in its address.
+const TOKEN_KEY = "flow-ui-token";
+const NO_TOKEN = "this page has no valid token: open the address `flow ui` printed (it ends in ?token=...)";
+let token = takeToken();
+
+function takeToken() {
+  const query = new URLSearchParams(location.search);
+  const given = query.get("token");
+  let kept = given;
+  try {
+    if (given) localStorage.setItem(TOKEN_KEY, given);
+    else kept = localStorage.getItem(TOKEN_KEY);
+  } catch {
+    // No storage (a browser setting): the token serves this page only.
+  }
+  if (given !== null) {
+    query.delete("token");
+    const rest = query.toString();
+    history.replaceState(history.state, "", `${location.pathname}${rest ? `?${rest}` : ""}${location.hash}`);
+  }
+  return kept;
+}
+
+function authorization() {
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+export function withToken(url) {
+  if (!token) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}${new URLSearchParams({ token })}`;
+}
+
+function refused(response) {
+  if (response.status !== 401) return false;
+  try {
+    localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Nothing kept: nothing to forget.
+  }
+  token = null;
+  return true;
+}
+
 async function answer(response) {
+  if (refused(response)) throw new Error(NO_TOKEN);
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
   return body;
 }
 
 export async function getJSON(url) {
-  return answer(await fetch(url, { credentials: "same-origin" }));
+  return answer(await fetch(url, { credentials: "same-origin", headers: authorization() }));
 }
 
 export async function postJSON(url, data) {
@@ -15,14 +61,15 @@ export async function postJSON(url, data) {
     await fetch(url, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...authorization() },
       body: JSON.stringify(data),
     }),
   );
 }
 
 export async function getText(url) {
-  const response = await fetch(url, { credentials: "same-origin" });
+  const response = await fetch(url, { credentials: "same-origin", headers: authorization() });
+  if (refused(response)) throw new Error(NO_TOKEN);
   if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
   return response.text();
 }

@@ -1,6 +1,6 @@
 // Artifacts: the list, and a preview of one (table, text, image, sandboxed page, metrics).
 
-import { el, fmt, getJSON, runUrl, valuesTable } from "./api.js";
+import { el, fmt, getJSON, runUrl, valuesTable, withToken } from "./api.js";
 
 const METRICS = "system.Metrics";
 const CLASSIFICATION = "system.ClassificationMetrics";
@@ -8,11 +8,11 @@ const CLASSIFICATION = "system.ClassificationMetrics";
 function fileUrl(runId, path, download = false) {
   const query = new URLSearchParams({ path });
   if (download) query.set("download", "1");
-  return runUrl(runId, `/file?${query}`);
+  return withToken(runUrl(runId, `/file?${query}`));
 }
 
 function sandboxUrl(runId, path) {
-  return `/sandbox/runs/${encodeURIComponent(runId)}?${new URLSearchParams({ path })}`;
+  return withToken(`/sandbox/runs/${encodeURIComponent(runId)}?${new URLSearchParams({ path })}`);
 }
 
 // The server hands out only files in the run's own folder of the root; an imported artifact elsewhere (a

@@ -1,7 +1,7 @@
 // One run: its header, its graph updating live, a task's details and logs, and its artifacts.
 
 import { artifactsTable, previewArtifact } from "./artifacts.js";
-import { el, fmt, getJSON, getText, postJSON, runUrl, stateBadge, taskPathUrl, valuesTable } from "./api.js";
+import { el, fmt, getJSON, getText, postJSON, runUrl, stateBadge, taskPathUrl, valuesTable, withToken } from "./api.js";
 import { drawGraph } from "./graph.js";
 
 const FINISHED = new Set([
@@ -116,7 +116,7 @@ function logPanel(runId, task, cleanups) {
     show(null).catch((error) => (status.textContent = error.message));
   } else {
     status.textContent = "following…";
-    const stream = new EventSource(runUrl(runId, `/log-events/${taskPathUrl(task.path)}`));
+    const stream = new EventSource(withToken(runUrl(runId, `/log-events/${taskPathUrl(task.path)}`)));
     stream.addEventListener("log", (event) => {
       output.append(JSON.parse(event.data).text);
       output.scrollTop = output.scrollHeight;
@@ -221,7 +221,7 @@ export function runView(main, runId, cleanups) {
     })
     .catch((error) => main.replaceChildren(el("p", { class: "error" }, error.message)));
 
-  const stream = new EventSource(runUrl(runId, "/events"));
+  const stream = new EventSource(withToken(runUrl(runId, "/events")));
   stream.addEventListener("update", (event) => {
     const update = JSON.parse(event.data);
     model.run = update.run;
