@@ -254,7 +254,12 @@ def artifacts(run_id: str, download: Path | None, image_map: tuple[str, ...], pu
     type=click.IntRange(0, 65535),
     help="0 takes a free one.",
 )
-@click.option("--token", help="The token every request must carry [default: one made up and printed].")
+@click.option(
+    "--token",
+    envvar="FLOW_UI_TOKEN",
+    help="The token every request must carry, best given as $FLOW_UI_TOKEN: other users can read a command "
+    "line, not the environment [default: one made up and printed].",
+)
 @click.option(
     "--no-token",
     is_flag=True,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import threading
 from collections.abc import Callable
@@ -265,9 +267,9 @@ def _detach(
 
 
 def _start_ui() -> Callable[[str], None]:
-    """Serve the UI in this process's background (or find `flow ui` already serving); the returned function
-    prints a run's page address and opens it where there is a screen to open it on."""
-    from runner.ui.server import ui_for_run
+    """Serve the UI in this process's background; the returned function prints a run's page address and
+    opens it where there is a screen to open it on."""
+    from runner.ui.server import opening_page, ui_for_run
 
     address, _ = ui_for_run()
 
@@ -277,8 +279,10 @@ def _start_ui() -> Callable[[str], None]:
         if _has_screen():
             import webbrowser
 
+            page = opening_page(url)
+            atexit.register(shutil.rmtree, page.parent, True)
             # A thread: opening a browser may take a while, and the run must not wait for it.
-            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+            threading.Thread(target=webbrowser.open, args=(page.as_uri(),), daemon=True).start()
 
     return show
 

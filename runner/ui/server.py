@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import errno
+import html
+import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 import uvicorn
@@ -105,3 +109,14 @@ def ui_for_run(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> tuple[Addr
         sock = listen(host, 0)
     background = BackgroundUI(sock, new_token())
     return background.address, background
+
+
+def opening_page(url: str) -> Path:
+    """A page only this user can read that sends the browser on to `url`. A browser is started with the
+    page's path rather than the address: any user of the machine can read a command line, and the token."""
+    folder = Path(tempfile.mkdtemp(prefix="flow-ui-"))  # mkdtemp makes it readable by this user alone
+    page = folder / "open.html"
+    fd = os.open(page, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f'<!doctype html><meta http-equiv="refresh" content="0;url={html.escape(url)}">\n')
+    return page

@@ -4,7 +4,9 @@ token on every request (loopback too), a page cookie per port that opens nothing
 from __future__ import annotations
 
 import http.client
+import shutil
 import socket
+import stat
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +19,7 @@ from runner.dsl import compile_to_text
 from runner.errors import UsageError
 from runner.ui.app import create_app
 from runner.ui.security import cookie_name, page_key
-from runner.ui.server import Address, BackgroundUI, listen, token_for, ui_for_run
+from runner.ui.server import Address, BackgroundUI, listen, opening_page, token_for, ui_for_run
 from tests.ui.conftest import LOOPBACK, Recorded
 from tests.ui.pipelines import reports
 
@@ -246,3 +248,17 @@ def status(address: Address, token: str | None) -> int:
             return int(reply.status)
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+def test_a_browser_is_opened_on_a_page_of_this_user_not_on_the_address_with_the_token() -> None:
+    url = 'http://127.0.0.1:8765/?token=T0k3n"<x>#/runs/abc'
+    page = opening_page(url)
+    try:
+        assert "T0k3n" not in page.as_uri()  # what the browser's command line shows to every user
+        assert (
+            stat.S_IMODE(page.stat().st_mode) == 0o600 and stat.S_IMODE(page.parent.stat().st_mode) == 0o700
+        )
+        text = page.read_text()
+        assert 'content="0;url=http://127.0.0.1:8765/?token=T0k3n&quot;&lt;x&gt;#/runs/abc"' in text
+    finally:
+        shutil.rmtree(page.parent)

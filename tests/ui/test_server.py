@@ -51,7 +51,10 @@ def started() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def flow(
-    args: list[str], processes: list[subprocess.Popen[str]], cwd: Path | None = None
+    args: list[str],
+    processes: list[subprocess.Popen[str]],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "runner.cli.main", *args],
@@ -59,7 +62,7 @@ def flow(
         stderr=subprocess.STDOUT,
         text=True,
         cwd=cwd,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     processes.append(process)
     return process
@@ -139,6 +142,9 @@ def test_flow_ui_beyond_loopback_requires_the_token_it_prints(started: list[subp
     assert get(f"http://127.0.0.1:{port}/api/runs", token=token) == 200
     given = flow(["ui", "--host", "0.0.0.0", "--port", "0", "--token", "chosen-token"], started)
     assert wait_for_line(given, "flow ui: ").endswith("?token=chosen-token")
+    # From the environment, which (unlike a command line) other users cannot read.
+    from_environment = flow(["ui", "--port", "0"], started, env={"FLOW_UI_TOKEN": "secret-token"})
+    assert wait_for_line(from_environment, "flow ui: ").endswith("?token=secret-token")
 
 
 def test_flow_run_ui_serves_the_run_page_on_loopback(
