@@ -35,6 +35,14 @@ from backends.base import (
     checked_s3_root,
     is_s3_root,
 )
+from backends.detaching import DetachedEngine, Detaching, EngineLaunch
+from backends.k8s.driver import (
+    DEFAULT_DRIVER_ACCOUNT,
+    DEFAULT_DRIVER_IMAGE,
+    DriverJobs,
+    DriverSpec,
+    driven_by_a_driver,
+)
 from backends.k8s.errors import Conflict, NotFound, translated
 from backends.k8s.logs import PodLogFollower
 from backends.k8s.pods import LABEL_RUN, MAIN_CONTAINER, PULL_POLICIES, TASK_ROOT, PodSettings, pod_manifest
@@ -77,7 +85,7 @@ def parse_root(root: str) -> tuple[str, str]:
     return namespace, claim
 
 
-class KubernetesBackend(Backend):
+class KubernetesBackend(Backend, Detaching):
     name = "k8s"
     root_is_local = False
 
@@ -405,6 +413,49 @@ class KubernetesBackend(Backend):
                     return
             time.sleep(_GONE_CHECK_SECONDS)
         raise TemporaryBackendError(f"pod {name} left by an earlier engine is still being deleted", delay=2.0)
+
+    # -- detached runs: the engine as a driver Job (backends.k8s.driver) -----------------------------
+
+    @classmethod
+    def check_detached_root(cls, requested: str) -> None:
+        if is_s3_root(requested):
+            # The driver would need the S3 credentials as well as the tasks; it keeps the logs on the claim.
+            raise PermanentBackendError(
+                "a detached run keeps its root on the cluster's volume claim, not in S3"
+            )
+
+    def detached_root(self, requested: str | None, default: Path) -> str:
+        root = self.pipeline_root(requested, default)
+        self.files(root)  # the claim exists before the driver mounts it
+        return root
+
+    def start_engine(self, launch: EngineLaunch) -> None:
+        DriverJobs(self.api, self.namespace).create(self._driver(launch), launch.store_url)
+
+    def engine_problem(self, launch: EngineLaunch) -> str:
+        return DriverJobs(self.api, self.namespace).problem(self._driver(launch))
+
+    def detached_engine(self, run_id: str) -> DetachedEngine | None:
+        return DriverJobs(self.api, self.namespace).engine(run_id)
+
+    def remove_engine(self, run_id: str) -> None:
+        DriverJobs(self.api, self.namespace).delete(run_id, wait=True)
+
+    @classmethod
+    def ran_engine(cls, run_id: str, engine_host: str) -> bool:
+        return driven_by_a_driver(run_id, engine_host)
+
+    def _driver(self, launch: EngineLaunch) -> DriverSpec:
+        image = launch.image or DEFAULT_DRIVER_IMAGE
+        return DriverSpec(
+            run_id=launch.run_id,
+            namespace=self.namespace,
+            claim=self.claim,
+            image=self.image_map.get(image, image),
+            command=launch.command,
+            pull_policy=self.settings.pull_policy,
+            service_account=launch.account or DEFAULT_DRIVER_ACCOUNT,
+        )
 
     def close(self) -> None:
         # The claim's helper pod stays for the next engine; it ends itself once idle.

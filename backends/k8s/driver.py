@@ -18,11 +18,14 @@ from typing import Any
 from kubernetes import client
 
 from backends.base import REASON_IMAGE, BackendError, Phase, TemporaryBackendError
+from backends.detaching import DetachedEngine
 from backends.k8s.errors import NotFound, translated
 from backends.k8s.pods import MAIN_CONTAINER, NON_ROOT_ID, ROOT_VOLUME, TASK_ROOT, label_value
 from backends.k8s.status import task_status, utc_now
 from backends.k8s.volume import LABEL_ROLE
 
+DEFAULT_DRIVER_IMAGE = "flow-local/flow:dev"  # what scripts/build-flow-image.sh builds
+DEFAULT_DRIVER_ACCOUNT = "flow-runner"  # deploy/rbac.yaml
 LABEL_DRIVER_OF = "flow.driver-of"  # the run a driver pod drives; never flow.run, which cleanup deletes
 ROLE_DRIVER = "driver"
 STORE_KEY = "FLOW_STORE"
@@ -59,6 +62,12 @@ class DriverSpec:
 
 def driver_name(run_id: str) -> str:
     return f"flow-driver-{label_value(run_id.lower())}"[:63].rstrip("-")
+
+
+def driven_by_a_driver(run_id: str, engine_host: str) -> bool:
+    """Whether a run's engine host is a driver pod of the run's Job (a pod's host name is the pod's name,
+    which the Job controller makes from the Job's): when that Job is gone, so is the driver."""
+    return engine_host.startswith(driver_name(run_id) + "-")
 
 
 def driver_labels(run_id: str) -> dict[str, str]:
@@ -165,8 +174,13 @@ class DriverJobs:
         except NotFound:
             return None
 
-    def exists(self, run_id: str) -> bool:
-        return self.read(run_id) is not None
+    def engine(self, run_id: str) -> DetachedEngine | None:
+        """The run's driver as a detached engine; None when it has no Job."""
+        job = self.read(run_id)
+        if job is None:
+            return None
+        running = job.status is not None and bool(job.status.active)
+        return DetachedEngine(place=f"the cluster (driver Job {driver_name(run_id)})", running=running)
 
     def pods(self, run_id: str) -> list[Any]:
         selector = f"{LABEL_DRIVER_OF}={label_value(run_id)}"

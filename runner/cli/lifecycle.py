@@ -158,13 +158,12 @@ def cancel(run_id: str) -> None:
         if record.state.finished:
             click.echo(f"run {record.run_id} already finished: {record.state.value}")
             return
-        if record.backend == CLUSTER:
-            from runner import detach
+        from runner import detach
 
-            if detach.cancel(store, record):
-                state = store.run_state(record.run_id).value
-                click.echo(f"run {record.run_id} {state}; its driver is removed")
-                return
+        if detach.cancel(store, record):
+            state = store.run_state(record.run_id).value
+            click.echo(f"run {record.run_id} {state}; its driver is removed")
+            return
         from runner.cancel import cancel_orphaned
 
         if runsession.engine_alive(record):
@@ -195,7 +194,7 @@ def driver(run_id: str, settings: str) -> None:
     Exits 0 once the run has ended, however it ended (the Job must not start it again), else non-zero so
     that the Job starts another driver, which resumes the run.
     """
-    from runner.driver import drive
+    from runner.detach import drive
 
     with Progress() as progress:
         state = drive(run_id, json.loads(settings), on_change=progress.on_change, notify=notice)

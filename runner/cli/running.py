@@ -25,7 +25,7 @@ from runner.cli.common import (
 )
 from runner.cli.progress import Progress
 from runner.config import PULL_POLICIES
-from runner.detach import DEFAULT_DRIVER_ACCOUNT, DEFAULT_DRIVER_IMAGE, DriverOptions
+from runner.detach import DriverOptions
 from runner.errors import UsageError
 from runner.selection import CLUSTER
 from runner.spec import PipelineSpec, load_text
@@ -100,12 +100,13 @@ def compile_command(source: Path, output: Path | None, function: str | None) -> 
 @click.option(
     "--driver-image",
     metavar="IMAGE",
-    help=f"The flow image the driver runs (the repo's Dockerfile) [default: {DEFAULT_DRIVER_IMAGE}].",
+    help="The flow image the driver runs (the repo's Dockerfile) "
+    "[default: the one scripts/build-flow-image.sh builds].",
 )
 @click.option(
     "--driver-service-account",
     metavar="NAME",
-    help=f"ServiceAccount of the driver (deploy/rbac.yaml) [default: {DEFAULT_DRIVER_ACCOUNT}].",
+    help="ServiceAccount of the driver [default: the one deploy/rbac.yaml makes].",
 )
 @cluster_options
 @reports_errors
@@ -176,13 +177,13 @@ def run(
     }
     if detach:
         driver = DriverOptions(
-            image=driver_image or DEFAULT_DRIVER_IMAGE,
-            service_account=driver_service_account or DEFAULT_DRIVER_ACCOUNT,
+            image=driver_image,
+            service_account=driver_service_account,
             parallelism=parallelism,
             cache=not no_cache,
             task_timeout=task_timeout,
         )
-        _detach(target, values, root, backend_options, driver)
+        _detach(target, backend_name, values, root, backend_options, driver)
         return
     started: list[RunRecord] = []
     show_page = _start_ui() if with_ui else None
@@ -234,14 +235,21 @@ def _check_detach(
         return
     if kubeflow_url is not None:
         return
-    if backend_name != CLUSTER:
-        raise UsageError("--detach runs the engine in the cluster: use it with --cluster", "flow run")
+    from runner.detach import detaching
+
+    if detaching(backend_name) is None:
+        raise UsageError(
+            f"--detach runs the engine in the cluster, not on the {backend_name} backend: "
+            "use it with --cluster",
+            "flow run",
+        )
     if with_ui:
         raise UsageError("--ui serves the page from this process: with --detach, use flow ui", "flow run")
 
 
 def _detach(
     target: PipelineSpec,
+    backend_name: str,
     values: dict[str, str],
     root: str | None,
     backend_options: dict[str, Any],
@@ -252,6 +260,7 @@ def _detach(
 
     record = detach.submit(
         target,
+        backend=backend_name,
         params=values,
         params_as_text=True,
         root=str(root) if root is not None else None,
