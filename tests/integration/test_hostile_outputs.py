@@ -362,7 +362,10 @@ def test_links_inside_an_output_folder_are_left_out_of_digests_previews_and_down
             backend.close()
         return
     roots = RootReader()
-    assert roots.folder(run_record, folder, 10) == [(f"{folder}/{name}", len(data)) for name, data in files]
+    assert roots.folder(run_record, folder, 10) == (
+        [(f"{folder}/{name}", len(data)) for name, data in files],
+        False,
+    )
     for name in refused:
         with pytest.raises(PathRefused):
             roots.read(run_record, f"{folder}/{name}")
