@@ -4,7 +4,6 @@ collected here again so that e2e/conftest.py's `backend_name` makes it run on k8
 from __future__ import annotations
 
 import base64
-import contextlib
 
 import pytest
 from kubernetes import client, config
@@ -40,10 +39,16 @@ def cluster_semantics(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True, scope="module")
 def corpus_secret() -> None:
+    """The Secret the corpus names, made or made current and never deleted: test processes running in
+    parallel each make it before their corpus tests, while another's pods may be reading it."""
     require_cluster()
     with config.new_client_from_config(config_file=admin_kubeconfig()) as api:
         core = client.CoreV1Api(api)
-        with contextlib.suppress(client.exceptions.ApiException):
-            core.delete_namespaced_secret(CORPUS_SECRET, TEST_NAMESPACE)
         data = {"username": base64.b64encode(CORPUS_USERNAME.encode()).decode()}
-        core.create_namespaced_secret(TEST_NAMESPACE, {"metadata": {"name": CORPUS_SECRET}, "data": data})
+        secret = {"metadata": {"name": CORPUS_SECRET}, "data": data}
+        try:
+            core.create_namespaced_secret(TEST_NAMESPACE, secret)
+        except client.exceptions.ApiException as exc:
+            if exc.status != 409:  # there already
+                raise
+            core.replace_namespaced_secret(CORPUS_SECRET, TEST_NAMESPACE, secret)

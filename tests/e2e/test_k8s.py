@@ -25,7 +25,7 @@ from kubernetes import client, config
 from backends.base import REASON_IMAGE, REASON_LOST, REASON_OOM, REASON_UNSCHEDULABLE, BackendError
 from backends.k8s import DEFAULT_FILES_IMAGE, KubernetesBackend
 from backends.k8s.volume import HelperPod, helper_name
-from runner.store import RunState, SQLiteStore
+from runner.store import RunRecord, RunState, SQLiteStore
 from runner.testing.conformance import WIRING
 from runner.testing.session import FlowSession
 from runner.testing.shellsteps import WAIT_FOR_RELEASE, Step, pipeline
@@ -82,14 +82,24 @@ def test_a_task_over_its_memory_limit_is_reported_oom_killed(session: FlowSessio
 
 def test_a_pod_deleted_from_under_the_run_fails_its_task_with_the_reason(session: FlowSession) -> None:
     outcome: dict[str, Any] = {}
+    started = threading.Event()
     held = pipeline({"held": Step(WAIT_FOR_RELEASE)})
-    runner = threading.Thread(target=lambda: outcome.update(result=session.run(held)))
+
+    def run_held() -> None:
+        def on_start(record: RunRecord) -> None:
+            outcome["run_id"] = record.run_id
+            started.set()
+
+        outcome["result"] = session.run(held, on_start=on_start)
+
+    runner = threading.Thread(target=run_held)
     runner.start()
+    assert started.wait(WAIT_SECONDS), "the run did not start"
     core = core_api(flow_kubeconfig())
     deadline = time.monotonic() + WAIT_SECONDS
     pods: list[Any] = []
-    while not pods and time.monotonic() < deadline:
-        pods = core.list_namespaced_pod(TEST_NAMESPACE, label_selector="flow.task=held").items
+    while not pods and time.monotonic() < deadline:  # this run's pod: tests in parallel share the namespace
+        pods = core.list_namespaced_pod(TEST_NAMESPACE, label_selector=f"flow.run={outcome['run_id']}").items
         pods = [p for p in pods if p.status.phase == "Running"]
         time.sleep(0.2)
     assert pods, "the task's pod never ran"

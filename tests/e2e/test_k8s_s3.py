@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,26 +29,27 @@ from tests.conftest import (
 from tests.integration import s3_pipelines
 from tests.integration.test_s3_root import bucket_objects, with_output
 
-SECRET = "flow-test-s3"
-
 
 @pytest.fixture
 def s3_secret() -> Iterator[Callable[[dict[str, str]], str]]:
-    """Makes the secret of AWS variables the pods stage files with (as an admin would); removed after."""
+    """Makes secrets of AWS variables the pods stage files with (as an admin would), each with a name of its
+    own, as tests in parallel share the namespace; removed after."""
     require_cluster()
     require_flow_image()
     admin = client.CoreV1Api(config.new_client_from_config(config_file=admin_kubeconfig()))
+    made: list[str] = []
 
     def make(variables: dict[str, str]) -> str:
-        with contextlib.suppress(client.exceptions.ApiException):
-            admin.delete_namespaced_secret(SECRET, TEST_NAMESPACE)
-        data = {name: base64.b64encode(value.encode()).decode() for name, value in variables.items()}
-        admin.create_namespaced_secret(TEST_NAMESPACE, {"metadata": {"name": SECRET}, "data": data})
-        return SECRET
+        name = f"flow-test-s3-{uuid.uuid4().hex[:8]}"
+        data = {key: base64.b64encode(value.encode()).decode() for key, value in variables.items()}
+        admin.create_namespaced_secret(TEST_NAMESPACE, {"metadata": {"name": name}, "data": data})
+        made.append(name)
+        return name
 
     yield make
-    with contextlib.suppress(client.exceptions.ApiException):
-        admin.delete_namespaced_secret(SECRET, TEST_NAMESPACE)
+    for name in made:
+        with contextlib.suppress(client.exceptions.ApiException):
+            admin.delete_namespaced_secret(name, TEST_NAMESPACE)
 
 
 def session_with(tmp_path: Path, root: str, **options: Any) -> FlowSession:
