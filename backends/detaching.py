@@ -34,7 +34,7 @@ class DetachedEngine:
 
 
 class Detaching(abc.ABC):
-    """A backend that can run detached runs; `runner.detach` drives the rest through these methods."""
+    """A backend that can run detached runs; `runner.runs.detach` drives the rest through these methods."""
 
     @classmethod
     @abc.abstractmethod

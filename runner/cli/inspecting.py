@@ -14,11 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from backends.base import BackendError
-from runner import api, runsession, tasklogs
+from runner import api, tasklogs
 from runner.cli import format as fmt
 from runner.cli.common import backend_option_values, reports_errors
 from runner.config import PULL_POLICIES, load_config
 from runner.errors import UsageError
+from runner.runs.session import record_abandoned
 from runner.store import RunRecord, Store, TaskRecord
 from runner.tasklogs import RunLogs
 from runner.ui import DEFAULT_HOST, DEFAULT_PORT
@@ -34,7 +35,7 @@ def runs(limit: int) -> None:
         for column in ("run", "pipeline", "backend", "state", "started", "duration"):
             table.add_column(column)
         records = store.runs(limit)
-        runsession.record_abandoned(store, records)
+        record_abandoned(store, records)
         for record in records:
             rerun = f" (rerun of {record.rerun_of} {record.rerun_task})" if record.rerun_of else ""
             table.add_row(
@@ -56,7 +57,7 @@ def show(run_id: str, output: str) -> None:
     """Show a run's tasks: state, attempts, duration, inputs and outputs. RUN may be "latest"."""
     with api.open_store() as store:
         record = store.run(run_id)
-        runsession.record_abandoned(store, [record])
+        record_abandoned(store, [record])
         tasks = store.tasks(record.run_id)
         arts = store.artifacts(record.run_id)
     if output == "json":

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from runner import api, runsession
+from runner import api
 from runner.cli.common import (
     RUN_AS_NON_ROOT_HELP,
     backend_option_values,
@@ -21,6 +21,7 @@ from runner.cli.progress import Progress
 from runner.config import PULL_POLICIES
 from runner.errors import UsageError
 from runner.reruns import rerun as rerun_task
+from runner.runs.session import engine_alive, engine_elsewhere, engine_place
 from runner.selection import CLUSTER, LOCAL
 from runner.store import RunRecord
 
@@ -53,7 +54,7 @@ def resume(
         **cluster_settings,
     }
     with api.open_store() as store:
-        from runner import detach
+        from runner.runs import detach
 
         detach.take_back(store, store.run(run_id))
     click.echo(f"resuming run {run_id}")
@@ -158,27 +159,27 @@ def cancel(run_id: str) -> None:
         if record.state.finished:
             click.echo(f"run {record.run_id} already finished: {record.state.value}")
             return
-        from runner import detach
+        from runner.runs import detach
 
         if detach.cancel(store, record):
             state = store.run_state(record.run_id).value
             click.echo(f"run {record.run_id} {state}; its driver is removed")
             return
-        from runner.cancel import cancel_orphaned
+        from runner.runs.cancel import cancel_orphaned
 
-        if runsession.engine_alive(record):
+        if engine_alive(record):
             store.request_cancel(record.run_id)
             deadline = time.monotonic() + _CANCEL_WAIT_SECONDS
             while time.monotonic() < deadline and not store.run_state(record.run_id).finished:
                 time.sleep(0.2)
             current = store.run(record.run_id)
-            if current.state.finished or not runsession.engine_elsewhere(current):
+            if current.state.finished or not engine_elsewhere(current):
                 click.echo(f"run {record.run_id} {current.state.value}")
                 return
             # An engine on another machine that did not answer may be gone with its machine: its tasks are
             # stopped from here, and should it still live, it finds its run cancelled.
             cancel_orphaned(store, current)
-            click.echo(f"run {record.run_id} CANCELLED ({runsession.engine_place(current)} did not answer)")
+            click.echo(f"run {record.run_id} CANCELLED ({engine_place(current)} did not answer)")
             return
         cancel_orphaned(store, record)
         click.echo(f"run {record.run_id} CANCELLED (its engine was no longer running)")
@@ -186,7 +187,7 @@ def cancel(run_id: str) -> None:
 
 @click.command(hidden=True)
 @click.argument("run_id", metavar="RUN")
-@click.option("--settings", default="{}", help="As runner.detach.driver_command writes them (JSON).")
+@click.option("--settings", default="{}", help="As runner.runs.detach.driver_command writes them (JSON).")
 @reports_errors
 def driver(run_id: str, settings: str) -> None:
     """The engine of a detached run, in its driver pod: run RUN (or go on with it) to its end.
@@ -194,7 +195,7 @@ def driver(run_id: str, settings: str) -> None:
     Exits 0 once the run has ended, however it ended (the Job must not start it again), else non-zero so
     that the Job starts another driver, which resumes the run.
     """
-    from runner.detach import drive
+    from runner.runs.detach import drive
 
     with Progress() as progress:
         state = drive(run_id, json.loads(settings), on_change=progress.on_change, notify=notice)

@@ -25,8 +25,8 @@ from runner.cli.common import (
 )
 from runner.cli.progress import Progress
 from runner.config import PULL_POLICIES
-from runner.detach import DriverOptions
 from runner.errors import UsageError
+from runner.runs.detach import DriverOptions
 from runner.selection import CLUSTER
 from runner.spec import PipelineSpec, load_text
 from runner.store import RunRecord
@@ -235,7 +235,7 @@ def _check_detach(
         return
     if kubeflow_url is not None:
         return
-    from runner.detach import detaching
+    from runner.runs.detach import detaching
 
     if detaching(backend_name) is None:
         raise UsageError(
@@ -256,7 +256,7 @@ def _detach(
     driver: DriverOptions,
 ) -> None:
     """Start the run's driver in the cluster; print the run id (alone on stdout, for scripts)."""
-    from runner import detach
+    from runner.runs import detach
 
     record = detach.submit(
         target,

@@ -17,8 +17,9 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from runner import api, runsession, tasklogs
+from runner import api, tasklogs
 from runner.errors import RunNotFoundError, UsageError
+from runner.runs.session import engine_alive
 from runner.store import RunRecord, RunState, Store
 from runner.ui import content, events, shapes
 from runner.ui.compare import compare
@@ -106,10 +107,10 @@ class Endpoints:
             return JSONResponse({"state": record.state.value})
         # A run started from this page has its engine in this process, which engine_alive does not count.
         pid = record.engine_pid
-        if pid is not None and (pid == os.getpid() or runsession.engine_alive(record)):
+        if pid is not None and (pid == os.getpid() or engine_alive(record)):
             self.reader.read(lambda store: store.request_cancel(record.run_id))
         else:
-            from runner.cancel import cancel_orphaned
+            from runner.runs.cancel import cancel_orphaned
 
             self.reader.read(lambda store: cancel_orphaned(store, record))
         return JSONResponse({"state": self.reader.read(lambda store: store.run_state(record.run_id)).value})

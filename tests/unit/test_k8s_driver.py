@@ -19,7 +19,7 @@ from backends.k8s.driver import (
     secret_manifest,
 )
 from backends.k8s.pods import LABEL_RUN
-from runner.detach import DriverOptions, driver_command
+from runner.runs.detach import DriverOptions, driver_command
 from runner.store import RunRecord
 from runner.tasklogs import on_volume
 

@@ -24,12 +24,12 @@ from backends.base import BackendError
 from backends.detaching import Detaching, EngineLaunch
 from runner import api, artifacts
 from runner import params as pipeline_params
-from runner.cancel import cancel_orphaned
 from runner.config import load_config
 from runner.engine.journal import ChangeListener
 from runner.errors import BackendNotFoundError, UsageError
 from runner.plugins import backend_class
-from runner.runsession import RunSession
+from runner.runs.cancel import cancel_orphaned
+from runner.runs.session import RunSession
 from runner.selection import CLUSTER
 from runner.spec import PipelineSpec
 from runner.store import RunRecord, RunState, Store
