@@ -167,6 +167,10 @@ class TrackingBackend(Backend, Generic[R]):
         """Wake the engine's `wait`: a task may have changed state (its output ended, its process exited)."""
         self._changed.set()
 
+    def task(self, handle: str) -> Started[R] | None:
+        """The task of this handle, if this instance tracks it."""
+        return self._started.get(handle)
+
     def tracked(self, run_id: str | None = None) -> list[Started[R]]:
         """The tasks this instance tracks, of one run or of all."""
         return [t for t in self._started.values() if run_id is None or t.spec.run_id == run_id]

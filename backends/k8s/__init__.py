@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from kubernetes import client, config
 from backends.base import (
     REASON_CANCELLED,
     REASON_LOST,
-    Backend,
     BackendError,
     BackendUnavailableError,
     PermanentBackendError,
@@ -53,6 +51,7 @@ from backends.k8s.volume import HelperPod, VolumeFiles, helper_name
 from backends.k8s.watcher import PodWatcher
 from backends.k8s.workspace import claim_name, delete_claim, ensure_claim, mount
 from backends.rootfiles import RootFiles
+from backends.tracking import Started, TrackingBackend
 
 DEFAULT_CLAIM = "flow-root"
 DEFAULT_FILES_IMAGE = "busybox:1.36"
@@ -67,14 +66,13 @@ _GONE_CHECK_SECONDS = 0.2
 _UNSEEN_SECONDS = 30.0
 # Past this long without answers from the API, polls fail: the engine retries, then gives the tasks up.
 _API_DOWN_SECONDS = 120.0
+_RUNNING = TaskStatus(Phase.RUNNING)
 
 
 @dataclass
 class _Pod:
-    spec: TaskSpec
     follower: PodLogFollower
     created: float  # monotonic
-    status: TaskStatus | None = None
 
 
 def parse_root(root: str) -> tuple[str, str]:
@@ -85,7 +83,7 @@ def parse_root(root: str) -> tuple[str, str]:
     return namespace, claim
 
 
-class KubernetesBackend(Backend, Detaching):
+class KubernetesBackend(TrackingBackend[_Pod], Detaching):
     name = "k8s"
     root_is_local = False
 
@@ -113,6 +111,7 @@ class KubernetesBackend(Backend, Detaching):
         makes the task folders writable for them, stays root).
         For an s3:// root, `staging_image` (python3 and boto3) stages each task's files in its pod, with the
         AWS_* variables of the secret `s3_secret`, else those of this process's environment."""
+        super().__init__()
         if pull not in PULL_POLICIES:
             raise ValueError(f"pull policy must be one of {', '.join(PULL_POLICIES)}, not {pull!r}")
         self.api, default_namespace = _connect(context, kubeconfig)
@@ -136,9 +135,7 @@ class KubernetesBackend(Backend, Detaching):
             service_account=service_account,
             run_as_non_root=run_as_non_root,
         )
-        self._pods: dict[str, _Pod] = {}
-        self._changed = threading.Event()
-        self.watcher = PodWatcher(self.core, self.namespace, self._changed.set)
+        self.watcher = PodWatcher(self.core, self.namespace, self.changed)
         self.stats = PodStats(self.core, self.namespace)
         self.helper = HelperPod(self.core, self.settings, self.image_map.get(files_image, files_image))
         self.staging = StagingSettings.from_environment(
@@ -238,7 +235,7 @@ class KubernetesBackend(Backend, Detaching):
 
     # -- submit, poll -----------------------------------------------------------------------------
 
-    def submit(self, task: TaskSpec) -> str:
+    def start(self, task: TaskSpec) -> _Pod:
         image = self.image_map.get(task.image, task.image)
         manifest = pod_manifest(task, image, self.settings)
         if task.workspace is not None:
@@ -255,20 +252,11 @@ class KubernetesBackend(Backend, Detaching):
             self._delete_and_wait(task.name)
             with translated(f"creating pod {task.name}"):
                 self.core.create_namespaced_pod(self.namespace, manifest)
-        follower = PodLogFollower(
-            self.core,
-            self.namespace,
-            task.name,
-            Path(task.log_path),
-            started=lambda: self._started(task.name),
-            on_done=self._changed.set,
-        )
-        self._pods[task.name] = _Pod(task, follower, time.monotonic())
-        return task.name
+        return self._pod(task)
 
-    def adopt(self, task: TaskSpec) -> str | None:
-        """Take over the pod of `task` that an engine which stopped (a replaced driver) left, when it is
-        there and not being deleted; its log is copied again from the start."""
+    def find(self, task: TaskSpec) -> _Pod | None:
+        """The pod of `task` that an engine which stopped (a replaced driver) left, when it is there and not
+        being deleted; its log is copied again from the start."""
         pod = self.watcher.get(task.name)
         if pod is None or self.watcher.was_deleted(task.name) or pod.metadata.deletion_timestamp:
             return None
@@ -276,20 +264,25 @@ class KubernetesBackend(Backend, Detaching):
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.touch(mode=0o600)  # only its owner reads it, as the store
         log_path.write_bytes(b"")  # the follower copies the container's whole log, from its first line
+        return self._pod(task)
+
+    def _pod(self, task: TaskSpec) -> _Pod:
         follower = PodLogFollower(
             self.core,
             self.namespace,
             task.name,
-            log_path,
-            started=lambda: self._started(task.name),
-            on_done=self._changed.set,
+            Path(task.log_path),
+            started=lambda: self._container_started(task.name),
+            on_done=self.changed,
         )
-        self._pods[task.name] = _Pod(task, follower, time.monotonic())
-        return task.name
+        return _Pod(follower, time.monotonic())
 
-    def _started(self, name: str) -> bool | None:
+    def log_source(self, task: TaskSpec, runtime: _Pod) -> PodLogFollower:
+        return runtime.follower
+
+    def _container_started(self, name: str) -> bool | None:
         """Whether the pod's container has started; None once it never will (the pod failed or is gone)."""
-        tracked = self._pods.get(name)
+        tracked = self.task(name)
         status = tracked.status if tracked is not None else None
         if status is not None and status.phase == Phase.FAILED and status.reason != REASON_CANCELLED:
             return None
@@ -304,27 +297,23 @@ class KubernetesBackend(Backend, Detaching):
                 return True
         return False
 
-    def poll(self, handles: Sequence[str]) -> dict[str, TaskStatus]:
+    def state(self, tasks: Sequence[Started[_Pod]]) -> dict[str, TaskStatus]:
         if self.watcher.error and (
             not self.watcher.wait_synced(0) or self.watcher.down_for() > _API_DOWN_SECONDS
         ):
             raise TemporaryBackendError(self.watcher.error, delay=2.0)
         now = utc_now()
         result: dict[str, TaskStatus] = {}
-        for handle in handles:
-            tracked = self._pods.get(handle)
-            if tracked is None:
-                result[handle] = TaskStatus(Phase.FAILED, reason=REASON_LOST, message="unknown pod")
-                continue
-            if tracked.status is None:
-                tracked.status = self._status(tracked, now)
-                if tracked.status is not None:
-                    self._finished(tracked)
-            result[handle] = tracked.status or TaskStatus(Phase.RUNNING)
+        for task in tasks:
+            status = self._status(task, now)
+            if status is not None:
+                self._keep_log(task.runtime.follower)
+            result[task.name] = status or _RUNNING
         return result
 
-    def _status(self, tracked: _Pod, now: Any) -> TaskStatus | None:
-        name = tracked.spec.name
+    def _status(self, task: Started[_Pod], now: Any) -> TaskStatus | None:
+        """The pod's final status once it finished, else None."""
+        name, tracked = task.name, task.runtime
         if self.watcher.was_deleted(name):
             return TaskStatus(
                 Phase.FAILED, reason=REASON_LOST, message="the pod was deleted from outside flow"
@@ -351,52 +340,39 @@ class KubernetesBackend(Backend, Detaching):
             status, peak_memory_bytes=usage.peak_memory_bytes, cpu_seconds=usage.cpu_seconds
         )
 
-    def _finished(self, tracked: _Pod) -> None:
-        """Keep the whole log of a finished pod, then remove the pod unless it failed and is kept."""
-        follower = tracked.follower
+    @staticmethod
+    def _keep_log(follower: PodLogFollower) -> None:
+        """Keep the whole log of a finished pod: fetched again where following it broke."""
         follower.stop()
         if not follower.complete:
             with contextlib.suppress(Exception):  # a pod that never started has no log to fetch
                 follower.refetch()
-        assert tracked.status is not None
-        if tracked.status.phase == Phase.SUCCEEDED or not self.keep_failed:
-            self._delete(tracked.spec.name)
 
-    def wait(self, timeout: float) -> None:
-        self._changed.wait(timeout)
-        self._changed.clear()
+    def remove(self, task: Started[_Pod]) -> None:
+        self._delete(task.name)
 
-    # -- logs, cancel, cleanup --------------------------------------------------------------------
+    # -- stop, cleanup -----------------------------------------------------------------------------
 
-    def cancel(self, handle: str) -> None:
-        tracked = self._pods.get(handle)
-        if tracked is None or tracked.status is not None:
-            return
-        tracked.status = TaskStatus(Phase.FAILED, reason=REASON_CANCELLED, message="cancelled")
-        self._delete(handle, grace=self.settings.grace_seconds)
-        tracked.follower.wait(self.settings.grace_seconds + _LOG_DRAIN_SECONDS)
-        tracked.follower.stop()
+    def stop(self, task: Started[_Pod]) -> None:
+        self._delete(task.name, grace=self.settings.grace_seconds)
+        task.removed = True
+        task.runtime.follower.wait(self.settings.grace_seconds + _LOG_DRAIN_SECONDS)
+        task.runtime.follower.stop()
 
-    def cleanup(self, run: RunInfo, keep_failed: bool = False) -> None:
-        keep = keep_failed or self.keep_failed
+    def remove_run(self, run: RunInfo, keep_failed: bool) -> bool:
         selector = f"{LABEL_RUN}={run.run_id}"
-        fields = "status.phase!=Failed" if keep else None
+        fields = "status.phase!=Failed" if keep_failed else None
         with translated(f"deleting the pods of run {run.run_id}"):
             self.core.delete_collection_namespaced_pod(
                 self.namespace, label_selector=selector, field_selector=fields, grace_period_seconds=0
             )
-        deadline = time.monotonic() + _CLEANUP_SECONDS
-        while time.monotonic() < deadline:
-            with translated(f"listing the pods of run {run.run_id}"):
-                left = self.core.list_namespaced_pod(
-                    self.namespace, label_selector=selector, field_selector=fields
-                )
-            if not left.items:
-                break
-            time.sleep(_GONE_CHECK_SECONDS)
-        for name in [n for n, p in self._pods.items() if p.spec.run_id == run.run_id]:
-            self._pods.pop(name).follower.stop()
-            self.watcher.forget(name)
+        with translated(f"listing the pods of run {run.run_id}"):
+            left = self.core.list_namespaced_pod(
+                self.namespace, label_selector=selector, field_selector=fields
+            )
+        for task in self.tracked(run.run_id):
+            self.watcher.forget(task.name)
+        return bool(left.items)
 
     def _delete(self, name: str, grace: int = 0) -> None:
         with contextlib.suppress(NotFound), translated(f"deleting pod {name}"):
@@ -459,10 +435,9 @@ class KubernetesBackend(Backend, Detaching):
 
     def close(self) -> None:
         # The claim's helper pod stays for the next engine; it ends itself once idle.
+        super().close()
         self.watcher.stop()
         self.stats.stop()
-        for tracked in self._pods.values():
-            tracked.follower.stop()
         self._exec_api.close()
         self.api.close()
 
