@@ -9,7 +9,7 @@ import click
 
 from runner import params as pipeline_params
 from runner.cli.common import EXIT_CANCELLED, EXIT_FAILED
-from runner.kubeflow import KubeflowClient, KubeflowRun, run_body
+from runner.kubeflow_client import KubeflowClient, KubeflowRun, run_body
 from runner.spec import PipelineSpec
 
 

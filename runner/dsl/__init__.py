@@ -1,6 +1,7 @@
 """flow's Python SDK: components and pipelines written in Python, compiled to KFP v2 IR."""
 
 from runner.dsl import kubernetes
+from runner.dsl.building import Collected, OneOf
 from runner.dsl.components import BaseComponent, PythonComponent, component
 from runner.dsl.container import (
     ConcatPlaceholder,
@@ -10,7 +11,6 @@ from runner.dsl.container import (
     container_component,
 )
 from runner.dsl.errors import DefinitionError
-from runner.dsl.graph import Collected, OneOf
 from runner.dsl.groups import Elif, Else, ExitHandler, If, ParallelFor
 from runner.dsl.ir import compile, compile_to_file, compile_to_text
 from runner.dsl.loading import importer, load_component, load_component_from_text

@@ -8,9 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from runner.dsl import kubernetes
-from runner.dsl.document import Document
-from runner.dsl.errors import DefinitionError
-from runner.dsl.graph import (
+from runner.dsl.building import (
     Channel,
     Collected,
     Condition,
@@ -21,6 +19,8 @@ from runner.dsl.graph import (
     PipelineInput,
     TaskOutput,
 )
+from runner.dsl.document import Document
+from runner.dsl.errors import DefinitionError
 from runner.dsl.tasks import PipelineTask
 from runner.dsl.types import IOSpec, interface_ir
 

@@ -7,9 +7,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any, overload
 
+from runner.dsl.building import Graph, check_argument, current_graph
 from runner.dsl.document import Document
 from runner.dsl.errors import DefinitionError
-from runner.dsl.graph import Graph, check_argument, current_graph
 from runner.dsl.program import command_and_args
 from runner.dsl.tasks import PipelineTask
 from runner.dsl.types import IOSpec, interface_ir, ir_default, kebab, spec_from_entry

@@ -5,8 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from runner.dsl.errors import DefinitionError
-from runner.dsl.graph import (
+from runner.dsl.building import (
     Channel,
     Collected,
     Condition,
@@ -17,6 +16,7 @@ from runner.dsl.graph import (
     TaskOutput,
     current_graph,
 )
+from runner.dsl.errors import DefinitionError
 from runner.dsl.tasks import PipelineTask
 from runner.dsl.types import IOSpec, json_value
 

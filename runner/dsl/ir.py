@@ -8,11 +8,11 @@ from typing import Any
 
 import yaml
 
+from runner.dsl.building import Graph, PipelineInput, TaskOutput, building
 from runner.dsl.compiler import GraphCompiler
 from runner.dsl.components import BaseComponent
 from runner.dsl.document import Document
 from runner.dsl.errors import DefinitionError
-from runner.dsl.graph import Graph, PipelineInput, TaskOutput, building
 from runner.dsl.pipeline import GraphComponent
 
 SCHEMA_VERSION = "2.1.0"

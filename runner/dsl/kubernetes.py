@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from runner.dsl.building import Channel, Collected
 from runner.dsl.errors import DefinitionError
-from runner.dsl.graph import Channel, Collected
 from runner.dsl.tasks import PipelineTask
 
 _PULL_POLICIES = ("Always", "Never", "IfNotPresent")

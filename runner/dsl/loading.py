@@ -8,10 +8,10 @@ from typing import Any
 
 import yaml
 
+from runner.dsl.building import Channel, current_graph
 from runner.dsl.components import BaseComponent, ContainerBacked
 from runner.dsl.document import Document
 from runner.dsl.errors import DefinitionError
-from runner.dsl.graph import Channel, current_graph
 from runner.dsl.tasks import PipelineTask
 from runner.dsl.types import IOSpec, kebab, spec_from_ir
 from runner.errors import SpecError

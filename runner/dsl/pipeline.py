@@ -7,10 +7,10 @@ import typing
 from collections.abc import Callable
 from typing import Any, overload
 
+from runner.dsl.building import Channel, Collected, Graph, PipelineInput, building
 from runner.dsl.components import BaseComponent, described
 from runner.dsl.document import Document
 from runner.dsl.errors import DefinitionError
-from runner.dsl.graph import Channel, Collected, Graph, PipelineInput, building
 from runner.dsl.tasks import PipelineTask
 from runner.dsl.types import IOSpec, ir_default, kebab
 

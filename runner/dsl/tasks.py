@@ -9,8 +9,8 @@ from runner.dsl.errors import DefinitionError
 from runner.spec.quantities import MEMORY_UNITS, parse_cpu
 
 if TYPE_CHECKING:
+    from runner.dsl.building import Graph, Group, Outputs, TaskOutput
     from runner.dsl.components import BaseComponent
-    from runner.dsl.graph import Graph, Group, Outputs, TaskOutput
 
 _CPU = re.compile(r"^(?:[0-9]+m|[0-9]+(?:\.[0-9]+)?)$")
 _MEMORY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki|k)?$")
@@ -47,7 +47,7 @@ class PipelineTask:
 
     @property
     def outputs(self) -> Outputs:
-        from runner.dsl.graph import Outputs
+        from runner.dsl.building import Outputs
 
         return Outputs(self)
 

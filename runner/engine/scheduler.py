@@ -48,8 +48,8 @@ from runner.engine import (
 from runner.engine.collector import YoungOnly
 from runner.engine.dags import collected_outputs, dag_outputs
 from runner.engine.graph import ArtifactRef, Node, Scope
+from runner.engine.inflight import Running
 from runner.engine.journal import ChangeListener, Journal
-from runner.engine.running import Running
 from runner.errors import FlowError
 from runner.spec.model import Container, Importer, PipelineSpec
 from runner.store import ArtifactRecord, RunRecord, RunState, Store, TaskRecord, TaskState

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from runner.errors import UsageError
-from runner.kubeflow import KubeflowClient, KubeflowError, run_body
+from runner.kubeflow_client import KubeflowClient, KubeflowError, run_body
 from runner.spec import load_file
 from tests.integration.kubeflow_api import KubeflowStandIn, serve
 
