@@ -24,6 +24,11 @@ def ir(tmp_path: Path) -> str:
     [
         ("postgresql://flow:pw@db.example/flow", ["--detach"], "--detach runs the engine in the cluster"),
         ("postgresql://flow:pw@db.example/flow", ["--local", "--detach"], "use it with --cluster"),
+        (
+            "postgresql://flow:pw@db.example/flow",
+            ["--backend", "process", "--detach"],
+            "not on the process backend: use it with --cluster",
+        ),
         (None, ["--cluster", "--detach"], "set FLOW_STORE=postgresql://"),
         ("sqlite:///tmp/flow.db", ["--cluster", "--detach"], "a store the cluster reaches too"),
         ("postgresql://flow:pw@127.0.0.1:5432/flow", ["--cluster", "--detach"], "'127.0.0.1'"),
