@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import operator
+import os
+import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,12 +173,14 @@ def resume(
     task_timeout: float | None = None,
     adopt: bool = False,
     max_parameter_bytes: int | None = None,
+    on_start: Callable[[RunRecord], None] | None = None,
 ) -> RunResult:
     """Finish an interrupted, failed or cancelled run on its backend; tasks that succeeded are not run again.
 
     What the interrupted engine left running in the backend is removed first, so nothing runs twice; with
     `adopt`, the engine takes those tasks over instead where the backend can (Backend.adopt), and only
-    starts again what it cannot.
+    starts again what it cannot. `on_start(run_record)` is called once the run is free to go on and its
+    backend is ready and the store shows it running again (not for a run that already succeeded).
     """
     settings = EngineSettings(
         parallelism=parallelism,
@@ -193,6 +197,12 @@ def resume(
         spec = load_text(record.spec_text, record.pipeline_file)
         runtime = session.backend(record.backend, options=backend_options, notify=notify, root=record.root)
         artifacts_in = _rerun_artifacts(session.store, record, spec)
+        if on_start is not None:
+            # Its caller is told once the store shows the run going on again, by this engine.
+            record.state, record.error, record.finished_at = RunState.RUNNING, "", None
+            record.engine_pid, record.engine_host = os.getpid(), socket.gethostname()
+            session.store.save_run_progress(record)
+            on_start(record)
         session.drive(spec, runtime, record, record.params, artifacts_in, settings, resume=True, adopt=adopt)
         return result(session.store, record.run_id, spec)
 

@@ -115,6 +115,29 @@ class Endpoints:
             self.reader.read(lambda store: cancel_orphaned(store, record))
         return JSONResponse({"state": self.reader.read(lambda store: store.run_state(record.run_id)).value})
 
+    async def resume(self, request: Request) -> Response:
+        _require_json(request)
+        record = self._record(request)
+        run_id = await _in_thread(self.launcher.resume, record)
+        return JSONResponse({"run_id": run_id})
+
+    async def rerun(self, request: Request) -> Response:
+        body = await _json_body(request)
+        task = body.get("task")
+        if not isinstance(task, str) or not task:
+            raise UsageError("send the path of the task to run again as 'task'")
+        record = self._record(request)
+        run_id = await _in_thread(self.launcher.rerun, record, task)
+        return JSONResponse({"run_id": run_id}, status_code=201)
+
+    async def clone(self, request: Request) -> Response:
+        _require_json(request)
+        record = self._record(request)
+        prepared = await _in_thread(self.launcher.prepare_run, record)
+        return JSONResponse(
+            {**prepared.form(record.params), "backend": record.backend, "clone_of": record.run_id}
+        )
+
     def artifacts(self, request: Request) -> Response:
         record = self._record(request)
         found = self.reader.read(lambda store: store.artifacts(record.run_id))
@@ -303,7 +326,7 @@ def create_app(
     the start form are looked for under `folder` (the working folder)."""
     reader = StoreReader(open_store)
     roots = RootReader()
-    launcher = Launcher((folder or Path.cwd()).resolve())
+    launcher = Launcher((folder or Path.cwd()).resolve(), open_store)
     handlers = Endpoints(reader, roots, launcher)
 
     @contextlib.asynccontextmanager
@@ -322,6 +345,9 @@ def create_app(
         Route(run, handlers.run),
         Route(f"{run}/events", handlers.run_events),
         Route(f"{run}/cancel", handlers.cancel, methods=["POST"]),
+        Route(f"{run}/resume", handlers.resume, methods=["POST"]),
+        Route(f"{run}/rerun", handlers.rerun, methods=["POST"]),
+        Route(f"{run}/clone", handlers.clone, methods=["POST"]),
         Route(f"{run}/artifacts", handlers.artifacts),
         Route(f"{run}/logs/{{task_path:path}}", handlers.log),
         Route(f"{run}/log-events/{{task_path:path}}", handlers.log_events),

@@ -1,4 +1,5 @@
-"""Starting runs from the page: find pipeline files, describe their inputs, check values, run in a thread.
+"""Starting runs from the page: find pipeline files, describe their inputs, check values, run in a thread;
+and the run page's actions: resume a run, rerun one of its tasks, clone it with other values.
 
 A Python pipeline file is compiled in a child process (`flow compile`), so its module-level code never runs
 inside the UI's process. Runs started here run in the UI's process; stopping the UI cancels them.
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from runner.errors import FlowError, UsageError
 from runner.plugins import backend_names
 from runner.selection import LOCAL
 from runner.spec import PipelineSpec, load_text
-from runner.store import RunRecord
+from runner.store import RunRecord, RunState, Store
 from runner.ui.security import PathRefused, resolve_within
 
 SUFFIXES = (".yaml", ".yml", ".py")
@@ -48,16 +50,16 @@ class Prepared:
     source: str
     spec: PipelineSpec
 
-    def form(self) -> dict[str, Any]:
-        """The typed inputs the page builds its form from, with defaults as the text a field shows."""
+    def form(self, values: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The typed inputs the page builds its form from, each field's text its value in `values` (a run
+        cloned), else its default."""
         inputs = []
         for name, definition in self.spec.root.inputs.parameters.items():
             default = None
-            if definition.has_default:
-                value = definition.default
-                if definition.type == "NUMBER_INTEGER" and isinstance(value, float) and value.is_integer():
-                    value = int(value)  # kfp writes an integer default as a protobuf number: 2.0
-                default = value if isinstance(value, str) else json.dumps(value)
+            if values is not None and name in values:
+                default = _field_text(definition.type, values[name])
+            elif definition.has_default:
+                default = _field_text(definition.type, definition.default)
             inputs.append(
                 {"name": name, "type": definition.type, "default": default, "optional": definition.optional}
             )
@@ -67,6 +69,12 @@ class Prepared:
             "name": self.spec.name,
             "inputs": inputs,
         }
+
+
+def _field_text(kind: str, value: Any) -> str:
+    if kind == "NUMBER_INTEGER" and isinstance(value, float) and value.is_integer():
+        value = int(value)  # kfp writes an integer default as a protobuf number: 2.0
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def find_pipelines(folder: Path) -> list[str]:
@@ -124,6 +132,11 @@ def form_values(spec: PipelineSpec, given: dict[str, str]) -> dict[str, Any]:
     return pipeline_params.bind(spec, filled, as_text=True)
 
 
+def _backend_options() -> dict[str, Any]:
+    config = load_config()
+    return {"image_map": config.image_map, "pull": config.pull}
+
+
 def backend_choices() -> list[str]:
     """What the page offers: `local` (Docker, else processes) and every installed backend but the fake."""
     return [LOCAL, *(name for name in backend_names() if name != "fake")]
@@ -132,11 +145,14 @@ def backend_choices() -> list[str]:
 class Launcher:
     """The pipelines loaded for the form and the runs started from the page."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, open_store: Callable[[], Store] = api.open_store) -> None:
+        """Runs go into the stores `open_store` opens (one per run: each engine writes from its thread)."""
         self.folder = folder
+        self._open_store = open_store
         self._prepared: OrderedDict[str, Prepared] = OrderedDict()
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+        self._resuming = threading.Lock()  # two resumes of one run at once must not both drive it
 
     def prepare_file(self, relative: str) -> Prepared:
         """A pipeline file under the UI's folder."""
@@ -167,6 +183,16 @@ class Launcher:
                 self._prepared.popitem(last=False)
         return prepared
 
+    def prepare_run(self, record: RunRecord) -> Prepared:
+        """The pipeline a recorded run ran, to start again with other values (a clone)."""
+        if record.rerun_of:
+            raise UsageError(
+                f"run {record.run_id} re-ran a task of run {record.rerun_of}: clone {record.rerun_of} instead"
+            )
+        if not record.spec_text:
+            raise UsageError(f"run {record.run_id} has no recorded pipeline to clone")
+        return self._keep(record.pipeline_file, load_text(record.spec_text, record.pipeline_file))
+
     def start(self, pipeline_id: str, given: dict[str, str], backend: str) -> str:
         """Check the values and the backend, start the run in a thread, and return its id once it is in the
         store. Bad values raise a UsageError before anything runs."""
@@ -177,7 +203,54 @@ class Launcher:
         values = form_values(prepared.spec, given)
         if backend not in backend_choices():
             raise UsageError(f"unknown backend {backend!r} (choose one of {', '.join(backend_choices())})")
-        config = load_config()
+        options = _backend_options()
+        return self._launch(
+            f"the {backend} backend",
+            lambda store, on_start: api.run(
+                prepared.spec,
+                backend=backend,
+                params=values,
+                store=store,
+                on_start=on_start,
+                backend_options=options,
+            ),
+        )
+
+    def resume(self, record: RunRecord) -> str:
+        """Go on with a failed or cancelled run, in a thread, on its backend (as `flow resume`)."""
+        if record.state == RunState.SUCCEEDED:
+            raise UsageError(f"run {record.run_id} succeeded: there is nothing to resume")
+        options = _backend_options()
+        with self._resuming:
+            if self._driving(record.run_id):
+                raise UsageError(f"run {record.run_id} is still running (started from this page)")
+            return self._launch(
+                f"the {record.backend} backend",
+                lambda store, on_start: api.resume(
+                    record.run_id, store=store, backend_options=options, on_start=on_start
+                ),
+            )
+
+    def rerun(self, record: RunRecord, task: str) -> str:
+        """Run one task of a recorded run again, as a new run, in a thread (as `flow rerun`)."""
+        from runner.reruns import rerun  # imported here: it builds on runner.api, as this module does
+
+        options = _backend_options()
+        return self._launch(
+            f"the {record.backend} backend",
+            lambda store, on_start: rerun(
+                record.run_id, task, store=store, backend_options=options, on_start=on_start
+            ),
+        )
+
+    def _driving(self, run_id: str) -> bool:
+        with self._lock:
+            thread = self._threads.get(run_id)
+        return thread is not None and thread.is_alive()
+
+    def _launch(self, what: str, drive: Callable[[Store, Callable[[RunRecord], None]], object]) -> str:
+        """Call `drive(store, on_start)` in a thread and return the run's id once it is told; what `drive`
+        raises before then is raised here."""
         started: list[RunRecord] = []
         failed: list[FlowError] = []
         ready = threading.Event()
@@ -186,15 +259,10 @@ class Launcher:
             started.append(record)
             ready.set()
 
-        def drive() -> None:
+        def work() -> None:
             try:
-                api.run(
-                    prepared.spec,
-                    backend=backend,
-                    params=values,
-                    on_start=on_start,
-                    backend_options={"image_map": config.image_map, "pull": config.pull},
-                )
+                with self._open_store() as store:
+                    drive(store, on_start)
             except FlowError as exc:
                 failed.append(exc)
             except Exception as exc:  # the unforeseen (the run session records the run FAILED)
@@ -202,10 +270,10 @@ class Launcher:
             finally:
                 ready.set()
 
-        thread = threading.Thread(target=drive, name="flow-ui-run", daemon=True)
+        thread = threading.Thread(target=work, name="flow-ui-run", daemon=True)
         thread.start()
         if not ready.wait(_START_SECONDS):
-            raise UsageError(f"the {backend} backend did not start the run within {_START_SECONDS} s")
+            raise UsageError(f"{what} did not start the run within {_START_SECONDS} s")
         if not started:
             raise failed[0] if failed else UsageError("the run did not start")
         with self._lock:
@@ -218,7 +286,7 @@ class Launcher:
             threads = dict(self._threads)
         running = [run_id for run_id, thread in threads.items() if thread.is_alive()]
         if running:
-            with api.open_store() as store:
+            with self._open_store() as store:
                 for run_id in running:
                     store.request_cancel(run_id)
         for run_id in running:

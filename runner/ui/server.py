@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import uvicorn
+from starlette.applications import Starlette
 
 from runner.errors import UsageError
 from runner.ui import DEFAULT_HOST, DEFAULT_PORT
@@ -65,8 +66,8 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(token: str | None) -> uvicorn.Server:
-    app = create_app(token=token)
+def _server(token: str | None, app: Starlette | None = None) -> uvicorn.Server:
+    app = app or create_app(token=token)
     return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
 
 
@@ -82,10 +83,11 @@ def serve(host: str, port: int, token: str | None, announce: Callable[[Address],
 class BackgroundUI:
     """The UI served from a daemon thread of this process, for as long as the process lives."""
 
-    def __init__(self, sock: socket.socket, token: str | None) -> None:
+    def __init__(self, sock: socket.socket, token: str | None, app: Starlette | None = None) -> None:
+        """`app`: one made with `token` (create_app) over another store or folder; else the default."""
         host, port = sock.getsockname()[:2]
         self.address = Address(host, port, token)
-        self._server = _server(token)
+        self._server = _server(token, app)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="flow-ui", daemon=True
         )

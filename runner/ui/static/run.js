@@ -14,8 +14,36 @@ function runningFor(run) {
   return Date.now() / 1000 - run.started_at;
 }
 
-function header(run, onCancel) {
+// What can be done with the run: cancel it (asked first: it stops tasks), resume it, clone it.
+function actions(run, act) {
   const finished = ["SUCCEEDED", "FAILED", "CANCELLED"].includes(run.state);
+  return el(
+    "span",
+    { class: "run-actions" },
+    finished ? null : el("button", { type: "button", class: "cancel", onclick: act.cancel }, "Cancel run"),
+    ["FAILED", "CANCELLED"].includes(run.state)
+      ? el("button", { type: "button", class: "resume", onclick: act.resume }, "Resume")
+      : null,
+    run.rerun_of ? null : el("a", { class: "button clone", href: `#/new?${new URLSearchParams({ clone: run.run_id })}` }, "Clone…"),
+  );
+}
+
+// A run failed by a task says so in one line; the task's panel shows the traceback, once.
+function runError(run, failedTask, act) {
+  if (!run.error) return null;
+  if (!failedTask || !failedTask.error || !run.error.includes(failedTask.error.split("\n")[0])) {
+    return el("pre", { class: "error" }, run.error);
+  }
+  return el(
+    "p",
+    { class: "error" },
+    run.error.split("\n")[0],
+    " ",
+    el("button", { type: "button", class: "show-failed", onclick: () => act.select(failedTask.path) }, `Show ${failedTask.name}`),
+  );
+}
+
+function header(run, act, failedTask) {
   return el(
     "div",
     { class: "run-header" },
@@ -26,8 +54,9 @@ function header(run, onCancel) {
       el("span", { class: "muted" }, run.run_id),
       " ",
       stateBadge(run.state),
-      finished ? null : el("button", { type: "button", class: "cancel", onclick: onCancel }, "Cancel run"),
+      actions(run, act),
     ),
+    el("p", { class: "error", id: "action-error", role: "alert" }),
     el(
       "dl",
       { class: "facts" },
@@ -46,18 +75,29 @@ function header(run, onCancel) {
     el("h4", {}, "Parameters"),
     valuesTable(run.params),
     Object.keys(run.outputs || {}).length ? [el("h4", {}, "Outputs"), valuesTable(run.outputs)] : null,
-    run.error ? el("pre", { class: "error" }, run.error) : null,
+    runError(run, failedTask, act),
   );
 }
 
-function taskDetails(task, artifacts, showArtifact) {
+const RERUNNABLE = new Set(["SUCCEEDED", "CACHED", "FAILED", "CANCELLED"]);
+
+function taskDetails(task, artifacts, showArtifact, rerun) {
   const memory = task.peak_memory_bytes === null ? "not recorded" : fmt.size(task.peak_memory_bytes);
   const cpu = task.cpu_seconds === null ? "not recorded" : `${task.cpu_seconds.toFixed(2)} s`;
   const own = artifacts.filter((artifact) => artifact.task_path === task.path);
   return el(
     "div",
     {},
-    el("h3", {}, task.name, " ", stateBadge(task.state)),
+    el(
+      "h3",
+      {},
+      task.name,
+      " ",
+      stateBadge(task.state),
+      task.kind === "container" && RERUNNABLE.has(task.state)
+        ? el("button", { type: "button", class: "rerun", onclick: () => rerun(task) }, "Rerun task")
+        : null,
+    ),
     el(
       "dl",
       { class: "facts" },
@@ -72,7 +112,8 @@ function taskDetails(task, artifacts, showArtifact) {
       task.exit_code === null ? null : [el("dt", {}, "exit code"), el("dd", {}, String(task.exit_code))],
       task.reason ? [el("dt", {}, "reason"), el("dd", {}, task.reason)] : null,
     ),
-    task.error ? el("pre", { class: "error" }, task.error) : null,
+    // A task's error ends with its traceback, which its log shows too: then the first line is enough here.
+    task.error ? el("pre", { class: "error task-error" }, task.has_log ? task.error.split("\n")[0] : task.error) : null,
     el("h4", {}, "Inputs"),
     valuesTable(task.inputs),
     el("h4", {}, "Outputs"),
@@ -164,7 +205,7 @@ export function runView(main, runId, cleanups) {
     const task = model.tasks.get(path);
     if (!task) return;
     taskBox.replaceChildren(
-      taskDetails(task, model.artifacts, showArtifact),
+      taskDetails(task, model.artifacts, showArtifact, act.rerun),
       task.has_log ? logPanel(runId, task, taskCleanups) : el("p", { class: "muted" }, "No log (yet)."),
     );
     taskBox.dataset.path = path;
@@ -182,8 +223,29 @@ export function runView(main, runId, cleanups) {
     view.unfolded.delete(path);
     redraw();
   };
-  const cancel = async () => {
-    await postJSON(runUrl(runId, "/cancel"), {}).catch((error) => alert(error.message));
+  const failedTask = () =>
+    [...model.tasks.values()].find((task) => task.state === "FAILED" && task.kind !== "dag" && task.error);
+  const failed = (error) => {
+    const shown = document.getElementById("action-error");
+    if (shown) shown.textContent = error.message;
+  };
+  const act = {
+    cancel: async () => {
+      if (!confirm(`Cancel run ${runId}? Its running tasks are stopped.`)) return;
+      await postJSON(runUrl(runId, "/cancel"), {}).catch(failed);
+    },
+    // The run goes on under the same id: the view is opened again to follow it.
+    resume: async () => {
+      await postJSON(runUrl(runId, "/resume"), {})
+        .then(() => window.dispatchEvent(new HashChangeEvent("hashchange")))
+        .catch(failed);
+    },
+    select: (path) => view.select(path),
+    rerun: async (task) => {
+      await postJSON(runUrl(runId, "/rerun"), { task: task.path })
+        .then((started) => (location.hash = `#/runs/${encodeURIComponent(started.run_id)}`))
+        .catch(failed);
+    },
   };
   let shownArtifacts = null;
   const loadArtifacts = async () => {
@@ -214,7 +276,7 @@ export function runView(main, runId, cleanups) {
       model.run = detail.run;
       detail.tasks.forEach((task) => model.tasks.set(task.path, task));
       model.edges = detail.edges;
-      headerBox.replaceChildren(header(model.run, cancel));
+      headerBox.replaceChildren(header(model.run, act, failedTask()));
       redraw();
       compareWith(model.run);
       return loadArtifacts();
@@ -235,7 +297,7 @@ export function runView(main, runId, cleanups) {
       model.tasks.set(task.path, task);
     }
     if (update.edges) model.edges = update.edges;
-    headerBox.replaceChildren(header(model.run, cancel));
+    headerBox.replaceChildren(header(model.run, act, failedTask()));
     redraw();
     if (selectedMoved) showTask(view.selected);
     if (finishedNow) loadArtifacts();

@@ -1,7 +1,8 @@
 // Starting a run: pick a pipeline file (found under the UI's folder, or uploaded), fill the form made from
-// its typed inputs, choose a backend. The server checks every value before anything runs.
+// its typed inputs, choose a backend. The server checks every value before anything runs. A clone of a run
+// (#/new?clone=RUN) opens the form of the pipeline that run ran, filled with its values and its backend.
 
-import { el, getJSON, postJSON } from "./api.js";
+import { el, getJSON, postJSON, runUrl } from "./api.js";
 
 const HINTS = {
   STRING: "text",
@@ -12,7 +13,7 @@ const HINTS = {
   STRUCT: "a JSON object",
 };
 
-function form(pipeline, backends, message) {
+function form(pipeline, backends, message, chosenBackend = null) {
   const fields = pipeline.inputs.map((input) => {
     const field =
       input.type === "LIST" || input.type === "STRUCT"
@@ -24,6 +25,7 @@ function form(pipeline, backends, message) {
     return el("label", {}, el("span", {}, `${input.name} `, el("em", {}, `${HINTS[input.type] || input.type}${note}`)), field);
   });
   const backend = el("select", { name: "backend", id: "backend" }, backends.map((name) => el("option", { value: name }, name)));
+  if (chosenBackend && backends.includes(chosenBackend)) backend.value = chosenBackend;
   const submit = el("button", { type: "submit", id: "start" }, "Start");
   const start = el(
     "form",
@@ -49,8 +51,19 @@ function form(pipeline, backends, message) {
   return start;
 }
 
-export async function startView(main) {
+export async function startView(main, query = new URLSearchParams()) {
   const found = await getJSON("/api/pipelines");
+  const cloned = query.get("clone");
+  if (cloned) {
+    const message = el("p", { class: "error", id: "form-error", role: "alert" });
+    const pipeline = await postJSON(runUrl(cloned, "/clone"), {});
+    main.replaceChildren(
+      el("h2", {}, "Clone run ", el("a", { href: `#/runs/${encodeURIComponent(cloned)}` }, cloned)),
+      message,
+      form(pipeline, found.backends, message, pipeline.backend),
+    );
+    return;
+  }
   const message = el("p", { class: "error", id: "form-error", role: "alert" });
   const formBox = el("div", {});
   const picker = el(

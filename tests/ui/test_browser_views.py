@@ -1,0 +1,211 @@
+"""The run page's actions and the views beside it, in a real headless browser (as test_browser.py): one
+browser and one UI over one store of recorded runs for the whole module; screenshots kept as artifacts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import runner
+from runner.dsl import compile_to_text
+from runner.store import RunRecord, SQLiteStore, Store
+from runner.testing.shellsteps import Step, pipeline
+from runner.ui.app import create_app
+from runner.ui.security import new_token
+from runner.ui.server import BackgroundUI, listen
+from tests.ui.pipelines import reports
+from tests.ui.test_browser import CHROMEDRIVER, WAIT_SECONDS, require_browser
+
+# Fails until the file `fixed` is in the pipeline root, with a traceback on its way out.
+FIXABLE = (
+    'if [ -f "{{$.pipeline_root}}/fixed" ]; then echo fixed; else '
+    'echo "Traceback (most recent call last):"; echo "ValueError: not fixed yet" >&2; exit 3; fi'
+)
+
+
+@dataclass
+class Views:
+    home: Path
+    root: Path
+    url: str
+    reports: list[runner.RunResult]  # threshold 0.5, 0.7, 0.9
+    fixable: runner.RunResult  # FAILED until root/fixed exists
+
+    def store(self) -> Store:
+        return SQLiteStore(self.home / "flow.db")
+
+
+@pytest.fixture(scope="module")
+def views(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Views]:
+    home = tmp_path_factory.mktemp("views-home")
+    root = home / "root"
+    text = compile_to_text(reports)
+    open_store = lambda: SQLiteStore(home / "flow.db")  # noqa: E731
+    with pytest.MonkeyPatch.context() as patch, open_store() as store:
+        patch.setenv("FLOW_HOME", str(home))
+        done = [
+            runner.run(text, backend="process", root=root, store=store, params={"threshold": value})
+            for value in (0.5, 0.7, 0.9)
+        ]
+        steps = {"prepare": Step("echo prepared"), "check": Step(FIXABLE, after=("prepare",))}
+        fixable = runner.run(pipeline(steps, name="ui-fixable"), backend="process", root=root, store=store)
+    assert all(result.succeeded for result in done) and fixable.state.value == "FAILED"
+    token = new_token()
+    app = create_app(open_store=open_store, token=token, folder=home)
+    server = BackgroundUI(listen("127.0.0.1", 0), token, app)
+    yield Views(home, root, server.address.url(), done, fixable)
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    require_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(shutil.which("chromium"))
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where the screenshots go; also copied to $FLOW_TEST_ARTIFACTS when it names a folder."""
+    folder = tmp_path_factory.mktemp("view-screenshots")
+    yield folder
+    target = os.environ.get("FLOW_TEST_ARTIFACTS")
+    if target:
+        shutil.copytree(folder, Path(target) / "ui", dirs_exist_ok=True)
+
+
+def waiter(browser: Any) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # The page redraws as the run goes on: an element found a moment ago may be gone.
+    return WebDriverWait(browser, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
+
+
+def run_state(browser: Any) -> str:
+    return str(
+        browser.execute_script(
+            "const b = document.querySelector('.run-header .badge'); return b ? b.dataset.state : '';"
+        )
+        or ""
+    )
+
+
+def node_state(browser: Any, path: str) -> str:
+    """A graph node's state, read in one step inside the page (no element kept across a redraw)."""
+    found = browser.execute_script(
+        "const n = document.querySelector(arguments[0]); return n ? n.dataset.state : '';",
+        f'g.node[data-path="{path}"]',
+    )
+    return str(found or "")
+
+
+def click(browser: Any, css: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    waiter(browser).until(lambda _: browser.find_elements(By.CSS_SELECTOR, css))
+    browser.find_element(By.CSS_SELECTOR, css).click()
+
+
+def test_a_failed_run_resumes_a_task_reruns_and_a_run_clones_with_edited_values(
+    browser: Any, views: Views, screenshots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    wait = waiter(browser)
+    failed = views.fixable.run_id
+    browser.get(f"{views.url}#/runs/{failed}")
+    wait.until(lambda _: run_state(browser) == "FAILED")
+    assert "ValueError" not in browser.find_element(By.ID, "run-header").text  # the task shows it
+    click(browser, ".show-failed")
+    wait.until(lambda _: "not fixed yet" in browser.find_element(By.ID, "log").text)
+    assert browser.find_element(By.ID, "view").text.count("ValueError: not fixed yet") == 1  # in the log
+    browser.save_screenshot(str(screenshots / "run-failed.png"))
+
+    (views.root / "fixed").touch()
+    click(browser, ".run-actions .resume")
+    wait.until(lambda _: run_state(browser) == "SUCCEEDED")
+    assert not browser.find_elements(By.CSS_SELECTOR, ".run-actions .resume")
+    browser.save_screenshot(str(screenshots / "run-resumed.png"))
+
+    click(browser, 'g.node[data-path="check"]')
+    click(browser, "#task-panel .rerun")
+    wait.until(lambda _: f"#/runs/{failed}" not in browser.current_url)
+    wait.until(lambda _: run_state(browser) == "SUCCEEDED")
+    assert f"rerun of\n{failed} check" in browser.find_element(By.CSS_SELECTOR, "dl.facts").text
+    assert not browser.find_elements(By.CSS_SELECTOR, ".run-actions .clone")  # a rerun is not cloned
+
+    second = views.reports[1].run_id
+    browser.get(f"{views.url}#/runs/{second}")
+    click(browser, ".run-actions .clone")
+    wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "#run-form input[name=rows]"))
+    rows = browser.find_element(By.CSS_SELECTOR, "#run-form input[name=rows]")
+    threshold = browser.find_element(By.CSS_SELECTOR, "#run-form input[name=threshold]")
+    assert (rows.get_attribute("value"), threshold.get_attribute("value")) == ("3", "0.7")
+    assert browser.find_element(By.ID, "backend").get_attribute("value") == "process"
+    rows.clear()
+    rows.send_keys("many")
+    browser.find_element(By.ID, "start").click()
+    wait.until(lambda _: "expected an integer" in browser.find_element(By.ID, "form-error").text)
+    rows.clear()
+    rows.send_keys("2")
+    browser.save_screenshot(str(screenshots / "clone-form.png"))
+    browser.find_element(By.ID, "start").click()
+    wait.until(lambda _: "#/runs/" in browser.current_url)
+    wait.until(lambda _: run_state(browser) == "SUCCEEDED")
+    params = browser.find_element(By.CSS_SELECTOR, ".run-header table.values").text
+    assert "rows 2" in params and "threshold 0.7" in params
+
+
+def test_a_running_run_is_cancelled_after_the_user_confirms(
+    browser: Any, views: Views, screenshots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    wait = waiter(browser)
+    steps = {"first": Step("echo first"), "held": Step("sleep 600", after=("first",))}
+    started: list[str] = []
+    ready = threading.Event()
+    result: list[runner.RunResult] = []
+
+    def drive() -> None:
+        def on_start(record: RunRecord) -> None:
+            started.append(record.run_id)
+            ready.set()
+
+        with views.store() as store:
+            text = pipeline(steps, name="ui-held")
+            result.append(
+                runner.run(text, backend="process", root=views.root, store=store, on_start=on_start)
+            )
+
+    thread = threading.Thread(target=drive, daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    browser.get(f"{views.url}#/runs/{started[0]}")
+    wait.until(lambda _: node_state(browser, "held") == "RUNNING")
+    click(browser, ".run-actions .cancel")
+    browser.switch_to.alert.dismiss()  # asked first: "no" leaves it running
+    assert run_state(browser) == "RUNNING"
+    browser.find_element(By.CSS_SELECTOR, ".run-actions .cancel").click()
+    assert "Cancel run" in browser.switch_to.alert.text
+    browser.switch_to.alert.accept()
+    wait.until(lambda _: run_state(browser) == "CANCELLED")
+    browser.save_screenshot(str(screenshots / "run-cancelled.png"))
+    thread.join(60)
+    assert result and result[0].state.value == "CANCELLED"
