@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import operator
-import os
-import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,11 +196,7 @@ def resume(
         runtime = session.backend(record.backend, options=backend_options, notify=notify, root=record.root)
         artifacts_in = _rerun_artifacts(session.store, record, spec)
         if on_start is not None:
-            # Its caller is told once the store shows the run going on again, by this engine.
-            record.state, record.error, record.finished_at = RunState.RUNNING, "", None
-            record.engine_pid, record.engine_host = os.getpid(), socket.gethostname()
-            session.store.save_run_progress(record)
-            on_start(record)
+            session.going_on(record, on_start)
         session.drive(spec, runtime, record, record.params, artifacts_in, settings, resume=True, adopt=adopt)
         return result(session.store, record.run_id, spec)
 

@@ -128,6 +128,15 @@ class RunSession:
             on_start(record)
         return record
 
+    def going_on(self, record: RunRecord, on_start: Callable[[RunRecord], None]) -> None:
+        """Record a recorded run as going on again, driven by this process's engine, then tell `on_start`
+        (its caller learns of it once the store shows it)."""
+        self._taken = record
+        record.state, record.error, record.finished_at = RunState.RUNNING, "", None
+        record.engine_pid, record.engine_host = os.getpid(), socket.gethostname()
+        self.store.save_run_progress(record)
+        on_start(record)
+
     @staticmethod
     def check_free(record: RunRecord) -> None:
         """Refuse to go on with a recorded run while the engine that drove it may still be running."""
