@@ -15,9 +15,9 @@ from runner import params as pipeline_params
 from runner.engine.journal import ChangeListener
 from runner.engine.mocks import Mock
 from runner.errors import UsageError
-from runner.runs.session import EngineSettings, RunSession
-from runner.runs.session import logs_dir as logs_dir  # the Python API's, as for every command
-from runner.runs.session import open_store as open_store
+from runner.runs.runsession import EngineSettings, RunSession
+from runner.runs.runsession import logs_dir as logs_dir  # the Python API's, as for every command
+from runner.runs.runsession import open_store as open_store
 from runner.selection import select_backend_for_root
 from runner.spec import PipelineSpec, load_file, load_text
 from runner.store import ArtifactRecord, RunRecord, RunState, Store, TaskState

@@ -19,7 +19,7 @@ from runner.cli import format as fmt
 from runner.cli.common import backend_option_values, reports_errors
 from runner.config import PULL_POLICIES, load_config
 from runner.errors import UsageError
-from runner.runs.session import record_abandoned
+from runner.runs.runsession import record_abandoned
 from runner.store import RunRecord, Store, TaskRecord
 from runner.tasklogs import RunLogs
 from runner.ui import DEFAULT_HOST, DEFAULT_PORT

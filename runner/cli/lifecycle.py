@@ -21,7 +21,7 @@ from runner.cli.progress import Progress
 from runner.config import PULL_POLICIES
 from runner.errors import UsageError
 from runner.reruns import rerun as rerun_task
-from runner.runs.session import engine_alive, engine_elsewhere, engine_place
+from runner.runs.runsession import engine_alive, engine_elsewhere, engine_place
 from runner.selection import CLUSTER, LOCAL
 from runner.store import RunRecord
 

@@ -16,7 +16,7 @@ from runner.reruns import inputs
 from runner.reruns.names import name_lookup
 from runner.reruns.pipeline import one_task_pipeline
 from runner.reruns.target import WHERE, find
-from runner.runs.session import EngineSettings, RunSession
+from runner.runs.runsession import EngineSettings, RunSession
 from runner.spec import PipelineSpec
 from runner.spec.model import Component
 from runner.store import RunRecord, Store

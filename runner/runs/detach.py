@@ -29,7 +29,7 @@ from runner.engine.journal import ChangeListener
 from runner.errors import BackendNotFoundError, UsageError
 from runner.plugins import backend_class
 from runner.runs.cancel import cancel_orphaned
-from runner.runs.session import RunSession
+from runner.runs.runsession import RunSession
 from runner.selection import CLUSTER
 from runner.spec import PipelineSpec
 from runner.store import RunRecord, RunState, Store

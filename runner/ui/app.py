@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from runner import api, tasklogs
 from runner.errors import RunNotFoundError, UsageError
-from runner.runs.session import engine_alive
+from runner.runs.runsession import engine_alive
 from runner.store import RunRecord, RunState, Store
 from runner.ui import content, events, shapes
 from runner.ui.compare import compare

@@ -16,7 +16,7 @@ import anyio.to_thread
 
 from runner.store import RunRecord, Store, TaskRecord
 from runner.ui import shapes
-from runner.ui.graph import edges
+from runner.ui.edges import edges
 from runner.ui.reader import StoreReader, run_spec
 
 RUN_POLL_SECONDS = 0.5
