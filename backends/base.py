@@ -13,9 +13,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from backends.rootfiles import LocalRootFiles, RootFiles
+from backends.settings import BackendSettings
 
 
 def is_s3_root(root: str) -> bool:
@@ -183,6 +184,9 @@ class Backend(abc.ABC):
     """
 
     name: str = ""
+    # The backend's settings, which its constructor takes as keyword arguments; the commands' options and
+    # flow.yaml's keys are made from them (backends/settings.py).
+    Settings: ClassVar[type[BackendSettings]] = BackendSettings
     # Whether the pipeline root is a folder on the engine's machine (else only `files` reaches it).
     root_is_local: bool = True
     # How a task reads a file or folder of the engine's machine outside the root (an imported artifact):

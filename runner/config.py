@@ -4,6 +4,9 @@ image_map:            # replace images, for air-gapped machines and mirrors
   python:3.11: mirror.example/python:3.11
 pull: missing         # never | missing | always
 max_parameter_size: 1Mi  # the largest output parameter a task may hand back (bytes, or 4Mi, 10M...)
+
+Besides the engine's own key (max_parameter_size), the keys are the backend settings declared with
+`config=True` (backends/settings.py): image_map and pull.
 """
 
 from __future__ import annotations
@@ -14,18 +17,19 @@ from typing import Any
 
 import yaml
 
+from backends.settings import Kind
 from runner.artifacts import flow_home
 from runner.errors import FlowError, UsageError
+from runner.plugins import Declared, declared_settings
 from runner.spec.quantities import parse_memory
 
-PULL_POLICIES = ("never", "missing", "always")
 DEFAULT_MAX_PARAMETER_BYTES = 1 << 20
 
 
 @dataclass
 class Config:
-    image_map: dict[str, str] = field(default_factory=dict)
-    pull: str = "missing"
+    # The backend settings the file sets, as backend options (for backends.settings' declarations).
+    backend: dict[str, Any] = field(default_factory=dict)
     max_parameter_bytes: int = DEFAULT_MAX_PARAMETER_BYTES
     source: str = ""
 
@@ -47,20 +51,42 @@ def load_config(path: Path | None = None) -> Config:
         raise UsageError(f"cannot read the config file: {exc}", str(path)) from None
     if not isinstance(data, dict):
         raise UsageError("the config file must be a mapping", str(path))
-    image_map = data.get("image_map") or {}
-    if not isinstance(image_map, dict) or not all(isinstance(v, str) for v in image_map.values()):
-        raise UsageError("image_map must map image names to image names", f"{path}: image_map")
-    pull = data.get("pull", "missing")
-    if pull not in PULL_POLICIES:
-        raise UsageError(f"pull must be one of {', '.join(PULL_POLICIES)}, not {pull!r}", f"{path}: pull")
+    backend = {
+        item.name: _setting(item, data[item.name], f"{path}: {item.name}")
+        for item in declared_settings()
+        if item.option.config and data.get(item.name) is not None
+    }
     return Config(
-        image_map={str(k): v for k, v in image_map.items()},
-        pull=pull,
+        backend=backend,
         max_parameter_bytes=_max_parameter_bytes(
             data.get("max_parameter_size"), f"{path}: max_parameter_size"
         ),
         source=str(path),
     )
+
+
+def _setting(item: Declared, value: Any, where: str) -> Any:
+    """A backend setting's value in the file, checked as its declaration says."""
+    option = item.option
+    if option.kind == Kind.IMAGE_MAP:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise UsageError(f"{item.name} must map image names to image names", where)
+        return {str(k): v for k, v in value.items()}
+    if option.kind == Kind.CHOICE:
+        if value not in option.choices:
+            raise UsageError(f"{item.name} must be one of {', '.join(option.choices)}, not {value!r}", where)
+        return value
+    if option.kind == Kind.FLAG:
+        if not isinstance(value, bool):
+            raise UsageError(f"{item.name} must be true or false, not {value!r}", where)
+        return value
+    if option.kind == Kind.SECONDS:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise UsageError(f"{item.name} must be a number of seconds, not {value!r}", where)
+        return float(value)
+    if not isinstance(value, str):
+        raise UsageError(f"{item.name} must be text, not {value!r}", where)
+    return value
 
 
 def _max_parameter_bytes(value: Any, path: str) -> int:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
 from backends.base import Backend
+from backends.settings import Option, option_of
 from runner.errors import BackendNotFoundError
 
 GROUP = "flow.backends"
@@ -27,9 +29,27 @@ def backend_class(name: str) -> type[Backend]:
 
 
 def create_backend(name: str, **options: Any) -> Backend:
-    """An instance of the backend registered as `name`, given those of `options` its constructor takes:
+    """An instance of the backend registered as `name`, given those of `options` its settings declare:
     options are shared by all backends (an image map means nothing to the process backend)."""
     backend_type = backend_class(name)
-    accepted = inspect.signature(backend_type).parameters
-    takes_any = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-    return backend_type(**{k: v for k, v in options.items() if takes_any or k in accepted})
+    accepted = {item.name for item in dataclasses.fields(backend_type.Settings)}
+    return backend_type(**{k: v for k, v in options.items() if k in accepted})
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A setting of one or more backends: its name, its option, and the backends that declare it."""
+
+    name: str
+    option: Option
+    backends: tuple[str, ...]
+
+
+def declared_settings() -> list[Declared]:
+    """Every installed backend's settings, in the order they declare them; one entry for a setting several
+    declare (by a settings class they share), as the first of them declares it."""
+    found: dict[str, tuple[Option, list[str]]] = {}
+    for name in backend_names():
+        for item in dataclasses.fields(backend_class(name).Settings):
+            found.setdefault(item.name, (option_of(item), []))[1].append(name)
+    return [Declared(name, option, tuple(backends)) for name, (option, backends) in found.items()]

@@ -25,9 +25,7 @@ def select_backend(
     """An instance of the backend `name`, or of the best local one for `local`."""
     options = dict(backend_options or {})
     if name == LOCAL:
-        from backends.local import DockerBackend  # imported here: the docker SDK is needed only for Docker
-
-        if DockerBackend.available():
+        if backend_class("docker").available():
             backend = _create("docker", options)
             if notify:
                 notify("using the Docker engine for --local")
@@ -51,11 +49,5 @@ def select_backend_for_root(
 ) -> Backend:
     """The backend `name` of a recorded run, reaching its root again (a cluster's namespace and volume
     claim), with `backend_options` for everything else (image map, pull policy, a context)."""
-    options = {**_options_for_root(name, root), **(backend_options or {})}
+    options = {**backend_class(name).Settings.reaching(root), **(backend_options or {})}
     return select_backend(name, backend_options=options, notify=notify)
-
-
-def _options_for_root(name: str, root: str) -> dict[str, Any]:
-    backend_type = backend_class(name)
-    from_root = getattr(backend_type, "options_for_root", None)
-    return dict(from_root(root)) if from_root is not None else {}

@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,18 @@ from backends.k8s.driver import (
 )
 from backends.k8s.errors import Conflict, NotFound, translated
 from backends.k8s.logs import PodLogFollower
-from backends.k8s.pods import LABEL_RUN, MAIN_CONTAINER, PULL_POLICIES, TASK_ROOT, PodSettings, pod_manifest
+from backends.k8s.pods import (
+    IMAGE_PULL_POLICY,
+    LABEL_RUN,
+    MAIN_CONTAINER,
+    TASK_ROOT,
+    PodSettings,
+    pod_manifest,
+)
+
+# The helper image's default, for those mapping it (--image-map busybox:1.36=...).
+from backends.k8s.settings import DEFAULT_FILES_IMAGE as DEFAULT_FILES_IMAGE
+from backends.k8s.settings import KubernetesSettings
 from backends.k8s.staging import StagingSettings, add_staging
 from backends.k8s.stats import PodStats
 from backends.k8s.status import task_status, utc_now
@@ -54,9 +65,6 @@ from backends.rootfiles import RootFiles
 from backends.tracking import Started, TrackingBackend
 
 DEFAULT_CLAIM = "flow-root"
-DEFAULT_FILES_IMAGE = "busybox:1.36"
-# Stages an s3:// root's files in task pods: any image with python3 and boto3; the flow image (Dockerfile).
-DEFAULT_STAGING_IMAGE = "flow-local/flow:dev"
 ROOT_SCHEME = "pvc://"
 _SYNC_SECONDS = 30.0
 _LOG_DRAIN_SECONDS = 2.0
@@ -87,35 +95,14 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
     name = "k8s"
     root_is_local = False
 
-    def __init__(
-        self,
-        context: str | None = None,
-        namespace: str | None = None,
-        pvc: str | None = None,
-        storage_class: str | None = None,
-        pvc_size: str = "10Gi",
-        service_account: str | None = None,
-        image_map: Mapping[str, str] | None = None,
-        pull: str = "missing",
-        keep_failed: bool = False,
-        unschedulable_timeout: float = 120.0,
-        files_image: str = DEFAULT_FILES_IMAGE,
-        kubeconfig: str | None = None,
-        run_as_non_root: bool = False,
-        s3_secret: str | None = None,
-        staging_image: str = DEFAULT_STAGING_IMAGE,
-    ) -> None:
-        """`pvc` names an existing claim for the root; without it the claim `flow-root` is made when missing
-        (`storage_class`, `pvc_size`). `unschedulable_timeout`: seconds a pod may wait for a node.
-        `run_as_non_root`: task pods run as user and group 65534, never as root (the volume helper, which
-        makes the task folders writable for them, stays root).
-        For an s3:// root, `staging_image` (python3 and boto3) stages each task's files in its pod, with the
-        AWS_* variables of the secret `s3_secret`, else those of this process's environment."""
+    Settings = KubernetesSettings
+
+    def __init__(self, **options: Any) -> None:
+        """`options`: the fields of KubernetesSettings."""
         super().__init__()
-        if pull not in PULL_POLICIES:
-            raise ValueError(f"pull policy must be one of {', '.join(PULL_POLICIES)}, not {pull!r}")
-        self.api, default_namespace = _connect(context, kubeconfig)
-        self.namespace = namespace or default_namespace
+        settings = KubernetesSettings(**options)
+        self.api, default_namespace = _connect(settings.context, settings.kubeconfig)
+        self.namespace = settings.namespace or default_namespace
         self.core = client.CoreV1Api(self.api)
         # kubernetes.stream swaps the request method of the ApiClient it is given for the length of an exec:
         # the volume's execs go through a client of their own, so that the watch, log and stats threads
@@ -123,35 +110,28 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
         self._exec_api = client.ApiClient(self.api.configuration)
         with _unavailable_when_unreachable(self.namespace):
             self.core.list_namespaced_pod(self.namespace, limit=1, _request_timeout=15)
-        self.claim, self.create_claim = pvc or DEFAULT_CLAIM, pvc is None
-        self.storage_class, self.pvc_size = storage_class, pvc_size
-        self.image_map = dict(image_map or {})
-        self.keep_failed = keep_failed
-        self.unschedulable_timeout = unschedulable_timeout
+        self.claim, self.create_claim = settings.pvc or DEFAULT_CLAIM, settings.pvc is None
+        self.storage_class, self.pvc_size = settings.storage_class, settings.pvc_size
+        self.image_map = dict(settings.image_map)
+        self.keep_failed = settings.keep_failed
+        self.unschedulable_timeout = settings.unschedulable_timeout
         self.settings = PodSettings(
             namespace=self.namespace,
             claim=self.claim,
-            pull_policy=PULL_POLICIES[pull],
-            service_account=service_account,
-            run_as_non_root=run_as_non_root,
+            pull_policy=IMAGE_PULL_POLICY[settings.pull],
+            service_account=settings.service_account,
+            run_as_non_root=settings.run_as_non_root,
         )
         self.watcher = PodWatcher(self.core, self.namespace, self.changed)
         self.stats = PodStats(self.core, self.namespace)
-        self.helper = HelperPod(self.core, self.settings, self.image_map.get(files_image, files_image))
+        files_image = self.image_map.get(settings.files_image, settings.files_image)
+        self.helper = HelperPod(self.core, self.settings, files_image)
         self.staging = StagingSettings.from_environment(
-            self.image_map.get(staging_image, staging_image),
-            self.image_map.get(files_image, files_image),
-            s3_secret,
+            self.image_map.get(settings.staging_image, settings.staging_image),
+            files_image,
+            settings.s3_secret,
         )
         self._claim_checked = False
-
-    @classmethod
-    def options_for_root(cls, root: str) -> dict[str, Any]:
-        """The options that reach a run's root again (for resume and cancel)."""
-        if is_s3_root(root):  # in no namespace: the kubeconfig's, or --namespace, finds the run's pods
-            return {}
-        namespace, claim = parse_root(root)
-        return {"namespace": namespace, "pvc": claim}
 
     # -- the root ---------------------------------------------------------------------------------
 

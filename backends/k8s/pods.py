@@ -22,7 +22,8 @@ ROOT_VOLUME = "flow-root"
 MAIN_CONTAINER = "main"
 TASK_ROOT = "/flow"
 
-PULL_POLICIES = {"never": "Never", "missing": "IfNotPresent", "always": "Always"}
+# Kubernetes's words for the pull policies of backends.settings.PULL_POLICIES.
+IMAGE_PULL_POLICY = {"never": "Never", "missing": "IfNotPresent", "always": "Always"}
 NON_ROOT_ID = 65534  # "nobody", the user and group of tasks run with run_as_non_root
 _NOT_LABEL = re.compile(r"[^A-Za-z0-9_.\-]+")
 

@@ -8,7 +8,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,11 +39,11 @@ from backends.local.stats import StatsSampler
 from backends.rootfiles import LocalRootFiles, RootFiles
 from backends.s3.roots import LOCAL_MOUNT
 from backends.s3.staging import HostStaging, staging_base
+from backends.settings import ContainerSettings
 from backends.tracking import Started, TrackingBackend
 
 log = logging.getLogger(__name__)
 
-PULL_POLICIES = ("never", "missing", "always")  # the same values as runner.config; backends import no runner
 LABEL_RUN, LABEL_MANAGED = "flow.run", "flow.managed"
 _STOP_GRACE_SECONDS = 3
 # After the container exits, its log copy finishes within moments; poll again rather than block longer.
@@ -67,22 +67,17 @@ class DockerBackend(TrackingBackend[_Container]):
     name = "docker"
     host_files = HOST_FILES_MOUNTED
 
-    def __init__(
-        self,
-        image_map: Mapping[str, str] | None = None,
-        pull: str = "missing",
-        keep_failed: bool = False,
-        client: docker.DockerClient | None = None,
-        run_as_non_root: bool = False,
-    ) -> None:
-        """`run_as_non_root`: tasks run as user and group 65534 rather than as their image's user."""
+    Settings = ContainerSettings
+
+    def __init__(self, client: docker.DockerClient | None = None, **options: Any) -> None:
+        """`options`: the fields of ContainerSettings; `client`: the Docker client to use, else one from the
+        environment."""
         super().__init__()
-        if pull not in PULL_POLICIES:
-            raise ValueError(f"pull policy must be one of {', '.join(PULL_POLICIES)}, not {pull!r}")
-        self.image_map = dict(image_map or {})
-        self.pull = pull
-        self.keep_failed = keep_failed
-        self.run_as_non_root = run_as_non_root
+        settings = ContainerSettings(**options)
+        self.image_map = dict(settings.image_map)
+        self.pull = settings.pull
+        self.keep_failed = settings.keep_failed
+        self.run_as_non_root = settings.run_as_non_root
         with translated("connecting to Docker"):
             self.client = client or docker.from_env(timeout=60)
             self.client.ping()
@@ -91,7 +86,7 @@ class DockerBackend(TrackingBackend[_Container]):
         self._checked_images: set[str] = set()
         self._submitting: set[str] = set()
         self._staging_base = staging_base() / "docker"
-        self._staging = HostStaging(_NON_ROOT_TASK_FOLDER_MODE if run_as_non_root else None)
+        self._staging = HostStaging(_NON_ROOT_TASK_FOLDER_MODE if self.run_as_non_root else None)
 
     @classmethod
     def available(cls) -> bool:

@@ -15,14 +15,12 @@ import click
 
 from runner import api
 from runner.cli.progress import Progress
-from runner.config import load_config, parse_image_map
 from runner.errors import FlowError
 from runner.selection import CLUSTER, LOCAL
 from runner.store import RunState
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILED, EXIT_CANCELLED = 1, 130
-RUN_AS_NON_ROOT_HELP = "Run task containers and pods as user 65534 (nobody), never as root."
 
 
 def reports_errors(command: F) -> F:
@@ -45,75 +43,12 @@ def chosen_backend_name(local: bool, cluster: bool, backend: str | None) -> str:
     return CLUSTER if cluster else LOCAL
 
 
-def cluster_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The options of the Kubernetes backend (`--cluster`), collected into one `cluster` dict argument."""
-    options = [
-        click.option("--context", help="kubeconfig context [default: the current one]."),
-        click.option("--namespace", help="Namespace of the pods [default: the context's]."),
-        click.option("--pvc", help="Existing volume claim for the pipeline root [default: flow-root, made]."),
-        click.option("--storage-class", help="Storage class of the claim flow makes."),
-        click.option("--pvc-size", help="Size of the claim flow makes [default: 10Gi]."),
-        click.option("--service-account", help="ServiceAccount the pods run as."),
-        click.option(
-            "--unschedulable-timeout",
-            type=click.FloatRange(min=0),
-            metavar="SECONDS",
-            help="How long a pod may wait for a node before its task fails [default: 120].",
-        ),
-        click.option(
-            "--s3-secret",
-            metavar="NAME",
-            help="With an s3:// root: a secret of AWS_* variables (keys, endpoint, region) for the pods "
-            "that stage each task's files [default: this shell's AWS_* variables].",
-        ),
-        click.option(
-            "--staging-image",
-            metavar="IMAGE",
-            help="With an s3:// root: the image (python3 and boto3) that stages each task's files in its "
-            "pod [default: the flow image, flow-local/flow:dev].",
-        ),
-    ]
-    names = [
-        "context",
-        "namespace",
-        "pvc",
-        "storage_class",
-        "pvc_size",
-        "service_account",
-        "unschedulable_timeout",
-        "s3_secret",
-        "staging_image",
-    ]
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        given = {name: kwargs.pop(name) for name in names}
-        kwargs["cluster_settings"] = {k: v for k, v in given.items() if v is not None}
-        command(*args, **kwargs)
-
-    for option in reversed(options):
-        wrapper = option(wrapper)
-    return wrapper
-
-
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
 def notice(message: str) -> None:
     click.echo(message, err=True)
-
-
-def backend_option_values(
-    image_map: tuple[str, ...], pull: str | None, keep_failed: bool, run_as_non_root: bool
-) -> dict[str, Any]:
-    config = load_config()
-    return {
-        "image_map": {**config.image_map, **parse_image_map(list(image_map))},
-        "pull": pull or config.pull,
-        "keep_failed": keep_failed,
-        "run_as_non_root": run_as_non_root,
-    }
 
 
 def follow_run(start: Callable[[Progress], api.RunResult], run_id: Callable[[], str]) -> None:

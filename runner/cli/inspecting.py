@@ -16,8 +16,9 @@ from rich.table import Table
 from backends.base import BackendError
 from runner import api, tasklogs
 from runner.cli import format as fmt
-from runner.cli.common import backend_option_values, reports_errors
-from runner.config import PULL_POLICIES, load_config
+from runner.cli.backendoptions import BackendOptionsCommand, backend_option_values
+from runner.cli.common import reports_errors
+from runner.config import load_config
 from runner.errors import UsageError
 from runner.runs.runsession import record_abandoned
 from runner.store import RunRecord, Store, TaskRecord
@@ -171,7 +172,7 @@ def logs(run_id: str, task: str | None, follow: bool) -> None:
             tasks = [_find_task(tasks, task, record.run_id)]
         # flow.yaml's image map and pull policy serve a cluster's volume helper, where a log is on a volume.
         config = load_config()
-        with RunLogs(record, {"image_map": config.image_map, "pull": config.pull}) as run_logs:
+        with RunLogs(record, config.backend) as run_logs:
             for item in tasks:
                 if len(tasks) > 1:
                     click.echo(f"==> {item.path} (attempt {item.attempts}) <==")
@@ -214,7 +215,7 @@ def _print_log(store: Store, run_logs: RunLogs, task: TaskRecord, follow: bool) 
         time.sleep(0.5)
 
 
-@click.command()
+@click.command(cls=BackendOptionsCommand, backend_fields=("image_map", "pull"))
 @click.argument("run_id", metavar="RUN")
 @click.option(
     "--download",
@@ -222,18 +223,15 @@ def _print_log(store: Store, run_logs: RunLogs, task: TaskRecord, follow: bool) 
     metavar="DIR",
     help="Copy the run's files into DIR (from a cluster's volume through a short-lived pod).",
 )
-@click.option("--image-map", "image_map", multiple=True, metavar="FROM=TO", help="As for flow run.")
-@click.option("--pull", type=click.Choice(PULL_POLICIES), help="As for flow run.")
 @reports_errors
-def artifacts(run_id: str, download: Path | None, image_map: tuple[str, ...], pull: str | None) -> None:
+def artifacts(run_id: str, download: Path | None, backend_settings: dict[str, Any]) -> None:
     """List a run's artifacts with their URIs (relative to the run's root, an imported one outside it as
     given) and sizes; with --download, copy the run's files (on a cluster, out of its volume) into a local
     folder: an imported artifact outside the run's folder is not among them."""
     with api.open_store() as store:
         record = store.run(run_id)
         if download is not None:
-            options = backend_option_values(image_map, pull, keep_failed=False, run_as_non_root=False)
-            count = api.download(record, download, options)
+            count = api.download(record, download, backend_option_values(backend_settings))
             click.echo(f"copied {count} files of run {record.run_id} from {record.root} to {download}")
             return
         table = Table(box=None)

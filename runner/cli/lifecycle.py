@@ -9,16 +9,9 @@ from typing import Any
 import click
 
 from runner import api
-from runner.cli.common import (
-    RUN_AS_NON_ROOT_HELP,
-    backend_option_values,
-    cluster_options,
-    follow_run,
-    notice,
-    reports_errors,
-)
+from runner.cli.backendoptions import BackendOptionsCommand, backend_option_values, check_backend_settings
+from runner.cli.common import follow_run, notice, reports_errors
 from runner.cli.progress import Progress
-from runner.config import PULL_POLICIES
 from runner.errors import UsageError
 from runner.reruns import rerun as rerun_task
 from runner.runs.runsession import engine_alive, engine_elsewhere, engine_place
@@ -28,31 +21,14 @@ from runner.store import RunRecord
 _CANCEL_WAIT_SECONDS = 30
 
 
-@click.command()
+@click.command(cls=BackendOptionsCommand)
 @click.argument("run_id", metavar="RUN")
 @click.option("--parallelism", type=click.IntRange(min=1), help="Tasks running at once [default: CPU count].")
-@click.option("--image-map", "image_map", multiple=True, metavar="FROM=TO", help="As for flow run.")
-@click.option("--pull", type=click.Choice(PULL_POLICIES), help="When to pull images [default: missing].")
-@click.option("--keep-failed", is_flag=True, help="Keep the containers of failed tasks for inspection.")
-@click.option("--run-as-non-root", is_flag=True, help=RUN_AS_NON_ROOT_HELP)
 @click.option("--no-cache", is_flag=True, help="Run every remaining task, even where one could be reused.")
-@cluster_options
 @reports_errors
-def resume(
-    run_id: str,
-    parallelism: int | None,
-    image_map: tuple[str, ...],
-    pull: str | None,
-    keep_failed: bool,
-    run_as_non_root: bool,
-    no_cache: bool,
-    cluster_settings: dict[str, Any],
-) -> None:
+def resume(run_id: str, parallelism: int | None, no_cache: bool, backend_settings: dict[str, Any]) -> None:
     """Finish an interrupted, failed or cancelled run; tasks that succeeded are not run again."""
-    backend_options = {
-        **backend_option_values(image_map, pull, keep_failed, run_as_non_root),
-        **cluster_settings,
-    }
+    backend_options = backend_option_values(backend_settings)
     with api.open_store() as store:
         from runner.runs import detach
 
@@ -71,7 +47,7 @@ def resume(
     )
 
 
-@click.command()
+@click.command(cls=BackendOptionsCommand)
 @click.argument("run_id", metavar="RUN")
 @click.argument("task")
 @click.option("--local", "local", is_flag=True, help="Run it on this machine (Docker, else processes).")
@@ -82,17 +58,12 @@ def resume(
     metavar="FOLDER|s3://BUCKET/PREFIX",
     help="Pipeline root [default: the run's, where the backend can use it].",
 )
-@click.option("--image-map", "image_map", multiple=True, metavar="FROM=TO", help="As for flow run.")
-@click.option("--pull", type=click.Choice(PULL_POLICIES), help="When to pull images [default: missing].")
-@click.option("--keep-failed", is_flag=True, help="Keep the container of a failed task for inspection.")
-@click.option("--run-as-non-root", is_flag=True, help=RUN_AS_NON_ROOT_HELP)
 @click.option(
     "--task-timeout",
     type=click.FloatRange(min=0, min_open=True),
     metavar="SECONDS",
     help="Deadline of the task when the pipeline gives it none.",
 )
-@cluster_options
 @reports_errors
 def rerun(
     run_id: str,
@@ -101,12 +72,8 @@ def rerun(
     cluster: bool,
     backend: str | None,
     root: str | None,
-    image_map: tuple[str, ...],
-    pull: str | None,
-    keep_failed: bool,
-    run_as_non_root: bool,
     task_timeout: float | None,
-    cluster_settings: dict[str, Any],
+    backend_settings: dict[str, Any],
 ) -> None:
     """Run TASK of the run RUN again, as a new run of that one task, with the input values and artifacts
     it had; exit 0 only when it succeeded. TASK is a task path as `flow show` prints it.
@@ -117,13 +84,9 @@ def rerun(
     if local and cluster:
         raise UsageError("choose one of --local and --cluster", "flow rerun")
     backend_name = backend or (CLUSTER if cluster else LOCAL if local else None)
-    if cluster_settings and backend_name not in (CLUSTER, None):
-        given = ", ".join(f"--{name.replace('_', '-')}" for name in cluster_settings)
-        raise UsageError(f"{given}: only for a cluster", "flow rerun")
-    backend_options = {
-        **backend_option_values(image_map, pull, keep_failed, run_as_non_root),
-        **cluster_settings,
-    }
+    if backend_name is not None:
+        check_backend_settings(backend_settings, backend_name, "flow rerun")
+    backend_options = backend_option_values(backend_settings)
     started: list[RunRecord] = []
 
     def announce(record: RunRecord) -> None:

@@ -14,20 +14,16 @@ from typing import Any
 import click
 
 from runner import api
-from runner.cli.common import (
-    RUN_AS_NON_ROOT_HELP,
+from runner.cli.backendoptions import (
+    BackendOptionsCommand,
     backend_option_values,
-    chosen_backend_name,
-    cluster_options,
-    follow_run,
-    notice,
-    reports_errors,
+    check_backend_settings,
+    given_flags,
 )
+from runner.cli.common import chosen_backend_name, follow_run, notice, reports_errors
 from runner.cli.progress import Progress
-from runner.config import PULL_POLICIES
 from runner.errors import UsageError
 from runner.runs.detach import DriverOptions
-from runner.selection import CLUSTER
 from runner.spec import PipelineSpec, load_text
 from runner.store import RunRecord
 
@@ -52,7 +48,7 @@ def compile_command(source: Path, output: Path | None, function: str | None) -> 
     click.echo(f"compiled {source} to {output}", err=True)
 
 
-@click.command()
+@click.command(cls=BackendOptionsCommand)
 @click.argument("pipeline", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--local", "local", is_flag=True, help="Run on this machine (the default).")
 @click.option("--cluster", is_flag=True, help="Run each task as a Kubernetes pod.")
@@ -64,16 +60,6 @@ def compile_command(source: Path, output: Path | None, function: str | None) -> 
     metavar="FOLDER|s3://BUCKET/PREFIX",
     help="Pipeline root: a folder, or an S3 bucket and prefix (endpoint and keys from the AWS env/config).",
 )
-@click.option(
-    "--image-map",
-    "image_map",
-    multiple=True,
-    metavar="FROM=TO",
-    help="Run image TO wherever the pipeline names FROM (also `image_map` in flow.yaml).",
-)
-@click.option("--pull", type=click.Choice(PULL_POLICIES), help="When to pull images [default: missing].")
-@click.option("--keep-failed", is_flag=True, help="Keep the containers of failed tasks for inspection.")
-@click.option("--run-as-non-root", is_flag=True, help=RUN_AS_NON_ROOT_HELP)
 @click.option(
     "--no-cache", is_flag=True, help="Run every task, even where an identical one succeeded before."
 )
@@ -108,7 +94,6 @@ def compile_command(source: Path, output: Path | None, function: str | None) -> 
     metavar="NAME",
     help="ServiceAccount of the driver [default: the one deploy/rbac.yaml makes].",
 )
-@cluster_options
 @reports_errors
 def run(
     pipeline: Path,
@@ -118,10 +103,6 @@ def run(
     params: tuple[str, ...],
     parallelism: int | None,
     root: str | None,
-    image_map: tuple[str, ...],
-    pull: str | None,
-    keep_failed: bool,
-    run_as_non_root: bool,
     no_cache: bool,
     task_timeout: float | None,
     function: str | None,
@@ -130,7 +111,7 @@ def run(
     detach: bool,
     driver_image: str | None,
     driver_service_account: str | None,
-    cluster_settings: dict[str, Any],
+    backend_settings: dict[str, Any],
 ) -> None:
     """Run PIPELINE (a KFP v2 IR YAML file, or a Python file defining a pipeline with flow's SDK or kfp's)
     to the end; exit 0 only when it succeeded.
@@ -143,9 +124,7 @@ def run(
     if local and cluster:
         raise UsageError("choose one of --local and --cluster", "flow run")
     backend_name = chosen_backend_name(local, cluster, backend)
-    if cluster_settings and backend_name != CLUSTER:
-        given = ", ".join(f"--{name.replace('_', '-')}" for name in cluster_settings)
-        raise UsageError(f"{given}: only for --cluster", "flow run")
+    check_backend_settings(backend_settings, backend_name, "flow run")
     _check_detach(detach, backend_name, kubeflow_url, with_ui, driver_image, driver_service_account)
     values = parse_assignments(list(params))
     target = api.load_pipeline(pipeline, function)
@@ -157,24 +136,17 @@ def run(
             "--cluster": cluster,
             "--backend": backend,
             "--parallelism": parallelism,
-            "--image-map": image_map,
-            "--pull": pull,
-            "--keep-failed": keep_failed,
-            "--run-as-non-root": run_as_non_root,
             "--no-cache": no_cache,
             "--task-timeout": task_timeout,
             "--ui": with_ui,
-            **{f"--{name.replace('_', '-')}": True for name in cluster_settings},
+            **{flag: True for flag in given_flags(backend_settings)},
         }
         given = ", ".join(name for name, value in engine_options.items() if value)
         if given:
             raise UsageError(f"{given}: not with --kubeflow (the Kubeflow server runs it)", "flow run")
         submit(kubeflow_url, target, values, str(root) if root is not None else None, detach=detach)
         return
-    backend_options = {
-        **backend_option_values(image_map, pull, keep_failed, run_as_non_root),
-        **cluster_settings,
-    }
+    backend_options = backend_option_values(backend_settings)
     if detach:
         driver = DriverOptions(
             image=driver_image,

@@ -59,7 +59,7 @@ class FlowSession:
             options = self._backend_options
             if options is None:
                 config = load_config()
-                options = {"image_map": config.image_map, "pull": config.pull}
+                options = config.backend
             self.backend = select_backend(self._backend_arg, backend_options=options)
         return self
 

@@ -49,7 +49,7 @@ class RootReader:
                 self._backends[key] = select_backend_for_root(
                     record.backend,
                     record.root,
-                    backend_options={"image_map": config.image_map, "pull": config.pull},
+                    backend_options=config.backend,
                 )
             backend = self._backends[key]
         return backend.files(record.root)

@@ -133,8 +133,7 @@ def form_values(spec: PipelineSpec, given: dict[str, str]) -> dict[str, Any]:
 
 
 def _backend_options() -> dict[str, Any]:
-    config = load_config()
-    return {"image_map": config.image_map, "pull": config.pull}
+    return load_config().backend
 
 
 def backend_choices() -> list[str]:
