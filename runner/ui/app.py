@@ -25,6 +25,7 @@ from runner.ui import content, events, shapes
 from runner.ui.compare import compare
 from runner.ui.files import RootReader
 from runner.ui.launch import Launcher, backend_choices, find_pipelines
+from runner.ui.lineage import consumers
 from runner.ui.reader import StoreReader
 from runner.ui.security import Guard, PathRefused, run_relative
 
@@ -91,7 +92,7 @@ class Endpoints:
             return {
                 "run": shapes.run_detail(record),
                 "tasks": [shapes.task(t) for t in tasks],
-                "edges": events.run_graph(record, tasks),
+                **events.run_graph(record, tasks),
             }
 
         return JSONResponse(self.reader.read(detail))
@@ -140,8 +141,12 @@ class Endpoints:
 
     def artifacts(self, request: Request) -> Response:
         record = self._record(request)
-        found = self.reader.read(lambda store: store.artifacts(record.run_id))
-        return JSONResponse({"root": record.root, "artifacts": [shapes.artifact(a) for a in found]})
+        found, tasks = self.reader.read(
+            lambda store: (store.artifacts(record.run_id), store.tasks(record.run_id))
+        )
+        users = consumers(tasks)
+        listed = [{**shapes.artifact(a), "consumers": users.get(a.uri, [])} for a in found]
+        return JSONResponse({"root": record.root, "artifacts": listed})
 
     def log(self, request: Request) -> Response:
         record = self._record(request)

@@ -6,9 +6,14 @@ whose `parent` is its path, and a loop's iterations are the parents `<loop>/<ind
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from runner.spec import PipelineSpec
-from runner.spec.model import Dag
+from runner.spec.model import Dag, Iterator
 from runner.store import TaskRecord
+
+_LABEL_CHARS = 60
 
 
 def edges(spec: PipelineSpec, tasks: list[TaskRecord]) -> list[tuple[str, str]]:
@@ -37,3 +42,48 @@ def _enclosing_dag(spec: PipelineSpec, task: TaskRecord, by_path: dict[str, Task
     if owner is None or owner.component not in spec.components:
         return None
     return spec.component(owner.component).dag
+
+
+def iteration_labels(spec: PipelineSpec, tasks: list[TaskRecord]) -> dict[str, str]:
+    """A label for each loop iteration ("<loop>/<index>") from its item: `lr=0.1` where a task of the
+    iteration takes the item as its input `lr`, the fields of an item that is an object, else the item."""
+    by_path = {task.path: task for task in tasks}
+    children: dict[str, list[TaskRecord]] = {}
+    for task in tasks:
+        children.setdefault(task.parent, []).append(task)
+    labels = {}
+    for task in tasks:
+        dag = _enclosing_dag(spec, task, by_path) if task.kind == "dag" else None
+        definition = dag.tasks.get(task.name) if dag is not None else None
+        if definition is None or definition.iterator is None:
+            continue
+        for index, item in enumerate(_items(definition.iterator, task.inputs)):
+            path = f"{task.path}/{index}"
+            labels[path] = _label(item, children.get(path, []))[:_LABEL_CHARS]
+    return labels
+
+
+def _items(iterator: Iterator, inputs: dict[str, Any]) -> list[Any]:
+    if iterator.kind != "parameter":
+        return []  # artifacts: an iteration's item is a file, its index says as much
+    value: Any = iterator.raw if iterator.raw is not None else inputs.get(str(iterator.input_name))
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    return value if isinstance(value, list) else []
+
+
+def _label(item: Any, tasks: list[TaskRecord]) -> str:
+    if isinstance(item, dict):
+        return ", ".join(f"{key}={_text(value)}" for key, value in item.items())
+    for task in tasks:
+        for name, value in sorted(task.inputs.items()):
+            if value == item and isinstance(value, bool) == isinstance(item, bool):
+                return f"{name}={_text(item)}"
+    return _text(item)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)

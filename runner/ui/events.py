@@ -16,7 +16,7 @@ import anyio.to_thread
 
 from runner.store import RunRecord, Store, TaskRecord
 from runner.ui import shapes
-from runner.ui.edges import edges
+from runner.ui.edges import edges, iteration_labels
 from runner.ui.reader import StoreReader, run_spec
 
 RUN_POLL_SECONDS = 0.5
@@ -29,15 +29,18 @@ def message(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-def run_graph(record: RunRecord, tasks: list[TaskRecord]) -> list[tuple[str, str]]:
+def run_graph(record: RunRecord, tasks: list[TaskRecord]) -> dict[str, Any]:
+    """The graph's edges and the labels of its loop iterations."""
     if not record.spec_text:
-        return []
-    return edges(run_spec(record.run_id, record.spec_text, record.pipeline_file), tasks)
+        return {"edges": [], "iterations": {}}
+    spec = run_spec(record.run_id, record.spec_text, record.pipeline_file)
+    return {"edges": edges(spec, tasks), "iterations": iteration_labels(spec, tasks)}
 
 
 async def run_updates(reader: StoreReader, run_id: str) -> AsyncIterator[str]:
     """`update` events with the run and the tasks that changed since the last one (all of them first), and
-    the graph's edges whenever tasks were added (a loop expanded); `end` once the run finished."""
+    the graph (edges, iteration labels) whenever tasks were added (a loop expanded); `end` once the run
+    finished."""
     seen: dict[str, dict[str, Any]] = {}
     seen_run: dict[str, Any] = {}
 
@@ -52,7 +55,7 @@ async def run_updates(reader: StoreReader, run_id: str) -> AsyncIterator[str]:
         if changed or run != seen_run:
             update: dict[str, Any] = {"run": run, "tasks": changed}
             if current.keys() != seen.keys():
-                update["edges"] = run_graph(record, tasks)
+                update.update(run_graph(record, tasks))
             yield message("update", update)
             seen, seen_run = current, run
         if record.state.finished:

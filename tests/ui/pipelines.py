@@ -10,7 +10,9 @@ from runner import (
     Input,
     Markdown,
     Metrics,
+    Model,
     Output,
+    ParallelFor,
     component,
     importer,
     pipeline,
@@ -77,3 +79,23 @@ def reports(rows: int = 3, threshold: float = 0.5) -> int:
 @pipeline(name="ui-imports")
 def imports(uri: str) -> None:
     importer(artifact_uri=uri, artifact_class=Dataset)
+
+
+@component
+def train(lr: float, model: Output[Model]) -> float:
+    with open(model.path, "w") as handle:
+        handle.write(f"weights at {lr}")
+    return lr * 2
+
+
+@component
+def score(model: Input[Model]) -> None:
+    with open(model.path) as handle:
+        print(handle.read())
+
+
+@pipeline(name="ui-sweep")
+def sweep(rates: list = [0.1, 0.2]) -> None:  # noqa: B006 (a pipeline's default, compiled into the IR)
+    with ParallelFor(rates) as rate:
+        trained = train(lr=rate)
+        score(model=trained.outputs["model"])

@@ -20,7 +20,7 @@ from runner.testing.shellsteps import Step, pipeline
 from runner.ui.app import create_app
 from runner.ui.security import new_token
 from runner.ui.server import BackgroundUI, listen
-from tests.ui.pipelines import reports
+from tests.ui.pipelines import reports, sweep
 from tests.ui.test_browser import CHROMEDRIVER, WAIT_SECONDS, require_browser
 
 # Fails until the file `fixed` is in the pipeline root, with a traceback on its way out.
@@ -37,6 +37,7 @@ class Views:
     url: str
     reports: list[runner.RunResult]  # threshold 0.5, 0.7, 0.9
     fixable: runner.RunResult  # FAILED until root/fixed exists
+    sweep: runner.RunResult  # a loop over rates 0.1 and 0.2
 
     def store(self) -> Store:
         return SQLiteStore(self.home / "flow.db")
@@ -56,11 +57,12 @@ def views(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Views]:
         ]
         steps = {"prepare": Step("echo prepared"), "check": Step(FIXABLE, after=("prepare",))}
         fixable = runner.run(pipeline(steps, name="ui-fixable"), backend="process", root=root, store=store)
-    assert all(result.succeeded for result in done) and fixable.state.value == "FAILED"
+        swept = runner.run(compile_to_text(sweep), backend="process", root=root, store=store)
+    assert all(result.succeeded for result in [*done, swept]) and fixable.state.value == "FAILED"
     token = new_token()
     app = create_app(open_store=open_store, token=token, folder=home)
     server = BackgroundUI(listen("127.0.0.1", 0), token, app)
-    yield Views(home, root, server.address.url(), done, fixable)
+    yield Views(home, root, server.address.url(), done, fixable, swept)
     server.stop()
 
 
@@ -199,6 +201,11 @@ def test_a_running_run_is_cancelled_after_the_user_confirms(
     assert ready.wait(30)
     browser.get(f"{views.url}#/runs/{started[0]}")
     wait.until(lambda _: node_state(browser, "held") == "RUNNING")
+    # The run's and the running task's durations count on while the page is open.
+    counting = 'g.node[data-path="held"] tspan[data-since]'
+    before = browser.find_element(By.CSS_SELECTOR, counting).text
+    wait.until(lambda _: browser.find_element(By.CSS_SELECTOR, counting).text != before)
+    assert browser.find_elements(By.CSS_SELECTOR, "#run-header dd[data-since]")
     click(browser, ".run-actions .cancel")
     browser.switch_to.alert.dismiss()  # asked first: "no" leaves it running
     assert run_state(browser) == "RUNNING"
@@ -209,3 +216,36 @@ def test_a_running_run_is_cancelled_after_the_user_confirms(
     browser.save_screenshot(str(screenshots / "run-cancelled.png"))
     thread.join(60)
     assert result and result[0].state.value == "CANCELLED"
+
+
+def test_a_loop_s_iterations_are_named_by_their_items_with_a_timeline_and_lineage(
+    browser: Any, views: Views, screenshots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    wait = waiter(browser)
+    run_id = views.sweep.run_id
+    browser.get(f"{views.url}#/runs/{run_id}")
+    wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "#timeline .lane"))
+    titles = [
+        title.text for title in browser.find_elements(By.CSS_SELECTOR, "g.frame.iteration > .frame-title")
+    ]
+    assert [title.split(" · ")[0] for title in titles] == ["lr=0.1", "lr=0.2"]
+    lanes = [
+        lane.get_attribute("data-path") for lane in browser.find_elements(By.CSS_SELECTOR, "#timeline .lane")
+    ]
+    assert sorted(lanes) == [f"for-loop-1/{i}/{name}" for i in (0, 1) for name in ("score", "train")]
+    bars = browser.find_elements(By.CSS_SELECTOR, "#timeline .bar.state-SUCCEEDED")
+    assert len(bars) == 4 and all(bar.size["width"] > 0 for bar in bars)
+
+    made = f'tr[data-uri="{run_id}/for-loop-1/0/train/model"]'
+    wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, made))
+    assert browser.find_element(By.CSS_SELECTOR, f"{made} .made-by").text == "for-loop-1/0/train"
+    assert browser.find_element(By.CSS_SELECTOR, f"{made} .used-by").text == "for-loop-1/0/score"
+    browser.find_element(By.CSS_SELECTOR, f"{made} .used-by a").click()
+    wait.until(
+        lambda _: browser.find_element(By.ID, "task-panel").get_attribute("data-path") == "for-loop-1/0/score"
+    )
+    panel = browser.find_element(By.ID, "task-panel").text
+    assert "INPUT ARTIFACTS" in panel.upper() and "from for-loop-1/0/train" in panel
+    browser.save_screenshot(str(screenshots / "run-loop-timeline-lineage.png"))

@@ -153,3 +153,12 @@ export function valuesTable(values, className = "values") {
     el("tbody", {}, entries.map(([name, value]) => el("tr", {}, el("th", {}, name), el("td", {}, fmt.value(value))))),
   );
 }
+
+// Durations that go on (a running task's, a running run's): elements with data-since (epoch seconds) show
+// the time since then, after their data-prefix. The page calls this every second.
+export function tickDurations(root = document) {
+  const now = Date.now() / 1000;
+  for (const node of root.querySelectorAll("[data-since]")) {
+    node.textContent = `${node.dataset.prefix || ""}${fmt.duration(now - Number(node.dataset.since))}`;
+  }
+}

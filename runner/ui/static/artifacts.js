@@ -23,12 +23,16 @@ function inRunFolder(runId, uri) {
   return uri.startsWith(`${runId}/`);
 }
 
-export function artifactsTable(runId, artifacts, show) {
+// Each artifact with its lineage: the task that made it and those that took it as an input (a click on one
+// selects it on the run page).
+export function artifactsTable(runId, artifacts, show, selectTask) {
+  const taskLink = (path) =>
+    el("a", { href: "#", class: "task-link", onclick: (event) => (event.preventDefault(), selectTask(path)) }, path);
   if (!artifacts.length) return el("p", { class: "muted" }, "No artifacts yet.");
   return el(
     "table",
     { class: "list artifacts" },
-    el("thead", {}, el("tr", {}, ["task", "name", "type", "size", "uri", ""].map((h) => el("th", {}, h)))),
+    el("thead", {}, el("tr", {}, ["made by", "name", "type", "size", "used by", "uri", ""].map((h) => el("th", {}, h)))),
     el(
       "tbody",
       {},
@@ -36,10 +40,11 @@ export function artifactsTable(runId, artifacts, show) {
         el(
           "tr",
           { "data-uri": artifact.uri },
-          el("td", {}, artifact.task_path),
+          el("td", { class: "made-by" }, taskLink(artifact.task_path)),
           el("td", {}, artifact.name),
           el("td", {}, artifact.type),
           el("td", {}, fmt.size(artifact.size)),
+          el("td", { class: "used-by lineage" }, artifact.consumers.length ? artifact.consumers.map(taskLink) : "-"),
           el("td", { class: "uri" }, artifact.uri),
           el(
             "td",

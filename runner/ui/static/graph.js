@@ -2,7 +2,7 @@
 // each task to the ones waiting for it. Laid out in layers (longest path from the frame's first tasks),
 // each frame laid out inside its own box before its parent places it.
 
-import { svg } from "./api.js";
+import { fmt, svg } from "./api.js";
 
 const NODE_WIDTH = 180;
 const NODE_HEIGHT = 42;
@@ -19,7 +19,7 @@ const SEVERITY = [
 ];
 
 // The tree of items: a task record, or a loop iteration (a parent path that has no record of its own).
-function buildTree(tasks) {
+function buildTree(tasks, iterations) {
   const items = new Map();
   for (const task of tasks) items.set(task.path, { path: task.path, label: task.name, task, children: [] });
   const root = { path: "", label: "", children: [] };
@@ -27,7 +27,8 @@ function buildTree(tasks) {
     if (path === "") return root;
     if (!items.has(path)) {
       const slash = path.lastIndexOf("/");
-      const iteration = { path, label: `iteration ${path.slice(slash + 1)}`, iteration: true, children: [] };
+      const label = iterations[path] || `iteration ${path.slice(slash + 1)}`;
+      const iteration = { path, label, iteration: true, children: [] };
       items.set(path, iteration);
       itemOf(slash < 0 ? "" : path.slice(0, slash)).children.push(iteration);
     }
@@ -157,6 +158,14 @@ function drawItem(item, edges, view) {
         "text",
         { x: 10, y: 33, class: "state" },
         folded ? `${item.children.length} tasks · ${state.toLowerCase()}` : state.toLowerCase().replaceAll("_", " ") + cached,
+        // A running task's time so far, which the page's ticker counts on.
+        state === "RUNNING" && item.task?.started_at
+          ? svg(
+              "tspan",
+              { dataset: { since: item.task.started_at, prefix: " · " } },
+              ` · ${fmt.duration(Date.now() / 1000 - item.task.started_at)}`,
+            )
+          : null,
       ),
       svg("title", {}, item.path),
     );
@@ -184,9 +193,10 @@ function clip(text, length) {
   return text.length > length ? `${text.slice(0, length - 1)}…` : text;
 }
 
-// Draws the graph into `container`; view = {selected, unfolded: Set, select(path), unfold(path), fold(path)}.
+// Draws the graph into `container`; view = {selected, unfolded: Set, iterations: {path: label}, select(path),
+// unfold(path), fold(path)}.
 export function drawGraph(container, tasks, edges, view) {
-  const root = buildTree(tasks);
+  const root = buildTree(tasks, view.iterations || {});
   root.x = 0;
   root.y = 0;
   layout(root, edges, view.unfolded);

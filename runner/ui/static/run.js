@@ -1,17 +1,21 @@
 // One run: its header, its graph updating live, a task's details and logs, and its artifacts.
 
 import { artifactsTable, previewArtifact } from "./artifacts.js";
-import { el, fmt, getJSON, getText, postJSON, runUrl, stateBadge, taskPathUrl, valuesTable, withToken } from "./api.js";
+import {
+  el, fmt, getJSON, getText, postJSON, runUrl, stateBadge, taskPathUrl, tickDurations, valuesTable, withToken,
+} from "./api.js";
 import { drawGraph } from "./graph.js";
+import { drawTimeline } from "./timeline.js";
 
 const FINISHED = new Set([
   "SUCCEEDED", "CACHED", "FAILED", "SKIPPED_UPSTREAM_FAILED", "SKIPPED_CONDITION", "CANCELLED",
 ]);
 
-// The store's duration stops at the last recorded change; while the run goes on, count to now.
-function runningFor(run) {
-  if (run.finished_at || !run.started_at) return run.duration;
-  return Date.now() / 1000 - run.started_at;
+// The store's duration stops at the last recorded change; while a run or task goes on, count to now (and
+// go on counting: tickDurations updates what carries data-since).
+function duration(item) {
+  if (item.finished_at || !item.started_at) return el("dd", {}, fmt.duration(item.duration));
+  return el("dd", { dataset: { since: item.started_at } }, fmt.duration(Date.now() / 1000 - item.started_at));
 }
 
 // What can be done with the run: cancel it (asked first: it stops tasks), resume it, clone it.
@@ -62,7 +66,7 @@ function header(run, act, failedTask) {
       { class: "facts" },
       el("dt", {}, "backend"), el("dd", {}, run.backend),
       el("dt", {}, "started"), el("dd", {}, fmt.when(run.started_at || run.created_at)),
-      el("dt", {}, "duration"), el("dd", {}, fmt.duration(runningFor(run))),
+      el("dt", {}, "duration"), duration(run),
       el("dt", {}, "root"), el("dd", { class: "uri" }, run.root),
       el("dt", {}, "file"), el("dd", {}, run.pipeline_file),
       run.rerun_of
@@ -81,10 +85,26 @@ function header(run, act, failedTask) {
 
 const RERUNNABLE = new Set(["SUCCEEDED", "CACHED", "FAILED", "CANCELLED"]);
 
+function artifactLinks(list, showArtifact, note) {
+  return el(
+    "ul",
+    { class: "lineage" },
+    list.map((artifact) =>
+      el(
+        "li",
+        {},
+        el("a", { href: "#", onclick: (event) => (event.preventDefault(), showArtifact(artifact)) }, artifact.name),
+        ` ${note(artifact)}`,
+      ),
+    ),
+  );
+}
+
 function taskDetails(task, artifacts, showArtifact, rerun) {
   const memory = task.peak_memory_bytes === null ? "not recorded" : fmt.size(task.peak_memory_bytes);
   const cpu = task.cpu_seconds === null ? "not recorded" : `${task.cpu_seconds.toFixed(2)} s`;
   const own = artifacts.filter((artifact) => artifact.task_path === task.path);
+  const taken = artifacts.filter((artifact) => artifact.consumers.includes(task.path));
   return el(
     "div",
     {},
@@ -104,7 +124,7 @@ function taskDetails(task, artifacts, showArtifact, rerun) {
       el("dt", {}, "path"), el("dd", {}, task.path),
       el("dt", {}, "kind"), el("dd", {}, task.kind),
       el("dt", {}, "attempts"), el("dd", { class: "attempts" }, String(task.attempts)),
-      el("dt", {}, "duration"), el("dd", {}, fmt.duration(task.duration)),
+      el("dt", {}, "duration"), duration(task),
       el("dt", {}, "peak memory"), el("dd", { class: "peak-memory" }, memory),
       el("dt", {}, "cpu"), el("dd", { class: "cpu" }, cpu),
       el("dt", {}, "component"), el("dd", {}, task.component),
@@ -118,21 +138,16 @@ function taskDetails(task, artifacts, showArtifact, rerun) {
     valuesTable(task.inputs),
     el("h4", {}, "Outputs"),
     valuesTable(task.outputs),
+    taken.length
+      ? [el("h4", {}, "Input artifacts"), artifactLinks(taken, showArtifact, (artifact) => `from ${artifact.task_path}`)]
+      : null,
     own.length
       ? [
           el("h4", {}, "Artifacts"),
-          el(
-            "ul",
-            {},
-            own.map((artifact) =>
-              el(
-                "li",
-                {},
-                el("a", { href: "#", onclick: (event) => (event.preventDefault(), showArtifact(artifact)) }, artifact.name),
-                ` ${artifact.type} (${fmt.size(artifact.size)})`,
-              ),
-            ),
-          ),
+          artifactLinks(own, showArtifact, (artifact) => {
+            const users = artifact.consumers.length ? `, used by ${artifact.consumers.join(", ")}` : "";
+            return `${artifact.type} (${fmt.size(artifact.size)})${users}`;
+          }),
         ]
       : null,
   );
@@ -176,9 +191,10 @@ function logPanel(runId, task, cleanups) {
 
 export function runView(main, runId, cleanups) {
   const model = { run: null, tasks: new Map(), edges: [], artifacts: [] };
-  const view = { selected: null, unfolded: new Set() };
+  const view = { selected: null, unfolded: new Set(), iterations: {} };
   const headerBox = el("div", { id: "run-header" });
   const graphBox = el("div", { class: "graph-box", id: "graph" });
+  const timelineBox = el("div", { id: "timeline-box" });
   const taskBox = el("aside", { id: "task-panel" }, el("p", { class: "muted" }, "Click a task to see it here."));
   const artifactsBox = el("div", { id: "artifacts" });
   const previewBox = el("div", { id: "preview" });
@@ -188,6 +204,8 @@ export function runView(main, runId, cleanups) {
     headerBox,
     compareBox,
     el("div", { class: "run-body" }, graphBox, taskBox),
+    el("h3", {}, "Timeline"),
+    timelineBox,
     el("h3", {}, "Artifacts"),
     artifactsBox,
     previewBox,
@@ -198,7 +216,10 @@ export function runView(main, runId, cleanups) {
     previewBox.replaceChildren(await previewArtifact(runId, artifact));
     previewBox.scrollIntoView({ block: "nearest" });
   };
-  const redraw = () => drawGraph(graphBox, [...model.tasks.values()], model.edges, view);
+  const redraw = () => {
+    drawGraph(graphBox, [...model.tasks.values()], model.edges, view);
+    drawTimeline(timelineBox, [...model.tasks.values()], view);
+  };
   const showTask = (path) => {
     taskCleanups.forEach((cleanup) => cleanup());
     taskCleanups = [];
@@ -255,7 +276,8 @@ export function runView(main, runId, cleanups) {
     const listed = JSON.stringify(model.artifacts);
     if (listed === shownArtifacts) return;
     shownArtifacts = listed;
-    artifactsBox.replaceChildren(artifactsTable(runId, model.artifacts, showArtifact));
+    artifactsBox.replaceChildren(artifactsTable(runId, model.artifacts, showArtifact, view.select));
+    if (view.selected) showTask(view.selected); // its lineage may have grown
   };
   const compareWith = async (run) => {
     const others = (await getJSON(`/api/runs?${new URLSearchParams({ pipeline: run.pipeline })}`)).runs.filter(
@@ -276,6 +298,7 @@ export function runView(main, runId, cleanups) {
       model.run = detail.run;
       detail.tasks.forEach((task) => model.tasks.set(task.path, task));
       model.edges = detail.edges;
+      view.iterations = detail.iterations;
       headerBox.replaceChildren(header(model.run, act, failedTask()));
       redraw();
       compareWith(model.run);
@@ -297,6 +320,7 @@ export function runView(main, runId, cleanups) {
       model.tasks.set(task.path, task);
     }
     if (update.edges) model.edges = update.edges;
+    if (update.iterations) view.iterations = update.iterations;
     headerBox.replaceChildren(header(model.run, act, failedTask()));
     redraw();
     if (selectedMoved) showTask(view.selected);
@@ -306,5 +330,14 @@ export function runView(main, runId, cleanups) {
     stream.close();
     loadArtifacts();
   });
-  cleanups.push(() => stream.close(), () => taskCleanups.forEach((cleanup) => cleanup()));
+  // Running durations count on; the timeline's bars of running tasks grow.
+  const ticker = setInterval(() => {
+    tickDurations(main);
+    if (model.run && !model.run.finished_at) drawTimeline(timelineBox, [...model.tasks.values()], view);
+  }, 1000);
+  cleanups.push(
+    () => stream.close(),
+    () => clearInterval(ticker),
+    () => taskCleanups.forEach((cleanup) => cleanup()),
+  );
 }
