@@ -118,10 +118,24 @@ def node_state(browser: Any, path: str) -> str:
 
 
 def click(browser: Any, css: str) -> None:
+    """Click the element once it is there; one the page drew again meanwhile is looked for again."""
     from selenium.webdriver.common.by import By
 
-    waiter(browser).until(lambda _: browser.find_elements(By.CSS_SELECTOR, css))
-    browser.find_element(By.CSS_SELECTOR, css).click()
+    def clicked(_: Any) -> bool:
+        found = browser.find_elements(By.CSS_SELECTOR, css)
+        if found:
+            found[0].click()
+        return bool(found)
+
+    waiter(browser).until(clicked)
+
+
+def text_of(browser: Any, css: str) -> str:
+    """An element's text, read in one step inside the page."""
+    found = browser.execute_script(
+        "const n = document.querySelector(arguments[0]); return n && n.textContent;", css
+    )
+    return str(found or "")
 
 
 def test_a_failed_run_resumes_a_task_reruns_and_a_run_clones_with_edited_values(
@@ -136,7 +150,7 @@ def test_a_failed_run_resumes_a_task_reruns_and_a_run_clones_with_edited_values(
     assert "ValueError" not in browser.find_element(By.ID, "run-header").text  # the task shows it
     click(browser, ".show-failed")
     wait.until(lambda _: "not fixed yet" in browser.find_element(By.ID, "log").text)
-    assert browser.find_element(By.ID, "view").text.count("ValueError: not fixed yet") == 1  # in the log
+    assert text_of(browser, "#view").count("ValueError: not fixed yet") == 1  # in the log
     browser.save_screenshot(str(screenshots / "run-failed.png"))
 
     (views.root / "fixed").touch()
@@ -149,7 +163,7 @@ def test_a_failed_run_resumes_a_task_reruns_and_a_run_clones_with_edited_values(
     click(browser, "#task-panel .rerun")
     wait.until(lambda _: f"#/runs/{failed}" not in browser.current_url)
     wait.until(lambda _: run_state(browser) == "SUCCEEDED")
-    assert f"rerun of\n{failed} check" in browser.find_element(By.CSS_SELECTOR, "dl.facts").text
+    assert f"rerun of{failed} check" in text_of(browser, "#run-header dl.facts")
     assert not browser.find_elements(By.CSS_SELECTOR, ".run-actions .clone")  # a rerun is not cloned
 
     second = views.reports[1].run_id
@@ -170,8 +184,7 @@ def test_a_failed_run_resumes_a_task_reruns_and_a_run_clones_with_edited_values(
     browser.find_element(By.ID, "start").click()
     wait.until(lambda _: "#/runs/" in browser.current_url)
     wait.until(lambda _: run_state(browser) == "SUCCEEDED")
-    params = browser.find_element(By.CSS_SELECTOR, ".run-header table.values").text
-    assert "rows 2" in params and "threshold 0.7" in params
+    assert text_of(browser, "#run-header table.values") == "rows2threshold0.7"
 
 
 def test_a_running_run_is_cancelled_after_the_user_confirms(
@@ -203,8 +216,8 @@ def test_a_running_run_is_cancelled_after_the_user_confirms(
     wait.until(lambda _: node_state(browser, "held") == "RUNNING")
     # The run's and the running task's durations count on while the page is open.
     counting = 'g.node[data-path="held"] tspan[data-since]'
-    before = browser.find_element(By.CSS_SELECTOR, counting).text
-    wait.until(lambda _: browser.find_element(By.CSS_SELECTOR, counting).text != before)
+    before = text_of(browser, counting)
+    wait.until(lambda _: text_of(browser, counting) not in ("", before))
     assert browser.find_elements(By.CSS_SELECTOR, "#run-header dd[data-since]")
     click(browser, ".run-actions .cancel")
     browser.switch_to.alert.dismiss()  # asked first: "no" leaves it running
@@ -227,16 +240,16 @@ def test_a_loop_s_iterations_are_named_by_their_items_with_a_timeline_and_lineag
     run_id = views.sweep.run_id
     browser.get(f"{views.url}#/runs/{run_id}")
     wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "#timeline .lane"))
-    titles = [
-        title.text for title in browser.find_elements(By.CSS_SELECTOR, "g.frame.iteration > .frame-title")
-    ]
+    # Read in one step inside the page: the graph and the timeline are drawn again as the events come.
+    titles, lanes, widths = browser.execute_script(
+        "const all = (css) => [...document.querySelectorAll(css)];"
+        "return [all('g.frame.iteration > .frame-title').map((t) => t.textContent),"
+        " all('#timeline .lane').map((l) => l.dataset.path),"
+        " all('#timeline .bar.state-SUCCEEDED').map((b) => b.getBoundingClientRect().width)];"
+    )
     assert [title.split(" · ")[0] for title in titles] == ["lr=0.1", "lr=0.2"]
-    lanes = [
-        lane.get_attribute("data-path") for lane in browser.find_elements(By.CSS_SELECTOR, "#timeline .lane")
-    ]
     assert sorted(lanes) == [f"for-loop-1/{i}/{name}" for i in (0, 1) for name in ("score", "train")]
-    bars = browser.find_elements(By.CSS_SELECTOR, "#timeline .bar.state-SUCCEEDED")
-    assert len(bars) == 4 and all(bar.size["width"] > 0 for bar in bars)
+    assert len(widths) == 4 and all(width > 0 for width in widths)
 
     made = f'tr[data-uri="{run_id}/for-loop-1/0/train/model"]'
     wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, made))
