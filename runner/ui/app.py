@@ -44,6 +44,7 @@ SANDBOX_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     **NO_REFERRER,
 }
+INLINE_IMAGES = 50  # artifacts looked at to show images inline
 RUNS_SCANNED = 1000  # the runs list filters the newest this many runs
 FOLDER_FILES = 200
 SANDBOX_BYTES = 20 << 20
@@ -145,8 +146,29 @@ class Endpoints:
             lambda store: (store.artifacts(record.run_id), store.tasks(record.run_id))
         )
         users = consumers(tasks)
-        listed = [{**shapes.artifact(a), "consumers": users.get(a.uri, [])} for a in found]
+        listed = [
+            {
+                **shapes.artifact(a),
+                "consumers": users.get(a.uri, []),
+                "image": index < INLINE_IMAGES and self._is_image(record, a.uri),
+            }
+            for index, a in enumerate(found)
+        ]
         return JSONResponse({"root": record.root, "artifacts": listed})
+
+    def _is_image(self, record: RunRecord, uri: str) -> bool:
+        """Whether an artifact is an image file in a local root (others are not opened to find out)."""
+        try:
+            opened = self.roots.open_local(record, run_relative(uri, record.run_id))
+        except PathRefused:
+            return False
+        if opened is None:
+            return False
+        fd, _ = opened
+        try:
+            return content.image_type(os.pread(fd, 16, 0)) is not None
+        finally:
+            os.close(fd)
 
     def log(self, request: Request) -> Response:
         record = self._record(request)
@@ -228,11 +250,8 @@ class Endpoints:
         return Response(text, media_type="text/html; charset=utf-8", headers=SANDBOX_HEADERS)
 
     def compare(self, request: Request) -> Response:
-        first_id = request.query_params.get("a", "")
-        second_id = request.query_params.get("b", "")
-        return JSONResponse(
-            self.reader.read(lambda store: compare(store, store.run(first_id), store.run(second_id)))
-        )
+        run_ids = request.query_params.getlist("run")
+        return JSONResponse(self.reader.read(lambda store: compare(store, run_ids)))
 
     def pipelines(self, request: Request) -> Response:
         return JSONResponse(

@@ -65,6 +65,9 @@ def evaluate(
     metrics.log_metric("rows", count)
     metrics.log_metric("accuracy", 0.875 if threshold < 0.6 else 0.75)
     matrix.log_confusion_matrix(["cat", "dog"], [[3, 1], [0, 4]])
+    matrix.log_roc_curve([0.0, 0.25, 1.0], [0.0, 0.75, 1.0], [1.0, 0.5, 0.0])
+    for point, precision in zip(matrix.metadata["confidenceMetrics"], [1.0, 0.75, 0.5], strict=True):
+        point["precision"] = precision  # as kfp's ConfidenceMetrics carries it, for a precision-recall curve
     print(f"evaluated {count} rows at threshold {threshold}")
     return count
 

@@ -169,6 +169,8 @@ def test_artifacts_are_listed_with_size_uri_type_and_metadata(client: TestClient
     assert by_name["metrics"]["type"] == "system.Metrics"
     assert by_name["metrics"]["metadata"] == {"rows": 3, "accuracy": 0.875}
     assert by_name["matrix"]["metadata"]["confusionMatrix"]["rows"] == [{"row": [3, 1]}, {"row": [0, 4]}]
+    # Shown inline: the image file (found by its bytes), nothing else.
+    assert {name for name, artifact in by_name.items() if artifact["image"]} == {"picture"}
 
 
 def preview(client: TestClient, run_id: str, path: str) -> Any:
@@ -326,18 +328,23 @@ def test_an_imported_file_outside_the_root_is_listed_but_never_served(tmp_path: 
             assert sandboxed.status_code == 403
 
 
-def test_two_runs_compare_params_outputs_and_metrics(client: TestClient, recorded: Recorded) -> None:
+def test_runs_compare_params_outputs_and_metrics(client: TestClient, recorded: Recorded) -> None:
     first, second = recorded.first.run_id, recorded.second.run_id
-    found = client.get("/api/compare", params={"a": first, "b": second}).json()
+    found = client.get("/api/compare", params={"run": [first, second]}).json()
     assert [run["run_id"] for run in found["runs"]] == [first, second]
     params = {row["name"]: row for row in found["params"]}
-    assert params["threshold"] == {"name": "threshold", "a": 0.5, "b": 0.7, "same": False}
-    assert params["rows"]["a"] == 3 and params["rows"]["b"] == 4
-    metrics = {row["name"]: (row["a"], row["b"]) for row in found["metrics"]}
-    assert metrics["evaluate/metrics: accuracy"] == (0.875, 0.75)
-    assert metrics["evaluate/metrics: rows"] == (3, 4)
+    assert params["threshold"] == {"name": "threshold", "values": [0.5, 0.7], "same": False}
+    assert params["rows"]["values"] == [3, 4]
+    metrics = {row["name"]: row["values"] for row in found["metrics"]}
+    assert metrics["evaluate/metrics: accuracy"] == [0.875, 0.75]
+    assert metrics["evaluate/metrics: rows"] == [3, 4]
     assert {row["name"]: row["same"] for row in found["outputs"]} == {"Output": False}
-    assert client.get("/api/compare", params={"a": first, "b": "nosuchrun"}).status_code == 404
+    assert client.get("/api/compare", params={"run": [first, "nosuchrun"]}).status_code == 404
+    for one in ([first], [first, first], []):
+        refused = client.get("/api/compare", params={"run": one})
+        assert refused.status_code == 400 and "compare 2 to 20 different runs" in refused.json()["error"]
+    too_many = client.get("/api/compare", params={"run": [f"run{i}" for i in range(21)]})
+    assert too_many.status_code == 400
 
 
 def write_pipelines(folder: Path) -> None:

@@ -262,3 +262,66 @@ def test_a_loop_s_iterations_are_named_by_their_items_with_a_timeline_and_lineag
     panel = browser.find_element(By.ID, "task-panel").text
     assert "INPUT ARTIFACTS" in panel.upper() and "from for-loop-1/0/train" in panel
     browser.save_screenshot(str(screenshots / "run-loop-timeline-lineage.png"))
+
+
+def test_runs_are_compared_side_by_side_with_a_metric_drawn_across_them(
+    browser: Any, views: Views, screenshots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    wait = waiter(browser)
+    chosen = [result.run_id for result in views.reports]
+    browser.get(f"{views.url}#/runs")
+    for run_id in chosen:
+        click(browser, f'tr[data-run="{run_id}"] input[type=checkbox]')
+    assert browser.find_element(By.ID, "compare").text == "Compare 3 runs"
+    browser.find_element(By.ID, "compare").click()
+    wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "#metric-chart .chart canvas"))
+    heads = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "table.parameters thead th")]
+    assert sorted(heads[1:]) == sorted(chosen)
+    threshold = browser.find_element(By.CSS_SELECTOR, 'table.parameters tr[data-name="threshold"]')
+    assert "differs" in str(threshold.get_attribute("class"))
+    assert len(threshold.find_elements(By.CSS_SELECTOR, "td.differs")) == 2  # not the first run's value
+    rows = browser.find_element(By.CSS_SELECTOR, 'table.parameters tr[data-name="rows"]')
+    assert "differs" not in str(rows.get_attribute("class"))
+
+    picker = browser.find_element(By.ID, "metric-pick")
+    assert "evaluate/metrics: accuracy" in [
+        option.text for option in picker.find_elements(By.TAG_NAME, "option")
+    ]
+    from selenium.webdriver.support.ui import Select
+
+    Select(picker).select_by_visible_text("evaluate/metrics: accuracy")
+    chart = browser.find_element(By.CSS_SELECTOR, "#metric-chart .chart")
+    assert (
+        chart.get_attribute("data-title") == "evaluate/metrics: accuracy"
+        and chart.get_attribute("data-points") == "3"
+    )
+    assert "evaluate/metrics: accuracy" in chart.find_element(By.CSS_SELECTOR, ".u-title").text
+    browser.save_screenshot(str(screenshots / "compare-runs.png"))
+
+
+def test_classification_curves_are_charts_and_images_show_inline(
+    browser: Any, views: Views, screenshots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    wait = waiter(browser)
+    run_id = views.reports[0].run_id
+    browser.get(f"{views.url}#/runs/{run_id}")
+    wait.until(
+        lambda _: browser.execute_script(
+            "const i = document.querySelector('img.thumb'); return i && i.complete && i.naturalWidth"
+        )
+    )
+    click(browser, f'tr[data-uri="{run_id}/evaluate/matrix"] .preview-button')
+    wait.until(lambda _: len(browser.find_elements(By.CSS_SELECTOR, "section.preview .chart canvas")) == 2)
+    charts = browser.find_elements(By.CSS_SELECTOR, "section.preview .chart")
+    assert [(c.get_attribute("data-title"), c.get_attribute("data-points")) for c in charts] == [
+        ("ROC curve", "3"),
+        ("Precision-recall curve", "3"),
+    ]
+    grid = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "table.confusion-matrix td")]
+    assert grid == ["3", "1", "0", "4"]
+    browser.execute_script("document.querySelector('section.preview').scrollIntoView()")
+    browser.save_screenshot(str(screenshots / "classification-charts.png"))

@@ -1,5 +1,5 @@
 // The page's router: the part of the address after # names the view.
-//   #/runs[?state=..&pipeline=..]   #/runs/RUN   #/compare/RUN/RUN   #/new[?clone=RUN]
+//   #/runs[?state=..&pipeline=..]   #/runs/RUN   #/compare/RUN/RUN[/RUN...]   #/new[?clone=RUN]
 
 import { el } from "./api.js";
 import { compareView } from "./compare.js";
@@ -17,7 +17,7 @@ function route() {
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   const failed = (error) => main.replaceChildren(el("p", { class: "error" }, error.message));
   if (parts[0] === "runs" && parts[1]) runView(main, parts[1], cleanups);
-  else if (parts[0] === "compare" && parts.length === 3) compareView(main, parts[1], parts[2]).catch(failed);
+  else if (parts[0] === "compare" && parts.length >= 3) compareView(main, parts.slice(1)).catch(failed);
   else if (parts[0] === "new") startView(main, new URLSearchParams(search || "")).catch(failed);
   else runsView(main, new URLSearchParams(search || ""), cleanups);
 }

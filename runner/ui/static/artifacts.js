@@ -1,6 +1,7 @@
 // Artifacts: the list, and a preview of one (table, text, image, sandboxed page, metrics).
 
 import { el, fmt, getJSON, runUrl, valuesTable, withToken } from "./api.js";
+import { lineChart } from "./charts.js";
 
 const METRICS = "system.Metrics";
 const CLASSIFICATION = "system.ClassificationMetrics";
@@ -25,6 +26,11 @@ function inRunFolder(runId, uri) {
 
 // Each artifact with its lineage: the task that made it and those that took it as an input (a click on one
 // selects it on the run page).
+// An image artifact shown inline, small; its preview shows it whole.
+export function thumbnail(runId, artifact) {
+  return el("img", { class: "thumb", src: fileUrl(runId, artifact.uri), alt: artifact.name, loading: "lazy" });
+}
+
 export function artifactsTable(runId, artifacts, show, selectTask) {
   const taskLink = (path) =>
     el("a", { href: "#", class: "task-link", onclick: (event) => (event.preventDefault(), selectTask(path)) }, path);
@@ -41,7 +47,7 @@ export function artifactsTable(runId, artifacts, show, selectTask) {
           "tr",
           { "data-uri": artifact.uri },
           el("td", { class: "made-by" }, taskLink(artifact.task_path)),
-          el("td", {}, artifact.name),
+          el("td", {}, artifact.name, artifact.image ? thumbnail(runId, artifact) : null),
           el("td", {}, artifact.type),
           el("td", {}, fmt.size(artifact.size)),
           el("td", { class: "used-by lineage" }, artifact.consumers.length ? artifact.consumers.map(taskLink) : "-"),
@@ -99,11 +105,38 @@ function confusionMatrix(matrix) {
   );
 }
 
+// ROC from each point's false positive rate and recall; precision-recall where the points carry precision.
+function curves(points) {
+  const roc = points.filter((p) => typeof p.falsePositiveRate === "number" && typeof p.recall === "number");
+  const pr = points.filter((p) => typeof p.precision === "number" && typeof p.recall === "number");
+  return el(
+    "div",
+    { class: "charts" },
+    roc.length
+      ? lineChart({
+          title: "ROC curve",
+          xLabel: "false positive rate",
+          yLabel: "true positive rate",
+          points: roc.map((p) => [p.falsePositiveRate, p.recall]),
+          unitRange: true,
+        })
+      : null,
+    pr.length
+      ? lineChart({
+          title: "Precision-recall curve",
+          xLabel: "recall",
+          yLabel: "precision",
+          points: pr.map((p) => [p.recall, p.precision]),
+          unitRange: true,
+        })
+      : null,
+  );
+}
+
 function rocTable(points) {
   return el(
     "table",
     { class: "roc" },
-    el("caption", {}, "ROC curve points"),
     el("thead", {}, el("tr", {}, ["threshold", "false positive rate", "recall"].map((h) => el("th", {}, h)))),
     el(
       "tbody",
@@ -186,7 +219,12 @@ export async function previewArtifact(runId, artifact) {
   }
   if (artifact.type === CLASSIFICATION) {
     if (metadata.confusionMatrix) body.append(confusionMatrix(metadata.confusionMatrix));
-    if (metadata.confidenceMetrics) body.append(rocTable(metadata.confidenceMetrics));
+    if (Array.isArray(metadata.confidenceMetrics)) {
+      body.append(
+        curves(metadata.confidenceMetrics),
+        el("details", {}, el("summary", {}, "Curve points"), rocTable(metadata.confidenceMetrics)),
+      );
+    }
     return panel;
   }
   if (Object.keys(metadata).length) body.append(el("h4", {}, "Metadata"), valuesTable(metadata));

@@ -7,7 +7,7 @@ const REFRESH_MS = 2000;
 export function runsView(main, query, cleanups) {
   const stateFilter = el("select", { id: "filter-state" }, el("option", { value: "" }, "any state"));
   const pipelineFilter = el("select", { id: "filter-pipeline" }, el("option", { value: "" }, "any pipeline"));
-  const compareButton = el("button", { type: "button", id: "compare", disabled: true }, "Compare two runs");
+  const compareButton = el("button", { type: "button", id: "compare", disabled: true }, "Compare runs");
   const table = el("div", { id: "runs" });
   const chosen = [];
   main.replaceChildren(
@@ -23,12 +23,13 @@ export function runsView(main, query, cleanups) {
   };
   stateFilter.addEventListener("change", applyFilters);
   pipelineFilter.addEventListener("change", applyFilters);
-  compareButton.addEventListener("click", () => (location.hash = `#/compare/${chosen[0]}/${chosen[1]}`));
+  compareButton.addEventListener("click", () => (location.hash = `#/compare/${chosen.map(encodeURIComponent).join("/")}`));
 
   const choose = (runId, checked) => {
     if (checked) chosen.push(runId);
     else chosen.splice(chosen.indexOf(runId), 1);
-    compareButton.disabled = chosen.length !== 2;
+    compareButton.disabled = chosen.length < 2;
+    compareButton.textContent = chosen.length < 2 ? "Compare runs" : `Compare ${chosen.length} runs`;
   };
   const fillFilter = (select, values, current) => {
     if (select.options.length > 1) return;
