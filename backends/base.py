@@ -1,35 +1,27 @@
 """The Backend contract, the resolved TaskSpec it receives, and the errors it raises.
 
-The engine imports only this module and `backends.rootfiles` from `backends`; a backend imports nothing
-from the engine.
+The engine imports only this module from `backends`, and the pipeline root's kinds from `roots`; a backend
+imports nothing from the engine.
 """
 
 from __future__ import annotations
 
 import abc
 import enum
+import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from backends.rootfiles import LocalRootFiles, RootFiles
 from backends.settings import BackendSettings
+from roots.files import RootFiles, staging_base
+from roots.local.files import LocalRootFiles
 
-
-def is_s3_root(root: str) -> bool:
-    return root.startswith("s3://")
-
-
-def checked_s3_root(requested: str) -> str:
-    """An `s3://bucket/prefix` root written the one way the store records it, once its bucket answered."""
-    from backends.s3.files import S3RootFiles  # boto3 is loaded only for an object-store root
-
-    files = S3RootFiles(requested)
-    files.check()
-    return files.root.uri
+if TYPE_CHECKING:
+    from roots.base import Root, TaskView
 
 
 HOST_FILES_VISIBLE, HOST_FILES_MOUNTED, HOST_FILES_COPIED = "visible", "mounted", "copied"
@@ -103,17 +95,6 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
-class Staging:
-    """For a root in an object store (`s3://bucket/prefix`), which a container cannot mount: the files a
-    task must find as plain files (KFP's /s3/bucket/key) before it starts, and the folder to copy back
-    once it succeeded. Paths are relative to the root."""
-
-    root: str  # s3://bucket/prefix
-    inputs: tuple[str, ...]  # the task's input artifacts, files or folders
-    outputs: str  # the task's output folder: its artifacts, parameter files and executor output
-
-
-@dataclass(frozen=True)
 class TaskSpec:
     """One attempt of one task, fully resolved: nothing left for the backend to interpret."""
 
@@ -126,7 +107,7 @@ class TaskSpec:
     args: Sequence[str] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     resources: Resources = field(default_factory=Resources)
-    mounts: Sequence[Mount] = ()
+    mounts: Sequence[Mount] = ()  # files of this machine a container reads in place (imported artifacts)
     timeout: float | None = None  # seconds; None for no deadline
     labels: Mapping[str, str] = field(default_factory=dict)
     executor_input: Mapping[str, Any] = field(
@@ -136,8 +117,10 @@ class TaskSpec:
     # The task's kfp-kubernetes executor config (secrets, volumes, node selector...), for backends that
     # run pods; others ignore it.
     kubernetes: Mapping[str, Any] = field(default_factory=dict)
-    # Set when the root is in an object store: the backend copies these files in and out of the task.
-    staging: Staging | None = None
+    # Paths relative to the root of the task's input artifacts and of its output folder, for a root whose
+    # files tasks get copies of (TaskView.copies).
+    root_inputs: tuple[str, ...] = ()
+    root_outputs: str = ""
     # Set when the task uses its run's workspace: the backend makes it appear at `workspace_path`.
     workspace: Workspace | None = None
 
@@ -187,52 +170,22 @@ class Backend(abc.ABC):
     # The backend's settings, which its constructor takes as keyword arguments; the commands' options and
     # flow.yaml's keys are made from them (backends/settings.py).
     Settings: ClassVar[type[BackendSettings]] = BackendSettings
-    # Whether the pipeline root is a folder on the engine's machine (else only `files` reaches it).
-    root_is_local: bool = True
     # How a task reads a file or folder of the engine's machine outside the root (an imported artifact):
     # HOST_FILES_VISIBLE where tasks run on this machine as flow's user, HOST_FILES_MOUNTED where they are
     # containers of this machine that get it mounted read-only at its path (TaskSpec.mounts), else copied
     # into the run's folder of the root.
     host_files: str = HOST_FILES_COPIED
 
-    def pipeline_root(self, requested: str | None, default: Path) -> str:
-        """Where a new run keeps its pipeline root, as the store records it: by default a local folder
-        (`requested`, else `default`), made here, or the `s3://bucket/prefix` requested, checked to answer.
-        A backend that keeps the root elsewhere says where."""
-        if requested and is_s3_root(requested):
-            return checked_s3_root(requested)
-        folder = Path(requested) if requested else default
-        folder.mkdir(parents=True, exist_ok=True)
-        return str(folder.resolve())
+    def default_root(self, folder: Path) -> str:
+        """The pipeline root of a run that asks for none: `folder`, for tasks that see this machine's
+        folders; a backend whose tasks run elsewhere says where it keeps it."""
+        return str(folder)
 
-    def files(self, root: str) -> RootFiles:
-        """The pipeline root `root` (as `pipeline_root` gave it) for the engine to read and prepare."""
-        if is_s3_root(root):
-            from backends.s3.files import S3RootFiles
-
-            return S3RootFiles(root)
-        return LocalRootFiles(Path(root))
-
-    def task_root(self, root: str) -> str:
-        """Where the pipeline root appears to a running task: `/flow` in containers (DESIGN.md section 5),
-        `/s3/bucket/prefix` for an object-store root (KFP's local path of `s3://bucket/prefix`)."""
-        if is_s3_root(root):
-            from backends.s3.roots import S3Root
-
-            return S3Root.parse(root).local_path
-        return "/flow"
-
-    def task_uri(self, root: str) -> str:
-        """The root's URI in a task's ExecutorInput, its artifacts' URIs under it: the task root, or an
-        object-store root's own URI where the task sees it at KFP's local path (which kfp maps it to)."""
-        task_root = self.task_root(root)
-        if is_s3_root(root):
-            from backends.s3.roots import S3Root
-
-            parsed = S3Root.parse(root)
-            if task_root == parsed.local_path:
-                return parsed.uri
-        return task_root
+    def root_view(self, root: Root) -> TaskView:
+        """How this backend's tasks see `root`, and the engine's access to its files; the root refuses a
+        backend that cannot use its kind (Root.refused). By default tasks see it as processes of this
+        machine (the fake backend's)."""
+        return root.on_host(self.name, staging_base() / f"{self.name}-{os.getpid()}-{id(self):x}")
 
     def workspace_path(self, workspace: Workspace) -> str:
         """Where tasks see the run's workspace (`{{$.workspace_path}}`): KFP's mount path in containers."""

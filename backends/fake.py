@@ -70,10 +70,6 @@ class FakeBackend(TrackingBackend[_Running]):
         self.prepared: list[str] = []
         self.cleaned: list[str] = []
 
-    def task_root(self, root: str) -> str:
-        # The fake writes outputs on the engine's machine, so tasks "see" the root at its host path.
-        return str(root)
-
     def prepare(self, run: RunInfo) -> None:
         self.prepared.append(run.run_id)
 

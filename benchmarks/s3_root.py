@@ -71,7 +71,7 @@ def main() -> None:
     backend = backend_for(args.backend, args.image, args.namespace)
     s3_root = f"s3://{args.bucket}/{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as folder:
-        local_root = None if not backend.root_is_local else str(Path(folder) / "root")
+        local_root = backend.default_root(Path(folder) / "root")
         timed(backend, local_root)  # warm: images, the claim's helper pod, the S3 client
         timed(backend, s3_root)
         ratios = []

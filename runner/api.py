@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, BackendError, is_s3_root
-from backends.beneath import RefusedFile
+from backends.base import Backend, BackendError
+from roots import kinds
+from roots.beneath import RefusedFile
 from runner import artifacts
 from runner import params as pipeline_params
 from runner.engine.journal import ChangeListener
@@ -214,15 +215,20 @@ def download(record: RunRecord, target: Path, backend_options: Mapping[str, Any]
     """Copy a run's files out of its pipeline root (wherever its backend keeps it) into `target`.
     `backend_options` as for `run` (the image map and pull policy of a cluster's volume helper)."""
     try:
-        if is_s3_root(record.root):  # straight from the store: the run's backend need not answer here
-            from backends.s3.files import S3RootFiles
+        # Straight from a folder or an object store: the run's backend need not answer there.
+        backends: list[Backend] = []
 
-            return S3RootFiles(record.root).copy_out(record.run_id, target)
-        backend = select_backend_for_root(record.backend, record.root, backend_options=backend_options)
+        def run_backend() -> Backend:
+            backends.append(
+                select_backend_for_root(record.backend, record.root, backend_options=backend_options)
+            )
+            return backends[-1]
+
         try:
-            return backend.files(record.root).copy_out(record.run_id, target)
+            return kinds.files(record.root, run_backend).copy_out(record.run_id, target)
         finally:
-            backend.close()
+            for backend in backends:
+                backend.close()
     except (BackendError, RefusedFile) as exc:
         raise UsageError(
             f"cannot copy run {record.run_id}'s files: {exc}", "flow artifacts --download"

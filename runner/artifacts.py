@@ -16,11 +16,9 @@ import platformdirs
 
 from runner.errors import UsageError
 
-TASK_ROOT = "/flow"
 EXECUTOR_OUTPUT = "executor_output.json"
 # Where a task finds a remote artifact as a plain file, KFP's way: s3://bucket/key is /s3/bucket/key.
 REMOTE_MOUNTS = {"s3://": "/s3/", "gs://": "/gcs/", "minio://": "/minio/"}
-OBJECT_STORE_SCHEMES = ("s3://",)  # the roots flow can keep in an object store
 FILE_SCHEME = "file://"
 # The metadata KFP's driver gives a consumer for an artifact its importer downloaded into the run's
 # workspace (backend/src/v2/driver setWorkspaceFlag): kfp's Artifact.path then names the workspace copy.
@@ -62,10 +60,6 @@ def default_root() -> Path:
 
 def is_safe_name(name: str) -> bool:
     return bool(_SAFE_NAME.match(name)) and ".." not in name
-
-
-def is_object_store_root(root: str) -> bool:
-    return root.startswith(OBJECT_STORE_SCHEMES)
 
 
 def local_path(uri: str) -> str:

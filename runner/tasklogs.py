@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import Backend
-from backends.beneath import RefusedFile
-from backends.rootfiles import RootFiles
-from runner.artifacts import TASK_ROOT
-from runner.plugins import backend_class
+from roots import kinds
+from roots.base import MOUNT_PATH
+from roots.beneath import RefusedFile
+from roots.files import RootFiles
 from runner.selection import select_backend_for_root
 from runner.store import RunRecord
 
@@ -24,8 +24,8 @@ CHUNK = 1 << 20  # logs are read this much at a time
 
 def on_volume(record: RunRecord, log_path: str) -> str | None:
     """The log's path relative to the run's root when an engine in the cluster wrote it there, else None."""
-    prefix = f"{TASK_ROOT}/"
-    if not log_path.startswith(prefix) or backend_class(record.backend).root_is_local:
+    prefix = f"{MOUNT_PATH}/"
+    if not log_path.startswith(prefix) or kinds.parse(record.root).on_this_machine:
         return None
     return log_path.removeprefix(prefix)
 
@@ -66,11 +66,14 @@ class RunLogs:
         return read_from(self.record, log_path, offset, self._files)
 
     def _files(self) -> RootFiles:
+        return kinds.files(self.record.root, self._run_backend)
+
+    def _run_backend(self) -> Backend:
         if self._backend is None:
             self._backend = select_backend_for_root(
                 self.record.backend, self.record.root, backend_options=self._options
             )
-        return self._backend.files(self.record.root)
+        return self._backend
 
     def close(self) -> None:
         if self._backend is not None:

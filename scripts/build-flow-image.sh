@@ -10,7 +10,7 @@
 # the host), put into the build context, so `docker build` itself reaches nothing.
 #
 # Cached and idempotent. The image carries a label flow.source=<hash of the Dockerfile, pyproject.toml,
-# runner/ and backends/ as they are in the working tree, and the base image's id>: when it matches,
+# runner/, backends/ and roots/ as they are in the working tree, and the base image's id>: when it matches,
 # nothing is done. The dependencies' wheels are cached in /var/cache/flow-ci/flow-wheels per
 # pyproject.toml; only flow's own wheel is built again when the source changes.
 set -euo pipefail
@@ -20,7 +20,7 @@ REPO=$(dirname "$HERE")
 IMAGE=${FLOW_IMAGE:-flow-local/flow:dev}
 BASE_IMAGE=flow-test/python:3.11
 CACHE=/var/cache/flow-ci/flow-wheels
-SOURCES=(Dockerfile .dockerignore pyproject.toml README.md runner backends)
+SOURCES=(Dockerfile .dockerignore pyproject.toml README.md runner backends roots)
 
 die() { echo "build-flow-image: error: $*" >&2; exit 1; }
 say() { echo "build-flow-image: $*"; }

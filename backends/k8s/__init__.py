@@ -30,8 +30,6 @@ from backends.base import (
     TaskStatus,
     TemporaryBackendError,
     Workspace,
-    checked_s3_root,
-    is_s3_root,
 )
 from backends.detaching import DetachedEngine, Detaching, EngineLaunch
 from backends.k8s.driver import (
@@ -47,7 +45,6 @@ from backends.k8s.pods import (
     IMAGE_PULL_POLICY,
     LABEL_RUN,
     MAIN_CONTAINER,
-    TASK_ROOT,
     PodSettings,
     pod_manifest,
 )
@@ -55,17 +52,19 @@ from backends.k8s.pods import (
 # The helper image's default, for those mapping it (--image-map busybox:1.36=...).
 from backends.k8s.settings import DEFAULT_FILES_IMAGE as DEFAULT_FILES_IMAGE
 from backends.k8s.settings import KubernetesSettings
-from backends.k8s.staging import StagingSettings, add_staging
 from backends.k8s.stats import PodStats
 from backends.k8s.status import task_status, utc_now
 from backends.k8s.volume import HelperPod, VolumeFiles, helper_name
 from backends.k8s.watcher import PodWatcher
 from backends.k8s.workspace import claim_name, delete_claim, ensure_claim, mount
-from backends.rootfiles import RootFiles
 from backends.tracking import Started, TrackingBackend
+from roots.base import Root, TaskView
+from roots.files import RootFiles
+from roots.kinds import for_new_run, parse
+from roots.pvc import ClaimRoot
+from roots.s3.pods import StagingSettings
 
 DEFAULT_CLAIM = "flow-root"
-ROOT_SCHEME = "pvc://"
 _SYNC_SECONDS = 30.0
 _LOG_DRAIN_SECONDS = 2.0
 _CLEANUP_SECONDS = 10.0
@@ -83,17 +82,8 @@ class _Pod:
     created: float  # monotonic
 
 
-def parse_root(root: str) -> tuple[str, str]:
-    """(namespace, claim) of a root written `pvc://NAMESPACE/CLAIM`."""
-    namespace, _, claim = root.removeprefix(ROOT_SCHEME).partition("/")
-    if not root.startswith(ROOT_SCHEME) or not namespace or not claim or "/" in claim:
-        raise PermanentBackendError(f"a cluster pipeline root is written pvc://NAMESPACE/CLAIM, not {root!r}")
-    return namespace, claim
-
-
 class KubernetesBackend(TrackingBackend[_Pod], Detaching):
     name = "k8s"
-    root_is_local = False
 
     Settings = KubernetesSettings
 
@@ -132,34 +122,26 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
             settings.s3_secret,
         )
         self._claim_checked = False
+        self._views: dict[str, TaskView] = {}  # by root
+        self._run_views: dict[str, TaskView] = {}  # by run, from `prepare`
 
     # -- the root ---------------------------------------------------------------------------------
 
-    def pipeline_root(self, requested: str | None, default: Path) -> str:
-        if requested and is_s3_root(requested):
-            return checked_s3_root(requested)
-        root = f"{ROOT_SCHEME}{self.namespace}/{self.claim}"
-        if requested and requested != root:
-            raise PermanentBackendError(
-                f"on a cluster the pipeline root is the volume claim ({root}; choose it with --pvc) "
-                f"or s3://BUCKET/PREFIX, not {requested!r}"
-            )
-        return root
+    def default_root(self, folder: Path) -> str:
+        return f"pvc://{self.namespace}/{self.claim}"
 
-    def files(self, root: str) -> RootFiles:
-        if is_s3_root(root):
-            return super().files(root)
-        if parse_root(root) != (self.namespace, self.claim):
-            raise PermanentBackendError(f"root {root} is not this backend's ({self.namespace}/{self.claim})")
-        self._ensure_claim()
-        return VolumeFiles(client.CoreV1Api(self._exec_api), self.helper)
+    def root_view(self, root: Root) -> TaskView:
+        if root.uri not in self._views:
+            self._views[root.uri] = root.in_pods(self.name, self)
+        return self._views[root.uri]
 
-    def task_root(self, root: str) -> str:
-        return super().task_root(root) if is_s3_root(root) else TASK_ROOT
+    def volume_files(self, helper: HelperPod) -> VolumeFiles:
+        """A volume's files through its helper pod, over a connection of their own (see __init__)."""
+        return VolumeFiles(client.CoreV1Api(self._exec_api), helper)
 
     def prepare(self, run: RunInfo) -> None:
-        if not is_s3_root(run.root):
-            self._ensure_claim()
+        view = self._run_views[run.run_id] = self.root_view(parse(run.root))
+        view.prepare()
         if not self.watcher.wait_synced(_SYNC_SECONDS):
             raise TemporaryBackendError(
                 f"cannot watch pods in {self.namespace}: {self.watcher.error}", delay=5.0
@@ -171,9 +153,7 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
     def workspace_files(self, workspace: Workspace) -> RootFiles:
         # The root's helper pod, made for the workspace's claim: the engine never mounts a claim itself.
         settings = dataclasses.replace(self.settings, claim=claim_name(workspace))
-        return VolumeFiles(
-            client.CoreV1Api(self._exec_api), HelperPod(self.core, settings, self.helper.image)
-        )
+        return self.volume_files(HelperPod(self.core, settings, self.helper.image))
 
     def remove_workspace(self, workspace: Workspace) -> None:
         # Its helper pod, if the run had one, goes first: the claim is deleted only once no pod uses it.
@@ -183,7 +163,8 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
             )
         delete_claim(self.core, self.namespace, workspace)
 
-    def _ensure_claim(self) -> None:
+    def ensure_claim(self) -> None:
+        """Make the root's volume claim where it is missing and flow may make it; once per backend."""
         if self._claim_checked:
             return
         try:
@@ -218,11 +199,9 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
     def start(self, task: TaskSpec) -> _Pod:
         image = self.image_map.get(task.image, task.image)
         manifest = pod_manifest(task, image, self.settings)
+        self._run_views[task.run_id].add_to_pod(manifest, task)
         if task.workspace is not None:
             mount(manifest, task.workspace)
-        if task.staging is not None:
-            settings = self.settings
-            add_staging(manifest, task.staging, self.staging, settings.pull_policy, settings.run_as_non_root)
         self.watcher.forget(task.name)  # an earlier pod of this name may have been seen, and deleted
         try:
             with translated(f"creating pod {task.name}"):
@@ -352,6 +331,8 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
             )
         for task in self.tracked(run.run_id):
             self.watcher.forget(task.name)
+        if not left.items:
+            self._run_views.pop(run.run_id, None)
         return bool(left.items)
 
     def _delete(self, name: str, grace: int = 0) -> None:
@@ -374,15 +355,18 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
 
     @classmethod
     def check_detached_root(cls, requested: str) -> None:
-        if is_s3_root(requested):
-            # The driver would need the S3 credentials as well as the tasks; it keeps the logs on the claim.
+        try:
+            ClaimRoot.parse(requested)
+        except BackendError:
+            # The driver mounts the claim and keeps the logs on it; it has no S3 credentials.
             raise PermanentBackendError(
-                "a detached run keeps its root on the cluster's volume claim, not in S3"
-            )
+                f"a detached run keeps its root on the cluster's volume claim (pvc://NAMESPACE/CLAIM), "
+                f"not {requested}"
+            ) from None
 
     def detached_root(self, requested: str | None, default: Path) -> str:
-        root = self.pipeline_root(requested, default)
-        self.files(root)  # the claim exists before the driver mounts it
+        root = for_new_run(self, requested, default)
+        self.root_view(parse(root)).prepare()  # the claim exists before the driver mounts it
         return root
 
     def start_engine(self, launch: EngineLaunch) -> None:

@@ -20,9 +20,10 @@ from kubernetes import client
 from backends.base import REASON_IMAGE, BackendError, Phase, TemporaryBackendError
 from backends.detaching import DetachedEngine
 from backends.k8s.errors import NotFound, translated
-from backends.k8s.pods import MAIN_CONTAINER, NON_ROOT_ID, ROOT_VOLUME, TASK_ROOT, label_value
+from backends.k8s.pods import MAIN_CONTAINER, NON_ROOT_ID, ROOT_VOLUME, label_value
 from backends.k8s.status import task_status, utc_now
 from backends.k8s.volume import LABEL_ROLE
+from roots.base import MOUNT_PATH
 
 DEFAULT_DRIVER_IMAGE = "flow-local/flow:dev"  # what scripts/build-flow-image.sh builds
 DEFAULT_DRIVER_ACCOUNT = "flow-runner"  # deploy/rbac.yaml
@@ -31,7 +32,7 @@ ROLE_DRIVER = "driver"
 STORE_KEY = "FLOW_STORE"
 # Where a driver keeps what the engine writes beside the store (task logs): on the run's volume, so that
 # `flow logs` on any machine reads them there, and a driver that replaces another finds them.
-DRIVER_HOME = f"{TASK_ROOT}/.flow-driver"
+DRIVER_HOME = f"{MOUNT_PATH}/.flow-driver"
 # A driver that fails (not a deleted one: the Job controller replaces those without counting) is made
 # again this many times before the Job gives up.
 BACKOFF_LIMIT = 6
@@ -86,7 +87,7 @@ def job_manifest(spec: DriverSpec) -> dict[str, Any]:
             {"name": "FLOW_HOME", "value": DRIVER_HOME},
             {"name": "HOME", "value": "/tmp"},
         ],
-        "volumeMounts": [{"name": ROOT_VOLUME, "mountPath": TASK_ROOT}],
+        "volumeMounts": [{"name": ROOT_VOLUME, "mountPath": MOUNT_PATH}],
         # A small request so that it schedules; no limit, as the engine's memory grows with the run.
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},

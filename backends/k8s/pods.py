@@ -20,7 +20,6 @@ LABEL_ATTEMPT = "flow.attempt"
 ANNOTATION_TASK_PATH = "flow.task-path"
 ROOT_VOLUME = "flow-root"
 MAIN_CONTAINER = "main"
-TASK_ROOT = "/flow"
 
 # Kubernetes's words for the pull policies of backends.settings.PULL_POLICIES.
 IMAGE_PULL_POLICY = {"never": "Never", "missing": "IfNotPresent", "always": "Always"}
@@ -47,7 +46,7 @@ def label_value(text: str) -> str:
 
 
 def pod_manifest(task: TaskSpec, image: str, settings: PodSettings) -> dict[str, Any]:
-    """The pod for `task`, running `image` with the run's volume at /flow (unless its root is staged)."""
+    """The pod for `task`, running `image`; the run's root is added by its view (TaskView.add_to_pod)."""
     config = task.kubernetes
     container: dict[str, Any] = {
         "name": MAIN_CONTAINER,
@@ -64,9 +63,6 @@ def pod_manifest(task: TaskSpec, image: str, settings: PodSettings) -> dict[str,
     if resources:
         container["resources"] = resources
     volumes: list[dict[str, Any]] = []
-    if task.staging is None:  # an object-store root is staged in and out instead (backends.k8s.staging)
-        container["volumeMounts"].append({"name": ROOT_VOLUME, "mountPath": TASK_ROOT})
-        volumes.append({"name": ROOT_VOLUME, "persistentVolumeClaim": {"claimName": settings.claim}})
     _add_config_volumes(config, container, volumes)
 
     metadata = config.get("podMetadata") or {}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from backends.base import is_s3_root
 from backends.settings import ContainerSettings, Kind, setting
+from roots.kinds import parse
 
 DEFAULT_FILES_IMAGE = "busybox:1.36"
 # Stages an s3:// root's files in task pods: any image with python3 and boto3; the flow image (Dockerfile).
@@ -49,9 +49,5 @@ class KubernetesSettings(ContainerSettings):
 
     @classmethod
     def reaching(cls, root: str) -> dict[str, Any]:
-        if is_s3_root(root):  # in no namespace: the kubeconfig's, or --namespace, finds the run's pods
-            return {}
-        from backends.k8s import parse_root  # the backend's module imports this one
-
-        namespace, claim = parse_root(root)
-        return {"namespace": namespace, "pvc": claim}
+        # A claim names its namespace; an s3:// root none (the kubeconfig's, or --namespace, finds the pods).
+        return parse(root).backend_options()

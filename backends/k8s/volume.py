@@ -25,11 +25,12 @@ from kubernetes.client import CoreV1Api
 from kubernetes.stream import stream
 
 from backends.base import BackendError, PermanentBackendError, Phase, TemporaryBackendError
-from backends.beneath import RefusedFile, TooLarge
 from backends.k8s.errors import Conflict, NotFound, translated
-from backends.k8s.pods import LABEL_MANAGED, MAIN_CONTAINER, ROOT_VOLUME, TASK_ROOT, PodSettings
+from backends.k8s.pods import LABEL_MANAGED, MAIN_CONTAINER, ROOT_VOLUME, PodSettings
 from backends.k8s.status import task_status, utc_now
-from backends.rootfiles import MAX_FOLDER_FILES, Digest, RootFiles, folder_digest
+from roots.base import MOUNT_PATH
+from roots.beneath import RefusedFile, TooLarge
+from roots.files import MAX_FOLDER_FILES, Digest, RootFiles, folder_digest
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ _EXEC_RETRY_SECONDS = 1.0
 _REFUSED = 98
 _TOO_LARGE = 99  # a file over the size asked for: its path, size and the limit end stderr
 _PRELUDE = (
-    f"umask 000; cd {TASK_ROOT} || exit 97; touch /tmp/flow-beat; "
+    f"umask 000; cd {MOUNT_PATH} || exit 97; touch /tmp/flow-beat; "
     'nolink() { q=""; rest=$1; while [ -n "$rest" ]; do n=${rest%%/*}; '
     'if [ "$n" = "$rest" ]; then rest=""; else rest=${rest#*/}; fi; q=${q:+$q/}$n; '
     f'if [ -L "$q" ]; then echo "$q is a symbolic link" >&2; exit {_REFUSED}; fi; done; }}; '
@@ -86,7 +87,7 @@ class HelperPod:
                     "image": self.image,
                     "imagePullPolicy": self.settings.pull_policy,
                     "command": ["sh", "-c", _KEEPALIVE],
-                    "volumeMounts": [{"name": ROOT_VOLUME, "mountPath": TASK_ROOT}],
+                    "volumeMounts": [{"name": ROOT_VOLUME, "mountPath": MOUNT_PATH}],
                 }
             ],
             "volumes": [{"name": ROOT_VOLUME, "persistentVolumeClaim": {"claimName": self.settings.claim}}],
@@ -240,7 +241,7 @@ class VolumeFiles(RootFiles):
             finally:
                 client.close()
         if code == 97:
-            raise TemporaryBackendError(f"the volume is not mounted at {TASK_ROOT} in {pod}")
+            raise TemporaryBackendError(f"the volume is not mounted at {MOUNT_PATH} in {pod}")
         message = bytes(err).decode("utf-8", "replace").strip().splitlines()
         if code == _REFUSED:
             raise RefusedFile(message[-1] if message else "a path on the volume is refused")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import time
 from collections.abc import Sequence
@@ -31,16 +30,15 @@ from backends.base import (
     TaskSpec,
     TaskStatus,
     Workspace,
-    is_s3_root,
 )
 from backends.local.errors import translated
 from backends.local.logs import LogFollower
 from backends.local.stats import StatsSampler
-from backends.rootfiles import LocalRootFiles, RootFiles
-from backends.s3.roots import LOCAL_MOUNT
-from backends.s3.staging import HostStaging, staging_base
 from backends.settings import ContainerSettings
 from backends.tracking import Started, TrackingBackend
+from roots.base import Root, TaskView
+from roots.files import staging_base
+from roots.kinds import parse
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +83,8 @@ class DockerBackend(TrackingBackend[_Container]):
         self.has_gpu_runtime = "nvidia" in runtimes
         self._checked_images: set[str] = set()
         self._submitting: set[str] = set()
-        self._staging_base = staging_base() / "docker"
-        self._staging = HostStaging(_NON_ROOT_TASK_FOLDER_MODE if self.run_as_non_root else None)
+        self._views: dict[str, TaskView] = {}  # by root
+        self._run_views: dict[str, TaskView] = {}  # by run, from `prepare`
 
     @classmethod
     def available(cls) -> bool:
@@ -99,11 +97,12 @@ class DockerBackend(TrackingBackend[_Container]):
             return False
         return True
 
-    def files(self, root: str) -> RootFiles:
-        if is_s3_root(root):
-            return super().files(root)
-        mode = _NON_ROOT_TASK_FOLDER_MODE if self.run_as_non_root else None
-        return LocalRootFiles(Path(root), task_folder_mode=mode)
+    def root_view(self, root: Root) -> TaskView:
+        if root.uri not in self._views:
+            mode = _NON_ROOT_TASK_FOLDER_MODE if self.run_as_non_root else None
+            # Files staged out of a root go to a folder per task in the user's folder for Docker's tasks.
+            self._views[root.uri] = root.in_containers(self.name, staging_base() / "docker", mode)
+        return self._views[root.uri]
 
     def prepare_workspace(self, workspace: Workspace) -> None:
         super().prepare_workspace(workspace)
@@ -111,21 +110,15 @@ class DockerBackend(TrackingBackend[_Container]):
             os.chmod(workspace.host_dir, _NON_ROOT_TASK_FOLDER_MODE)
 
     def prepare(self, run: RunInfo) -> None:
-        if not is_s3_root(run.root):
-            Path(run.root).mkdir(parents=True, exist_ok=True)
-
-    def _staged(self, task: TaskSpec) -> Path:
-        """The host folder a task of an object-store root sees as /s3: its own, gone when it ends."""
-        return self._staging_base / task.name
+        view = self._run_views[run.run_id] = self.root_view(parse(run.root))
+        view.prepare()
 
     # -- submit -----------------------------------------------------------------------------------
 
     def start(self, task: TaskSpec) -> _Container:
         image = self.image_map.get(task.image, task.image)
         self._ensure_image(image)
-        if task.staging is not None:
-            shutil.rmtree(self._staged(task), ignore_errors=True)
-            self._staging.stage_in(task.staging, self._staged(task))
+        self._run_views[task.run_id].stage_in(task)
         kwargs = self._run_kwargs(task, image)
         # Until the container is tracked, a Ctrl-C may leave Docker creating it after this call gave up:
         # cleanup looks for names still in this set until Docker has settled.
@@ -196,8 +189,8 @@ class DockerBackend(TrackingBackend[_Container]):
             # UTF-8 into U+FFFD before flow can copy them; the local driver keeps them as they were.
             "log_config": docker.types.LogConfig(type="local"),
         }
-        if task.staging is not None:
-            kwargs["volumes"][str(self._staged(task))] = {"bind": LOCAL_MOUNT, "mode": "rw"}
+        for host_path, container_path in self._run_views[task.run_id].binds(task).items():
+            kwargs["volumes"][host_path] = {"bind": container_path, "mode": "rw"}
         if task.workspace is not None:
             kwargs["volumes"][task.workspace.host_dir] = {"bind": WORKSPACE_PATH, "mode": "rw"}
         if self.run_as_non_root:
@@ -268,9 +261,9 @@ class DockerBackend(TrackingBackend[_Container]):
                 message = f"{message}: {tracked.log.last_error_line}"
         else:
             reason, message = None, ""
-        if reason is None and task.spec.staging is not None:
+        if reason is None:
             try:
-                self._staging.stage_out(task.spec.staging, self._staged(task.spec))
+                self._run_views[task.spec.run_id].stage_out(task.spec)
             except BackendError as exc:
                 reason, message = REASON_ERROR, str(exc)
         phase = Phase.FAILED if reason else Phase.SUCCEEDED
@@ -281,8 +274,9 @@ class DockerBackend(TrackingBackend[_Container]):
     def remove(self, task: Started[_Container]) -> None:
         with translated(f"removing {task.name}"), contextlib.suppress(docker.errors.NotFound):
             self.client.api.remove_container(task.runtime.container_id, force=True)
-        if task.spec.staging is not None:
-            shutil.rmtree(self._staged(task.spec), ignore_errors=True)
+        view = self._run_views.get(task.spec.run_id)
+        if view is not None:  # else the run's cleanup removes what was staged for it
+            view.release(task.spec)
 
     def wait(self, timeout: float) -> None:
         # A container's output ends a moment before Docker reports it exited: until it does, look again soon.
@@ -310,9 +304,8 @@ class DockerBackend(TrackingBackend[_Container]):
         interrupted = {name for name in of_run if self._exists_or_pending(name)}
         self._submitting -= of_run - interrupted
         if not interrupted:
-            # Staged folders of the run's tasks, this engine's or one that died (named after the containers).
-            for staged in self._staging_base.glob(f"flow-{run.run_id}-*"):
-                shutil.rmtree(staged, ignore_errors=True)
+            self.root_view(parse(run.root)).cleanup(run.run_id)
+            self._run_views.pop(run.run_id, None)
         return bool(interrupted)
 
     def _exists_or_pending(self, name: str) -> bool:

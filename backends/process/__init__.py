@@ -34,11 +34,12 @@ from backends.base import (
     TaskSpec,
     TaskStatus,
     Workspace,
-    is_s3_root,
 )
 from backends.process import reaper, venvs
-from backends.s3.staging import HostStaging, root_folder, staging_base
 from backends.tracking import Started, TrackingBackend
+from roots.base import Root, TaskView
+from roots.files import staging_base
+from roots.kinds import parse
 
 log = logging.getLogger(__name__)
 
@@ -69,22 +70,23 @@ class ProcessBackend(TrackingBackend[_Process]):
     def __init__(self) -> None:
         super().__init__()
         self._warned: set[tuple[str, str]] = set()  # (run, resource) said to be unenforced
-        # An object-store root's files, staged where this backend's tasks find them (no /s3 here): a folder
-        # of this instance's, so that no other engine removes files its tasks read.
+        # Files staged out of a root where this backend's tasks find them: a folder of this instance's, so
+        # that no other engine removes files its tasks read.
         self._staged = staging_base() / f"process-{os.getpid()}-{id(self):x}"
-        self._staging = HostStaging()
+        self._views: dict[str, TaskView] = {}  # by root
+        self._run_views: dict[str, TaskView] = {}  # by run, from `prepare`
 
-    def task_root(self, root: str) -> str:
-        if is_s3_root(root):  # tasks read and write their staged files at their host path
-            return str(root_folder(self._staged, root))
-        return str(Path(root).resolve())
+    def root_view(self, root: Root) -> TaskView:
+        if root.uri not in self._views:
+            self._views[root.uri] = root.on_host(self.name, self._staged)
+        return self._views[root.uri]
 
     def workspace_path(self, workspace: Workspace) -> str:
         return workspace.host_dir  # as kfp.local's SubprocessRunner: the folder itself
 
     def prepare(self, run: RunInfo) -> None:
-        if not is_s3_root(run.root):
-            Path(run.root).mkdir(parents=True, exist_ok=True)
+        view = self._run_views[run.run_id] = self.root_view(parse(run.root))
+        view.prepare()
 
     def start(self, task: TaskSpec) -> _Process:
         if not task.command:
@@ -93,8 +95,7 @@ class ProcessBackend(TrackingBackend[_Process]):
                 reason=REASON_ERROR,
             )
         Path(task.log_path).parent.mkdir(parents=True, exist_ok=True)
-        if task.staging is not None:
-            self._staging.stage_in(task.staging, self._staged)
+        self._run_views[task.run_id].stage_in(task)
         env = task_environment(os.environ, task)
         argv = [*task.command, *task.args]
         if shutil.which(argv[0], path=env["PATH"]) is None:
@@ -185,10 +186,8 @@ class ProcessBackend(TrackingBackend[_Process]):
 
     def _stage_out(self, task: TaskSpec) -> str:
         """Upload a staged task's outputs; what went wrong, or "" when all is well."""
-        if task.staging is None:
-            return ""
         try:
-            self._staging.stage_out(task.staging, self._staged)
+            self._run_views[task.run_id].stage_out(task)
         except BackendError as exc:
             return str(exc)
         return ""
@@ -210,17 +209,14 @@ class ProcessBackend(TrackingBackend[_Process]):
         for task in self.tracked(run.run_id):
             self.cancel(task.name)
         _stop_processes_of_run(run.run_id)
-        if is_s3_root(run.root):
-            # With no other run going on here, the inputs staged from earlier runs' folders go too.
-            others = any(task.spec.run_id != run.run_id for task in self.tracked())
-            staged = root_folder(self._staged, run.root) / run.run_id if others else self._staged
-            shutil.rmtree(staged, ignore_errors=True)
+        self.root_view(parse(run.root)).cleanup(run.run_id)
+        self._run_views.pop(run.run_id, None)
         return False
 
     def close(self) -> None:
         super().close()
-        # Staged inputs of every run (an earlier run's cached outputs among them) go with the backend.
-        shutil.rmtree(self._staged, ignore_errors=True)
+        for view in self._views.values():
+            view.close()
 
 
 def _kill_group(proc: _Process, sig: signal.Signals) -> None:

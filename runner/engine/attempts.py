@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import Mount, Staging, TaskSpec, Workspace
+from backends.base import TaskSpec, Workspace
 from runner import artifacts
 from runner.engine import platform, resources, workspace
 from runner.engine.external import NOTHING_REACHED, Reached
@@ -59,20 +59,12 @@ class RunContext:
     root: str  # the root on the engine's machine
     task_root: str  # the root as tasks see it (/flow, or the host path for the process backend)
     task_uri: str  # the root's URI in the ExecutorInput: task_root, or s3://bucket/prefix seen at /s3/...
+    staged: bool  # tasks get copies of the root's files (TaskView.copies): TaskSpec.root_inputs says which
     logs_dir: str
     pipeline_values: dict[str, str]
     task_timeout: float | None
     workspace: Workspace | None = None
     _executors: dict[str, Executor] = field(default_factory=dict, init=False, repr=False, compare=False)
-
-    @functools.cached_property
-    def staged(self) -> bool:
-        """Whether the root is in an object store, whose files the backend copies in and out of tasks."""
-        return artifacts.is_object_store_root(self.root)
-
-    @functools.cached_property
-    def mounts(self) -> tuple[Mount, ...]:
-        return () if self.staged else (Mount(self.root, artifacts.TASK_ROOT),)
 
     @functools.cached_property
     def task_base(self) -> str:
@@ -171,14 +163,15 @@ def build(node: Node, attempt: int, run: RunContext, reached: Reached = NOTHING_
         args=args,
         env=executor.env,
         resources=resources.resolved(container, node.params, node.task.where),
-        mounts=run.mounts + reached.mounts if reached.mounts else run.mounts,
+        mounts=reached.mounts,
         labels={"flow.run": run.run_id, "flow.task": path, "flow.attempt": str(attempt)},
         executor_input=executor_input,
         timeout=executor.timeout,
         # os.path-style joins on strings: this runs once per task, where pathlib costs show.
         log_path=f"{run.logs_dir}/{run.run_id}/{path}/attempt-{attempt}.log",
         kubernetes=platform.resolved(executor.kubernetes, node),
-        staging=_staging(node, inputs, run) if run.staged else None,
+        root_inputs=_in_root(inputs) if run.staged else (),
+        root_outputs=artifacts.task_dir(run.run_id, path),
         workspace=run.workspace if run.workspace and workspace.uses(node, run.workspace_path) else None,
     )
 
@@ -193,13 +186,10 @@ def _as_read(
     return {name: [reached.get(ref.uri, ref) for ref in group] for name, group in refs.items()}
 
 
-def _staging(node: Node, inputs: Mapping[str, list[ArtifactRef]], run: RunContext) -> Staging:
+def _in_root(inputs: Mapping[str, list[ArtifactRef]]) -> tuple[str, ...]:
+    """The input artifacts under the root, each once."""
     in_root = (ref.uri for refs in inputs.values() for ref in refs if not artifacts.is_external(ref.uri))
-    return Staging(
-        root=run.root,
-        inputs=tuple(dict.fromkeys(in_root)),
-        outputs=artifacts.task_dir(run.run_id, node.path),
-    )
+    return tuple(dict.fromkeys(in_root))
 
 
 def _executor_input(

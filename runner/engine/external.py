@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backends.base import HOST_FILES_MOUNTED, HOST_FILES_VISIBLE, WORKSPACE_PATH, BackendError, Mount
-from backends.beneath import RefusedFile
-from backends.rootfiles import RootFiles
+from roots.beneath import RefusedFile
+from roots.files import RootFiles
 from runner import artifacts
 from runner.engine.graph import ArtifactRef, Node
 from runner.errors import FlowError
@@ -197,7 +197,7 @@ class ExternalArtifacts:
             files.copy_in(local, target)
 
     def _copy_s3(self, uri: str, bucket: str, key: str, files: RootFiles, target: str, where: str) -> None:
-        from backends.s3.files import S3RootFiles  # boto3 is loaded only for an s3:// artifact
+        from roots.s3.files import S3RootFiles  # boto3 is loaded only for an s3:// artifact
 
         with tempfile.TemporaryDirectory(prefix="flow-import-") as scratch:
             local = Path(scratch) / "artifact"

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import BackendError
-from backends.beneath import RefusedFile
-from backends.rootfiles import Digest, LocalRootFiles, RootFiles
+from roots.beneath import RefusedFile
+from roots.files import Digest, RootFiles
+from roots.local.files import LocalRootFiles
 from runner import artifacts
 from runner.engine import placeholders
 from runner.engine.graph import ArtifactRef, Node

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from backends.rootfiles import RootFiles
+from roots.files import RootFiles
 from runner import artifacts
 from runner.engine.graph import ArtifactRef, Node
 from runner.errors import FlowError

@@ -6,8 +6,8 @@ import dataclasses
 import json
 from typing import Any
 
-from backends.beneath import RefusedFile, TooLarge
-from backends.rootfiles import RootFiles
+from roots.beneath import RefusedFile, TooLarge
+from roots.files import RootFiles
 from runner import artifacts
 from runner.config import DEFAULT_MAX_PARAMETER_BYTES
 from runner.engine.graph import ArtifactRef

@@ -29,7 +29,8 @@ from backends.base import (
     TaskStatus,
     TemporaryBackendError,
 )
-from backends.beneath import RefusedFile
+from roots import kinds
+from roots.beneath import RefusedFile
 from runner import artifacts
 from runner.config import DEFAULT_MAX_PARAMETER_BYTES
 from runner.engine import (
@@ -95,7 +96,8 @@ class Engine:
         `max_parameter_bytes`: the largest output parameter a task may hand back."""
         self.spec, self.backend, self.store, self.run_record = spec, backend, store, run
         self.root, self.logs_dir = root, logs_dir
-        self.files = backend.files(root)
+        self.root_view = backend.root_view(kinds.parse(root))
+        self.files = self.root_view.files()
         self.parallelism = max(1, parallelism)
         self.cache = cache
         self.mocks = dict(mock or {})
@@ -107,8 +109,8 @@ class Engine:
         self._premade_folders: set[str] = set()  # tasks whose output folder is made and still empty
         self.workspace = workspace.for_run(spec, run)
         self.run_info = RunInfo(run_id=run.run_id, root=root, workspace=self.workspace)
-        self.task_root = backend.task_root(root)
-        values = attempts.pipeline_values(spec, run.run_id, run.created_at, backend.task_uri(root))
+        self.task_root = self.root_view.path
+        values = attempts.pipeline_values(spec, run.run_id, run.created_at, self.root_view.uri)
         if self.workspace is not None:
             values[workspace.VALUE_NAME] = backend.workspace_path(self.workspace)
         self.context = attempts.RunContext(
@@ -116,7 +118,8 @@ class Engine:
             run_id=run.run_id,
             root=root,
             task_root=self.task_root,
-            task_uri=backend.task_uri(root),
+            task_uri=self.root_view.uri,
+            staged=self.root_view.copies,
             logs_dir=str(logs_dir),
             pipeline_values=values,
             task_timeout=task_timeout,

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import BackendError
-from backends.beneath import RefusedFile
-from backends.rootfiles import RootFiles
+from roots.beneath import RefusedFile
+from roots.files import RootFiles
 from runner import artifacts
 from runner.engine.graph import ArtifactRef
 from runner.errors import RunNotFoundError, UsageError

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import Backend, BackendError
-from backends.rootfiles import LocalRootFiles, RootFiles
+from roots import kinds
 from runner import api, artifacts
 from runner.engine.graph import ArtifactRef
 from runner.engine.journal import ChangeListener
@@ -110,15 +110,15 @@ def _root(runtime: Backend, run: RunRecord, requested: str | Path | None) -> str
     default = artifacts.default_root()
     try:
         if requested is not None:
-            return runtime.pipeline_root(str(requested), default)
+            return kinds.for_new_run(runtime, str(requested), default)
         # The run's own backend reaches the run's root (a volume claim, a bucket); another backend uses it
         # only when it is a folder of this machine.
-        if runtime.name == run.backend or (runtime.root_is_local and run.root.startswith("/")):
+        if runtime.name == run.backend or kinds.parse(run.root).on_this_machine:
             try:
-                return runtime.pipeline_root(run.root, default)
+                return kinds.for_new_run(runtime, run.root, default)
             except BackendError:
-                pass  # not this backend's (another claim was asked for): its own default root
-        return runtime.pipeline_root(None, default)
+                pass  # not this backend's (another claim was asked for, or a folder pods cannot see)
+        return kinds.for_new_run(runtime, None, default)
     except BackendError as exc:
         raise UsageError(str(exc), "--root") from None
 
@@ -137,16 +137,17 @@ def _stage(
         return
     same_root = root == run.root
     try:
-        source: RootFiles
-        if same_root:
-            source = runtime.files(root)
-        elif run.root.startswith("/"):  # a folder on this machine, whichever backend wrote it
-            source = LocalRootFiles(Path(run.root))
-        else:
-            # Reaching the run's root takes its own backend; where the root is comes from the run.
-            source_options = {k: v for k, v in (options or {}).items() if k not in _ROOT_OPTIONS}
-            source = session.backend(run.backend, options=source_options, root=run.root).files(run.root)
-        target = source if same_root else runtime.files(root)
+        # A folder or a bucket is read as it is; else reaching the run's root takes its own backend, and
+        # where the root is comes from the run.
+        source_options = {k: v for k, v in (options or {}).items() if k not in _ROOT_OPTIONS}
+        target = kinds.view(runtime, root).files()
+        source = (
+            target
+            if same_root
+            else kinds.files(
+                run.root, lambda: session.backend(run.backend, options=source_options, root=run.root)
+            )
+        )
     except BackendError as exc:
         raise UsageError(f"cannot reach the run's root {run.root}: {exc}", WHERE) from None
     inputs.stage(refs, source, target, same_root, run.root, notify)

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from backends.base import Backend, BackendError, RunInfo
+from roots import kinds
 from runner import artifacts
 from runner.config import load_config
 from runner.engine.graph import ArtifactRef
@@ -114,8 +115,8 @@ class RunSession:
         """A new run's pipeline root on `backend`: the one requested, else the default, as the store
         records it."""
         try:
-            return backend.pipeline_root(
-                str(requested) if requested is not None else None, artifacts.default_root()
+            return kinds.for_new_run(
+                backend, str(requested) if requested is not None else None, artifacts.default_root()
             )
         except BackendError as exc:
             raise UsageError(str(exc), "--root") from None

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from backends.base import Backend
+from roots import kinds
 from runner import api
 from runner.config import load_config
 from runner.engine.mocks import Mock
@@ -76,7 +77,7 @@ class FlowSession:
     def read_artifact(self, result: api.RunResult, artifact: api.ArtifactResult) -> bytes:
         """A file artifact's content, wherever the run's backend keeps its root (a cluster volume too)."""
         assert self.backend is not None, "use FlowSession as a context manager"
-        found = self.backend.files(result.root).read([artifact.uri])
+        found = kinds.view(self.backend, result.root).files().read([artifact.uri])
         if artifact.uri not in found:
             raise AssertionError(f"artifact {artifact.uri} is not a file in {result.root}")
         return found[artifact.uri]
@@ -101,7 +102,7 @@ class FlowSession:
             pipeline,
             backend=self.backend,
             params=params,
-            root=self.pipeline_root or (self.root if self.backend.root_is_local else None),
+            root=self.pipeline_root or self.backend.default_root(self.root),
             store=self.store,
             mock=mock,
             **options,

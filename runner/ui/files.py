@@ -15,12 +15,12 @@ import sys
 import threading
 from pathlib import Path
 
-from backends import beneath
-from backends.base import Backend, is_s3_root
-from backends.beneath import RefusedFile
-from backends.rootfiles import LocalRootFiles, RootFiles
+from backends.base import Backend
+from roots import beneath, kinds
+from roots.beneath import RefusedFile
+from roots.files import RootFiles
+from roots.local.files import LocalRootFiles
 from runner.config import load_config
-from runner.plugins import backend_class
 from runner.selection import select_backend_for_root
 from runner.store import RunRecord
 from runner.ui.security import PathRefused
@@ -33,14 +33,17 @@ class RootReader:
 
     def __init__(self) -> None:
         self._backends: dict[tuple[str, str], Backend] = {}
-        self._stores: dict[str, RootFiles] = {}
+        self._roots: dict[str, RootFiles | None] = {}  # the roots reached without a backend
         self._lock = threading.Lock()
 
     def files(self, record: RunRecord) -> RootFiles:
-        if is_s3_root(record.root):  # any machine with the store's keys reads it, no backend needed
-            return self._object_store(record.root)
-        if backend_class(record.backend).files is Backend.files:
-            return LocalRootFiles(Path(record.root))
+        # A folder, or an object store any machine with its keys reads, needs no backend.
+        with self._lock:
+            if record.root not in self._roots:
+                self._roots[record.root] = kinds.parse(record.root).files()
+            found = self._roots[record.root]
+        if found is not None:
+            return found
         key = (record.backend, record.root)
         with self._lock:
             if key not in self._backends:
@@ -52,15 +55,7 @@ class RootReader:
                     backend_options=config.backend,
                 )
             backend = self._backends[key]
-        return backend.files(record.root)
-
-    def _object_store(self, root: str) -> RootFiles:
-        with self._lock:
-            if root not in self._stores:
-                from backends.s3.files import S3RootFiles
-
-                self._stores[root] = S3RootFiles(root)
-            return self._stores[root]
+        return kinds.view(backend, record.root).files()
 
     def local_root(self, record: RunRecord) -> Path | None:
         files = self.files(record)
@@ -69,7 +64,7 @@ class RootReader:
     def open_local(self, record: RunRecord, relative: str) -> tuple[int, os.stat_result] | None:
         """A descriptor of the regular file `relative` (already checked to be in the run's folder) with its
         status, where the root is local; None for a root elsewhere. PathRefused for a folder, nothing, or
-        a symbolic link on the way (a task may have planted one: backends.beneath)."""
+        a symbolic link on the way (a task may have planted one: roots.beneath)."""
         root = self.local_root(record)
         if root is None:
             return None

@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 
 from backends.k8s import DEFAULT_FILES_IMAGE, KubernetesBackend
 from backends.k8s.driver import LABEL_DRIVER_OF, driver_name
+from roots import kinds
 from runner.testing.shellsteps import Step, pipeline
 from runner.ui.app import create_app
 from tests.conftest import (
@@ -93,7 +94,7 @@ def machine(tmp_path: Path, postgres_store_url: str) -> Iterator[Any]:
 @pytest.fixture
 def volume() -> Iterator[Any]:
     backend = KubernetesBackend(**cluster_options())
-    yield backend.files(ROOT)
+    yield kinds.view(backend, ROOT).files()
     backend.close()
 
 

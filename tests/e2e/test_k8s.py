@@ -25,6 +25,7 @@ from kubernetes import client, config
 from backends.base import REASON_IMAGE, REASON_LOST, REASON_OOM, REASON_UNSCHEDULABLE, BackendError
 from backends.k8s import DEFAULT_FILES_IMAGE, KubernetesBackend
 from backends.k8s.volume import HelperPod, helper_name
+from roots import kinds
 from runner.store import RunRecord, RunState, SQLiteStore
 from runner.testing.conformance import WIRING
 from runner.testing.session import FlowSession
@@ -202,7 +203,7 @@ def test_ctrl_c_deletes_the_run_pods_and_resume_finishes_the_run(tmp_path: Path)
         assert store.run(run_id).state == RunState.CANCELLED
 
     backend = KubernetesBackend(**cluster_options())
-    files = backend.files(f"pvc://{TEST_NAMESPACE}/flow-root")
+    files = kinds.view(backend, f"pvc://{TEST_NAMESPACE}/flow-root").files()
     files.write("release", b"")  # every held task in this volume goes on while the file is there
     try:
         resumed = flow(["resume", run_id, *cluster[3:]], env)
@@ -274,7 +275,7 @@ def test_a_volume_helper_that_cannot_serve_is_replaced(own_claim: str, left: str
         core.create_namespaced_pod(TEST_NAMESPACE, HelperPod(core, helper.settings, other).manifest())
         if left == "another image":  # running, as the helper of an engine with another image map would be
             wait_for_pod(core, helper.name, "Running")
-        files = backend.files(f"pvc://{TEST_NAMESPACE}/{own_claim}")
+        files = kinds.view(backend, f"pvc://{TEST_NAMESPACE}/{own_claim}").files()
         files.write("helper-check", b"served")
         assert files.read(["helper-check"]) == {"helper-check": b"served"}
         pod = core.read_namespaced_pod(helper.name, TEST_NAMESPACE)
@@ -288,7 +289,7 @@ def test_a_volume_helper_that_cannot_run_is_not_left_behind(own_claim: str) -> N
     broken = KubernetesBackend(**options)
     try:
         with pytest.raises(BackendError, match="cannot run"):
-            broken.files(f"pvc://{TEST_NAMESPACE}/{own_claim}").read(["anything"])
+            kinds.view(broken, f"pvc://{TEST_NAMESPACE}/{own_claim}").files().read(["anything"])
         wait_for_pod(core_api(flow_kubeconfig()), broken.helper.name, None)
     finally:
         broken.close()

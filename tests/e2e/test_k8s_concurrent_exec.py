@@ -11,6 +11,7 @@ from pathlib import Path
 from kubernetes.client import V1PodList
 
 from backends.k8s import KubernetesBackend
+from roots import kinds
 from tests.conftest import TEST_NAMESPACE, cluster_options, require_cluster
 
 SECONDS = 8
@@ -19,7 +20,7 @@ SECONDS = 8
 def test_other_api_calls_get_their_own_answers_while_the_volume_execs() -> None:
     require_cluster()
     backend = KubernetesBackend(**cluster_options())
-    files = backend.files(backend.pipeline_root(None, Path("unused")))
+    files = kinds.view(backend, kinds.for_new_run(backend, None, Path("unused"))).files()
     files.exists(["."])  # the helper pod is up before the race starts
     wrong: list[str] = []
     stop = threading.Event()

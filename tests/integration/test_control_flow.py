@@ -15,6 +15,7 @@ from kfp import compiler
 from kfp.dsl.graph_component import GraphComponent
 
 from backends.base import Backend
+from roots import kinds
 from runner import run
 from runner.api import RunResult, TaskResult, logs_dir, open_store
 from runner.store import RunState, TaskRecord, TaskState
@@ -159,7 +160,7 @@ def test_collected_parameters_and_artifacts_arrive_in_item_order(backend: Backen
     sync_dir = tmp_path / "root" / "sync"
     sync_dir.mkdir(parents=True)
     # The three writers wait on each other, so they must all run at once.
-    in_task = f"{backend.task_root(str(sync_dir.parent.resolve()))}/sync"
+    in_task = f"{kinds.view(backend, str(sync_dir.parent.resolve())).path}/sync"
     result = run_kfp(kp.fan_in, backend, tmp_path, {"sync_dir": in_task}, parallelism=6)
     assert result.succeeded, result.error
     # sum_ints itself fails unless every collected value is an int.
@@ -294,7 +295,7 @@ def test_retries_with_backoff_keep_each_attempts_log(backend: Backend, tmp_path:
     root = tmp_path / "root"
     (root / "counters").mkdir(parents=True)
     # The counters live under the root, at the path the tasks see (/flow in containers).
-    counter_dir = f"{backend.task_root(str(root.resolve()))}/counters"
+    counter_dir = f"{kinds.view(backend, str(root.resolve())).path}/counters"
     result = run_kfp(kp.retrying, backend, tmp_path, {"counter_dir": counter_dir})
     assert result.state == RunState.FAILED  # gives-up fails for good
 

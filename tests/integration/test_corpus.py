@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from backends.base import Backend
-from backends.rootfiles import RootFiles
+from roots import kinds
+from roots.files import RootFiles
 from runner import run
 from runner.api import ArtifactResult, RunResult, TaskResult
 from runner.store import TaskState
@@ -134,12 +135,12 @@ def corpus_backend(backend_name: str) -> Iterator[Backend]:
 def test_corpus_file(name: str, corpus_backend: Backend, tmp_path: Path) -> None:
     entry = EXPECTED[name]
     backend = corpus_backend
-    root = str(tmp_path / "root") if backend.root_is_local else None
-    root_text = backend.pipeline_root(root, tmp_path / "root")
-    files = backend.files(root_text)
+    root = backend.default_root(tmp_path / "root")
+    root_text = kinds.for_new_run(backend, root, tmp_path / "root")
+    files = kinds.view(backend, root_text).files()
     # `{tmpdir}` must be a folder the tasks see: one under the pipeline root, as the backend shows it.
     files.reset("tmpdir", create=True)
-    seen_tmpdir = f"{backend.task_root(root_text)}/tmpdir"
+    seen_tmpdir = f"{kinds.view(backend, root_text).path}/tmpdir"
     params = {
         key: value.replace("{tmpdir}", seen_tmpdir) if isinstance(value, str) else value
         for key, value in entry["params"].items()

@@ -21,9 +21,10 @@ import pytest
 import yaml
 
 import runner.api
-from backends import rootfiles
-from backends.beneath import RefusedFile
-from backends.rootfiles import folder_digest
+from roots import kinds
+from roots.beneath import RefusedFile
+from roots.files import folder_digest
+from roots.local import files as local_files
 from runner import RunResult, run
 from runner.api import open_store
 from runner.store import RunRecord, RunState, TaskState
@@ -353,7 +354,7 @@ def test_links_inside_an_output_folder_are_left_out_of_digests_previews_and_down
     if every_backend == "k8s":  # read through the volume helper, as the UI reads a cluster's root
         backend = make_backend("k8s")
         try:
-            volume = backend.files(result.root)
+            volume = kinds.view(backend, result.root).files()
             for name in refused:
                 with pytest.raises(RefusedFile):
                     volume.read([f"{folder}/{name}"])
@@ -442,7 +443,7 @@ def test_an_executor_output_over_its_limit_fails_the_task(every_backend: str, tm
 def test_an_output_folder_of_too_many_files_fails_the_task_and_is_previewed_in_part(
     backend_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(rootfiles, "MAX_FOLDER_FILES", 20)
+    monkeypatch.setattr(local_files, "MAX_FOLDER_FILES", 20)
     script = 'mkdir "$0"; i=0; while [ $i -lt 21 ]; do echo $i > "$0/f$i"; i=$((i+1)); done'
     text = with_outputs(pipeline({"step": Step(script)}), "step", artifacts=("a",))
     result = run_on(backend_name, text, tmp_path / "root")

@@ -27,6 +27,7 @@ from kfp import compiler
 from kfp.dsl.graph_component import GraphComponent
 
 from backends.base import Backend
+from roots import kinds
 from runner import run
 from runner.api import RunResult, open_store
 from runner.errors import UsageError
@@ -59,7 +60,7 @@ def shared_dir(backend: Backend, tmp_path: Path) -> tuple[Path, str]:
     """A folder under the run's root, and the path at which the tasks see it."""
     host = tmp_path / "root" / "shared"
     host.mkdir(parents=True, exist_ok=True)
-    return host, f"{backend.task_root(str(host.parent.resolve()))}/shared"
+    return host, f"{kinds.view(backend, str(host.parent.resolve())).path}/shared"
 
 
 def states(result: RunResult) -> dict[str, TaskState]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from backends.base import BackendError
-from backends.rootfiles import RootFiles
-from backends.s3.files import S3RootFiles
+from roots.files import RootFiles
+from roots.s3.files import S3RootFiles
 from tests.cases import cases_taking
 from tests.unit import test_rootfiles
 

@@ -16,7 +16,8 @@ from kfp import compiler
 
 from backends.base import Backend
 from backends.process import ProcessBackend
-from backends.s3.roots import S3Root
+from roots import kinds
+from roots.s3 import S3Root
 from runner import run
 from runner.api import open_store
 from runner.store import RunState, TaskState
@@ -96,7 +97,7 @@ def test_an_importer_takes_an_object_under_the_root_in_place(
 
 def test_the_process_backend_removes_what_it_staged_when_a_run_ends(s3_root: str) -> None:
     backend = ProcessBackend()
-    staged = Path(backend.task_root(s3_root))
+    staged = Path(kinds.view(backend, s3_root).path)
     # The consumer reads the producer's table from the staged folder, which is gone once the run ended.
     result = run(WIRING, backend=backend, params={"n": 2}, root=s3_root)
 

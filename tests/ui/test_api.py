@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 import runner
 import runner.api
-from backends import beneath
+from roots import beneath
 from runner.dsl import compile_to_text
 from runner.store import SQLiteStore
 from runner.ui.app import FOLDER_FILES, create_app

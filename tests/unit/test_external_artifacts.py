@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from backends.base import HOST_FILES_COPIED, HOST_FILES_MOUNTED, WORKSPACE_PATH, Mount
-from backends.rootfiles import LocalRootFiles
+from roots.local.files import LocalRootFiles
 from runner.artifacts import IN_WORKSPACE
 from runner.engine.external import ExternalArtifacts, RunWorkspace, UnreadableImportError
 from runner.engine.graph import ArtifactRef

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -31,9 +32,9 @@ from backends.base import (
     Resources,
     TaskSpec,
 )
-from backends.k8s import parse_root
 from backends.k8s.pods import PodSettings, label_value, pod_manifest
 from backends.k8s.status import task_status
+from roots.pvc import ClaimRoot
 
 SETTINGS = PodSettings(namespace="team", claim="flow-root", pull_policy="Never", service_account="runner")
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -55,7 +56,12 @@ def spec(**changes: Any) -> TaskSpec:
 
 
 def test_a_task_becomes_a_pod_with_the_volume_at_flow_and_no_cluster_credentials() -> None:
-    manifest = pod_manifest(spec(), "local/python:3.11", SETTINGS)
+    task = spec()
+    manifest = pod_manifest(task, "local/python:3.11", SETTINGS)
+    cluster = SimpleNamespace(
+        namespace="team", claim="flow-root"
+    )  # all the claim's view reads of its backend
+    ClaimRoot.parse("pvc://team/flow-root").in_pods("k8s", cluster).add_to_pod(manifest, task)  # type: ignore[arg-type]
     pod, container = manifest["spec"], manifest["spec"]["containers"][0]
     assert manifest["metadata"]["name"] == "flow-ab12cd34-for-loop-2-1-train-2"
     assert manifest["metadata"]["namespace"] == "team"
@@ -147,10 +153,10 @@ def test_label_values_are_made_valid() -> None:
 
 
 def test_the_root_of_a_cluster_run_names_namespace_and_claim() -> None:
-    assert parse_root("pvc://team/flow-root") == ("team", "flow-root")
+    assert ClaimRoot.parse("pvc://team/flow-root") == ClaimRoot("team", "flow-root")
     for bad in ("/tmp/root", "pvc://team", "pvc://team/a/b"):
         with pytest.raises(PermanentBackendError, match="pvc://NAMESPACE/CLAIM"):
-            parse_root(bad)
+            ClaimRoot.parse(bad)
 
 
 # -- statuses ---------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ containers' failures mean for the task."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -19,13 +18,14 @@ from kubernetes.client import (
     V1PodStatus,
 )
 
-from backends.base import PermanentBackendError, Phase, Staging, TaskSpec
+from backends.base import PermanentBackendError, Phase, TaskSpec
 from backends.k8s.pods import PodSettings, pod_manifest
-from backends.k8s.staging import MARKER, StagingSettings, add_staging
 from backends.k8s.status import task_status
+from roots.s3 import S3Root
+from roots.s3.pods import MARKER, StagingSettings, add_staging
 
 SETTINGS = PodSettings(namespace="team", claim="flow-root", pull_policy="Never")
-STAGING = Staging(root="s3://bucket/runs", inputs=("r1/prep/table",), outputs="r1/train")
+ROOT = S3Root.parse("s3://bucket/runs")
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
@@ -39,10 +39,11 @@ def staged_pod(settings: StagingSettings, command: tuple[str, ...] = ("python3",
         command=command,
         args=["print(1)"],
         env={"MODE": "fast"},
-        staging=STAGING,
+        root_inputs=("r1/prep/table",),
+        root_outputs="r1/train",
     )
     manifest = pod_manifest(task, "python:3.11", SETTINGS)
-    add_staging(manifest, STAGING, settings, "Never", non_root=False)
+    add_staging(manifest, task, ROOT, settings, "Never", non_root=False)
     return manifest
 
 
@@ -86,12 +87,11 @@ def test_a_task_without_inputs_has_no_stage_in_and_its_output_folder_is_made_ope
     manifest = staged_pod(StagingSettings("flow:dev", "busybox:1"))
     tools_command = manifest["spec"]["initContainers"][0]["command"]
     assert tools_command[-1] == "/s3/bucket/runs/r1/train"
-    no_inputs = dataclasses.replace(STAGING, inputs=())
     task = TaskSpec(
-        run_id="r1", task_path="t", attempt=1, name="t-1", image="i", command=["true"], staging=no_inputs
+        run_id="r1", task_path="t", attempt=1, name="t-1", image="i", command=["true"], root_outputs="r1/t"
     )
     pod = pod_manifest(task, "i", SETTINGS)
-    add_staging(pod, no_inputs, StagingSettings("flow:dev", "busybox:1"), "Never", non_root=True)
+    add_staging(pod, task, ROOT, StagingSettings("flow:dev", "busybox:1"), "Never", non_root=True)
     assert [c["name"] for c in pod["spec"]["initContainers"]] == ["flow-tools"]
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from backends.beneath import RefusedFile
-from backends.rootfiles import LocalRootFiles, RootFiles, folder_digest
+from roots.beneath import RefusedFile
+from roots.files import RootFiles, folder_digest
+from roots.local.files import LocalRootFiles
 
 
 @pytest.fixture

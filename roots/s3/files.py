@@ -16,12 +16,12 @@ from typing import Any
 
 import botocore.exceptions
 
-from backends import beneath
 from backends.base import PermanentBackendError
-from backends.beneath import RefusedFile, TooLarge
-from backends.rootfiles import MAX_FOLDER_FILES, Digest, RootFiles, folder_digest
-from backends.s3.client import error_code, make_client, translated
-from backends.s3.roots import S3Root
+from roots import beneath
+from roots.beneath import RefusedFile, TooLarge
+from roots.files import MAX_FOLDER_FILES, Digest, RootFiles, folder_digest
+from roots.s3 import S3Root
+from roots.s3.client import error_code, make_client, translated
 
 _CHUNK = 1 << 20
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
@@ -150,7 +150,7 @@ class S3RootFiles(RootFiles):
 
     def upload_beneath(self, base: Path, relative: str, path: str) -> int:
         """Upload the regular files of the folder `base/relative` to `path`, walked without following a
-        link (a task wrote there: backends.beneath); the number of files."""
+        link (a task wrote there: roots.beneath); the number of files."""
         folder = beneath.open_folder(base, relative)
         if folder is None:
             return 0

@@ -21,11 +21,15 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from backends.base import PermanentBackendError, Staging
-from backends.k8s.pods import MAIN_CONTAINER
-from backends.s3.roots import LOCAL_MOUNT, S3Root
+from backends.base import PermanentBackendError, TaskSpec
+from roots.base import TaskView
+from roots.s3 import LOCAL_MOUNT, S3Root
+
+if TYPE_CHECKING:
+    from backends.k8s import KubernetesBackend
+    from roots.s3.files import S3RootFiles
 
 S3_VOLUME, TOOLS_VOLUME = "flow-s3", "flow-tools"
 TOOLS = "/flow-tools"
@@ -42,7 +46,7 @@ AWS_ENV = (
     "AWS_REGION",
 )
 _TOOLS_SCRIPT = 'cp /bin/busybox "$1" && mkdir -p "$2" && chmod 0777 "$2"'
-_PROGRAM = (Path(__file__).parent.parent / "s3" / "podstage.py").read_text(encoding="utf-8")
+_PROGRAM = (Path(__file__).parent / "podstage.py").read_text(encoding="utf-8")
 # Runs the task's command ("$@") with the copied busybox's sh. That busybox prefers its own applets, so the
 # command is looked up on the image's PATH first: the task runs the image's programs, not busybox's.
 WRAPPER = f"""
@@ -79,10 +83,39 @@ class StagingSettings:
         return cls(image, tools_image, secret, env)
 
 
+class PodView(TaskView):
+    """Each task pod stages its own files: the engine's machine is out of its reach."""
+
+    copies = True
+
+    def __init__(self, root: S3Root, cluster: KubernetesBackend) -> None:
+        self.root, self.cluster = root, cluster
+        self.path, self.uri = root.local_path, root.uri  # kfp maps the URI to the path
+        self._files: S3RootFiles | None = None
+
+    def files(self) -> S3RootFiles:
+        if self._files is None:
+            self._files = self.root.files()
+        return self._files
+
+    def add_to_pod(self, pod: dict[str, Any], task: TaskSpec) -> None:
+        settings = self.cluster.settings
+        add_staging(
+            pod, task, self.root, self.cluster.staging, settings.pull_policy, settings.run_as_non_root
+        )
+
+
 def add_staging(
-    pod: dict[str, Any], staging: Staging, settings: StagingSettings, pull_policy: str, non_root: bool
+    pod: dict[str, Any],
+    task: TaskSpec,
+    root: S3Root,
+    settings: StagingSettings,
+    pull_policy: str,
+    non_root: bool,
 ) -> None:
-    """Turn the task pod `pod` (without the root's volume) into one that stages `staging`'s files."""
+    """Turn the pod `pod` of `task` (without the root's volume) into one that stages the task's files."""
+    from backends.k8s.pods import MAIN_CONTAINER  # the backend imports this module as it loads
+
     spec = pod["spec"]
     main = next(c for c in spec["containers"] if c["name"] == MAIN_CONTAINER)
     if "command" not in main:
@@ -98,17 +131,16 @@ def add_staging(
         [{"name": S3_VOLUME, "emptyDir": {}}, {"name": TOOLS_VOLUME, "emptyDir": {}}]
     )
 
-    root = S3Root.parse(staging.root)
     plan = json.dumps(
         {
             "bucket": root.bucket,
             "prefix": root.prefix,
-            "inputs": list(staging.inputs),
-            "outputs": staging.outputs,
+            "inputs": list(task.root_inputs),
+            "outputs": task.root_outputs,
             "marker": MARKER,
         }
     )
-    outputs = f"{root.local_path}/{staging.outputs}"
+    outputs = f"{root.local_path}/{task.root_outputs}"
     tools = {
         "name": TOOLS_INIT,
         "image": settings.tools_image,
@@ -119,7 +151,7 @@ def add_staging(
     }
     stage_in = _stager(STAGE_IN, "in", plan, settings, pull_policy, non_root, [s3_mount])
     # A task without inputs spares a container's start.
-    spec["initContainers"] = [tools, stage_in] if staging.inputs else [tools]
+    spec["initContainers"] = [tools, stage_in] if task.root_inputs else [tools]
     spec["containers"].append(
         _stager(STAGE_OUT, "out", plan, settings, pull_policy, non_root, [s3_mount, tools_mount])
     )

@@ -1,12 +1,7 @@
-"""A run's pipeline root as the engine reads and prepares it, wherever the backend keeps it.
-
-A local folder for the process and Docker backends; a volume the engine reaches only through the cluster
-for Kubernetes. Paths are POSIX paths relative to the root, made of names the engine checked safe.
-"""
+"""A pipeline root that is a folder on the engine's machine, as the engine reads and prepares it."""
 
 from __future__ import annotations
 
-import abc
 import contextlib
 import hashlib
 import os
@@ -14,76 +9,19 @@ import secrets
 import shutil
 import stat
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from backends import beneath
-from backends.beneath import RefusedFile, TooLarge
+from roots import beneath
+from roots.beneath import RefusedFile, TooLarge
+from roots.files import MAX_FOLDER_FILES, Digest, RootFiles, folder_digest
 
-Digest = tuple[int, str]  # size in bytes, sha256 hex
-MAX_FOLDER_FILES = 100_000  # files an output folder may hold to be digested or previewed
 _CHUNK = 1 << 20
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-class RootFiles(abc.ABC):
-    """The few file operations the engine needs on a pipeline root, batched where a task needs several.
-
-    What tasks wrote is read without following symbolic links: a link, or anything else that is no regular
-    file or folder, raises RefusedFile where it is asked for and is left out inside a folder."""
-
-    @abc.abstractmethod
-    def read(self, paths: Sequence[str], max_bytes: int | None = None) -> dict[str, bytes]:
-        """The content of each path that is a file; paths that are not are left out. A file over
-        `max_bytes` raises RefusedFile."""
-
-    @abc.abstractmethod
-    def read_part(self, path: str, offset: int, size: int) -> bytes:
-        """At most `size` bytes of a file from `offset` on; nothing when it is not there."""
-
-    @abc.abstractmethod
-    def exists(self, paths: Sequence[str]) -> set[str]:
-        """The paths that exist (file or folder)."""
-
-    @abc.abstractmethod
-    def digests(self, paths: Sequence[str]) -> dict[str, Digest]:
-        """Size and content digest of each existing path, a folder's computed by `folder_digest` (at most
-        MAX_FOLDER_FILES files, else RefusedFile)."""
-
-    @abc.abstractmethod
-    def reset(self, folder: str, create: bool) -> None:
-        """Remove `folder` and everything in it if it exists; with `create`, leave it there empty."""
-
-    @abc.abstractmethod
-    def make_folders(self, folders: Sequence[str]) -> None:
-        """Make each folder (and its parents) where missing, writable by tasks running as any user."""
-
-    @abc.abstractmethod
-    def write(self, path: str, data: bytes) -> None:
-        """Write a file so readers see either nothing or all of it, creating its folder."""
-
-    @abc.abstractmethod
-    def copy_in(self, source: Path, path: str) -> None:
-        """Copy a file or folder of the engine's machine to `path` under the root."""
-
-    @abc.abstractmethod
-    def copy_out(self, folder: str, target: Path) -> int:
-        """Copy the regular files in `folder` under the root into the local folder `target`; their number."""
-
-
-def folder_digest(files: Iterable[tuple[str, str]]) -> str:
-    """A folder's digest from (relative POSIX path, file sha256) pairs, taken in byte order of the path.
-
-    Byte order (what `LC_ALL=C sort` gives) lets a shell in a helper container compute the same value.
-    """
-    sha = hashlib.sha256()
-    for relative, digest in sorted(files, key=lambda pair: pair[0].encode()):
-        sha.update(f"{relative}\0{digest}\n".encode())
-    return sha.hexdigest()
-
-
 class LocalRootFiles(RootFiles):
-    """A root that is a folder on the engine's machine, walked without following links (backends.beneath)."""
+    """A root that is a folder on the engine's machine, walked without following links (roots.beneath)."""
 
     def __init__(self, root: Path, task_folder_mode: int | None = None) -> None:
         """`task_folder_mode`: the mode given to the folders `reset` makes, when tasks that write into
