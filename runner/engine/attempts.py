@@ -56,7 +56,6 @@ class RunContext:
 
     spec: PipelineSpec
     run_id: str
-    root: str  # the root on the engine's machine
     task_root: str  # the root as tasks see it (/flow, or the host path for the process backend)
     task_uri: str  # the root's URI in the ExecutorInput: task_root, or s3://bucket/prefix seen at /s3/...
     staged: bool  # tasks get copies of the root's files (TaskView.copies): TaskSpec.root_inputs says which

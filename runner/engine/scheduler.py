@@ -116,7 +116,6 @@ class Engine:
         self.context = attempts.RunContext(
             spec=spec,
             run_id=run.run_id,
-            root=root,
             task_root=self.task_root,
             task_uri=self.root_view.uri,
             staged=self.root_view.copies,
