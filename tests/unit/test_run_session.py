@@ -12,16 +12,25 @@ from irbuild import Pipeline, task
 
 import runner
 from backends.fake import FakeBackend
+from roots.base import Root, TaskView
+from roots.files import RootFiles
 from runner import api
 from runner.errors import UsageError
 from runner.store import RunRecord, RunState, SQLiteStore, Store
 
 
+class UnreachableRoot(TaskView):
+    path = uri = "/nowhere"
+
+    def files(self) -> RootFiles:
+        raise RuntimeError("no task root")
+
+
 class UnreachableRootBackend(FakeBackend):
     """Fails where the engine is made, after the run is recorded and before the engine runs it."""
 
-    def task_uri(self, root: str) -> str:
-        raise RuntimeError("no task root")
+    def root_view(self, root: Root) -> TaskView:
+        return UnreachableRoot()
 
 
 @pytest.fixture
