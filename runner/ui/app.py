@@ -46,6 +46,7 @@ SANDBOX_HEADERS = {
 }
 INLINE_IMAGES = 50  # artifacts looked at to show images inline
 RUNS_SCANNED = 1000  # the runs list filters the newest this many runs
+PAGE_RUNS = 100
 FOLDER_FILES = 200
 SANDBOX_BYTES = 20 << 20
 LOG_BYTES = 4 << 20  # a log is shown from this far before its end
@@ -67,20 +68,27 @@ class Endpoints:
         return JSONResponse({"app": "flow-ui"})
 
     def runs(self, request: Request) -> Response:
+        """A page of the newest runs that match the filters: state, pipeline, and `q`, a text to find in a
+        run's id, pipeline, pipeline file or parameter values."""
         state = request.query_params.get("state", "")
         pipeline = request.query_params.get("pipeline", "")
-        limit = request.query_params.get("limit", "100")
-        if not limit.isdigit():
-            raise UsageError(f"limit must be a whole number, not {limit!r}")
+        text = request.query_params.get("q", "").strip().lower()
+        limit = _whole(request, "limit", PAGE_RUNS)
+        offset = _whole(request, "offset", 0)
         records = self.reader.read(lambda store: store.runs(RUNS_SCANNED))
         chosen = [
             r
             for r in records
-            if (not state or r.state.value == state) and (not pipeline or r.pipeline == pipeline)
+            if (not state or r.state.value == state)
+            and (not pipeline or r.pipeline == pipeline)
+            and (not text or text in _searched_text(r))
         ]
         return JSONResponse(
             {
-                "runs": [shapes.run_summary(r) for r in chosen[: int(limit)]],
+                "runs": [shapes.run_summary(r) for r in chosen[offset : offset + limit]],
+                "total": len(chosen),
+                "offset": offset,
+                "scanned": RUNS_SCANNED,
                 "pipelines": sorted({r.pipeline for r in records}),
                 "states": [s.value for s in RunState],
             }
@@ -293,6 +301,19 @@ class Endpoints:
     def _artifact_type(self, record: RunRecord, relative: str) -> str:
         found = self.reader.read(lambda store: store.artifacts(record.run_id))
         return next((a.type for a in found if a.uri == relative), "")
+
+
+def _whole(request: Request, name: str, default: int) -> int:
+    given = request.query_params.get(name, str(default))
+    if not given.isdigit() or len(given) > 9:
+        raise UsageError(f"{name} must be a whole number, not {given!r}")
+    return int(given)
+
+
+def _searched_text(record: RunRecord) -> str:
+    """What a runs search looks in: the run's id, pipeline, file, and its parameters as name=value."""
+    params = " ".join(f"{name}={json.dumps(value)} {value}" for name, value in record.params.items())
+    return f"{record.run_id} {record.pipeline} {record.pipeline_file} {params}".lower()
 
 
 def _require_json(request: Request) -> None:

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 import runner
 from runner.dsl import compile_to_text
-from runner.store import RunRecord, SQLiteStore, Store
+from runner.store import RunRecord, RunState, SQLiteStore, Store
 from runner.testing.shellsteps import WAIT_FOR_RELEASE, Step, pipeline
 from runner.ui.app import create_app
 from tests.ui.pipelines import reports
@@ -97,3 +97,25 @@ def held_run(tmp_path: Path) -> Iterator[HeldRun]:
     held = HeldRun(tmp_path / "root").start()
     yield held
     held.finish()
+
+
+def record_runs(store: Store, count: int) -> list[RunRecord]:
+    """`count` finished runs recorded as an engine records them (the runs list reads nothing else), oldest
+    first: pipelines "alpha" and "beta" in turn, SUCCEEDED and FAILED in turn, parameters trial-<i>."""
+    made = []
+    for index in range(count):
+        record = RunRecord(
+            run_id="",
+            pipeline=("alpha", "beta")[index % 2],
+            pipeline_file=f"{('alpha', 'beta')[index % 2]}.yaml",
+            backend="process",
+            root="/nowhere",
+            state=(RunState.SUCCEEDED, RunState.FAILED)[index % 2],
+            params={"name": f"trial-{index}", "lr": index / 100},
+            created_at=1_700_000_000 + index,
+            started_at=1_700_000_000 + index,
+            finished_at=1_700_000_001 + index,
+        )
+        store.create_run(record)
+        made.append(record)
+    return made

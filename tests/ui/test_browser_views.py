@@ -20,6 +20,7 @@ from runner.testing.shellsteps import Step, pipeline
 from runner.ui.app import create_app
 from runner.ui.security import new_token
 from runner.ui.server import BackgroundUI, listen
+from tests.ui.conftest import record_runs
 from tests.ui.pipelines import reports, sweep
 from tests.ui.test_browser import CHROMEDRIVER, WAIT_SECONDS, require_browser
 
@@ -325,3 +326,54 @@ def test_classification_curves_are_charts_and_images_show_inline(
     assert grid == ["3", "1", "0", "4"]
     browser.execute_script("document.querySelector('section.preview').scrollIntoView()")
     browser.save_screenshot(str(screenshots / "classification-charts.png"))
+
+
+@pytest.fixture(scope="module")
+def many_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[RunRecord]]]:
+    """A UI of its own over 130 recorded runs (the other tests' runs stay on the first page of theirs)."""
+    home = tmp_path_factory.mktemp("many-runs")
+    with SQLiteStore(home / "flow.db") as store:
+        made = record_runs(store, 130)
+    token = new_token()
+    app = create_app(open_store=lambda: SQLiteStore(home / "flow.db"), token=token, folder=home)
+    server = BackgroundUI(listen("127.0.0.1", 0), token, app)
+    yield server.address.url(), made
+    server.stop()
+
+
+def test_the_runs_list_searches_pages_and_keeps_its_filters_in_the_address(
+    browser: Any, many_runs: tuple[str, list[RunRecord]], screenshots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    wait = waiter(browser)
+    url, made = many_runs
+
+    def shown() -> list[str]:
+        return list(
+            browser.execute_script(
+                "return [...document.querySelectorAll('#runs tbody tr')].map((r) => r.dataset.run)"
+            )
+        )
+
+    browser.get(f"{url}#/runs")
+    wait.until(lambda _: len(shown()) == 100)
+    assert shown()[0] == made[-1].run_id
+    click(browser, "#page-next")
+    wait.until(lambda _: len(shown()) == 30)
+    assert shown() == [record.run_id for record in reversed(made[:30])]
+    assert browser.current_url.endswith("#/runs?page=2")
+
+    browser.find_element(By.ID, "search").send_keys("trial-7")
+    wait.until(lambda _: len(shown()) == 11)
+    Select(browser.find_element(By.ID, "filter-state")).select_by_value("FAILED")
+    wait.until(lambda _: len(shown()) == 6)
+    assert browser.current_url.endswith("#/runs?state=FAILED&q=trial-7")  # the page went back to the first
+    browser.save_screenshot(str(screenshots / "runs-search.png"))
+
+    browser.refresh()  # the address keeps the filters
+    wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr"))
+    wait.until(lambda _: len(shown()) == 6)
+    assert browser.find_element(By.ID, "search").get_attribute("value") == "trial-7"
+    assert browser.find_element(By.ID, "filter-state").get_attribute("value") == "FAILED"

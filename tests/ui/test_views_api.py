@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -14,7 +15,7 @@ import runner
 from runner.dsl import compile_to_text
 from runner.store import SQLiteStore
 from runner.ui.app import create_app
-from tests.ui.conftest import BEARER, LOOPBACK, TOKEN
+from tests.ui.conftest import BEARER, LOOPBACK, TOKEN, record_runs
 from tests.ui.pipelines import sweep
 
 
@@ -60,3 +61,34 @@ def test_artifacts_name_the_tasks_that_consumed_them(client: TestClient, swept: 
     lineage = {artifact["uri"]: (artifact["task_path"], artifact["consumers"]) for artifact in listed}
     assert lineage[f"{run_id}/for-loop-1/0/train/model"] == ("for-loop-1/0/train", ["for-loop-1/0/score"])
     assert lineage[f"{run_id}/for-loop-1/1/train/model"] == ("for-loop-1/1/train", ["for-loop-1/1/score"])
+
+
+def test_the_runs_list_is_searched_filtered_and_paged(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "flow.db") as store:
+        made = record_runs(store, 130)
+    app = create_app(open_store=lambda: SQLiteStore(tmp_path / "flow.db"), token=TOKEN, folder=tmp_path)
+    with TestClient(app, base_url=LOOPBACK, headers=BEARER) as client:
+
+        def listed(**params: str) -> dict[str, Any]:
+            answer = client.get("/api/runs", params=params)
+            assert answer.status_code == 200, answer.json()
+            found: dict[str, Any] = answer.json()
+            return found
+
+        first = listed()
+        assert first["total"] == 130 and len(first["runs"]) == 100
+        assert first["runs"][0]["run_id"] == made[-1].run_id  # newest first
+        second = listed(offset="100")
+        assert [run["run_id"] for run in second["runs"]] == [r.run_id for r in reversed(made[:30])]
+
+        found = listed(q="TRIAL-7")  # trial-7 and trial-70 to trial-79, whatever the case
+        assert found["total"] == 11
+        assert listed(q="trial-7", state="FAILED")["total"] == 6  # the odd ones: 7, 71, 73, ...,  79
+        assert listed(q="trial-7", pipeline="alpha", state="FAILED")["total"] == 0
+        assert listed(q="lr=1.29")["runs"][0]["run_id"] == made[129].run_id
+        assert listed(q=made[3].run_id)["runs"][0]["run_id"] == made[3].run_id
+        assert listed(q="alpha.yaml")["total"] == 65
+        assert listed(q="<script>")["total"] == 0
+        for name, value in (("offset", "-1"), ("offset", "x"), ("limit", "9" * 20)):
+            refused = client.get("/api/runs", params={name: value})
+            assert refused.status_code == 400 and name in refused.json()["error"]
