@@ -485,9 +485,16 @@ def test_the_page_and_its_scripts_are_served(client: TestClient) -> None:
         "artifacts.js",
         "start.js",
         "compare.js",
+        "charts.js",
+        "timeline.js",
         "style.css",
     ):
         assert client.get(f"/static/{name}").status_code == 200, name
+    # The chart library comes from the UI itself, as the page's policy (default-src 'self') requires.
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert '<script src="/static/vendor/uPlot.iife.min.js">' in page.text
+    for name in ("uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE"):
+        assert client.get(f"/static/vendor/{name}").status_code == 200, name
     assert client.get("/api/health").json() == {"app": "flow-ui"}
 
 
