@@ -25,6 +25,7 @@ from runner import params as pipeline_params
 from runner.config import load_config
 from runner.errors import FlowError, UsageError
 from runner.plugins import backend_names
+from runner.runs.runsession import engine_alive
 from runner.selection import LOCAL
 from runner.spec import PipelineSpec, load_text
 from runner.store import RunRecord, RunState, Store
@@ -221,8 +222,11 @@ class Launcher:
             raise UsageError(f"run {record.run_id} succeeded: there is nothing to resume")
         options = _backend_options()
         with self._resuming:
-            if self._driving(record.run_id):
-                raise UsageError(f"run {record.run_id} is still running (started from this page)")
+            # An engine in this process (a run started here, or the run `flow run --ui` serves this page
+            # beside) is one engine_alive does not count.
+            here = record.engine_pid == os.getpid() and not record.state.finished
+            if self._driving(record.run_id) or here or (not record.state.finished and engine_alive(record)):
+                raise UsageError(f"run {record.run_id} is still running")
             return self._launch(
                 f"the {record.backend} backend",
                 lambda store, on_start: api.resume(

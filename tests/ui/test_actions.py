@@ -3,13 +3,15 @@ and what each says to a run, a task or a value that is not one."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from starlette.testclient import TestClient
 
 import runner
 from runner.testing.shellsteps import Step, pipeline
-from tests.ui.conftest import Recorded
+from runner.ui.app import create_app
+from tests.ui.conftest import LOOPBACK, HeldRun, Recorded
 from tests.ui.test_api import wait_finished
 
 
@@ -81,3 +83,16 @@ def test_a_clone_fills_the_form_with_the_run_s_values_and_checks_the_edited_ones
     run = wait_finished(client, started.json()["run_id"])
     assert run["state"] == "SUCCEEDED" and run["params"] == {"rows": 2, "threshold": 0.7}
     assert client.post("/api/runs/no-such-run/clone", json={}).status_code == 404
+
+
+def test_a_run_still_going_on_in_this_process_is_not_resumed_twice(held_run: HeldRun) -> None:
+    """`flow run --ui` serves the page from the process whose engine drives the run: a resume from that page
+    must not start a second engine on it."""
+    with TestClient(create_app(), base_url=LOOPBACK) as client:
+        deadline = time.monotonic() + 30
+        while client.get(f"/api/runs/{held_run.run_id}").json()["run"]["state"] != "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        refused = client.post(f"/api/runs/{held_run.run_id}/resume", json={})
+        assert refused.status_code == 400 and "is still running" in refused.json()["error"]
+    assert held_run.finish().succeeded
