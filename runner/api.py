@@ -11,7 +11,7 @@ from typing import Any
 from backends.base import Backend, BackendError
 from roots import kinds
 from roots.beneath import RefusedFile
-from runner import artifacts
+from runner import layout
 from runner import params as pipeline_params
 from runner.engine.journal import ChangeListener
 from runner.engine.mocks import Mock
@@ -266,8 +266,8 @@ def result(store: Store, run_id: str, spec: PipelineSpec | None = None) -> RunRe
 
 def _artifact_path(root: Path, uri: str) -> Path:
     """Where an artifact is: under the root, or the file of this machine an importer named."""
-    if artifacts.is_external(uri):
-        return Path(artifacts.local_file(uri) or uri)
+    if layout.is_external(uri):
+        return Path(layout.local_file(uri) or uri)
     return root / uri
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from backends.settings import Kind
-from runner.artifacts import flow_home
 from runner.errors import FlowError, UsageError
+from runner.layout import flow_home
 from runner.plugins import Declared, declared_settings
 from runner.spec.quantities import parse_memory
 

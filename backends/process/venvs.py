@@ -52,7 +52,7 @@ class InstallError(Exception):
 
 
 def venvs_folder() -> Path:
-    """$FLOW_HOME/venvs: the folder runner.artifacts.flow_home names (a backend imports nothing of runner)."""
+    """$FLOW_HOME/venvs: the folder runner.layout.flow_home names (a backend imports nothing of runner)."""
     import platformdirs  # here: the task's wrapper, which imports this file, never needs it
 
     home = os.environ.get("FLOW_HOME") or platformdirs.user_data_dir("flow")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import TaskSpec, Workspace
-from runner import artifacts
+from runner import layout
 from runner.engine import platform, resources, workspace
 from runner.engine.external import NOTHING_REACHED, Reached
 from runner.engine.graph import ArtifactRef, Node
@@ -170,7 +170,7 @@ def build(node: Node, attempt: int, run: RunContext, reached: Reached = NOTHING_
         log_path=f"{run.logs_dir}/{run.run_id}/{path}/attempt-{attempt}.log",
         kubernetes=platform.resolved(executor.kubernetes, node),
         root_inputs=_in_root(inputs) if run.staged else (),
-        root_outputs=artifacts.task_dir(run.run_id, path),
+        root_outputs=layout.task_dir(run.run_id, path),
         workspace=run.workspace if run.workspace and workspace.uses(node, run.workspace_path) else None,
     )
 
@@ -187,7 +187,7 @@ def _as_read(
 
 def _in_root(inputs: Mapping[str, list[ArtifactRef]]) -> tuple[str, ...]:
     """The input artifacts under the root, each once."""
-    in_root = (ref.uri for refs in inputs.values() for ref in refs if not artifacts.is_external(ref.uri))
+    in_root = (ref.uri for refs in inputs.values() for ref in refs if not layout.is_external(ref.uri))
     return tuple(dict.fromkeys(in_root))
 
 
@@ -196,7 +196,7 @@ def _executor_input(
 ) -> dict[str, Any]:
     """The KFP ExecutorInput: input values and artifacts, and where each output goes. Files are named as
     tasks see them; artifact URIs are the root's URI for tasks (an object store's own, or the path)."""
-    relative_dir = artifacts.task_dir(run.run_id, node.path)
+    relative_dir = layout.task_dir(run.run_id, node.path)
     task_dir, uri_dir = f"{run.task_base}/{relative_dir}", f"{run.uri_base}/{relative_dir}"
     return {
         "inputs": {
@@ -221,7 +221,7 @@ def _executor_input(
                 }
                 for name, title, version in executor.output_artifacts
             },
-            "outputFile": f"{task_dir}/{artifacts.EXECUTOR_OUTPUT}",
+            "outputFile": f"{task_dir}/{layout.EXECUTOR_OUTPUT}",
         },
     }
 
@@ -232,7 +232,7 @@ def _artifact_struct(ref: ArtifactRef, base: str) -> dict[str, Any]:
     return {
         "name": ref.name,
         "type": {"schemaTitle": ref.type, "schemaVersion": ref.schema_version},
-        "uri": ref.uri if artifacts.is_external(ref.uri) else f"{base}/{ref.uri}",
+        "uri": ref.uri if layout.is_external(ref.uri) else f"{base}/{ref.uri}",
         "metadata": ref.metadata,
     }
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from backends.base import HOST_FILES_MOUNTED, HOST_FILES_VISIBLE, WORKSPACE_PATH, BackendError, Mount
 from roots.beneath import RefusedFile
 from roots.files import RootFiles
-from runner import artifacts
+from runner import layout
 from runner.engine.graph import ArtifactRef, Node
 from runner.errors import FlowError
 
@@ -84,11 +84,11 @@ class ExternalArtifacts:
         refs: dict[str, ArtifactRef] = {}
         for group in node.artifacts.values():
             for ref in group:
-                if ref.metadata.get(artifacts.IN_WORKSPACE) is True and ref.uri not in refs:
+                if ref.metadata.get(layout.IN_WORKSPACE) is True and ref.uri not in refs:
                     if ref.uri not in self._in_workspace:
                         self._in_workspace[ref.uri] = self._into_workspace(ref, node.task.where)
                     refs[ref.uri] = self._in_workspace[ref.uri]
-                elif artifacts.is_external(ref.uri) and ref.uri not in refs:
+                elif layout.is_external(ref.uri) and ref.uri not in refs:
                     if ref.uri not in self._task_uris:
                         self._task_uris[ref.uri] = self._task_uri(ref.uri, node.task.where)
                     refs[ref.uri] = dataclasses.replace(ref, uri=self._task_uris[ref.uri])
@@ -103,10 +103,10 @@ class ExternalArtifacts:
             raise UnreadableImportError(
                 f"the imported artifact {ref.uri} is for a workspace the run has not", where
             )
-        in_root = not artifacts.is_external(ref.uri)
+        in_root = not layout.is_external(ref.uri)
         # KFP's path is that of the URI the tasks get: a file of the root by the root's URI.
         uri = f"{self.workspace.root_uri}/{ref.uri}" if in_root else ref.uri
-        target = artifacts.workspace_relative(uri)
+        target = layout.workspace_relative(uri)
         if ".." in target.split("/"):  # never a path out of the workspace
             raise UnreadableImportError(
                 f"cannot copy the imported artifact {uri} into the run's workspace: '..' in its path", where
@@ -117,7 +117,7 @@ class ExternalArtifacts:
             except BackendError as exc:
                 raise UnreadableImportError(f"cannot reach the run's workspace: {exc}", where) from None
         files = self._workspace_files
-        path = artifacts.local_file(uri)
+        path = layout.local_file(uri)
         if in_root:
             copy: Callable[[], None] = functools.partial(self._copy_root, ref.uri, uri, files, target, where)
         elif path is not None:
@@ -131,11 +131,11 @@ class ExternalArtifacts:
         _copied(uri, files, target, copy, "the run's workspace", where)
         if self.workspace.task_path == WORKSPACE_PATH:
             return ref
-        metadata = {k: v for k, v in ref.metadata.items() if k != artifacts.IN_WORKSPACE}
+        metadata = {k: v for k, v in ref.metadata.items() if k != layout.IN_WORKSPACE}
         return dataclasses.replace(ref, uri=f"{self.workspace.task_path}/{target}", metadata=metadata)
 
     def _task_uri(self, uri: str, where: str) -> str:
-        path = artifacts.local_file(uri)
+        path = layout.local_file(uri)
         if path is not None:
             visible = self.host_files == HOST_FILES_VISIBLE  # tasks run here as flow's user: read in place
             # Docker mounts it read-only at its path, unless a ':' in it would end a bind's path.
@@ -178,7 +178,7 @@ class ExternalArtifacts:
     def _copy(self, uri: str, name: str, copy: Callable[[str], None], where: str) -> str:
         """The root-relative path of the run's copy of `uri`, made by `copy(path)`."""
         folder = f"{self.run_id}/{IMPORTS}/{hashlib.sha256(uri.encode()).hexdigest()[:16]}"
-        target = f"{folder}/{name if artifacts.is_safe_name(name) else 'artifact'}"
+        target = f"{folder}/{name if layout.is_safe_name(name) else 'artifact'}"
         _copied(uri, self.files, folder, lambda: copy(target), "the root", where)
         return target
 

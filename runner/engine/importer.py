@@ -19,7 +19,7 @@ from backends.base import BackendError
 from roots.beneath import RefusedFile
 from roots.files import Digest, RootFiles
 from roots.local.files import LocalRootFiles
-from runner import artifacts
+from runner import layout
 from runner.engine import placeholders
 from runner.engine.graph import ArtifactRef, Node
 from runner.errors import FlowError
@@ -71,13 +71,13 @@ def import_artifact(
     context = placeholders.Context({"inputs": {"parameterValues": node.params}}, pipeline_values, where)
     metadata = _resolved(importer.metadata, context)
     recorded = _recorded_uri(uri, root, task_root, where)
-    external = artifacts.is_external(recorded)
+    external = layout.is_external(recorded)
     reused = None if importer.reimport else _earlier_import(earlier, recorded, importer, root, metadata)
     if reused is not None:
-        metadata = {k: v for k, v in reused.metadata.items() if k != artifacts.IN_WORKSPACE}
+        metadata = {k: v for k, v in reused.metadata.items() if k != layout.IN_WORKSPACE}
     if importer.download_to_workspace:
         # The flag KFP's driver gives the consumers (ExternalArtifacts copies the content at their start).
-        metadata = {**metadata, artifacts.IN_WORKSPACE: True}
+        metadata = {**metadata, layout.IN_WORKSPACE: True}
     if reused is not None and reused.digest:
         size, digest = reused.size, reused.digest
     else:
@@ -91,7 +91,7 @@ def _earlier_import(
     earlier: EarlierImports, uri: str, importer: Importer, root: str, metadata: Mapping[str, Any]
 ) -> ArtifactRecord | None:
     """The newest artifact imported before from `uri` whose metadata holds all of `metadata` (KFP's match)."""
-    same_root = None if artifacts.is_external(uri) else root
+    same_root = None if layout.is_external(uri) else root
     for record in earlier(uri, importer.schema_title, same_root):
         if all(key in record.metadata and record.metadata[key] == v for key, v in metadata.items()):
             return record
@@ -113,13 +113,13 @@ def _resolved(value: Any, context: placeholders.Context) -> Any:
 def _recorded_uri(uri: str, root: str, task_root: str, where: str) -> str:
     """The URI as the run records it: relative to the root for what is in it, else as given."""
     if uri.startswith(root.rstrip("/") + "/"):
-        return artifacts.relative_to_root(root, task_root, uri)
-    if "://" in uri and not uri.startswith(artifacts.FILE_SCHEME):
+        return layout.relative_to_root(root, task_root, uri)
+    if "://" in uri and not uri.startswith(layout.FILE_SCHEME):
         return uri
-    path = uri.removeprefix(artifacts.FILE_SCHEME)
+    path = uri.removeprefix(layout.FILE_SCHEME)
     try:
         if not path.startswith("/"):
-            return artifacts.relative_to_root(root, task_root, path)
+            return layout.relative_to_root(root, task_root, path)
     except FlowError as exc:
         raise ImportError_(f"cannot import {uri!r}: {exc.message}", where) from None
     return _under_root(path, root, task_root) or uri
@@ -133,7 +133,7 @@ def _under_root(path: str, root: str, task_root: str) -> str | None:
         if base in resolved.parents:
             return resolved.relative_to(base).as_posix()
     if path.startswith(task_root.rstrip("/") + "/"):
-        return artifacts.relative_to_root(root, task_root, path)
+        return layout.relative_to_root(root, task_root, path)
     return None
 
 
@@ -148,7 +148,7 @@ def _digest(relative: str, files: RootFiles) -> Digest:
 def _local_digest(uri: str) -> Digest:
     """Size and content digest of a file or folder of the engine's machine; nothing for a remote object,
     a path that names nothing, or one this process may not read."""
-    path = artifacts.local_file(uri)
+    path = layout.local_file(uri)
     if path is None or not Path(path).name:  # never the whole file system
         return 0, ""
     # The pipeline's author named this path: a link there (/data/latest) is followed, once, here.

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from roots.files import RootFiles
-from runner import artifacts
+from runner import layout
 from runner.engine.graph import ArtifactRef, Node
 from runner.errors import FlowError
 from runner.spec.parameter_types import check
@@ -59,7 +59,7 @@ def answer(
         raise MockError(f"the mock did not return output parameters {sorted(missing)}", where)
     produced: dict[str, list[ArtifactRef]] = {}
     for name, definition in declared.artifacts.items():
-        uri = artifacts.output_uri(run_id, node.path, name)
+        uri = layout.output_uri(run_id, node.path, name)
         content = given.get(name, b"")
         files.write(uri, content.encode() if isinstance(content, str) else bytes(content))
         produced[name] = [ArtifactRef(name=name, uri=uri, type=definition.schema_title)]

@@ -8,7 +8,7 @@ from typing import Any
 
 from roots.beneath import RefusedFile, TooLarge
 from roots.files import RootFiles
-from runner import artifacts
+from runner import layout
 from runner.config import DEFAULT_MAX_PARAMETER_BYTES
 from runner.engine.graph import ArtifactRef
 from runner.errors import FlowError
@@ -46,8 +46,8 @@ def collect(
     """
     if not outputs.parameters and not outputs.artifacts:
         return {}, {}
-    task_dir = artifacts.task_dir(run_id, task_path)  # names were checked safe at load time
-    executor_output = f"{task_dir}/{artifacts.EXECUTOR_OUTPUT}"
+    task_dir = layout.task_dir(run_id, task_path)  # names were checked safe at load time
+    executor_output = f"{task_dir}/{layout.EXECUTOR_OUTPUT}"
     # One read for every file that may hold an output: on a cluster each read is a round trip.
     try:
         found = files.read(
@@ -57,7 +57,7 @@ def collect(
     except TooLarge as exc:
         if exc.path != executor_output:  # a parameter's file: over its own limit too
             _check_size(exc.size, max_parameter_bytes, exc.path.rsplit("/", 1)[-1], where)
-        message = f"{artifacts.EXECUTOR_OUTPUT} is {exc.size} bytes, over the limit of {exc.limit}"
+        message = f"{layout.EXECUTOR_OUTPUT} is {exc.size} bytes, over the limit of {exc.limit}"
         raise OutputError(message, where) from None
     except RefusedFile as exc:
         raise OutputError(f"refused the task's output: {exc}", where) from None
@@ -83,14 +83,14 @@ def collect(
     produced: dict[str, list[ArtifactRef]] = {}
     for name, adef in outputs.artifacts.items():
         metadata: dict[str, Any] = {}
-        uri = artifacts.output_uri(run_id, task_path, name)
+        uri = layout.output_uri(run_id, task_path, name)
         first = firsts[name]
         if first:
             metadata = first.get("metadata") or {}
             reported_uri = first.get("uri")
             if reported_uri:
                 try:
-                    uri = artifacts.relative_to_root(root, task_root, reported_uri)
+                    uri = layout.relative_to_root(root, task_root, reported_uri)
                 except FlowError as exc:
                     raise OutputError(f"output artifact {name!r}: {exc.message}", where) from None
         produced[name] = [
@@ -134,7 +134,7 @@ def _checked_text(text: str, ptype: str, where: str) -> Any:
 def _executor_output(content: bytes | None, where: str) -> dict[str, Any]:
     if content is None:
         return {}
-    malformed = f"malformed {artifacts.EXECUTOR_OUTPUT}"
+    malformed = f"malformed {layout.EXECUTOR_OUTPUT}"
     try:
         value = json.loads(content.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -153,14 +153,14 @@ def _mapping(value: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     if found is None:
         return {}
     if not isinstance(found, dict):
-        raise OutputError(f"malformed {artifacts.EXECUTOR_OUTPUT}: {key} is not a JSON object", where)
+        raise OutputError(f"malformed {layout.EXECUTOR_OUTPUT}: {key} is not a JSON object", where)
     return found
 
 
 def _reported_artifact(reported: dict[str, Any], name: str, where: str) -> dict[str, Any]:
     """The first artifact the executor output reports for output `name` (an empty dict for none), its
     fields checked: KFP's ExecutorOutput has {"artifacts": {name: {"artifacts": [{uri, metadata}]}}}."""
-    malformed = f"malformed {artifacts.EXECUTOR_OUTPUT}: artifacts.{name}"
+    malformed = f"malformed {layout.EXECUTOR_OUTPUT}: artifacts.{name}"
     listed = reported.get(name)
     if listed is None:
         return {}

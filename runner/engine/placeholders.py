@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.base import WORKSPACE_PATH
-from runner import artifacts
+from runner import layout
 from runner.engine.texts import argument_text, whole_numbers_as_ints
 from runner.errors import SpecError
 
@@ -163,9 +163,9 @@ def _uri_or_path(artifact: Mapping[str, Any], which: str) -> str:
     uri = str(artifact["uri"])
     if which == "uri":
         return uri
-    if artifact.get("metadata", {}).get(artifacts.IN_WORKSPACE) is True:  # as KFP's launcher maps it
-        return f"{WORKSPACE_PATH}/{artifacts.workspace_relative(uri)}"
-    return artifacts.local_path(uri)
+    if artifact.get("metadata", {}).get(layout.IN_WORKSPACE) is True:  # as KFP's launcher maps it
+        return f"{WORKSPACE_PATH}/{layout.workspace_relative(uri)}"
+    return layout.local_path(uri)
 
 
 def _value(expression: str, context: Context) -> str:

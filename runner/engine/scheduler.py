@@ -31,7 +31,7 @@ from backends.base import (
 )
 from roots import kinds
 from roots.beneath import RefusedFile
-from runner import artifacts
+from runner import layout
 from runner.config import DEFAULT_MAX_PARAMETER_BYTES
 from runner.engine import (
     attempts,
@@ -364,7 +364,7 @@ class Engine:
         if not fresh:
             return
         try:
-            self.files.make_folders([artifacts.task_dir(self.run_record.run_id, node.path) for node in fresh])
+            self.files.make_folders([layout.task_dir(self.run_record.run_id, node.path) for node in fresh])
         except (BackendError, RefusedFile):
             return  # each attempt makes its folder itself, and reports the failure there
         self._premade_folders.update(node.path for node in fresh)
@@ -558,7 +558,7 @@ class Engine:
         self._premade_folders.discard(node.path)
         if not premade and (has_outputs or record.attempts or node.path in self._prior):
             # Task paths are made of names checked safe at load time, so they stay in the root.
-            self.files.reset(artifacts.task_dir(self.run_record.run_id, node.path), create=has_outputs)
+            self.files.reset(layout.task_dir(self.run_record.run_id, node.path), create=has_outputs)
         reached = self._external.for_task(node)
         node.attempt_spec = attempts.build(node, record.attempts + 1, self.context, reached)
         record.attempts += 1

@@ -10,7 +10,7 @@ workflow once the run succeeded, and keeps it otherwise, so that a retry finds i
 from __future__ import annotations
 
 from backends.base import WORKSPACE_PATH, Workspace
-from runner import artifacts
+from runner import layout
 from runner.engine.graph import Node
 from runner.spec.model import Container, PipelineSpec
 from runner.spec.workspace import PLACEHOLDER
@@ -27,7 +27,7 @@ def for_run(spec: PipelineSpec, run: RunRecord) -> Workspace | None:
     owner = run.rerun_of or run.run_id
     return Workspace(
         owner=owner,
-        host_dir=str(artifacts.flow_home() / "workspaces" / owner),
+        host_dir=str(layout.flow_home() / "workspaces" / owner),
         size=spec.workspace.size,
         pvc_patch=spec.workspace.pvc_patch,
     )
@@ -44,6 +44,4 @@ def uses(node: Node, path: str) -> bool:
     for value in node.params.values():
         if isinstance(value, str) and (path in value or WORKSPACE_PATH in value or PLACEHOLDER in value):
             return True
-    return any(
-        refs and refs[0].metadata.get(artifacts.IN_WORKSPACE) is True for refs in node.artifacts.values()
-    )
+    return any(refs and refs[0].metadata.get(layout.IN_WORKSPACE) is True for refs in node.artifacts.values())

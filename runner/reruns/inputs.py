@@ -15,7 +15,7 @@ from typing import Any
 from backends.base import BackendError
 from roots.beneath import RefusedFile
 from roots.files import RootFiles
-from runner import artifacts
+from runner import layout
 from runner.engine.graph import ArtifactRef
 from runner.errors import RunNotFoundError, UsageError
 from runner.reruns.target import WHERE
@@ -80,7 +80,7 @@ def stage(
     """Make every input artifact present in the rerun's root: in place when it is the run's own root, else
     copied from `source`. Raises UsageError naming the first artifact missing from the run's root."""
     # An imported artifact outside the root is read where it is, as in the run (engine/external.py).
-    wanted = {ref.uri: ref for group in refs.values() for ref in group if not artifacts.is_external(ref.uri)}
+    wanted = {ref.uri: ref for group in refs.values() for ref in group if not layout.is_external(ref.uri)}
     if not wanted:
         return
     try:

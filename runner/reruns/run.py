@@ -8,7 +8,7 @@ from typing import Any
 
 from backends.base import Backend, BackendError
 from roots import kinds
-from runner import api, artifacts
+from runner import api, layout
 from runner.engine.graph import ArtifactRef
 from runner.engine.journal import ChangeListener
 from runner.errors import UsageError
@@ -107,7 +107,7 @@ def _backend(
 
 def _root(runtime: Backend, run: RunRecord, requested: str | Path | None) -> str:
     """The rerun's root: the one asked for, else the run's where `runtime` can use it, else its default."""
-    default = artifacts.default_root()
+    default = layout.default_root()
     try:
         if requested is not None:
             return kinds.for_new_run(runtime, str(requested), default)

@@ -22,7 +22,7 @@ from typing import Any
 
 from backends.base import BackendError
 from backends.detaching import Detaching, EngineLaunch
-from runner import api, artifacts
+from runner import api, layout
 from runner import params as pipeline_params
 from runner.config import load_config
 from runner.engine.journal import ChangeListener
@@ -129,7 +129,7 @@ def submit(
         runtime = session.backend(backend, options=options)
         assert isinstance(runtime, Detaching)
         try:
-            root_text = runtime.detached_root(root, artifacts.default_root())
+            root_text = runtime.detached_root(root, layout.default_root())
         except BackendError as exc:
             raise UsageError(str(exc), "--root") from None
         record = session.record(

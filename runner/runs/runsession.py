@@ -20,7 +20,7 @@ from typing import Any
 
 from backends.base import Backend, BackendError, RunInfo
 from roots import kinds
-from runner import artifacts
+from runner import layout
 from runner.config import load_config
 from runner.engine.graph import ArtifactRef
 from runner.engine.journal import ChangeListener
@@ -38,9 +38,9 @@ def open_store() -> Store:
     url = os.environ.get("FLOW_STORE")
     if url:
         return open_url(url)
-    home = artifacts.flow_home()
+    home = layout.flow_home()
     try:
-        artifacts.private_folder(home)
+        layout.private_folder(home)
     except OSError as exc:
         raise StoreError(f"cannot make flow's home folder: {exc.strerror}", str(home)) from None
     return SQLiteStore(home / "flow.db")
@@ -48,7 +48,7 @@ def open_store() -> Store:
 
 def logs_dir() -> Path:
     """Where an engine on this machine keeps task logs: a folder only its owner reads."""
-    return artifacts.private_folder(artifacts.private_home() / "logs")
+    return layout.private_folder(layout.private_home() / "logs")
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class RunSession:
         records it."""
         try:
             return kinds.for_new_run(
-                backend, str(requested) if requested is not None else None, artifacts.default_root()
+                backend, str(requested) if requested is not None else None, layout.default_root()
             )
         except BackendError as exc:
             raise UsageError(str(exc), "--root") from None

@@ -13,8 +13,8 @@ from typing import Any
 import networkx as nx
 
 from backends.base import Resources
-from runner.artifacts import is_safe_name
 from runner.errors import ParameterError, SpecError
+from runner.layout import is_safe_name
 from runner.spec.digests import component_digests
 from runner.spec.model import (
     NO_DEFAULT,

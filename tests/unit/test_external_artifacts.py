@@ -10,10 +10,10 @@ import pytest
 
 from backends.base import HOST_FILES_COPIED, HOST_FILES_MOUNTED, WORKSPACE_PATH, Mount
 from roots.local.files import LocalRootFiles
-from runner.artifacts import IN_WORKSPACE
 from runner.engine.external import ExternalArtifacts, RunWorkspace, UnreadableImportError
 from runner.engine.graph import ArtifactRef
 from runner.engine.placeholders import Context, render
+from runner.layout import IN_WORKSPACE
 
 
 class _Task:

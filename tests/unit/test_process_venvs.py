@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from backends.process import venvs
-from runner import artifacts
+from runner import layout
 from runner.dsl import component
 from runner.dsl.components import ContainerBacked
 
@@ -81,7 +81,7 @@ def test_a_step_flows_environment_satisfies_needs_no_pip_run(step: list[str], ex
 
 
 def test_venvs_live_under_flow_home(flow_home: Path) -> None:
-    assert venvs.venvs_folder() == artifacts.flow_home() / "venvs" == flow_home / "venvs"
+    assert venvs.venvs_folder() == layout.flow_home() / "venvs" == flow_home / "venvs"
 
 
 def test_a_venv_folder_another_user_could_write_into_is_refused(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The artifact and volume convention (DESIGN.md section 5), in one place.
+"""Where files go, in one place: a run's artifacts under its pipeline root (DESIGN.md section 5), and flow's
+own folders (its home, the default root).
 
 A run's files live under its pipeline root: `<root>/<run-id>/<task-path>/<output-name>`. Tasks see the root
 at `/flow` (or, on the process backend, at the root's host path). Metadata records URIs relative to the root.
