@@ -149,8 +149,11 @@ def test_a_failed_run_resumes_a_task_reruns_and_a_run_clones_with_edited_values(
     browser.get(f"{views.url}#/runs/{failed}")
     wait.until(lambda _: run_state(browser) == "FAILED")
     assert "ValueError" not in browser.find_element(By.ID, "run-header").text  # the task shows it
+    # The page opens on the task that failed, with its log; the header's button leads back to it.
+    wait.until(lambda _: "not fixed yet" in text_of(browser, "#log"))
+    click(browser, 'g.node[data-path="prepare"]')
     click(browser, ".show-failed")
-    wait.until(lambda _: "not fixed yet" in browser.find_element(By.ID, "log").text)
+    wait.until(lambda _: "not fixed yet" in text_of(browser, "#log"))
     assert text_of(browser, "#view").count("ValueError: not fixed yet") == 1  # in the log
     browser.save_screenshot(str(screenshots / "run-failed.png"))
 

@@ -301,6 +301,9 @@ export function runView(main, runId, cleanups) {
       view.iterations = detail.iterations;
       headerBox.replaceChildren(header(model.run, act, failedTask()));
       redraw();
+      // A failed run opens on the task that failed: its error and its log, traceback and all.
+      const failedNow = model.run.state === "FAILED" ? failedTask() : null;
+      if (failedNow && !view.selected) view.select(failedNow.path);
       compareWith(model.run);
       return loadArtifacts();
     })
