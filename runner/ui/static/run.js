@@ -277,7 +277,8 @@ export function runView(main, runId, cleanups) {
     if (listed === shownArtifacts) return;
     shownArtifacts = listed;
     artifactsBox.replaceChildren(artifactsTable(runId, model.artifacts, showArtifact, view.select));
-    if (view.selected) showTask(view.selected); // its lineage may have grown
+    // A finished task's lineage may have grown; a running one's panel stays (its log is being followed).
+    if (view.selected && FINISHED.has(model.tasks.get(view.selected)?.state)) showTask(view.selected);
   };
   const compareWith = async (run) => {
     const others = (await getJSON(`/api/runs?${new URLSearchParams({ pipeline: run.pipeline })}`)).runs.filter(
