@@ -9,8 +9,10 @@ starts it, says how it is doing, and removes it. A backend without this capabili
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,12 @@ class Detaching(abc.ABC):
     def check_detached_root(cls, requested: str) -> None:
         """Refuse (BackendError) a pipeline root asked for that a detached run's engine cannot use, before
         anything is made or reached."""
+
+    @classmethod
+    @abc.abstractmethod
+    def engine_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The backend options for the engine where the backend runs it: those that name this machine's view
+        of the backend (a kubeconfig and its context) left out."""
 
     @abc.abstractmethod
     def detached_root(self, requested: str | None, default: Path) -> str:

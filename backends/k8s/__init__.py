@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from backends.detaching import DetachedEngine, Detaching, EngineLaunch
 from backends.k8s.driver import (
     DEFAULT_DRIVER_ACCOUNT,
     DEFAULT_DRIVER_IMAGE,
+    LOCAL_ONLY_OPTIONS,
     DriverJobs,
     DriverSpec,
     driven_by_a_driver,
@@ -363,6 +364,10 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
                 f"a detached run keeps its root on the cluster's volume claim (pvc://NAMESPACE/CLAIM), "
                 f"not {requested}"
             ) from None
+
+    @classmethod
+    def engine_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in options.items() if k not in LOCAL_ONLY_OPTIONS}
 
     def detached_root(self, requested: str | None, default: Path) -> str:
         root = for_new_run(self, requested, default)

@@ -27,6 +27,8 @@ from roots.base import MOUNT_PATH
 
 DEFAULT_DRIVER_IMAGE = "flow-local/flow:dev"  # what scripts/build-flow-image.sh builds
 DEFAULT_DRIVER_ACCOUNT = "flow-runner"  # deploy/rbac.yaml
+# The backend options that name this machine's view of the cluster, which mean nothing in a driver pod.
+LOCAL_ONLY_OPTIONS = ("context", "kubeconfig")
 LABEL_DRIVER_OF = "flow.driver-of"  # the run a driver pod drives; never flow.run, which cleanup deletes
 ROLE_DRIVER = "driver"
 STORE_KEY = "FLOW_STORE"

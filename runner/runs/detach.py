@@ -42,8 +42,6 @@ _START_SECONDS = 60.0
 _START_POLL_SECONDS = 0.25
 _CANCEL_SECONDS = 30.0
 _CANCEL_POLL_SECONDS = 0.2
-# The options of a cluster backend that name this machine's view of the cluster, not the run's.
-_LOCAL_ONLY_OPTIONS = ("context", "kubeconfig")
 # The backend stops a driver (a pod deleted, evicted, its node drained) only to replace it: it exits at
 # once, leaving the run's tasks and records for the next driver, where Ctrl-C on `flow run` cancels.
 EXIT_REPLACED = 143
@@ -146,7 +144,7 @@ def submit(
         launch = EngineLaunch(
             run_id=record.run_id,
             root=root_text,
-            command=driver_command(record.run_id, options, driver),
+            command=driver_command(record.run_id, options, driver, backend),
             store_url=url,
             image=driver.image,
             account=driver.service_account,
@@ -180,11 +178,15 @@ def _wait_for_engine(store: Store, backend: Detaching, launch: EngineLaunch) -> 
     return ""
 
 
-def driver_command(run_id: str, backend_options: Mapping[str, Any], driver: DriverOptions) -> tuple[str, ...]:
-    """The driver's command line: `flow driver RUN --settings JSON` (no secret in it: the store's URL
-    reaches the driver as a secret of the backend's)."""
+def driver_command(
+    run_id: str, backend_options: Mapping[str, Any], driver: DriverOptions, backend: str = CLUSTER
+) -> tuple[str, ...]:
+    """The driver's command line on `backend`: `flow driver RUN --settings JSON` (no secret in it: the
+    store's URL reaches the driver as a secret of the backend's)."""
+    kind = detaching(backend)
+    assert kind is not None, f"the {backend} backend cannot run a run's engine itself"
     settings = {
-        "backend": {k: v for k, v in backend_options.items() if k not in _LOCAL_ONLY_OPTIONS},
+        "backend": kind.engine_options(backend_options),
         "parallelism": driver.parallelism,
         "cache": driver.cache,
         "task_timeout": driver.task_timeout,
