@@ -119,7 +119,7 @@ def run(
     With --local (the default) tasks run as Docker containers when a Docker engine answers, else as local
     processes.
     """
-    from runner.params import parse_assignments
+    from runner.spec.parameters import parse_assignments
 
     if local and cluster:
         raise UsageError("choose one of --local and --cluster", "flow run")

@@ -16,8 +16,8 @@ from google.protobuf import json_format, struct_pb2, type_pb2
 from irbuild import Pipeline, const, from_input, task
 
 from runner.errors import ParameterError, SpecError
-from runner.params import bind
 from runner.spec import load_text
+from runner.spec.parameters import bind
 from runner.spec.schema import Checker, SchemaError, kubernetes_schema, pipeline_schema
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "kfp-corpus" / "pipelines"

@@ -1,4 +1,4 @@
-"""runner.params.bind: pipeline parameters typed against the root's inputs, from Python values or text."""
+"""runner.spec.parameters.bind: pipeline parameters typed against the root's inputs, from values or text."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from irbuild import Pipeline, from_input, task
 
 from runner.errors import ParameterError, SpecError
-from runner.params import bind, parse_assignments
 from runner.spec import PipelineSpec, load_text
+from runner.spec.parameters import bind, parse_assignments
 
 
 def spec_with(
