@@ -64,6 +64,7 @@ from roots.files import RootFiles
 from roots.kinds import for_new_run, parse
 from roots.pvc import ClaimRoot
 from roots.s3.pods import StagingSettings
+from roots.views import RootViews
 
 DEFAULT_CLAIM = "flow-root"
 _SYNC_SECONDS = 30.0
@@ -123,8 +124,7 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
             settings.s3_secret,
         )
         self._claim_checked = False
-        self._views: dict[str, TaskView] = {}  # by root
-        self._run_views: dict[str, TaskView] = {}  # by run, from `prepare`
+        self.roots = RootViews(lambda root: root.in_pods(self.name, self))
 
     # -- the root ---------------------------------------------------------------------------------
 
@@ -132,17 +132,14 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
         return f"pvc://{self.namespace}/{self.claim}"
 
     def root_view(self, root: Root) -> TaskView:
-        if root.uri not in self._views:
-            self._views[root.uri] = root.in_pods(self.name, self)
-        return self._views[root.uri]
+        return self.roots.of(root)
 
     def volume_files(self, helper: HelperPod) -> VolumeFiles:
         """A volume's files through its helper pod, over a connection of their own (see __init__)."""
         return VolumeFiles(client.CoreV1Api(self._exec_api), helper)
 
     def prepare(self, run: RunInfo) -> None:
-        view = self._run_views[run.run_id] = self.root_view(parse(run.root))
-        view.prepare()
+        self.roots.prepare(run)
         if not self.watcher.wait_synced(_SYNC_SECONDS):
             raise TemporaryBackendError(
                 f"cannot watch pods in {self.namespace}: {self.watcher.error}", delay=5.0
@@ -200,7 +197,7 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
     def start(self, task: TaskSpec) -> _Pod:
         image = self.image_map.get(task.image, task.image)
         manifest = pod_manifest(task, image, self.settings)
-        self._run_views[task.run_id].add_to_pod(manifest, task)
+        self.roots.of_run(task.run_id).add_to_pod(manifest, task)
         if task.workspace is not None:
             mount(manifest, task.workspace)
         self.watcher.forget(task.name)  # an earlier pod of this name may have been seen, and deleted
@@ -333,7 +330,7 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
         for task in self.tracked(run.run_id):
             self.watcher.forget(task.name)
         if not left.items:
-            self._run_views.pop(run.run_id, None)
+            self.roots.cleanup(run)
         return bool(left.items)
 
     def _delete(self, name: str, grace: int = 0) -> None:

@@ -38,7 +38,7 @@ from backends.settings import ContainerSettings
 from backends.tracking import Started, TrackingBackend
 from roots.base import Root, TaskView
 from roots.files import staging_base
-from roots.kinds import parse
+from roots.views import RootViews
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,9 @@ class DockerBackend(TrackingBackend[_Container]):
         self.has_gpu_runtime = "nvidia" in runtimes
         self._checked_images: set[str] = set()
         self._submitting: set[str] = set()
-        self._views: dict[str, TaskView] = {}  # by root
-        self._run_views: dict[str, TaskView] = {}  # by run, from `prepare`
+        # Files staged out of a root go to a folder per task in the user's folder for Docker's tasks.
+        mode = _NON_ROOT_TASK_FOLDER_MODE if self.run_as_non_root else None
+        self.roots = RootViews(lambda root: root.in_containers(self.name, staging_base() / "docker", mode))
 
     @classmethod
     def available(cls) -> bool:
@@ -98,11 +99,7 @@ class DockerBackend(TrackingBackend[_Container]):
         return True
 
     def root_view(self, root: Root) -> TaskView:
-        if root.uri not in self._views:
-            mode = _NON_ROOT_TASK_FOLDER_MODE if self.run_as_non_root else None
-            # Files staged out of a root go to a folder per task in the user's folder for Docker's tasks.
-            self._views[root.uri] = root.in_containers(self.name, staging_base() / "docker", mode)
-        return self._views[root.uri]
+        return self.roots.of(root)
 
     def prepare_workspace(self, workspace: Workspace) -> None:
         super().prepare_workspace(workspace)
@@ -110,15 +107,14 @@ class DockerBackend(TrackingBackend[_Container]):
             os.chmod(workspace.host_dir, _NON_ROOT_TASK_FOLDER_MODE)
 
     def prepare(self, run: RunInfo) -> None:
-        view = self._run_views[run.run_id] = self.root_view(parse(run.root))
-        view.prepare()
+        self.roots.prepare(run)
 
     # -- submit -----------------------------------------------------------------------------------
 
     def start(self, task: TaskSpec) -> _Container:
         image = self.image_map.get(task.image, task.image)
         self._ensure_image(image)
-        self._run_views[task.run_id].stage_in(task)
+        self.roots.of_run(task.run_id).stage_in(task)
         kwargs = self._run_kwargs(task, image)
         # Until the container is tracked, a Ctrl-C may leave Docker creating it after this call gave up:
         # cleanup looks for names still in this set until Docker has settled.
@@ -189,7 +185,7 @@ class DockerBackend(TrackingBackend[_Container]):
             # UTF-8 into U+FFFD before flow can copy them; the local driver keeps them as they were.
             "log_config": docker.types.LogConfig(type="local"),
         }
-        for host_path, container_path in self._run_views[task.run_id].binds(task).items():
+        for host_path, container_path in self.roots.of_run(task.run_id).binds(task).items():
             kwargs["volumes"][host_path] = {"bind": container_path, "mode": "rw"}
         if task.workspace is not None:
             kwargs["volumes"][task.workspace.host_dir] = {"bind": WORKSPACE_PATH, "mode": "rw"}
@@ -263,7 +259,7 @@ class DockerBackend(TrackingBackend[_Container]):
             reason, message = None, ""
         if reason is None:
             try:
-                self._run_views[task.spec.run_id].stage_out(task.spec)
+                self.roots.of_run(task.spec.run_id).stage_out(task.spec)
             except BackendError as exc:
                 reason, message = REASON_ERROR, str(exc)
         phase = Phase.FAILED if reason else Phase.SUCCEEDED
@@ -274,9 +270,7 @@ class DockerBackend(TrackingBackend[_Container]):
     def remove(self, task: Started[_Container]) -> None:
         with translated(f"removing {task.name}"), contextlib.suppress(docker.errors.NotFound):
             self.client.api.remove_container(task.runtime.container_id, force=True)
-        view = self._run_views.get(task.spec.run_id)
-        if view is not None:  # else the run's cleanup removes what was staged for it
-            view.release(task.spec)
+        self.roots.release(task.spec)
 
     def wait(self, timeout: float) -> None:
         # A container's output ends a moment before Docker reports it exited: until it does, look again soon.
@@ -304,8 +298,7 @@ class DockerBackend(TrackingBackend[_Container]):
         interrupted = {name for name in of_run if self._exists_or_pending(name)}
         self._submitting -= of_run - interrupted
         if not interrupted:
-            self.root_view(parse(run.root)).cleanup(run.run_id)
-            self._run_views.pop(run.run_id, None)
+            self.roots.cleanup(run)
         return bool(interrupted)
 
     def _exists_or_pending(self, name: str) -> bool:

@@ -39,7 +39,7 @@ from backends.process import reaper, venvs
 from backends.tracking import Started, TrackingBackend
 from roots.base import Root, TaskView
 from roots.files import staging_base
-from roots.kinds import parse
+from roots.views import RootViews
 
 log = logging.getLogger(__name__)
 
@@ -73,20 +73,16 @@ class ProcessBackend(TrackingBackend[_Process]):
         # Files staged out of a root where this backend's tasks find them: a folder of this instance's, so
         # that no other engine removes files its tasks read.
         self._staged = staging_base() / f"process-{os.getpid()}-{id(self):x}"
-        self._views: dict[str, TaskView] = {}  # by root
-        self._run_views: dict[str, TaskView] = {}  # by run, from `prepare`
+        self.roots = RootViews(lambda root: root.on_host(self.name, self._staged))
 
     def root_view(self, root: Root) -> TaskView:
-        if root.uri not in self._views:
-            self._views[root.uri] = root.on_host(self.name, self._staged)
-        return self._views[root.uri]
+        return self.roots.of(root)
 
     def workspace_path(self, workspace: Workspace) -> str:
         return workspace.host_dir  # as kfp.local's SubprocessRunner: the folder itself
 
     def prepare(self, run: RunInfo) -> None:
-        view = self._run_views[run.run_id] = self.root_view(parse(run.root))
-        view.prepare()
+        self.roots.prepare(run)
 
     def start(self, task: TaskSpec) -> _Process:
         if not task.command:
@@ -95,7 +91,7 @@ class ProcessBackend(TrackingBackend[_Process]):
                 reason=REASON_ERROR,
             )
         Path(task.log_path).parent.mkdir(parents=True, exist_ok=True)
-        self._run_views[task.run_id].stage_in(task)
+        self.roots.of_run(task.run_id).stage_in(task)
         env = task_environment(os.environ, task)
         argv = [*task.command, *task.args]
         if shutil.which(argv[0], path=env["PATH"]) is None:
@@ -187,7 +183,7 @@ class ProcessBackend(TrackingBackend[_Process]):
     def _stage_out(self, task: TaskSpec) -> str:
         """Upload a staged task's outputs; what went wrong, or "" when all is well."""
         try:
-            self._run_views[task.run_id].stage_out(task)
+            self.roots.of_run(task.run_id).stage_out(task)
         except BackendError as exc:
             return str(exc)
         return ""
@@ -209,14 +205,12 @@ class ProcessBackend(TrackingBackend[_Process]):
         for task in self.tracked(run.run_id):
             self.cancel(task.name)
         _stop_processes_of_run(run.run_id)
-        self.root_view(parse(run.root)).cleanup(run.run_id)
-        self._run_views.pop(run.run_id, None)
+        self.roots.cleanup(run)
         return False
 
     def close(self) -> None:
         super().close()
-        for view in self._views.values():
-            view.close()
+        self.roots.close()
 
 
 def _kill_group(proc: _Process, sig: signal.Signals) -> None:
