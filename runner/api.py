@@ -12,7 +12,6 @@ from backends.base import Backend, BackendError
 from roots import kinds
 from roots.beneath import RefusedFile
 from runner import layout
-from runner import params as pipeline_params
 from runner.engine.journal import ChangeListener
 from runner.engine.mocks import Mock
 from runner.errors import UsageError
@@ -21,6 +20,7 @@ from runner.runs.runsession import logs_dir as logs_dir  # the Python API's, as 
 from runner.runs.runsession import open_store as open_store
 from runner.selection import select_backend_for_root
 from runner.spec import PipelineSpec, load_file, load_text
+from runner.spec import parameters as pipeline_params
 from runner.store import ArtifactRecord, RunRecord, RunState, Store, TaskState
 
 

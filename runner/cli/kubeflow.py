@@ -7,10 +7,10 @@ from collections.abc import Mapping
 
 import click
 
-from runner import params as pipeline_params
 from runner.cli.common import EXIT_CANCELLED, EXIT_FAILED
 from runner.kubeflow_client import KubeflowClient, KubeflowRun, run_body
 from runner.spec import PipelineSpec
+from runner.spec import parameters as pipeline_params
 
 
 def submit(url: str, spec: PipelineSpec, given: Mapping[str, str], root: str | None, detach: bool) -> None:

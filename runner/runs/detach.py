@@ -23,7 +23,6 @@ from typing import Any
 from backends.base import BackendError
 from backends.detaching import Detaching, EngineLaunch
 from runner import api, layout
-from runner import params as pipeline_params
 from runner.config import load_config
 from runner.engine.journal import ChangeListener
 from runner.errors import BackendNotFoundError, UsageError
@@ -32,6 +31,7 @@ from runner.runs.cancel import cancel_orphaned
 from runner.runs.runsession import RunSession
 from runner.selection import CLUSTER
 from runner.spec import PipelineSpec
+from runner.spec import parameters as pipeline_params
 from runner.store import RunRecord, RunState, Store
 from runner.store.url import POSTGRES_SCHEMES
 

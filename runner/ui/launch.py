@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from runner import api
-from runner import params as pipeline_params
 from runner.config import load_config
 from runner.errors import FlowError, UsageError
 from runner.plugins import backend_names
 from runner.runs.runsession import engine_alive
 from runner.selection import LOCAL
 from runner.spec import PipelineSpec, load_text
+from runner.spec import parameters as pipeline_params
 from runner.store import RunRecord, RunState, Store
 from runner.ui.security import PathRefused, resolve_within
 
