@@ -109,7 +109,7 @@ def run(
     parallelism: int | None = None,
     store: Store | None = None,
     on_change: ChangeListener | None = None,
-    on_start: Any = None,
+    on_start: Callable[[RunRecord], None] | None = None,
     backend_options: Mapping[str, Any] | None = None,
     notify: Callable[[str], None] | None = None,
     cache: bool = True,
