@@ -91,20 +91,22 @@ class Root(abc.ABC):
     def on_host(self, backend: str, staging: Path) -> TaskView:
         """Tasks that are processes of this machine, run as flow's user. `staging`: a folder of the
         backend's own for files copied out of the root."""
-        raise self.refused(backend)
+        raise self.refused(backend, "processes of this machine")
 
     def in_containers(self, backend: str, staging: Path, folder_mode: int | None) -> TaskView:
         """Tasks that are containers of this machine. `staging`: a folder of the backend's own for files
         copied out of the root; `folder_mode`: the mode of the folders tasks write, for tasks that run as
         another user than flow."""
-        raise self.refused(backend)
+        raise self.refused(backend, "containers of this machine")
 
     def in_pods(self, backend: str, cluster: KubernetesBackend) -> TaskView:
         """Tasks that are pods of the backend's cluster."""
-        raise self.refused(backend)
+        raise self.refused(backend, "pods of a cluster")
 
-    def refused(self, backend: str) -> PermanentBackendError:
-        """What a backend that cannot use this kind of root answers (the one place that says so)."""
+    def refused(self, backend: str, tasks: str) -> PermanentBackendError:
+        """What a backend that cannot use this kind of root answers (the one place that says so); `tasks`:
+        what its tasks are."""
         return PermanentBackendError(
-            f"the {backend} backend cannot keep its pipeline root in {self.kind} {self.uri}"
+            f"the {backend} backend cannot keep its pipeline root in {self.kind} {self.uri}: its tasks are "
+            f"{tasks}, which do not see it"
         )
