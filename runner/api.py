@@ -79,8 +79,6 @@ def load_pipeline(pipeline: Any, function: str | None = None) -> PipelineSpec:
     """A PipelineSpec from what every entry point accepts: a spec, IR YAML text, an IR YAML file, a Python
     file defining a pipeline (flow's SDK or kfp's; `function` names one of several), or a pipeline object
     (a flow @pipeline or component, a kfp pipeline or component)."""
-    from runner.dsl import source  # the SDK loads only for Python pipelines
-
     if isinstance(pipeline, PipelineSpec):
         return pipeline
     if isinstance(pipeline, str) and "\n" in pipeline:
@@ -88,12 +86,16 @@ def load_pipeline(pipeline: Any, function: str | None = None) -> PipelineSpec:
     if isinstance(pipeline, str | Path):
         path = Path(pipeline)
         if path.suffix == ".py":
+            from runner.dsl import source  # the SDK loads only for Python pipelines
+
             return load_text(source.compile_file(path, function), str(path))
         if function is not None:
             raise UsageError("--function is for Python pipeline files", str(path))
         return load_file(path)
     if function is not None:
         raise UsageError("--function is for Python pipeline files", "function")
+    from runner.dsl import source
+
     text = source.compile_object(pipeline)
     return load_text(text, f"<{getattr(pipeline, 'name', type(pipeline).__name__)}>")
 

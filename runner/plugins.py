@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from backends.base import Backend
@@ -14,16 +15,21 @@ from runner.errors import BackendNotFoundError
 GROUP = "flow.backends"
 
 
+@functools.cache
+def _registered() -> dict[str, EntryPoint]:
+    """The installed backends, read once: reading the installed packages' entry points takes a while."""
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
 def backend_names() -> list[str]:
-    return sorted(ep.name for ep in entry_points(group=GROUP))
+    return sorted(_registered())
 
 
 def backend_class(name: str) -> type[Backend]:
     """The class registered as backend `name`."""
-    for ep in entry_points(group=GROUP):
-        if ep.name == name:
-            backend_type: type[Backend] = ep.load()
-            return backend_type
+    if name in _registered():
+        backend_type: type[Backend] = _registered()[name].load()
+        return backend_type
     known = ", ".join(backend_names()) or "none installed"
     raise BackendNotFoundError(f"unknown backend {name!r} (known: {known})", "--backend")
 
@@ -45,11 +51,12 @@ class Declared:
     backends: tuple[str, ...]
 
 
-def declared_settings() -> list[Declared]:
+@functools.cache
+def declared_settings() -> tuple[Declared, ...]:
     """Every installed backend's settings, in the order they declare them; one entry for a setting several
     declare (by a settings class they share), as the first of them declares it."""
     found: dict[str, tuple[Option, list[str]]] = {}
     for name in backend_names():
         for item in dataclasses.fields(backend_class(name).Settings):
             found.setdefault(item.name, (option_of(item), []))[1].append(name)
-    return [Declared(name, option, tuple(backends)) for name, (option, backends) in found.items()]
+    return tuple(Declared(name, option, tuple(backends)) for name, (option, backends) in found.items())

@@ -14,9 +14,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from kubernetes import client, config
+from typing import TYPE_CHECKING, Any
 
 from backends.base import (
     REASON_CANCELLED,
@@ -66,6 +64,9 @@ from roots.pvc import ClaimRoot
 from roots.s3.pods import StagingSettings
 from roots.views import RootViews
 
+if TYPE_CHECKING:
+    from kubernetes import client
+
 DEFAULT_CLAIM = "flow-root"
 _SYNC_SECONDS = 30.0
 _LOG_DRAIN_SECONDS = 2.0
@@ -91,6 +92,8 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
 
     def __init__(self, **options: Any) -> None:
         """`options`: the fields of KubernetesSettings."""
+        from kubernetes import client  # here, not where the module loads: `flow --help` reads its Settings
+
         super().__init__()
         settings = KubernetesSettings(**options)
         self.api, default_namespace = _connect(settings.context, settings.kubeconfig)
@@ -136,6 +139,8 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
 
     def volume_files(self, helper: HelperPod) -> VolumeFiles:
         """A volume's files through its helper pod, over a connection of their own (see __init__)."""
+        from kubernetes import client
+
         return VolumeFiles(client.CoreV1Api(self._exec_api), helper)
 
     def prepare(self, run: RunInfo) -> None:
@@ -338,6 +343,8 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
             self.core.delete_namespaced_pod(name, self.namespace, grace_period_seconds=grace)
 
     def _delete_and_wait(self, name: str) -> None:
+        from kubernetes import client
+
         self._delete(name)
         deadline = time.monotonic() + _CLEANUP_SECONDS
         while time.monotonic() < deadline:
@@ -411,6 +418,8 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
 def _connect(context: str | None, kubeconfig: str | None) -> tuple[client.ApiClient, str]:
     """An API client from the kubeconfig kubectl would use (or the pod's own account inside a cluster),
     and the namespace that configuration names."""
+    from kubernetes import client, config
+
     if not kubeconfig:
         # The client reads $KUBECONFIG once, when it is imported; read it now, as kubectl would.
         from_env = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]

@@ -13,9 +13,7 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from kubernetes import client
+from typing import TYPE_CHECKING, Any
 
 from backends.base import REASON_IMAGE, BackendError, Phase, TemporaryBackendError
 from backends.detaching import DetachedEngine
@@ -24,6 +22,9 @@ from backends.k8s.pods import MAIN_CONTAINER, NON_ROOT_ID, ROOT_VOLUME, label_va
 from backends.k8s.status import task_status, utc_now
 from backends.k8s.volume import LABEL_ROLE
 from roots.base import MOUNT_PATH
+
+if TYPE_CHECKING:
+    from kubernetes import client
 
 DEFAULT_DRIVER_IMAGE = "flow-local/flow:dev"  # what scripts/build-flow-image.sh builds
 DEFAULT_DRIVER_ACCOUNT = "flow-runner"  # deploy/rbac.yaml
@@ -148,6 +149,8 @@ class DriverJobs:
     """The driver Jobs of one namespace."""
 
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        from kubernetes import client
+
         self.namespace = namespace
         self.batch = client.BatchV1Api(api)
         self.core = client.CoreV1Api(api)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import urllib3.exceptions
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
 from backends.base import BackendUnavailableError, PermanentBackendError, TemporaryBackendError
+
+if TYPE_CHECKING:
+    from kubernetes.client.exceptions import ApiException
 
 
 class NotFound(Exception):
@@ -28,6 +30,9 @@ class Gone(Exception):
 @contextlib.contextmanager
 def translated(doing: str) -> Iterator[None]:
     """Raise flow's errors for what the API says while `doing` something."""
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+
     try:
         yield
     except ApiException as exc:

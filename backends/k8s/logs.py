@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
-
-from kubernetes.client import CoreV1Api
+from typing import TYPE_CHECKING, BinaryIO
 
 from backends.k8s.pods import MAIN_CONTAINER
 from backends.logfile import LogCopy
+
+if TYPE_CHECKING:
+    from kubernetes.client import CoreV1Api
 
 _BLOCK = 1 << 16
 _START_CHECK_SECONDS = 0.1

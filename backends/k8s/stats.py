@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from typing import Any
-
-from kubernetes.client import CoreV1Api
+from typing import TYPE_CHECKING, Any
 
 from backends.base import BackendError
 from backends.k8s.errors import translated
 from backends.k8s.pods import MAIN_CONTAINER
+
+if TYPE_CHECKING:
+    from kubernetes.client import CoreV1Api
 
 _INTERVAL_SECONDS = 1.0
 

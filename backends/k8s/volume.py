@@ -19,10 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from kubernetes.client import CoreV1Api
-from kubernetes.stream import stream
+from typing import TYPE_CHECKING, Any
 
 from backends.base import BackendError, PermanentBackendError, Phase, TemporaryBackendError
 from backends.k8s.errors import Conflict, NotFound, translated
@@ -31,6 +28,9 @@ from backends.k8s.status import task_status, utc_now
 from roots.base import MOUNT_PATH
 from roots.beneath import RefusedFile, TooLarge
 from roots.files import MAX_FOLDER_FILES, Digest, RootFiles, folder_digest
+
+if TYPE_CHECKING:
+    from kubernetes.client import CoreV1Api
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +209,8 @@ class VolumeFiles(RootFiles):
         raise AssertionError("unreachable")
 
     def _exec(self, pod: str, script: str, args: Sequence[str], stdin: bytes | None) -> bytes:
+        from kubernetes.stream import stream
+
         command = ["sh", "-c", _PRELUDE + script, "sh", *args]
         with translated(f"exec in {pod}"):
             client = stream(

@@ -11,14 +11,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
-
-from kubernetes import watch
-from kubernetes.client import CoreV1Api
+from typing import TYPE_CHECKING, Any
 
 from backends.base import BackendError
 from backends.k8s.errors import Gone, translated
 from backends.k8s.pods import LABEL_MANAGED
+
+if TYPE_CHECKING:
+    from kubernetes.client import CoreV1Api
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,8 @@ class PodWatcher:
         self._on_change()
 
     def _watch(self) -> None:
+        from kubernetes import watch
+
         stream = watch.Watch()
         with translated(f"watching pods in {self.namespace}"):
             for event in stream.stream(

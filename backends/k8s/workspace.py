@@ -10,13 +10,14 @@ storage class, the backend's `--storage-class`, else the cluster's default.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
-
-from kubernetes import client
+from typing import TYPE_CHECKING, Any
 
 from backends.base import WORKSPACE_PATH, PermanentBackendError, Workspace
 from backends.k8s.errors import Conflict, NotFound, translated
 from backends.k8s.pods import LABEL_MANAGED, LABEL_RUN
+
+if TYPE_CHECKING:
+    from kubernetes import client
 
 VOLUME = "kfp-workspace"
 LABEL_WORKSPACE = "flow.workspace"

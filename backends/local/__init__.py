@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -10,11 +9,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import docker
-import docker.errors
-import docker.types
+from typing import TYPE_CHECKING, Any
 
 from backends.base import (
     HOST_FILES_MOUNTED,
@@ -39,6 +34,9 @@ from backends.tracking import Started, TrackingBackend
 from roots.base import Root, TaskView
 from roots.files import staging_base
 from roots.views import RootViews
+
+if TYPE_CHECKING:
+    import docker
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +68,8 @@ class DockerBackend(TrackingBackend[_Container]):
     def __init__(self, client: docker.DockerClient | None = None, **options: Any) -> None:
         """`options`: the fields of ContainerSettings; `client`: the Docker client to use, else one from the
         environment."""
+        import docker  # here, not where the module loads: `flow --help` reads the Settings of every backend
+
         super().__init__()
         settings = ContainerSettings(**options)
         self.image_map = dict(settings.image_map)
@@ -90,6 +90,8 @@ class DockerBackend(TrackingBackend[_Container]):
     @classmethod
     def available(cls) -> bool:
         """Whether a Docker engine answers, without raising."""
+        import docker
+
         try:
             client = docker.from_env(timeout=5)
             client.ping()
@@ -112,6 +114,8 @@ class DockerBackend(TrackingBackend[_Container]):
     # -- submit -----------------------------------------------------------------------------------
 
     def start(self, task: TaskSpec) -> _Container:
+        import docker.errors
+
         image = self.image_map.get(task.image, task.image)
         self._ensure_image(image)
         self.roots.of_run(task.run_id).stage_in(task)
@@ -144,6 +148,8 @@ class DockerBackend(TrackingBackend[_Container]):
     def _ensure_image(self, image: str) -> None:
         if image in self._checked_images and self.pull != "always":
             return
+        import docker.errors
+
         with translated(f"image {image}"):
             if self.pull == "always":
                 self._pull(image)
@@ -161,6 +167,8 @@ class DockerBackend(TrackingBackend[_Container]):
         self._checked_images.add(image)
 
     def _pull(self, image: str) -> None:
+        import docker.errors
+
         try:
             self.client.images.pull(image)
         except docker.errors.APIError as exc:
@@ -170,6 +178,8 @@ class DockerBackend(TrackingBackend[_Container]):
             ) from exc
 
     def _run_kwargs(self, task: TaskSpec, image: str) -> dict[str, Any]:
+        import docker.types
+
         res = task.resources
         kwargs: dict[str, Any] = {
             "image": image,
@@ -268,7 +278,7 @@ class DockerBackend(TrackingBackend[_Container]):
         )
 
     def remove(self, task: Started[_Container]) -> None:
-        with translated(f"removing {task.name}"), contextlib.suppress(docker.errors.NotFound):
+        with translated(f"removing {task.name}", gone_ok=True):
             self.client.api.remove_container(task.runtime.container_id, force=True)
         self.roots.release(task.spec)
 
@@ -281,7 +291,7 @@ class DockerBackend(TrackingBackend[_Container]):
     # -- stop, cleanup -----------------------------------------------------------------------------
 
     def stop(self, task: Started[_Container]) -> None:
-        with translated(f"stopping {task.name}"), contextlib.suppress(docker.errors.NotFound):
+        with translated(f"stopping {task.name}", gone_ok=True):
             self.client.api.stop(task.runtime.container_id, timeout=_STOP_GRACE_SECONDS)
         task.runtime.log.wait(_LOG_DRAIN_SECONDS)
 
@@ -291,7 +301,7 @@ class DockerBackend(TrackingBackend[_Container]):
         for summary in leftovers:
             if keep_failed and summary.get("State") == "exited":
                 continue
-            with translated(f"removing {summary.get('Names')}"), contextlib.suppress(docker.errors.NotFound):
+            with translated(f"removing {summary.get('Names')}", gone_ok=True):
                 self.client.api.remove_container(summary["Id"], force=True)
         # A create that a Ctrl-C cut short may still complete in the daemon: look until it is gone.
         of_run = {name for name in self._submitting if name.startswith(f"flow-{run.run_id}-")}
@@ -303,6 +313,8 @@ class DockerBackend(TrackingBackend[_Container]):
 
     def _exists_or_pending(self, name: str) -> bool:
         """Whether a container of this name exists, or might still appear (asked again after settling)."""
+        import docker.errors
+
         with translated(f"looking for {name}"):
             try:
                 self.client.api.inspect_container(name)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import docker.errors
-import requests.exceptions
+from typing import TYPE_CHECKING
 
 from backends.base import (
     REASON_ERROR,
@@ -16,15 +14,24 @@ from backends.base import (
     TemporaryBackendError,
 )
 
+if TYPE_CHECKING:
+    import docker.errors
+
 
 @contextmanager
-def translated(action: str) -> Iterator[None]:
-    """Run a block of docker calls; raise flow's backend errors, with the docker error chained."""
+def translated(action: str, gone_ok: bool = False) -> Iterator[None]:
+    """Run a block of docker calls; raise flow's backend errors, with the docker error chained. With
+    `gone_ok`, what is not found (a container already removed) ends the block without an error."""
+    import docker.errors
+    import requests.exceptions
+
     try:
         yield
     except docker.errors.ImageNotFound as exc:
         raise PermanentBackendError(f"{action}: image not found: {_explain(exc)}", REASON_IMAGE) from exc
     except docker.errors.NotFound as exc:
+        if gone_ok:
+            return
         raise PermanentBackendError(f"{action}: {_explain(exc)}", REASON_ERROR) from exc
     except docker.errors.APIError as exc:
         if exc.is_server_error():

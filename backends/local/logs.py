@@ -9,11 +9,12 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
-
-import docker
+from typing import TYPE_CHECKING, BinaryIO
 
 from backends.logfile import LogCopy
+
+if TYPE_CHECKING:
+    import docker
 
 _HEADER = struct.Struct(">BxxxL")  # stream (1 stdout, 2 stderr), 3 padding bytes, payload size
 _BLOCK = 1 << 16

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docker
+if TYPE_CHECKING:
+    import docker
 
 
 class StatsSampler:

@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from runner.cli import inspecting, lifecycle, running
+# Each command and where it is defined (module, function): a command's module loads only when it is used,
+# so that `flow --version` or `flow show` does not pay for the engine or the backends' clients.
+COMMANDS = {
+    "compile": ("running", "compile_command"),
+    "run": ("running", "run"),
+    "resume": ("lifecycle", "resume"),
+    "rerun": ("lifecycle", "rerun"),
+    "cancel": ("lifecycle", "cancel"),
+    "driver": ("lifecycle", "driver"),
+    "runs": ("inspecting", "runs"),
+    "show": ("inspecting", "show"),
+    "logs": ("inspecting", "logs"),
+    "artifacts": ("inspecting", "artifacts"),
+    "ui": ("inspecting", "ui"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, name = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(f"runner.cli.{module}"), name)
+        return command
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="flow-pipelines")
 def main() -> None:
     """Run Kubeflow Pipelines v2 pipelines as containers, on a laptop or on Kubernetes."""
-
-
-for command in (
-    running.compile_command,
-    running.run,
-    lifecycle.resume,
-    lifecycle.rerun,
-    lifecycle.cancel,
-    lifecycle.driver,
-    inspecting.runs,
-    inspecting.show,
-    inspecting.logs,
-    inspecting.artifacts,
-    inspecting.ui,
-):
-    main.add_command(command)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
-import cel
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import FlowError
+
+if TYPE_CHECKING:
+    import cel
 
 
 class ConditionError(FlowError):
@@ -15,6 +16,8 @@ class ConditionError(FlowError):
 
 
 def _context(variables: dict[str, Any]) -> cel.Context:
+    import cel  # on first use: the package loads its own command line and prompt_toolkit too
+
     context = cel.Context()
     for name, value in variables.items():
         context.add_variable(name, value)
@@ -24,6 +27,8 @@ def _context(variables: dict[str, Any]) -> cel.Context:
 
 
 def _evaluate(expression: str, variables: dict[str, Any], where: str) -> Any:
+    import cel
+
     try:
         return cel.evaluate(expression, _context(variables))
     except KeyError as exc:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import graphlib
 import json
 import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import networkx as nx
 
 from backends.base import Resources
 from runner.errors import ParameterError, SpecError
@@ -517,17 +516,12 @@ def _validate_iterator(
 
 
 def _validate_acyclic(dag: Dag, dag_path: str, loader: _Loader) -> None:
-    graph: nx.DiGraph[str] = nx.DiGraph()
-    graph.add_nodes_from(dag.tasks)
-    graph.add_edges_from((dep, task.name) for task in dag.tasks.values() for dep in task.upstream)
-    if nx.is_directed_acyclic_graph(graph):  # the common case, and far cheaper than looking for a cycle
-        return
+    graph = {task.name: task.upstream for task in dag.tasks.values()}
     try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        return
-    names = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
-    raise loader.error(f"the tasks form a cycle: {names}", f"{dag_path}.tasks")
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(exc.args[1])  # each task before the next, the first again at the end
+        raise loader.error(f"the tasks form a cycle: {cycle}", f"{dag_path}.tasks") from None
 
 
 def _validate_dag_outputs(spec: PipelineSpec, dag: Dag, dag_path: str, loader: _Loader) -> None:

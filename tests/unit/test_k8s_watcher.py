@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
+from kubernetes import watch
 from kubernetes.client import V1ListMeta, V1ObjectMeta, V1Pod, V1PodList
 from kubernetes.client.exceptions import ApiException
 
@@ -66,7 +67,7 @@ def test_a_broken_watch_resumes_and_a_gone_one_lists_again(monkeypatch: pytest.M
         [{"type": "ADDED", "object": pod("b", "12")}, ApiException(status=410)],  # gone: list again
         [{"type": "DELETED", "object": pod("a", "31")}],
     ]
-    monkeypatch.setattr(watcher_module.watch, "Watch", ScriptedWatch)
+    monkeypatch.setattr(watch, "Watch", ScriptedWatch)  # the watcher imports it when it starts
     monkeypatch.setattr(watcher_module, "_RETRY_SECONDS", 0.01)
     first = V1PodList(metadata=V1ListMeta(resource_version="10"), items=[pod("a", "10")])
     second = V1PodList(metadata=V1ListMeta(resource_version="30"), items=[pod("a", "30"), pod("b", "30")])
