@@ -9,7 +9,6 @@ from __future__ import annotations
 import abc
 import enum
 import os
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from backends.settings import BackendSettings
-from roots.files import RootFiles, staging_base
-from roots.local.files import LocalRootFiles
+from backends.workspaces import FolderWorkspace, Workspace, WorkspaceView
+from roots.files import staging_base
 
 if TYPE_CHECKING:
     from roots.base import Root, TaskView
@@ -66,23 +65,6 @@ class Mount:
     host_path: str
     container_path: str
     read_only: bool = False
-
-
-# Where a task sees its run's workspace in a container: KFP's mount path (backend/src/v2/component).
-WORKSPACE_PATH = "/kfp-workspace"
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """KFP's pipeline workspace (`dsl.PipelineConfig(workspace=...)`): one volume per run, shared by the
-    tasks that use it. A rerun uses the workspace of the run it re-runs, so `owner` names that run."""
-
-    owner: str  # the run whose workspace it is
-    host_dir: str  # the folder on this machine, for backends that keep the workspace as one
-    size: str  # a Kubernetes quantity, as declared
-    # The claim's spec fields the pipeline set (accessModes, storageClassName, volumeMode, selector),
-    # checked at load (runner.spec.workspace).
-    pvc_patch: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -187,23 +169,10 @@ class Backend(abc.ABC):
         machine (the fake backend's)."""
         return root.on_host(self.name, staging_base() / f"{self.name}-{os.getpid()}-{id(self):x}")
 
-    def workspace_path(self, workspace: Workspace) -> str:
-        """Where tasks see the run's workspace (`{{$.workspace_path}}`): KFP's mount path in containers."""
-        return WORKSPACE_PATH
-
-    def prepare_workspace(self, workspace: Workspace) -> None:
-        """Make the workspace when it is missing; an existing one (a resumed run's, a rerun's) is kept as
-        it is. By default a folder on this machine, private to its user."""
-        Path(workspace.host_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-
-    def workspace_files(self, workspace: Workspace) -> RootFiles:
-        """The engine's access to the workspace's files, which it fills with the artifacts imported into it
-        (`download_to_workspace`). By default its folder on this machine, walked without following links."""
-        return LocalRootFiles(Path(workspace.host_dir))
-
-    def remove_workspace(self, workspace: Workspace) -> None:
-        """Remove the workspace, as Kubeflow removes a run's once the run succeeded. Idempotent."""
-        shutil.rmtree(workspace.host_dir, ignore_errors=True)
+    def workspace_view(self, workspace: Workspace) -> WorkspaceView:
+        """How this backend keeps a run's workspace and where its tasks see it. By default a folder of this
+        machine, private to its user, which containers see at KFP's mount path."""
+        return FolderWorkspace(workspace)
 
     @classmethod
     def available(cls) -> bool:

@@ -27,7 +27,6 @@ from backends.base import (
     TaskSpec,
     TaskStatus,
     TemporaryBackendError,
-    Workspace,
 )
 from backends.detaching import DetachedEngine, Detaching, EngineLaunch
 from backends.k8s.driver import (
@@ -53,12 +52,12 @@ from backends.k8s.settings import DEFAULT_FILES_IMAGE as DEFAULT_FILES_IMAGE
 from backends.k8s.settings import KubernetesSettings
 from backends.k8s.stats import PodStats
 from backends.k8s.status import task_status, utc_now
-from backends.k8s.volume import HelperPod, VolumeFiles, helper_name
+from backends.k8s.volume import HelperPod, VolumeFiles
 from backends.k8s.watcher import PodWatcher
-from backends.k8s.workspace import claim_name, delete_claim, ensure_claim, mount
+from backends.k8s.workspace import ClaimWorkspace, mount
 from backends.tracking import Started, TrackingBackend
+from backends.workspaces import Workspace, WorkspaceView
 from roots.base import Root, TaskView
-from roots.files import RootFiles
 from roots.kinds import for_new_run, parse
 from roots.pvc import ClaimRoot
 from roots.s3.pods import StagingSettings
@@ -150,21 +149,8 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
                 f"cannot watch pods in {self.namespace}: {self.watcher.error}", delay=5.0
             )
 
-    def prepare_workspace(self, workspace: Workspace) -> None:
-        ensure_claim(self.core, self.namespace, workspace, self.storage_class)
-
-    def workspace_files(self, workspace: Workspace) -> RootFiles:
-        # The root's helper pod, made for the workspace's claim: the engine never mounts a claim itself.
-        settings = dataclasses.replace(self.settings, claim=claim_name(workspace))
-        return self.volume_files(HelperPod(self.core, settings, self.helper.image))
-
-    def remove_workspace(self, workspace: Workspace) -> None:
-        # Its helper pod, if the run had one, goes first: the claim is deleted only once no pod uses it.
-        with contextlib.suppress(NotFound), translated("removing the workspace's volume helper pod"):
-            self.core.delete_namespaced_pod(
-                helper_name(claim_name(workspace)), self.namespace, grace_period_seconds=0
-            )
-        delete_claim(self.core, self.namespace, workspace)
+    def workspace_view(self, workspace: Workspace) -> WorkspaceView:
+        return ClaimWorkspace(workspace, self)
 
     def ensure_claim(self) -> None:
         """Make the root's volume claim where it is missing and flow may make it; once per backend."""

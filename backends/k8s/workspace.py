@@ -10,14 +10,20 @@ storage class, the backend's `--storage-class`, else the cluster's default.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from backends.base import WORKSPACE_PATH, PermanentBackendError, Workspace
+from backends.base import PermanentBackendError
 from backends.k8s.errors import Conflict, NotFound, translated
 from backends.k8s.pods import LABEL_MANAGED, LABEL_RUN
+from backends.k8s.volume import HelperPod, helper_name
+from backends.workspaces import WORKSPACE_PATH, Workspace, WorkspaceView
+from roots.files import RootFiles
 
 if TYPE_CHECKING:
     from kubernetes import client
+
+    from backends.k8s import KubernetesBackend
 
 VOLUME = "kfp-workspace"
 LABEL_WORKSPACE = "flow.workspace"
@@ -87,3 +93,28 @@ def mount(manifest: dict[str, Any], workspace: Workspace) -> None:
             )
     spec["volumes"].append({"name": VOLUME, "persistentVolumeClaim": {"claimName": claim_name(workspace)}})
     container["volumeMounts"].append({"name": VOLUME, "mountPath": WORKSPACE_PATH})
+
+
+class ClaimWorkspace(WorkspaceView):
+    """The workspace as a claim of its own in the backend's namespace, which tasks mount at KFP's path."""
+
+    def __init__(self, workspace: Workspace, backend: KubernetesBackend) -> None:
+        super().__init__(workspace, WORKSPACE_PATH)
+        self.backend = backend
+
+    def prepare(self) -> None:
+        ensure_claim(self.backend.core, self.backend.namespace, self.workspace, self.backend.storage_class)
+
+    def files(self) -> RootFiles:
+        # A helper pod made for the workspace's claim: the engine never mounts a claim itself.
+        settings = dataclasses.replace(self.backend.settings, claim=claim_name(self.workspace))
+        return self.backend.volume_files(HelperPod(self.backend.core, settings, self.backend.helper.image))
+
+    def remove(self) -> None:
+        # Its helper pod, if the run had one, goes first: the claim is deleted only once no pod uses it.
+        core, namespace = self.backend.core, self.backend.namespace
+        with contextlib.suppress(NotFound), translated("removing the workspace's volume helper pod"):
+            core.delete_namespaced_pod(
+                helper_name(claim_name(self.workspace)), namespace, grace_period_seconds=0
+            )
+        delete_claim(core, namespace, self.workspace)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import time
 from collections.abc import Sequence
@@ -17,20 +16,19 @@ from backends.base import (
     REASON_IMAGE,
     REASON_LOST,
     REASON_OOM,
-    WORKSPACE_PATH,
     BackendError,
     PermanentBackendError,
     Phase,
     RunInfo,
     TaskSpec,
     TaskStatus,
-    Workspace,
 )
 from backends.local.errors import translated
 from backends.local.logs import LogFollower
 from backends.local.stats import StatsSampler
 from backends.settings import ContainerSettings
 from backends.tracking import Started, TrackingBackend
+from backends.workspaces import WORKSPACE_PATH, FolderWorkspace, Workspace, WorkspaceView
 from roots.base import Root, TaskView
 from roots.files import staging_base
 from roots.views import RootViews
@@ -103,10 +101,11 @@ class DockerBackend(TrackingBackend[_Container]):
     def root_view(self, root: Root) -> TaskView:
         return self.roots.of(root)
 
-    def prepare_workspace(self, workspace: Workspace) -> None:
-        super().prepare_workspace(workspace)
-        if self.run_as_non_root:  # tasks run as nobody; the folder is inside the user's own FLOW_HOME
-            os.chmod(workspace.host_dir, _NON_ROOT_TASK_FOLDER_MODE)
+    def workspace_view(self, workspace: Workspace) -> WorkspaceView:
+        # Tasks that run as nobody write into it; the folder is inside the user's own FLOW_HOME.
+        return FolderWorkspace(
+            workspace, folder_mode=_NON_ROOT_TASK_FOLDER_MODE if self.run_as_non_root else None
+        )
 
     def prepare(self, run: RunInfo) -> None:
         self.roots.prepare(run)

@@ -33,10 +33,10 @@ from backends.base import (
     RunInfo,
     TaskSpec,
     TaskStatus,
-    Workspace,
 )
 from backends.process import reaper, venvs
 from backends.tracking import Started, TrackingBackend
+from backends.workspaces import FolderWorkspace, Workspace, WorkspaceView
 from roots.base import Root, TaskView
 from roots.files import staging_base
 from roots.views import RootViews
@@ -78,8 +78,8 @@ class ProcessBackend(TrackingBackend[_Process]):
     def root_view(self, root: Root) -> TaskView:
         return self.roots.of(root)
 
-    def workspace_path(self, workspace: Workspace) -> str:
-        return workspace.host_dir  # as kfp.local's SubprocessRunner: the folder itself
+    def workspace_view(self, workspace: Workspace) -> WorkspaceView:
+        return FolderWorkspace(workspace, path=workspace.host_dir)  # as kfp.local's SubprocessRunner
 
     def prepare(self, run: RunInfo) -> None:
         self.roots.prepare(run)

@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import TaskSpec, Workspace
+from backends.base import TaskSpec
+from backends.workspaces import Workspace
 from runner import layout
 from runner.engine import platform, resources, workspace
 from runner.engine.external import NOTHING_REACHED, Reached

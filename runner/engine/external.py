@@ -28,7 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from backends.base import HOST_FILES_MOUNTED, HOST_FILES_VISIBLE, WORKSPACE_PATH, BackendError, Mount
+from backends.base import HOST_FILES_MOUNTED, HOST_FILES_VISIBLE, BackendError, Mount
+from backends.workspaces import WORKSPACE_PATH
 from roots.beneath import RefusedFile
 from roots.files import RootFiles
 from runner import layout

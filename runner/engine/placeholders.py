@@ -9,7 +9,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from backends.base import WORKSPACE_PATH
+from backends.workspaces import WORKSPACE_PATH
 from runner import layout
 from runner.engine.texts import argument_text, whole_numbers_as_ints
 from runner.errors import SpecError

@@ -7,7 +7,6 @@ transaction per tick, and that transaction is committed before any container of 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import heapq
 import logging
 import os
@@ -108,11 +107,12 @@ class Engine:
         }
         self._premade_folders: set[str] = set()  # tasks whose output folder is made and still empty
         self.workspace = workspace.for_run(spec, run)
+        self.workspace_view = backend.workspace_view(self.workspace) if self.workspace is not None else None
         self.run_info = RunInfo(run_id=run.run_id, root=root, workspace=self.workspace)
         self.task_root = self.root_view.path
         values = attempts.pipeline_values(spec, run.run_id, run.created_at, self.root_view.uri)
-        if self.workspace is not None:
-            values[workspace.VALUE_NAME] = backend.workspace_path(self.workspace)
+        if self.workspace_view is not None:
+            values[workspace.VALUE_NAME] = self.workspace_view.path
         self.context = attempts.RunContext(
             spec=spec,
             run_id=run.run_id,
@@ -125,7 +125,7 @@ class Engine:
             workspace=self.workspace,
         )
         self._external = external.ExternalArtifacts(
-            self.files, run.run_id, backend.host_files, self._run_workspace(backend)
+            self.files, run.run_id, backend.host_files, self._run_workspace()
         )
         self._ready: deque[Node] = deque()
         self._queued: deque[Node] = deque()  # container nodes waiting for a free slot
@@ -150,8 +150,8 @@ class Engine:
         self.store.save_run_progress(run)
         try:
             self.backend.prepare(self.run_info)
-            if self.workspace is not None:
-                self.backend.prepare_workspace(self.workspace)
+            if self.workspace_view is not None:
+                self.workspace_view.prepare()
             root_artifacts = dict(input_artifacts or {})
             self._root_scope = Scope("", self.spec.root, dict(params), root_artifacts, owner=None)
             with YoungOnly() as collector:
@@ -183,11 +183,11 @@ class Engine:
             self._remove_workspace()
         return run.state
 
-    def _run_workspace(self, backend: Backend) -> external.RunWorkspace | None:
-        if self.workspace is None:
+    def _run_workspace(self) -> external.RunWorkspace | None:
+        if self.workspace_view is None:
             return None
         return external.RunWorkspace(
-            functools.partial(backend.workspace_files, self.workspace),
+            self.workspace_view.files,
             self.context.workspace_path,
             self.context.uri_base,
         )
@@ -195,11 +195,11 @@ class Engine:
     def _remove_workspace(self) -> None:
         """Once the run succeeded, its workspace goes, as in Kubeflow; a rerun's is its run's, which goes
         only when that run succeeded too (a failed one may be resumed)."""
-        if self.workspace is None:
+        if self.workspace_view is None:
             return
-        owner = self.workspace.owner
+        owner = self.workspace_view.workspace.owner
         if owner == self.run_record.run_id or self.store.run(owner).state == RunState.SUCCEEDED:
-            self.backend.remove_workspace(self.workspace)
+            self.workspace_view.remove()
 
     def recorded(self) -> tuple[Collection[TaskRecord], Collection[ArtifactRecord]]:
         """The task and artifact records of a run this engine drove from its start, as the store has them and

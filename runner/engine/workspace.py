@@ -9,7 +9,7 @@ workflow once the run succeeded, and keeps it otherwise, so that a retry finds i
 
 from __future__ import annotations
 
-from backends.base import WORKSPACE_PATH, Workspace
+from backends.workspaces import WORKSPACE_PATH, Workspace
 from runner import layout
 from runner.engine.graph import Node
 from runner.spec.model import Container, PipelineSpec

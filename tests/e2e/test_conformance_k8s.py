@@ -4,6 +4,8 @@ as the process and Docker backends, outputs compared with the process backend's.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +14,8 @@ from typing import Any, ClassVar
 import pytest
 from kubernetes import client, config
 
-from backends.base import Workspace
 from backends.k8s.workspace import claim_name
+from backends.workspaces import Workspace
 from runner.testing.conformance import BackendConformance
 from runner.testing.session import FlowSession
 from tests.conftest import (
@@ -51,8 +53,17 @@ class TestKubernetesBackend(S3Objects, BackendConformance):
     @pytest.fixture
     def workspace_storage(self, tmp_path: Path) -> Iterator[None]:
         """Two hostPath volumes of the workspace pipeline's storage class, which its claims bind to (no
-        provisioner runs on the test cluster); removed afterwards with any claim still bound to them."""
-        with config.new_client_from_config(config_file=admin_kubeconfig()) as api:
+        provisioner runs on the test cluster); removed afterwards with any claim still bound to them.
+
+        A claim of the class binds to any free volume of it, another test's too, and that test's teardown
+        would then delete the claim under this run: the tests running beside each other (pytest-xdist
+        workers) take turns, one holding the lock at a time."""
+        lock_path = Path(tempfile.gettempdir()) / "flow-test-workspace-volumes.lock"
+        with (
+            open(lock_path, "a") as lock,
+            config.new_client_from_config(config_file=admin_kubeconfig()) as api,
+        ):
+            fcntl.flock(lock, fcntl.LOCK_EX)
             admin = client.CoreV1Api(api)
             names = [f"flow-test-workspace-{uuid.uuid4().hex[:8]}-{i}" for i in range(2)]
             for name in names:

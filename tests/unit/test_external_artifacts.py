@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import HOST_FILES_COPIED, HOST_FILES_MOUNTED, WORKSPACE_PATH, Mount
+from backends.base import HOST_FILES_COPIED, HOST_FILES_MOUNTED, Mount
+from backends.workspaces import WORKSPACE_PATH
 from roots.local.files import LocalRootFiles
 from runner.engine.external import ExternalArtifacts, RunWorkspace, UnreadableImportError
 from runner.engine.graph import ArtifactRef

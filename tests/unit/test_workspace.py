@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 import yaml
 
-from backends.base import PermanentBackendError, Resources, TaskSpec, Workspace
+from backends.base import PermanentBackendError, Resources, TaskSpec
 from backends.k8s.pods import PodSettings, pod_manifest
 from backends.k8s.workspace import claim_manifest, mount
+from backends.workspaces import Workspace
 from runner.errors import SpecError
 from runner.spec import load_text
 from runner.spec.model import Importer
