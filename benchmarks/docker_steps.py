@@ -1,36 +1,46 @@
-"""flow's docker backend against the same containers run by hand, and against kfp.local's DockerRunner.
+"""flow's docker backend against the same containers run bare through the Docker SDK, and against kfp.local's
+DockerRunner (when the kfp package is installed).
 
-1. A 16-step chain: flow vs the same 16 containers run one by one through the Docker SDK (create, start,
-   wait, read logs, remove). Target: flow / bare <= 1.10.
-2. 16 independent steps from one pipeline file: flow vs kfp.local.DockerRunner (kfp 2.17.3) running the
-   same file. Target: kfp.local / flow >= 1.7.
+Two shapes of `--steps` (16) steps, each a container component of a local image (nothing is pulled):
+1. a chain: bare runs the containers one by one (create, start, wait, read logs, remove);
+2. independent steps: bare runs them with `--parallelism` threads, flow with --parallelism as well;
+   kfp.local runs a pipeline's tasks one at a time.
+flow runs through its command line as users call it (`flow run FILE --backend docker`), start-up included.
+Steps are trivial by default (`echo`); `--sleep SECONDS` makes each sleep first, which parallelism absorbs.
 
-Every step is a container component running `sleep 0.5` in a local image; both sides use the same image,
-so nothing is pulled. Times are wall-clock seconds measured in this run.
+Each round runs every column once, in turn; the medians of `--rounds` rounds (3) are printed with the ratios
+and the load of the machine. Targets (issue 23): chain flow/bare <= 1.05, independent flow/bare <= 1.15 and
+kfp.local/flow >= 1.25.
 
-    python benchmarks/docker_steps.py [--steps 16] [--image flow-test/busybox:latest] [--parallelism 16]
+    python benchmarks/docker_steps.py [--steps 16] [--parallelism 2] [--rounds 3] [--sleep 0]
+        [--image flow-test/busybox:latest]
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
 import yaml
 
-from backends.local import DockerBackend
-from runner import run
-from runner.store import RunState, SQLiteStore
-
-TARGET_CHAIN, TARGET_KFP = 1.10, 1.7
-STEP = ["sh", "-c", "sleep 0.5; echo done"]
+TARGET_CHAIN, TARGET_FAN, TARGET_KFP = 1.05, 1.15, 1.25
 
 
-def pipeline(steps: int, image: str, chained: bool) -> str:
+def step_command(sleep: float) -> list[str]:
+    return ["sh", "-c", f"sleep {sleep}; echo done" if sleep else "echo done"]
+
+
+def pipeline(steps: int, image: str, command: list[str], chained: bool) -> str:
     """IR as kfp compiles a pipeline of `steps` copies of one container component."""
     tasks = {}
     for i in range(steps):
@@ -46,7 +56,9 @@ def pipeline(steps: int, image: str, chained: bool) -> str:
         {
             "pipelineInfo": {"name": "bench-chain" if chained else "bench-fan"},
             "components": {"comp-step": {"executorLabel": "exec-step"}},
-            "deploymentSpec": {"executors": {"exec-step": {"container": {"image": image, "command": STEP}}}},
+            "deploymentSpec": {
+                "executors": {"exec-step": {"container": {"image": image, "command": command}}}
+            },
             "root": {"dag": {"tasks": tasks}},
             "schemaVersion": "2.1.0",
             "sdkVersion": "kfp-2.17.3",
@@ -54,76 +66,115 @@ def pipeline(steps: int, image: str, chained: bool) -> str:
     )
 
 
-def flow_seconds(text: str, workdir: Path, parallelism: int) -> float:
-    os.environ["FLOW_HOME"] = str(workdir)
-    store = SQLiteStore(workdir / "flow.db")
-    backend = DockerBackend(pull="never")
+def flow_seconds(path: Path, home: Path, parallelism: int) -> float:
+    """`flow run` of the file, in a process of its own, as users run it."""
+    env = {**os.environ, "FLOW_HOME": str(home)}
+    command = [sys.executable, "-m", "runner.cli.main", "run", str(path), "--backend", "docker"]
+    command += ["--pull", "never", "--no-cache", "--parallelism", str(parallelism)]
     started = time.perf_counter()
-    result = run(
-        text, backend=backend, root=workdir / "root", store=store, parallelism=parallelism, cache=False
-    )
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
-    backend.close()
-    store.close()
-    if result.state != RunState.SUCCEEDED:
-        raise SystemExit(f"flow run failed: {result.error}")
+    if done.returncode != 0:
+        raise SystemExit(f"flow run failed: {done.stderr.strip()}")
     return elapsed
 
 
-def bare_seconds(steps: int, image: str) -> float:
-    """The same containers, one after the other, straight through the Docker SDK."""
+def bare_seconds(steps: int, image: str, command: list[str], threads: int) -> float:
+    """The same containers straight through the Docker SDK, `threads` at a time."""
     client = docker.from_env()
-    started = time.perf_counter()
-    for _ in range(steps):
-        container = client.containers.run(image, STEP, detach=True)
+
+    def one(_: int) -> None:
+        container = client.containers.run(image, command, detach=True)
         if container.wait()["StatusCode"] != 0:
             raise SystemExit("a bare container failed")
         container.logs()
         container.remove()
-    return time.perf_counter() - started
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, range(steps)))
+    elapsed = time.perf_counter() - started
+    client.close()
+    return elapsed
 
 
-def kfp_local_seconds(text: str, workdir: Path) -> float:
+def kfp_local_seconds(path: Path, root: Path) -> float:
+    """kfp.local's DockerRunner running the file (it runs a pipeline's tasks one at a time)."""
     from kfp import components, local
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / "pipeline.yaml"
-    path.write_text(text)
-    local.init(runner=local.DockerRunner(), pipeline_root=str(workdir / "kfp-root"), raise_on_error=True)
+    logging.disable(logging.INFO)  # its line per task would hide the figures
+    local.init(runner=local.DockerRunner(), pipeline_root=str(root), raise_on_error=True)
     pipeline_func = components.load_component_from_file(str(path))
     started = time.perf_counter()
     pipeline_func()
     return time.perf_counter() - started
 
 
+def kfp_installed() -> bool:
+    try:
+        import kfp.local  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--image", default="flow-test/busybox:latest")
-    parser.add_argument(
-        "--parallelism", type=int, default=16, help="flow's parallelism for independent steps"
-    )
+    parser.add_argument("--parallelism", type=int, default=2, help="for independent steps, bare and flow")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sleep", type=float, default=0.0, help="seconds each step sleeps first")
     args = parser.parse_args()
+    command = step_command(args.sleep)
+    with_kfp = kfp_installed()
 
     with tempfile.TemporaryDirectory() as tmp:
-        bare = bare_seconds(args.steps, args.image)
-        chain = flow_seconds(pipeline(args.steps, args.image, chained=True), Path(tmp) / "chain", 1)
-        fan_text = pipeline(args.steps, args.image, chained=False)
-        fan = flow_seconds(fan_text, Path(tmp) / "fan", args.parallelism)
-        kfp = kfp_local_seconds(fan_text, Path(tmp) / "kfp")
+        work = Path(tmp)
+        shapes = {"chain": True, "independent": False}
+        files = {}
+        for shape, chained in shapes.items():
+            files[shape] = work / f"{shape}.yaml"
+            files[shape].write_text(pipeline(args.steps, args.image, command, chained), encoding="utf-8")
+        columns: dict[str, dict[str, Callable[[int], float]]] = {}
+        for shape, chained in shapes.items():
+            threads = 1 if chained else args.parallelism
+            path = files[shape]
+            columns[shape] = {
+                "bare": lambda _, t=threads: bare_seconds(args.steps, args.image, command, t),
+                "flow": lambda r, p=path, t=threads, s=shape: flow_seconds(p, work / f"home-{s}-{r}", t),
+            }
+            if with_kfp:
+                columns[shape]["kfp.local"] = lambda r, p=path, s=shape: kfp_local_seconds(
+                    p, work / f"kfp-{s}-{r}"
+                )
+        times: dict[str, dict[str, list[float]]] = {s: {c: [] for c in cols} for s, cols in columns.items()}
+        for round_ in range(args.rounds):
+            for shape, cols in columns.items():
+                for name, measure in cols.items():
+                    times[shape][name].append(measure(round_))
 
-    chain_ratio, kfp_ratio = chain / bare, kfp / fan
-    chain_verdict = "ok" if chain_ratio <= TARGET_CHAIN else "MISSED"
-    kfp_verdict = "ok" if kfp_ratio >= TARGET_KFP else "MISSED"
-    print(
-        f"{args.steps}-step chain: flow {chain:6.2f} s, bare Docker SDK {bare:6.2f} s, "
-        f"flow/bare = {chain_ratio:.2f}x (target <= {TARGET_CHAIN:.2f}x: {chain_verdict})"
-    )
-    print(
-        f"{args.steps} independent steps: flow {fan:6.2f} s (parallelism {args.parallelism}), "
-        f"kfp.local DockerRunner {kfp:6.2f} s, kfp.local/flow = {kfp_ratio:.2f}x "
-        f"(target >= {TARGET_KFP:.1f}x: {kfp_verdict})"
-    )
+    load = " ".join(f"{n:.2f}" for n in os.getloadavg())
+    kind = f"sleeping {args.sleep} s" if args.sleep else "trivial (echo)"
+    print(f"{args.steps} steps, {kind}, {args.image}; load average {load} on {os.cpu_count()} cores;")
+    print(f"medians of {args.rounds} alternating rounds, seconds:")
+    if not with_kfp:
+        print("  (kfp is not installed: no kfp.local column; pip install kfp==2.17.3 for it)")
+    for shape in columns:
+        med = {name: statistics.median(values) for name, values in times[shape].items()}
+        how = "one by one" if shape == "chain" else f"parallelism {args.parallelism}"
+        figures = ", ".join(f"{name} {value:6.2f}" for name, value in med.items())
+        ratio = med["flow"] / med["bare"]
+        target = TARGET_CHAIN if shape == "chain" else TARGET_FAN
+        line = f"  {shape:11} ({how}): {figures}; flow/bare {ratio:.2f}x (target <= {target:.2f}x"
+        line += f": {'ok' if ratio <= target else 'MISSED'})"
+        if "kfp.local" in med and shape == "independent":
+            kfp_ratio = med["kfp.local"] / med["flow"]
+            line += f"; kfp.local/flow {kfp_ratio:.2f}x (target >= {TARGET_KFP:.2f}x"
+            line += f": {'ok' if kfp_ratio >= TARGET_KFP else 'MISSED'})"
+        elif "kfp.local" in med:
+            line += f"; kfp.local/flow {med['kfp.local'] / med['flow']:.2f}x"
+        print(line)
 
 
 if __name__ == "__main__":
