@@ -19,6 +19,8 @@ kfp.local/flow >= 1.25.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 import os
 import statistics
@@ -102,11 +104,12 @@ def kfp_local_seconds(path: Path, root: Path) -> float:
     """kfp.local's DockerRunner running the file (it runs a pipeline's tasks one at a time)."""
     from kfp import components, local
 
-    logging.disable(logging.INFO)  # its line per task would hide the figures
+    logging.disable(logging.INFO)  # its lines per task would hide the figures
     local.init(runner=local.DockerRunner(), pipeline_root=str(root), raise_on_error=True)
     pipeline_func = components.load_component_from_file(str(path))
     started = time.perf_counter()
-    pipeline_func()
+    with contextlib.redirect_stdout(io.StringIO()):
+        pipeline_func()
     return time.perf_counter() - started
 
 
