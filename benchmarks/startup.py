@@ -26,6 +26,7 @@ import yaml
 
 TARGET_VERSION, TARGET_CACHED = 0.25, 0.5
 FLOW = [sys.executable, "-m", "runner.cli.main"]
+HERE = Path(__file__).resolve().parents[1]  # the commands run this checkout's flow
 
 
 def pipeline(steps: int) -> str:
@@ -58,7 +59,9 @@ def seconds(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     includes waiting for a core, the CPU time does not."""
     cpu_before = _children_cpu()
     started = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        command, cwd=HERE, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - started, _children_cpu() - cpu_before
 
 
