@@ -7,8 +7,6 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import urllib3.exceptions
-
 from backends.base import BackendUnavailableError, PermanentBackendError, TemporaryBackendError
 
 if TYPE_CHECKING:
@@ -32,6 +30,7 @@ def translated(doing: str) -> Iterator[None]:
     """Raise flow's errors for what the API says while `doing` something."""
     from kubernetes.client.exceptions import ApiException
     from kubernetes.config.config_exception import ConfigException
+    from urllib3.exceptions import HTTPError
 
     try:
         yield
@@ -49,7 +48,7 @@ def translated(doing: str) -> Iterator[None]:
         if status in (429, 500, 502, 503, 504) or status == 0:
             raise TemporaryBackendError(message, delay=2.0) from exc
         raise PermanentBackendError(message) from exc  # 400, 403, 422: retrying cannot help
-    except (urllib3.exceptions.HTTPError, ConnectionError, OSError) as exc:
+    except (HTTPError, ConnectionError, OSError) as exc:
         raise TemporaryBackendError(f"{doing}: the cluster API does not answer: {exc}", delay=2.0) from exc
     except ConfigException as exc:
         raise BackendUnavailableError(f"{doing}: {exc}") from exc

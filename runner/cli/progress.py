@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 import time
 from types import TracebackType
-from typing import TextIO
-
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+from typing import TYPE_CHECKING, TextIO
 
 from runner.store import TaskRecord, TaskState
+
+if TYPE_CHECKING:
+    from rich.live import Live
+    from rich.table import Table
 
 STATE_STYLES = {
     TaskState.PENDING: "dim",
@@ -37,6 +37,9 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.live:
+            from rich.console import Console  # only for a terminal: piped output is plain lines
+            from rich.live import Live
+
             self._live = Live(
                 self._table(), console=Console(file=self.stream), refresh_per_second=4, transient=False
             )
@@ -63,6 +66,8 @@ class Progress:
             print(f"{stamp} {record.state.value:<24} {record.path}{attempt}", file=self.stream, flush=True)
 
     def _table(self) -> Table:
+        from rich.table import Table
+
         table = Table(box=None, pad_edge=False)
         table.add_column("task")
         table.add_column("state")

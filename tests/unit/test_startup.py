@@ -14,7 +14,20 @@ from pathlib import Path
 import pytest
 
 # Packages that take long to import and that only some commands need.
-HEAVY = ("kubernetes", "docker", "boto3", "botocore", "cel", "networkx", "starlette", "uvicorn", "psycopg")
+HEAVY = (
+    "kubernetes",
+    "docker",
+    "requests",
+    "urllib3",
+    "boto3",
+    "botocore",
+    "cel",
+    "networkx",
+    "starlette",
+    "uvicorn",
+    "psycopg",
+    "rich",  # for a terminal only: piped output is plain lines
+)
 ROOT = Path(__file__).resolve().parents[2]
 
 CACHED_RUN = """
