@@ -228,30 +228,39 @@ class DockerBackend(TrackingBackend[_Container]):
     # -- poll -------------------------------------------------------------------------------------
 
     def state(self, tasks: Sequence[Started[_Container]]) -> dict[str, TaskStatus]:
-        states: dict[str, str] = {}
-        with translated("listing containers"):
-            for summary in self.client.api.containers(all=True, filters={"label": f"{LABEL_MANAGED}=1"}):
-                for name in summary.get("Names") or []:
-                    states[name.lstrip("/")] = summary.get("State", "")
+        # A container's output ends when it exits (or when it is removed): only a container whose output
+        # ended is asked about, one inspection each, rather than listing every container on every tick.
         result: dict[str, TaskStatus] = {}
         for task in tasks:
-            state = states.get(task.name)
+            if not task.runtime.log.done:
+                result[task.name] = _RUNNING
+                continue
+            state = self._container_state(task)
             if state is None:
                 result[task.name] = TaskStatus(
                     Phase.FAILED, reason=REASON_LOST, message="the container was removed from outside flow"
                 )
-            elif state in ("exited", "dead") and task.runtime.log.wait(_LOG_DRAIN_SECONDS):
-                result[task.name] = self._finished(task)
+            elif state.get("Status") in ("exited", "dead"):
+                result[task.name] = self._finished(task, state)
             else:
                 result[task.name] = _RUNNING
         return result
 
-    def _finished(self, task: Started[_Container]) -> TaskStatus:
+    def _container_state(self, task: Started[_Container]) -> dict[str, Any] | None:
+        """The container's State as Docker inspects it; None when it is gone."""
+        import docker.errors
+
+        with translated(f"inspecting {task.name}"):
+            try:
+                attrs = self.client.api.inspect_container(task.runtime.container_id)
+            except docker.errors.NotFound:
+                return None
+        state: dict[str, Any] = attrs.get("State") or {}
+        return state
+
+    def _finished(self, task: Started[_Container], state: dict[str, Any]) -> TaskStatus:
         """A stopped container's exit, once its output is all in the log and a staged root has its outputs."""
         tracked = task.runtime
-        with translated(f"inspecting {task.name}"):
-            container = self.client.containers.get(tracked.container_id)
-            state = container.attrs.get("State") or {}
         code = int(state.get("ExitCode", -1))
         peak, cpu = tracked.sampler.peak_memory_bytes, tracked.sampler.cpu_seconds
         if state.get("OOMKilled"):
