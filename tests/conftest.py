@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,12 @@ import pytest
 
 from backends.base import Backend
 from runner.store.url import hide_password
+
+# Tests press Ctrl-C on `flow run` (SIGINT). A shell that starts a command in the background without job
+# control has it ignore SIGINT, and its children inherit that: they would never see the key. The handler
+# set here is reset to the default in each child, as a terminal's would be.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

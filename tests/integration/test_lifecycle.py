@@ -76,6 +76,15 @@ def environ(pid: str) -> list[bytes]:
         return []
 
 
+def wait_for_leftovers(backend_name: str, run_id: str) -> None:
+    """Until the run's task runs in the backend: the store says RUNNING before the engine starts it (the
+    engine records what it does before it does it), so a killed engine may not have started it yet."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not leftovers(backend_name, run_id):
+        assert time.monotonic() < deadline, f"run {run_id}'s task never ran in the backend"
+        time.sleep(0.2)
+
+
 def assert_nothing_left(backend_name: str, run_id: str) -> None:
     deadline = time.monotonic() + 10
     while leftovers(backend_name, run_id) and time.monotonic() < deadline:
@@ -156,6 +165,7 @@ def test_an_engine_on_another_machine_is_not_taken_for_dead(
 
     command = start_run(write(tmp_path, pipeline(HELD)), backend_name, tmp_path / "root")
     run_id = wait_for_running("held")
+    wait_for_leftovers(backend_name, run_id)
     with open_store() as store:
         assert store.run(run_id).engine_host == socket.gethostname()
     os.kill(command.pid, signal.SIGKILL)  # its tasks go on, as they would with the other machine's engine
