@@ -34,8 +34,8 @@ def require_browser() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
+def headless_chromium() -> Iterator[Any]:
+    """Debian's chromium, headless, through its chromedriver; quit when the caller is done with it."""
     require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -47,6 +47,11 @@ def browser() -> Iterator[Any]:
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     yield driver
     driver.quit()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    yield from headless_chromium()
 
 
 @pytest.fixture

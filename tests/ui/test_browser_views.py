@@ -22,7 +22,7 @@ from runner.ui.security import new_token
 from runner.ui.server import BackgroundUI, listen
 from tests.ui.conftest import record_runs
 from tests.ui.pipelines import reports, sweep
-from tests.ui.test_browser import CHROMEDRIVER, WAIT_SECONDS, require_browser
+from tests.ui.test_browser import WAIT_SECONDS, headless_chromium
 
 # Fails until the file `fixed` is in the pipeline root, with a traceback on its way out.
 FIXABLE = (
@@ -69,17 +69,7 @@ def views(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Views]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    require_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(shutil.which("chromium"))
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    yield driver
-    driver.quit()
+    yield from headless_chromium()
 
 
 @pytest.fixture(scope="module")
