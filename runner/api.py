@@ -145,18 +145,7 @@ def run(
     )
     with RunSession(store) as session:
         runtime = session.backend(backend, options=backend_options, notify=notify)
-        record = session.record(
-            RunRecord(
-                run_id="",
-                pipeline=spec.name,
-                pipeline_file=spec.source,
-                backend=runtime.name,
-                root=session.root(runtime, root),
-                params=values,
-                spec_text=spec.text,
-            ),
-            on_start,
-        )
+        record = session.record_new(spec, runtime, session.root(runtime, root), values, on_start)
         engine = session.drive(spec, runtime, record, values, settings=settings)
         tasks, task_artifacts = engine.recorded()
         return _run_result(record, map(_result_values, tasks), task_artifacts, spec)

@@ -130,17 +130,7 @@ def submit(
             root_text = runtime.detached_root(root, layout.default_root())
         except BackendError as exc:
             raise UsageError(str(exc), "--root") from None
-        record = session.record(
-            RunRecord(
-                run_id="",
-                pipeline=spec.name,
-                pipeline_file=spec.source,
-                backend=runtime.name,
-                root=root_text,
-                params=values,
-                spec_text=spec.text,
-            )
-        )
+        record = session.record_new(spec, runtime, root_text, values)
         launch = EngineLaunch(
             run_id=record.run_id,
             root=root_text,

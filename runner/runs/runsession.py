@@ -129,6 +129,26 @@ class RunSession:
             on_start(record)
         return record
 
+    def record_new(
+        self,
+        spec: PipelineSpec,
+        runtime: Backend,
+        root: str,
+        params: Mapping[str, Any],
+        on_start: Callable[[RunRecord], None] | None = None,
+    ) -> RunRecord:
+        """Record a new run of the whole pipeline `spec` on `runtime`, its root and parameters chosen."""
+        record = RunRecord(
+            run_id="",  # create_run gives it
+            pipeline=spec.name,
+            pipeline_file=spec.source,
+            backend=runtime.name,
+            root=root,
+            params=dict(params),
+            spec_text=spec.text,
+        )
+        return self.record(record, on_start)
+
     def going_on(self, record: RunRecord, on_start: Callable[[RunRecord], None]) -> None:
         """Record a recorded run as going on again, driven by this process's engine, then tell `on_start`
         (its caller learns of it once the store shows it)."""
