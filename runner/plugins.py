@@ -11,27 +11,42 @@ from typing import Any
 from backends.base import Backend
 from backends.settings import Option, option_of
 from runner.errors import BackendNotFoundError
+from runner.suggestions import did_you_mean
 
 GROUP = "flow.backends"
+# What `--backend local` means, resolved by runner.selection: Docker when an engine answers, else processes.
+LOCAL = "local"
+# Backends registered in this process only, never offered to users: the pytest plugin's fake.
+_REGISTERED_HERE: dict[str, EntryPoint] = {}
 
 
 @functools.cache
-def _registered() -> dict[str, EntryPoint]:
+def _installed() -> dict[str, EntryPoint]:
     """The installed backends, read once: reading the installed packages' entry points takes a while."""
     return {ep.name: ep for ep in entry_points(group=GROUP)}
 
 
+def register_backend(name: str, target: str) -> None:
+    """Make the class at `target` ("module:Class", loaded when first used) backend `name` in this process,
+    without offering it: flow's commands do not list it, `backend_names()` leaves it out."""
+    _REGISTERED_HERE[name] = EntryPoint(name, target, GROUP)
+
+
 def backend_names() -> list[str]:
-    return sorted(_registered())
+    """The installed backends, the ones offered to users (in help, completion and the UI)."""
+    return sorted(_installed())
 
 
 def backend_class(name: str) -> type[Backend]:
     """The class registered as backend `name`."""
-    if name in _registered():
-        backend_type: type[Backend] = _registered()[name].load()
+    found = _installed().get(name) or _REGISTERED_HERE.get(name)
+    if found is not None:
+        backend_type: type[Backend] = found.load()
         return backend_type
-    known = ", ".join(backend_names()) or "none installed"
-    raise BackendNotFoundError(f"unknown backend {name!r} (known: {known})", "--backend")
+    offered = [LOCAL, *backend_names()]
+    raise BackendNotFoundError(
+        f"unknown backend {name!r} (known: {', '.join(offered)}){did_you_mean(name, offered)}", "--backend"
+    )
 
 
 def create_backend(name: str, **options: Any) -> Backend:

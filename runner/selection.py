@@ -7,9 +7,9 @@ from typing import Any
 
 from backends.base import Backend, BackendUnavailableError
 from runner.errors import UsageError
+from runner.plugins import LOCAL as LOCAL
 from runner.plugins import backend_class, create_backend
 
-LOCAL = "local"
 CLUSTER = "k8s"  # what --cluster means
 
 Notify = Callable[[str], None]

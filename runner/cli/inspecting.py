@@ -18,6 +18,7 @@ from runner import api, tasklogs
 from runner.cli import format as fmt
 from runner.cli.backendoptions import BackendOptionsCommand, backend_option_values
 from runner.cli.common import reports_errors
+from runner.cli.completion import complete_runs, complete_tasks
 from runner.config import load_config
 from runner.errors import UsageError
 from runner.runs.runsession import record_abandoned
@@ -51,7 +52,7 @@ def runs(limit: int) -> None:
 
 
 @click.command()
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete_runs)
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @reports_errors
 def show(run_id: str, output: str) -> None:
@@ -159,8 +160,8 @@ def _run_json(record: RunRecord, tasks: list[TaskRecord], arts: list[Any]) -> di
 
 
 @click.command()
-@click.argument("run_id", metavar="RUN")
-@click.argument("task", required=False)
+@click.argument("run_id", metavar="RUN", shell_complete=complete_runs)
+@click.argument("task", required=False, shell_complete=complete_tasks)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing while the task runs.")
 @reports_errors
 def logs(run_id: str, task: str | None, follow: bool) -> None:
@@ -216,7 +217,7 @@ def _print_log(store: Store, run_logs: RunLogs, task: TaskRecord, follow: bool) 
 
 
 @click.command(cls=BackendOptionsCommand, backend_fields=("image_map", "pull"))
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete_runs)
 @click.option(
     "--download",
     type=click.Path(file_okay=False, path_type=Path),

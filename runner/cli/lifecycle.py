@@ -11,6 +11,7 @@ import click
 from runner import api
 from runner.cli.backendoptions import BackendOptionsCommand, backend_option_values, check_backend_settings
 from runner.cli.common import follow_run, notice, reports_errors
+from runner.cli.completion import complete_backends, complete_runs, complete_tasks
 from runner.cli.progress import Progress
 from runner.errors import UsageError
 from runner.reruns import rerun as rerun_task
@@ -22,7 +23,7 @@ _CANCEL_WAIT_SECONDS = 30
 
 
 @click.command(cls=BackendOptionsCommand)
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete_runs)
 @click.option("--parallelism", type=click.IntRange(min=1), help="Tasks running at once [default: CPU count].")
 @click.option("--no-cache", is_flag=True, help="Run every remaining task, even where one could be reused.")
 @reports_errors
@@ -48,11 +49,11 @@ def resume(run_id: str, parallelism: int | None, no_cache: bool, backend_setting
 
 
 @click.command(cls=BackendOptionsCommand)
-@click.argument("run_id", metavar="RUN")
-@click.argument("task")
+@click.argument("run_id", metavar="RUN", shell_complete=complete_runs)
+@click.argument("task", shell_complete=complete_tasks)
 @click.option("--local", "local", is_flag=True, help="Run it on this machine (Docker, else processes).")
 @click.option("--cluster", is_flag=True, help="Run it as a Kubernetes pod.")
-@click.option("--backend", help="Backend by name [default: the run's own].")
+@click.option("--backend", shell_complete=complete_backends, help="Backend by name [default: the run's own].")
 @click.option(
     "--root",
     metavar="FOLDER|s3://BUCKET/PREFIX",
@@ -113,7 +114,7 @@ def rerun(
 
 
 @click.command()
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete_runs)
 @reports_errors
 def cancel(run_id: str) -> None:
     """Stop every task of a running run and record it as cancelled."""

@@ -20,6 +20,7 @@ COMMANDS = {
     "logs": ("inspecting", "logs"),
     "artifacts": ("inspecting", "artifacts"),
     "ui": ("inspecting", "ui"),
+    "completion": ("completion", "completion"),
 }
 
 

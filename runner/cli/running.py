@@ -21,6 +21,7 @@ from runner.cli.backendoptions import (
     given_flags,
 )
 from runner.cli.common import chosen_backend_name, follow_run, notice, reports_errors
+from runner.cli.completion import complete_backends
 from runner.cli.progress import Progress
 from runner.errors import UsageError
 from runner.runs.detach import DriverOptions
@@ -52,7 +53,11 @@ def compile_command(source: Path, output: Path | None, function: str | None) -> 
 @click.argument("pipeline", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--local", "local", is_flag=True, help="Run on this machine (the default).")
 @click.option("--cluster", is_flag=True, help="Run each task as a Kubernetes pod.")
-@click.option("--backend", help="Backend by name: process, docker, k8s, or one a plugin adds.")
+@click.option(
+    "--backend",
+    shell_complete=complete_backends,
+    help="Backend by name: process, docker, k8s, or one a plugin adds.",
+)
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A pipeline parameter.")
 @click.option("--parallelism", type=click.IntRange(min=1), help="Tasks running at once [default: CPU count].")
 @click.option(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from runner.errors import UsageError
 from runner.spec import PipelineSpec, load_text
 from runner.store import RunRecord, Store, TaskRecord, TaskState
+from runner.suggestions import did_you_mean
 
 WHERE = "flow rerun"
 
@@ -50,7 +51,8 @@ def _task(store: Store, run: RunRecord, wanted: str) -> TaskRecord:
     record = store.task(run.run_id, wanted)
     if record is not None:
         return record
-    named = [t for t in store.tasks(run.run_id) if t.name == wanted]
+    tasks = store.tasks(run.run_id)
+    named = [t for t in tasks if t.name == wanted]
     if len(named) == 1:
         return named[0]
     if named:
@@ -58,6 +60,9 @@ def _task(store: Store, run: RunRecord, wanted: str) -> TaskRecord:
         raise UsageError(
             f"task name {wanted!r} is ambiguous in run {run.run_id}, use its path: {paths}", WHERE
         )
+    known = [name for task in tasks for name in (task.path, task.name)]
     raise UsageError(
-        f"run {run.run_id} has no task {wanted!r} (flow show {run.run_id} lists its tasks)", WHERE
+        f"run {run.run_id} has no task {wanted!r} (flow show {run.run_id} lists its tasks)"
+        + did_you_mean(wanted, known),
+        WHERE,
     )

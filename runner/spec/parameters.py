@@ -8,6 +8,7 @@ from typing import Any
 from runner.errors import ParameterError
 from runner.spec.model import PipelineSpec
 from runner.spec.parameter_types import check_parameter, parse_text
+from runner.suggestions import did_you_mean
 
 
 def bind(spec: PipelineSpec, given: Mapping[str, Any], *, as_text: bool = False) -> dict[str, Any]:
@@ -17,7 +18,10 @@ def bind(spec: PipelineSpec, given: Mapping[str, Any], *, as_text: bool = False)
     for name in given:
         if name not in declared:
             known = ", ".join(sorted(declared)) or "none"
-            raise ParameterError(f"unknown parameter {name!r} (the pipeline takes: {known})", spec.source)
+            raise ParameterError(
+                f"unknown parameter {name!r} (the pipeline takes: {known}){did_you_mean(name, declared)}",
+                spec.source,
+            )
     values: dict[str, Any] = {}
     for name, definition in declared.items():
         where = f"{spec.source}: parameter {name!r}"

@@ -11,7 +11,6 @@ kfp writes, enums are given by name, and a message is a mapping. The walk is don
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib.util
 import math
@@ -26,6 +25,7 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from runner.errors import SpecError
+from runner.suggestions import did_you_mean
 
 _INT_RANGES = {
     FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
@@ -184,11 +184,7 @@ def _unknown_field(key: str, message: Descriptor, fields: Mapping[str, _Field]) 
     by_proto_name = message.fields_by_name.get(key)
     if by_proto_name is not None:
         return f"{text}; did you mean '{by_proto_name.json_name}'?"
-    close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
-    if not close:
-        lowered = {name.lower(): name for name in fields}
-        close = [lowered[key.lower()]] if key.lower() in lowered else []
-    return f"{text}; did you mean '{close[0]}'?" if close else text
+    return text + did_you_mean(key, fields)
 
 
 def _scalar(value: Any, field: FieldDescriptor, path: str) -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from backends.base import BackendUnavailableError
 from runner.api import RunResult, TaskResult
+from runner.plugins import register_backend
 from runner.selection import BackendUnavailable
 from runner.testing.session import FlowSession
 
@@ -44,6 +45,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Engine tests run pipelines on the in-memory fake by name; users are not offered it.
+    register_backend("fake", "backends.fake:FakeBackend")
     config.addinivalue_line("markers", "flow_backends(*names): run this test on these flow backends only")
 
 

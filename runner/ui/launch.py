@@ -138,8 +138,8 @@ def _backend_options() -> dict[str, Any]:
 
 
 def backend_choices() -> list[str]:
-    """What the page offers: `local` (Docker, else processes) and every installed backend but the fake."""
-    return [LOCAL, *(name for name in backend_names() if name != "fake")]
+    """What the page offers: `local` (Docker, else processes) and every installed backend."""
+    return [LOCAL, *backend_names()]
 
 
 class Launcher:

@@ -124,6 +124,13 @@ BOMB = (
         (CYCLE.replace("dependentTasks: [b]", ""), ["-p", "x=1"], "unknown parameter 'x'", "pipeline.yaml"),
         (None, ["-p", "seed=abc"], "expected an integer", "pipeline.yaml: parameter 'seed'"),
         (None, ["--backend", "nope"], "unknown backend 'nope'", "--backend"),
+        (None, ["--backend", "dokcer"], "did you mean 'docker'?", "--backend"),
+        (
+            None,
+            ["-p", "sed=7"],
+            "(the pipeline takes: max_iter, model_type, seed, test_size); did you mean 'seed'?",
+            "pipeline.yaml",
+        ),
         (None, ["--namespace", "team"], "--namespace: only for --cluster", "flow run"),
         (
             LOOP.replace("cachingOptions", "cachingOptons"),
@@ -162,6 +169,8 @@ BOMB = (
         "unknown-parameter",
         "wrong-type",
         "unknown-backend",
+        "misspelled-backend",
+        "misspelled-parameter",
         "cluster-option-without-cluster",
         "misspelled-field",
         "garbage-retry-policy",

@@ -186,7 +186,10 @@ def test_bad_targets_are_one_line_errors_and_nothing_runs(store: Store, tmp_path
     looped = runner.run(compile_to_text(loops), backend=outcomes(), root=tmp_path / "root", store=store)
 
     assert "no run 'ffffffff'" in errors_of(store, "ffffffff", "use")
-    assert "has no task 'nope'" in errors_of(store, failed.run_id, "nope")
+    assert errors_of(store, failed.run_id, "nope").endswith(
+        f"has no task 'nope' (flow show {failed.run_id} lists its tasks)"
+    )
+    assert errors_of(store, failed.run_id, "uses").endswith("lists its tasks); did you mean 'use'?")
     assert "is a DAG" in errors_of(
         store, looped.run_id, next(p for p in looped.tasks if p.endswith("/inner"))
     )

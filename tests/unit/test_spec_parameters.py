@@ -129,6 +129,10 @@ def test_unknown_parameter_names_the_known_ones() -> None:
         bind(spec, {"alpha": "a", "beta": "b", "gamma": "c"})
     assert "unknown parameter 'gamma'" in str(info.value)
     assert "alpha, beta" in str(info.value)
+    assert "did you mean" not in str(info.value)  # gamma is close to neither
+    with pytest.raises(ParameterError) as info:
+        bind(spec, {"Beta": "b"})
+    assert str(info.value).endswith("(the pipeline takes: alpha, beta); did you mean 'beta'?")
 
 
 def test_defaults_are_applied_and_typed() -> None:
