@@ -12,6 +12,7 @@ from backends.base import Backend, BackendError
 from roots import kinds
 from roots.beneath import RefusedFile
 from runner import layout
+from runner.engine import mocks
 from runner.engine.journal import ChangeListener
 from runner.engine.mocks import Mock
 from runner.errors import UsageError
@@ -129,7 +130,8 @@ def run(
     `notify(message)` receives one-line notices such as the backend chosen for "local".
     `cache=False` runs every task even where an identical earlier one succeeded; `task_timeout` (seconds)
     bounds every task that the pipeline gives no deadline of its own. `mock` answers the named tasks (or
-    components) with a function of their inputs or with fixed outputs instead of running them (for tests).
+    components, see runner.engine.mocks.resolve) with a function of their inputs or with fixed outputs
+    instead of running them (for tests); a key that names no task is a UsageError.
     `max_parameter_bytes`: the largest output parameter a task may hand back (else flow.yaml's
     max_parameter_size, else 1 MiB).
     """
@@ -141,7 +143,7 @@ def run(
         task_timeout=task_timeout,
         max_parameter_bytes=max_parameter_bytes,
         on_change=on_change,
-        mock=mock,
+        mock=mocks.resolve(mock, spec) if mock else None,
     )
     with RunSession(store) as session:
         runtime = session.backend(backend, options=backend_options, notify=notify)

@@ -91,7 +91,8 @@ class Engine:
         """`resume`: the run was interrupted; tasks it recorded as succeeded are not run again.
         `adopt` (with `resume`): tasks it recorded as running are taken over where the backend still has
         their attempt (Backend.adopt), not started again.
-        `mock`: tasks (by task or component name) answered by a function or fixed outputs, not run.
+        `mock`: tasks answered by a function or fixed outputs, not run, keyed by their place in the
+        pipeline (mocks.resolve makes it from the names a user gives).
         `max_parameter_bytes`: the largest output parameter a task may hand back."""
         self.spec, self.backend, self.store, self.run_record = spec, backend, store, run
         self.root, self.logs_dir = root, logs_dir
@@ -385,7 +386,7 @@ class Engine:
         if node.component.dag is not None:
             self._start_dag(node)
             return
-        mock = mocks.find(self.mocks, node) if self.mocks else None
+        mock = self.mocks.get(mocks.site_path(node)) if self.mocks else None
         prior = self._prior.get(node.path)
         if mock is not None:
             self._answer_with_mock(node, mock)

@@ -4,9 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.api import RunResult
+from runner.api import RunResult, TaskResult
 
 LOG_LINES = 20
+
+
+class ComponentFailedError(AssertionError):
+    """A component run alone (FlowSession.component, the `flow_component` fixture) did not succeed; the
+    message has the task's error and the last lines of its output, `task` and `run` the whole results."""
+
+    def __init__(self, task: TaskResult, run: RunResult) -> None:
+        self.task, self.run = task, run
+        error = task.error or run.error or "no error recorded"
+        super().__init__(
+            f"task {task.name} of run {run.run_id} ended {task.state.value}: {error.splitlines()[0]}\n"
+            f"--- its last output lines:\n{log_tail(task) or '(no output)'}"
+        )
+
+
+def log_tail(task: TaskResult, lines: int = LOG_LINES) -> str:
+    """The last lines of the output of the task's last attempt."""
+    return "\n".join(task.log().splitlines()[-lines:])
 
 
 def assert_succeeded(result: RunResult) -> None:
@@ -20,9 +38,8 @@ def assert_succeeded(result: RunResult) -> None:
     ]
     for task in result.tasks.values():
         if task.state.value == "FAILED" and task.kind != "dag":
-            tail = "\n".join(task.log().splitlines()[-LOG_LINES:])
             lines.append(f"--- task {task.path} failed: {task.error.splitlines()[0] if task.error else ''}")
-            lines.append(tail or "(no output)")
+            lines.append(log_tail(task) or "(no output)")
     raise AssertionError("\n".join(lines))
 
 

@@ -19,12 +19,13 @@ from backends.base import Backend
 from roots import kinds
 from runner import api
 from runner.config import load_config
-from runner.engine.mocks import Mock
+from runner.engine.mocks import Mock, component_names
 from runner.errors import UsageError
 from runner.selection import select_backend
 from runner.spec import PipelineSpec, load_text
 from runner.spec.yamldoc import dump_documents
 from runner.store import Store
+from runner.testing.assertions import ComponentFailedError
 
 
 class FlowSession:
@@ -112,13 +113,16 @@ class FlowSession:
         """Run one component with the given inputs and return its task's result.
 
         `pipeline` is a component YAML (kfp's compiled component), a pipeline file, or anything else `run`
-        takes; `component` names one of its components (`train` or `comp-train`) when it holds several.
+        takes; `component` names one of its components (`train`, `comp-train`, or the Python function's
+        name) when it holds several. A task that does not succeed raises ComponentFailedError.
         """
         spec_text = _single_component_pipeline(api.load_pipeline(pipeline), component)
         result = self.run(spec_text, params=inputs)
         leaves = [t for t in result.tasks.values() if t.kind != "dag"]
         if len(leaves) != 1:
             raise UsageError(f"expected one task, the run had {len(leaves)}", str(pipeline))
+        if not leaves[0].state.ok:
+            raise ComponentFailedError(leaves[0], result)
         return leaves[0]
 
 
@@ -130,9 +134,11 @@ def _single_component_pipeline(spec: PipelineSpec, component: str | None) -> str
         if len(names) != 1:
             raise UsageError(f"the file has {len(names)} components; name one: {', '.join(names)}", path)
         component = names[0]
-    wanted = component if component in spec.components else f"comp-{component}"
-    if wanted not in spec.components or spec.components[wanted].executor is None:
-        raise UsageError(f"no container component {component!r} (it has: {', '.join(names)})", path)
+    matches = sorted(component_names(component) & set(names))
+    if len(matches) != 1:
+        problem = f"names {len(matches)} components" if matches else "names no container component"
+        raise UsageError(f"{component!r} {problem} (it has: {', '.join(names)})", path)
+    wanted = matches[0]
     doc = next(d for d in yaml.safe_load_all(spec.text) if d)
     node = copy.deepcopy(doc["components"][wanted])
     label = node["executorLabel"]
