@@ -43,6 +43,7 @@ from runner.engine import (
     mocks,
     outputs,
     retries,
+    tracebacks,
     workspace,
 )
 from runner.engine.collector import YoungOnly
@@ -598,8 +599,7 @@ class Engine:
             return
         record.reason = status.reason or ""
         message = status.message or f"exited with code {status.exit_code}"
-        tail = attempts.log_tail(record.log_path)
-        self._fail_attempt(node, message + (f"\n{tail}" if tail else ""))
+        self._fail_attempt(node, tracebacks.task_error(message, status.exit_code, record.log_path))
 
     def _fail_attempt(self, node: Node, error: str) -> None:
         """A container attempt failed: queue the next one after its backoff, or fail the task."""
