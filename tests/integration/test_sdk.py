@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -83,14 +84,26 @@ def test_oneof_passes_on_the_branch_that_ran(
     assert result.tasks["word-3"].outputs == {"Output": expected}
 
 
-def test_a_failing_component_shows_its_traceback_and_the_exit_code(tmp_path: Path) -> None:
-    result = runner.run(compile_to_text(sp.failing), backend="process", root=tmp_path)
+def test_a_failing_component_shows_its_traceback_from_its_own_file_and_line(
+    backend_name: str, tmp_path: Path
+) -> None:
+    """The traceback starts in the function, at the line of sdk_pipelines.py that raised (the source line
+    from the embedded code); the task's error is the exception's line, then that traceback."""
+    result = runner.run(compile_to_text(sp.failing), backend=make_backend(backend_name), root=tmp_path)
 
     task = result.tasks["fail-loudly"]
     assert result.state == RunState.FAILED and task.state == TaskState.FAILED
-    log = task.log()
-    assert "ValueError: boom: on purpose" in log
-    assert 'raise ValueError(f"boom: {message}")' in log  # the source line, from the embedded code
+    lines, first = inspect.getsourcelines(sp.fail_loudly.python_func)
+    raised = first + next(i for i, line in enumerate(lines) if "raise" in line)
+    traceback = [
+        "Traceback (most recent call last):",
+        f'  File "tests/integration/sdk_pipelines.py", line {raised}, in fail_loudly',
+        '    raise ValueError(f"boom: {message}")',
+        "ValueError: boom: on purpose",
+    ]
+    assert task.log().splitlines()[-4:] == traceback
+    assert task.error.splitlines() == ["ValueError: boom: on purpose", *traceback]
+    assert result.error.splitlines()[0] == "task 'fail-loudly' failed: ValueError: boom: on purpose"
 
 
 def test_iris_written_with_the_sdk_matches_the_ir_example(backend_name: str, tmp_path: Path) -> None:
