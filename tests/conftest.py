@@ -30,9 +30,10 @@ TEST_BUSYBOX_IMAGE = "flow-test/busybox:latest"
 
 @pytest.fixture(autouse=True)
 def flow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh store, log folder and default root for each test, never the user's."""
+    """A fresh store, log folder, default root and user config folder for each test, never the user's."""
     home = tmp_path / "flow-home"
     monkeypatch.setenv("FLOW_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # nor the user's config file
     monkeypatch.delenv("FLOW_STORE", raising=False)  # a shared store the user named is not the tests'
     return home
 

@@ -87,8 +87,8 @@ def _option(item: Declared) -> click.Option:
 
 
 def backend_option_values(given: Mapping[str, Any]) -> dict[str, Any]:
-    """The backend settings of a command: flow.yaml's, under those given on the command line; an image map
-    given adds to flow.yaml's."""
+    """The backend settings of a command: the config files', under those given on the command line; an
+    image map given adds to theirs."""
     values = dict(load_config().backend)
     kinds = {item.name: item.option.kind for item in declared_settings()}
     for name, value in given.items():

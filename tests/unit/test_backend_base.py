@@ -155,7 +155,7 @@ def test_flow_yaml_keys_are_the_settings_declared_for_it(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "flow.yaml"
-    config.write_text("image_map: {python:3.11: mirror/python:3.11}\npull: never\nnamespace: ignored\n")
+    config.write_text("image_map: {python:3.11: mirror/python:3.11}\npull: never\n")
     assert load_config().backend == {"image_map": {"python:3.11": "mirror/python:3.11"}, "pull": "never"}
     given = {"image_map": ("busybox=mirror/busybox",), "keep_failed": True}
     assert backend_option_values(given) == {
@@ -164,8 +164,8 @@ def test_flow_yaml_keys_are_the_settings_declared_for_it(
         "keep_failed": True,
     }
     for text, problem in (
-        ("pull: sometimes\n", "pull must be one of"),
-        ("image_map: [a]\n", "image_map must"),
+        ("pull: sometimes\n", "must be one of never, missing, always, not 'sometimes'"),
+        ("image_map: [a]\n", "must map image names to image names"),
     ):
         config.write_text(text)
         with pytest.raises(UsageError, match=problem) as refused:
