@@ -2,16 +2,23 @@
 
 The key covers the executor (image, command, args, env), the output names, the resolved input parameters
 and the content digests and metadata of the input artifacts, so a changed input file misses.
-`cachingOptions.cacheKey`, where the IR sets one, replaces the computed key.
+`cachingOptions.cacheKey`, where the IR sets one, replaces the computed key. Where a component's function lies
+in its file, which flow's SDK writes into the code its command embeds (for tracebacks), is not what the
+function does: the key leaves it out, so moving a function within its file keeps its cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from runner.engine.graph import Node
+from runner.executor.running import SOURCE_NAME
 from runner.spec.model import Container
+
+# The line as flow's SDK writes it: a constant file name and line, which no code can hide in.
+_SOURCE_LOCATION = re.compile(rf"^{SOURCE_NAME} = \('[^'\\\n]*', [0-9]+\)$", re.MULTILINE)
 
 
 def cache_key(node: Node, backend: str, workspace: str = "") -> str:
@@ -29,7 +36,7 @@ def cache_key(node: Node, backend: str, workspace: str = "") -> str:
     material = {
         "backend": backend,
         "image": container.image,
-        "command": list(container.command),
+        "command": [_SOURCE_LOCATION.sub(SOURCE_NAME, part) for part in container.command],
         "args": list(container.args),
         "env": container.env,
         "outputs": {

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import runner
 from runner.dsl import compile_to_text, component, load_component, pipeline
@@ -287,3 +288,41 @@ def test_the_kfp_compiled_artifact_loops_run_on_flow_as_the_flow_compiled(tmp_pa
     )
     contents = [{k: Path(str(p)).read_text() for k, p in r.artifacts.items()} for r in (theirs, mine)]
     assert contents[0] == contents[1] == ({"Output": "4"} if name == "returns-artifact" else {})
+
+
+MOVABLE = """\
+from runner import component, pipeline
+
+
+@component
+def twice(x: int) -> int:
+    return 2 * x
+
+
+@pipeline(name="movable")
+def movable(x: int = 2) -> None:
+    twice(x=x)
+"""
+
+
+def test_moving_a_component_within_its_file_keeps_its_cache(tmp_path: Path) -> None:
+    """The command names the function's line (for tracebacks), which the cache key leaves out: lines added
+    above a function keep its cache; a change to its code misses it."""
+    path, root = tmp_path / "movable.py", tmp_path / "root"
+
+    def run_file(text: str) -> tuple[TaskState, str]:
+        path.write_text(text)
+        result = runner.run(path, backend="process", root=root)
+        assert result.succeeded, result.error
+        (executor,) = yaml.safe_load(compile_to_text(find_pipeline(path)))["deploymentSpec"][
+            "executors"
+        ].values()
+        return result.tasks["twice"].state, executor["container"]["command"][-1]
+
+    first, code = run_file(MOVABLE)
+    moved, moved_code = run_file('"""Doubles."""\n\n' + MOVABLE)
+    changed, _ = run_file(MOVABLE.replace("2 * x", "x + x"))
+
+    assert "__flow_source__ = ('movable.py', 5)" in code
+    assert "__flow_source__ = ('movable.py', 7)" in moved_code
+    assert (first, moved, changed) == (TaskState.SUCCEEDED, TaskState.CACHED, TaskState.SUCCEEDED)
