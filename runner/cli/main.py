@@ -21,6 +21,8 @@ COMMANDS = {
     "artifacts": ("inspecting", "artifacts"),
     "ui": ("inspecting", "ui"),
     "completion": ("completion", "completion"),
+    "rm": ("removing", "rm"),
+    "gc": ("removing", "gc"),
 }
 
 

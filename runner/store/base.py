@@ -152,9 +152,62 @@ class Store(abc.ABC):
             raise self._not_found(run_id)
         return RunState(rows[0][0])
 
-    def runs(self, limit: int = 50) -> list[RunRecord]:
-        rows = self._rows(f"{RUNS.select} ORDER BY created_at DESC LIMIT ?", (limit,))
-        return [from_row(RunRecord, r) for r in rows]
+    def runs(
+        self,
+        limit: int | None = 50,
+        *,
+        states: Collection[RunState] = (),
+        pipeline: str | None = None,
+        since: float | None = None,
+        before: float | None = None,
+    ) -> list[RunRecord]:
+        """Runs newest first, at most `limit` (None: all): only those in one of `states` (when given), of the
+        pipeline named `pipeline`, created at or after `since` and before `before`; filtered in SQL."""
+        where: list[str] = []
+        params: list[Any] = []
+        if states:
+            where.append(f"runs.state IN ({', '.join('?' * len(states))})")
+            params.extend(state.value for state in states)
+        if pipeline is not None:
+            where.append("runs.pipeline = ?")
+            params.append(pipeline)
+        if since is not None:
+            where.append("runs.created_at >= ?")
+            params.append(since)
+        if before is not None:
+            where.append("runs.created_at < ?")
+            params.append(before)
+        sql = f"{RUNS.select}{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY runs.created_at DESC"
+        if limit is not None:
+            sql, params = f"{sql} LIMIT ?", [*params, limit]
+        return [from_row(RunRecord, r) for r in self._rows(sql, tuple(params))]
+
+    def delete_finished_run(self, run_id: str) -> bool:
+        """Delete a finished run's records (the run, its tasks and artifacts) in one transaction; False, and
+        nothing deleted, when the run is not there or not finished. Its pipeline's text stays: other runs
+        may share it, and a run being created may be about to refer to it."""
+        finished = tuple(state.value for state in RunState if state.finished)
+        marks = ", ".join("?" * len(finished))
+        # The run's row first: its tasks and artifacts go only when it went, in the same transaction.
+        gone = "NOT EXISTS (SELECT 1 FROM runs WHERE run_id = ?)"
+        changed = self._write(
+            (f"DELETE FROM runs WHERE run_id = ? AND state IN ({marks})", [(run_id, *finished)]),
+            (f"DELETE FROM tasks WHERE run_id = ? AND {gone}", [(run_id, run_id)]),
+            (f"DELETE FROM artifacts WHERE run_id = ? AND {gone}", [(run_id, run_id)]),
+        )
+        return changed > 0
+
+    def runs_reusing(self, run_id: str) -> list[str]:
+        """The other runs whose artifacts are files of this run (their tasks were cached from its tasks):
+        artifacts recorded under the run's folder by runs with the same root."""
+        rows = self._rows(
+            "SELECT DISTINCT artifacts.run_id FROM artifacts "
+            "JOIN runs ON runs.run_id = artifacts.run_id JOIN runs AS owner ON owner.run_id = ? "
+            "WHERE artifacts.run_id != ? AND runs.root = owner.root AND substr(artifacts.uri, 1, ?) = ? "
+            "ORDER BY artifacts.run_id",
+            (run_id, run_id, len(run_id) + 1, f"{run_id}/"),
+        )
+        return [row[0] for row in rows]
 
     # -- tasks and artifacts ----------------------------------------------------------------------
     # A run's tasks and artifacts are listed in creation order: SQLite's rowid, and a column of the same

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -255,6 +256,65 @@ def test_task_columns_reads_fields_with_their_types_and_only_task_fields(store: 
     ]
     with pytest.raises(ValueError, match="not task columns"):
         store.task_columns("r1", ("path", "1; DROP TABLE tasks"))
+
+
+def test_runs_are_filtered_by_state_pipeline_and_creation_time_in_the_query(store: Store) -> None:
+    for run_id, pipeline, state, created in [
+        ("r1", "p", RunState.SUCCEEDED, 100.0),
+        ("r2", "q", RunState.FAILED, 200.0),
+        ("r3", "p", RunState.FAILED, 300.0),
+        ("r4", "p", RunState.RUNNING, 400.0),
+    ]:
+        run = make_run(run_id, created_at=created)
+        run.pipeline, run.state = pipeline, state
+        store.save_run(run)
+
+    def ids(**given: Any) -> list[str]:
+        return [r.run_id for r in store.runs(**given)]
+
+    assert ids() == ["r4", "r3", "r2", "r1"]
+    assert ids(limit=None, states=[RunState.FAILED]) == ["r3", "r2"]
+    assert ids(states=[RunState.FAILED, RunState.RUNNING], pipeline="p") == ["r4", "r3"]
+    assert ids(since=200.0) == ["r4", "r3", "r2"]
+    assert ids(before=300.0, limit=1) == ["r2"]
+    assert ids(pipeline="p' OR '1'='1") == []
+
+
+def test_deleting_a_run_takes_its_tasks_and_artifacts_only_once_it_finished(store: Store) -> None:
+    done, running = make_run("r1"), make_run("r2")
+    done.state, running.state = RunState.FAILED, RunState.RUNNING
+    store.save_run(done)
+    store.save_run(running)
+    for run_id in ("r1", "r2"):
+        task = make_task("a")
+        task.run_id = run_id
+        store.save_tasks([task])
+        store.save_artifacts([ArtifactRecord(run_id, "a", "out", f"{run_id}/a/out", "system.Dataset")])
+    assert not store.delete_finished_run("r2")
+    assert store.run("r2").state is RunState.RUNNING and len(store.tasks("r2")) == 1
+    assert store.delete_finished_run("r1")
+    with pytest.raises(RunNotFoundError):
+        store.run("r1")
+    assert store.tasks("r1") == [] and store.artifacts("r1") == []
+    assert len(store.tasks("r2")) == 1 and len(store.artifacts("r2")) == 1
+    assert not store.delete_finished_run("r1")  # gone already
+
+
+def test_runs_reusing_a_runs_outputs_are_those_with_its_files_under_the_same_root(store: Store) -> None:
+    for run_id, root in [("r1", "/r"), ("r10", "/r"), ("r2", "/r"), ("r3", "/other")]:
+        run = make_run(run_id)
+        run.root = root
+        store.save_run(run)
+    store.save_artifacts(
+        [
+            ArtifactRecord("r1", "a", "out", "r1/a/out", "system.Dataset"),
+            ArtifactRecord("r2", "a", "out", "r1/a/out", "system.Dataset"),  # cached from r1
+            ArtifactRecord("r10", "a", "out", "r10/a/out", "system.Dataset"),  # "r1" is a prefix of its id
+            ArtifactRecord("r3", "a", "out", "r1/a/out", "system.Dataset"),  # another root's r1/
+        ]
+    )
+    assert store.runs_reusing("r1") == ["r2"]
+    assert store.runs_reusing("r2") == []
 
 
 def test_the_write_ahead_log_of_a_sqlite_store_stays_bounded_under_many_commits(tmp_path: Path) -> None:

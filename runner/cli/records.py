@@ -1,0 +1,139 @@
+"""Runs, tasks and artifacts as the inspecting commands show them to scripts (`-o json|yaml`): times in
+ISO 8601 (UTC), artifacts by their full address, as a kfp user reads artifact.uri."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from runner import layout
+from runner.cli import format as fmt
+from runner.store import ArtifactRecord, RunRecord, TaskRecord
+
+
+def address(root: str, uri: str) -> str:
+    """An artifact's full address: under the run's root, where the store keeps it relative to the root;
+    an imported artifact's as it was given."""
+    return uri if layout.is_external(uri) else f"{root.rstrip('/')}/{uri}"
+
+
+@dataclass(frozen=True)
+class Component:
+    """What the inspecting commands read of a component in the run's pipeline file."""
+
+    image: str = ""
+    artifact_inputs: frozenset[str] = field(default_factory=frozenset)
+
+
+def components(spec_text: str) -> dict[str, Component]:
+    """The run's components by name: a container's image, and which inputs are artifacts (the store keeps
+    a task's input artifacts among its input values, by URI)."""
+    try:
+        spec = next(iter(yaml.safe_load_all(spec_text)), None)
+    except yaml.YAMLError:
+        return {}
+    executors = _mapping(_mapping(_mapping(spec).get("deploymentSpec")).get("executors"))
+    found = {}
+    for name, given in _mapping(_mapping(spec).get("components")).items():
+        component = _mapping(given)
+        image = _mapping(_mapping(executors.get(component.get("executorLabel"))).get("container")).get(
+            "image"
+        )
+        artifacts = _mapping(_mapping(component.get("inputDefinitions")).get("artifacts"))
+        found[name] = Component(image if isinstance(image, str) else "", frozenset(map(str, artifacts)))
+    return found
+
+
+def _mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def task_inputs(root: str, task: TaskRecord, component: Component | None) -> dict[str, Any]:
+    """A task's input values, its artifacts by their full address."""
+    if component is None or not component.artifact_inputs:
+        return task.inputs
+    return {
+        name: [address(root, uri) for uri in value]
+        if name in component.artifact_inputs and isinstance(value, list)
+        else value
+        for name, value in task.inputs.items()
+    }
+
+
+def run_json(
+    record: RunRecord, tasks: list[TaskRecord] | None = None, arts: list[ArtifactRecord] | None = None
+) -> dict[str, Any]:
+    """A run for scripts; its tasks and their artifacts when given."""
+    outputs = record.outputs or {}
+    shown: dict[str, Any] = {
+        "run_id": record.run_id,
+        "pipeline": record.pipeline,
+        "pipeline_file": record.pipeline_file,
+        "backend": record.backend,
+        "state": record.state.value,
+        "root": record.root,
+        "params": record.params,
+        "created_at": fmt.iso(record.created_at),
+        "started_at": fmt.iso(record.started_at),
+        "finished_at": fmt.iso(record.finished_at),
+        "duration": record.duration,
+        "error": record.error,
+        "rerun_of": {"run": record.rerun_of, "task": record.rerun_task} if record.rerun_of else None,
+        "outputs": {
+            "parameters": outputs.get("parameters") or {},
+            "artifacts": {
+                name: [address(record.root, uri) for uri in uris]
+                for name, uris in (outputs.get("artifacts") or {}).items()
+            },
+        },
+    }
+    if tasks is not None:
+        by_task: dict[str, dict[str, Any]] = {}
+        for art in arts or []:
+            by_task.setdefault(art.task_path, {})[art.name] = artifact_json(record.root, art)
+        known = components(record.spec_text)
+        shown["tasks"] = [
+            _task_json(
+                task, task_inputs(record.root, task, known.get(task.component)), by_task.get(task.path, {})
+            )
+            for task in tasks
+        ]
+    return shown
+
+
+def _task_json(
+    task: TaskRecord, inputs: dict[str, Any], artifacts: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "path": task.path,
+        "name": task.name,
+        "component": task.component,
+        "kind": task.kind,
+        "state": task.state.value,
+        "attempts": task.attempts,
+        "started_at": fmt.iso(task.started_at),
+        "finished_at": fmt.iso(task.finished_at),
+        "duration": task.duration,
+        "inputs": inputs,
+        "outputs": task.outputs,
+        "error": task.error,
+        "exit_code": task.exit_code,
+        "reason": task.reason,
+        "peak_memory_bytes": task.peak_memory_bytes,
+        "cpu_seconds": task.cpu_seconds,
+        "component_digest": task.component_digest,
+        "cache_key": task.cache_key,
+        "artifacts": artifacts,
+    }
+
+
+def artifact_json(root: str, art: ArtifactRecord) -> dict[str, Any]:
+    return {
+        "uri": address(root, art.uri),
+        "type": art.type,
+        "size": art.size,
+        "sha256": art.digest,
+        "metadata": art.metadata,
+    }
