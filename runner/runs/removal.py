@@ -61,10 +61,9 @@ def plan(store: Store, records: Sequence[RunRecord]) -> tuple[list[RunRecord], l
         for run_id in sorted(going):
             staying = [other for other in reusers[run_id] if other not in going]
             if staying:
-                them = "it" if len(staying) == 1 else "them"
                 reason = (
-                    f"run {run_id} is kept: its outputs are reused by cached tasks of run "
-                    f"{', '.join(staying)}; remove {them} with it"
+                    f"run {run_id} is kept: cached tasks of run {', '.join(staying)} reuse its outputs "
+                    "(remove them together)"
                 )
                 kept[run_id] = Kept(run_id, reason, running=False)
                 going.discard(run_id)
