@@ -13,6 +13,7 @@ from roots import kinds
 from roots.beneath import RefusedFile
 from runner import layout
 from runner.engine import mocks
+from runner.engine.events import EventListener
 from runner.engine.journal import ChangeListener
 from runner.engine.mocks import Mock
 from runner.errors import UsageError
@@ -112,6 +113,7 @@ def run(
     parallelism: int | None = None,
     store: Store | None = None,
     on_change: ChangeListener | None = None,
+    on_event: EventListener | None = None,
     on_start: Callable[[RunRecord], None] | None = None,
     backend_options: Mapping[str, Any] | None = None,
     notify: Callable[[str], None] | None = None,
@@ -126,7 +128,9 @@ def run(
     flow or kfp pipeline object; `function` names the pipeline of a Python file that defines several.
 
     `backend` is a backend name ("local" picks Docker when an engine answers, else "process") or an instance.
-    `on_start(run_record)` is called once the run exists in the store, before its first task starts;
+    `on_change(task_record)` is called on every task transition, `on_event(event)` with what the records do
+    not say (runner.engine.events); `on_start(run_record)` is called once the run exists in the store,
+    before its first task starts;
     `notify(message)` receives one-line notices such as the backend chosen for "local".
     `cache=False` runs every task even where an identical earlier one succeeded; `task_timeout` (seconds)
     bounds every task that the pipeline gives no deadline of its own. `mock` answers the named tasks (or
@@ -143,6 +147,7 @@ def run(
         task_timeout=task_timeout,
         max_parameter_bytes=max_parameter_bytes,
         on_change=on_change,
+        on_event=on_event,
         mock=mocks.resolve(mock, spec) if mock else None,
     )
     with RunSession(store) as session:
@@ -159,6 +164,7 @@ def resume(
     store: Store | None = None,
     parallelism: int | None = None,
     on_change: ChangeListener | None = None,
+    on_event: EventListener | None = None,
     backend_options: Mapping[str, Any] | None = None,
     notify: Callable[[str], None] | None = None,
     cache: bool = True,
@@ -180,6 +186,7 @@ def resume(
         task_timeout=task_timeout,
         max_parameter_bytes=max_parameter_bytes,
         on_change=on_change,
+        on_event=on_event,
     )
     with RunSession(store) as session:
         record = session.store.run(run_id)

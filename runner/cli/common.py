@@ -51,12 +51,16 @@ def notice(message: str) -> None:
     click.echo(message, err=True)
 
 
-def follow_run(start: Callable[[Progress], api.RunResult], run_id: Callable[[], str]) -> None:
-    """Run with live progress; Ctrl-C and SIGTERM cancel the run. Exits with the run's outcome."""
+def follow_run(
+    start: Callable[[Progress], api.RunResult], run_id: Callable[[], str], progress: Progress | None = None
+) -> None:
+    """Run with live progress (`progress`, else the default one); Ctrl-C and SIGTERM cancel the run. Exits
+    with the run's outcome."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    with Progress() as progress:
+    shown = progress if progress is not None else Progress()
+    with shown:
         try:
-            result: api.RunResult | None = start(progress)
+            result: api.RunResult | None = start(shown)
         except KeyboardInterrupt:
             result = None
     if result is None or result.state == RunState.CANCELLED:

@@ -77,6 +77,11 @@ def compile_command(source: Path, output: Path | None, function: str | None) -> 
 @click.option("--function", help="For a Python PIPELINE with several pipelines: the one to run.")
 @click.option("--ui", "with_ui", is_flag=True, help="Serve the web UI while the run goes on; open its page.")
 @click.option(
+    "--stream-logs",
+    is_flag=True,
+    help="Print the tasks' output as it comes, each line after its task's name: [train] epoch 1 ...",
+)
+@click.option(
     "--kubeflow",
     "kubeflow_url",
     metavar="URL",
@@ -116,6 +121,7 @@ def run(
     detach: bool,
     driver_image: str | None,
     driver_service_account: str | None,
+    stream_logs: bool,
     backend_settings: dict[str, Any],
 ) -> None:
     """Run PIPELINE (a KFP v2 IR YAML file, or a Python file defining a pipeline with flow's SDK or kfp's)
@@ -131,6 +137,11 @@ def run(
     backend_name = chosen_backend_name(local, cluster, backend)
     check_backend_settings(backend_settings, backend_name, "flow run")
     _check_detach(detach, backend_name, kubeflow_url, with_ui, driver_image, driver_service_account)
+    if detach and stream_logs and kubeflow_url is None:
+        raise UsageError(
+            "--stream-logs prints the output of the tasks this process runs: with --detach, use flow logs -f",
+            "flow run",
+        )
     values = parse_assignments(list(params))
     target = api.load_pipeline(pipeline, function)
     if kubeflow_url is not None:
@@ -144,6 +155,7 @@ def run(
             "--no-cache": no_cache,
             "--task-timeout": task_timeout,
             "--ui": with_ui,
+            "--stream-logs": stream_logs,
             **{flag: True for flag in given_flags(backend_settings)},
         }
         given = ", ".join(name for name, value in engine_options.items() if value)
@@ -164,6 +176,7 @@ def run(
         return
     started: list[RunRecord] = []
     show_page = _start_ui() if with_ui else None
+    progress = Progress(spec=target, stream_logs=stream_logs)
 
     def announce(record: RunRecord) -> None:
         started.append(record)
@@ -180,6 +193,7 @@ def run(
             root=root,
             parallelism=parallelism,
             on_change=progress.on_change,
+            on_event=progress.on_event,
             on_start=announce,
             backend_options=backend_options,
             notify=notice,
@@ -187,7 +201,7 @@ def run(
             task_timeout=task_timeout,
         )
 
-    follow_run(start, lambda: started[0].run_id if started else "?")
+    follow_run(start, lambda: started[0].run_id if started else "?", progress)
 
 
 def _check_detach(

@@ -48,6 +48,7 @@ from runner.engine import (
 )
 from runner.engine.collector import YoungOnly
 from runner.engine.dags import collected_outputs, dag_outputs
+from runner.engine.events import AttemptFailed, EngineEvent, EventListener, LoopOpened
 from runner.engine.graph import ArtifactRef, Node, Scope
 from runner.engine.inflight import Running
 from runner.engine.journal import ChangeListener, Journal
@@ -82,6 +83,7 @@ class Engine:
         logs_dir: Path,
         parallelism: int,
         on_change: ChangeListener | None = None,
+        on_event: EventListener | None = None,
         cache: bool = True,
         task_timeout: float | None = None,
         resume: bool = False,
@@ -92,6 +94,7 @@ class Engine:
         """`resume`: the run was interrupted; tasks it recorded as succeeded are not run again.
         `adopt` (with `resume`): tasks it recorded as running are taken over where the backend still has
         their attempt (Backend.adopt), not started again.
+        `on_event`: told what the task records do not say (a loop's size, an attempt to be retried).
         `mock`: tasks answered by a function or fixed outputs, not run, keyed by their place in the
         pipeline (mocks.resolve makes it from the names a user gives).
         `max_parameter_bytes`: the largest output parameter a task may hand back."""
@@ -134,6 +137,7 @@ class Engine:
         self._delayed: list[tuple[float, int, Node]] = []  # (monotonic time, tie-breaker, node): a heap
         self._running = Running(backend)
         self._journal = Journal(store, on_change)
+        self._on_event = on_event
         self._root_scope: Scope | None = None
         self._finished = False
         self._failed: list[Node] = []
@@ -452,6 +456,8 @@ class Engine:
                 self._finish(node, TaskState.FAILED, exc.message)
                 return
         node.unfinished_children = len(node.children)
+        if node.task.iterator is not None:
+            self._tell(LoopOpened(node.path, len(node.children)))
         if not node.children:  # a loop over an empty list
             self._complete_dag(node)
             return
@@ -607,9 +613,15 @@ class Engine:
         if retries.should_retry(policy, record.attempts, record.reason):
             record.state, record.error, record.finished_at = TaskState.PENDING, error, time.time()
             self._journal.changed(record)
-            self._delay(node, retries.backoff_seconds(policy, record.attempts) if policy else 0.0)
+            delay = retries.backoff_seconds(policy, record.attempts) if policy else 0.0
+            self._tell(AttemptFailed(node.path, record.attempts, error, delay))
+            self._delay(node, delay)
             return
         self._finish(node, TaskState.FAILED, error)
+
+    def _tell(self, event: EngineEvent) -> None:
+        if self._on_event is not None:
+            self._on_event(event)
 
     def _record_artifacts(self, node: Node) -> None:
         """Digest the node's output artifacts and queue their records."""

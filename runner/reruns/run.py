@@ -9,6 +9,7 @@ from typing import Any
 from backends.base import Backend, BackendError
 from roots import kinds
 from runner import api, layout
+from runner.engine.events import EventListener
 from runner.engine.graph import ArtifactRef
 from runner.engine.journal import ChangeListener
 from runner.errors import UsageError
@@ -33,6 +34,7 @@ def rerun(
     root: str | Path | None = None,
     store: Store | None = None,
     on_change: ChangeListener | None = None,
+    on_event: EventListener | None = None,
     on_start: Callable[[RunRecord], None] | None = None,
     backend_options: Mapping[str, Any] | None = None,
     notify: Callable[[str], None] | None = None,
@@ -44,7 +46,8 @@ def rerun(
     `backend` defaults to the run's own, reaching the run's root again; any other ("local", "docker", "k8s"
     or an instance) runs it there, with the run's root when that backend can use it, else its default root
     (or `root`). Input artifacts are copied into a new root from the run's, keeping their URIs.
-    `backend_options`, `on_start`, `notify`, `task_timeout` and the result are as for `runner.run`.
+    `on_change`, `on_event`, `backend_options`, `on_start`, `notify`, `task_timeout` and the result are as
+    for `runner.run`.
     Raises UsageError (exit code 2) for an unknown run or task, a DAG, a task that never ran, and input
     artifacts missing from the run's root.
     """
@@ -71,7 +74,9 @@ def rerun(
             ),
             on_start,
         )
-        settings = EngineSettings(parallelism=1, cache=False, task_timeout=task_timeout, on_change=on_change)
+        settings = EngineSettings(
+            parallelism=1, cache=False, task_timeout=task_timeout, on_change=on_change, on_event=on_event
+        )
         session.drive(spec, runtime, record, params, refs, settings)
         return api.result(session.store, record.run_id, spec)
 

@@ -22,6 +22,7 @@ from backends.base import Backend, BackendError, RunInfo
 from roots import kinds
 from runner import layout
 from runner.config import load_config
+from runner.engine.events import EventListener
 from runner.engine.graph import ArtifactRef
 from runner.engine.journal import ChangeListener
 from runner.engine.mocks import Mock
@@ -60,6 +61,7 @@ class EngineSettings:
     task_timeout: float | None = None  # seconds, for every task the pipeline gives no deadline
     max_parameter_bytes: int | None = None  # None: flow.yaml's max_parameter_size
     on_change: ChangeListener | None = None
+    on_event: EventListener | None = None
     mock: Mapping[str, Mock] | None = None
 
 
@@ -196,6 +198,7 @@ class RunSession:
             logs_dir=logs_dir(),
             parallelism=settings.parallelism or os.cpu_count() or 1,
             on_change=settings.on_change,
+            on_event=settings.on_event,
             cache=settings.cache,
             task_timeout=settings.task_timeout,
             mock=settings.mock,
