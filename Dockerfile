@@ -11,11 +11,13 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 
 ARG FLOW_PACKAGE=/tmp/flow-src
+# What a driver uses: the Kubernetes client, a PostgreSQL store, an s3:// root.
+ARG FLOW_EXTRAS=k8s,s3,postgres
 ARG PIP_INSTALL_OPTIONS=""
 COPY . /tmp/flow-src
 # PIP_INSTALL_OPTIONS is left unquoted on purpose: it holds several options.
 RUN python3 -m pip install --no-cache-dir --disable-pip-version-check --no-warn-script-location \
-        ${PIP_INSTALL_OPTIONS} "${FLOW_PACKAGE}" \
+        ${PIP_INSTALL_OPTIONS} "${FLOW_PACKAGE}[${FLOW_EXTRAS}]" \
     && rm -rf /tmp/flow-src \
     && flow --version
 

@@ -80,8 +80,9 @@ if [ ! -f "$deps/.complete" ]; then
   t=$(now)
   say "building the dependencies' wheels into $deps (log $CACHE/pip-wheel.log)"
   rm -rf "$deps"
+  # The extras the Dockerfile installs (FLOW_EXTRAS).
   python3 -m pip wheel --disable-pip-version-check --no-input --progress-bar off --wheel-dir "$deps" \
-    "$context" >"$CACHE/pip-wheel.log" 2>&1 || die "pip wheel failed; see $CACHE/pip-wheel.log"
+    "$context[k8s,s3,postgres]" >"$CACHE/pip-wheel.log" 2>&1 || die "pip wheel failed; see $CACHE/pip-wheel.log"
   rm -f "$deps"/flow_pipelines-*.whl
   touch "$deps/.complete"
   find "$CACHE" -mindepth 1 -maxdepth 1 -type d ! -name "$deps_key" -exec rm -rf {} +

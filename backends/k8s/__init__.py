@@ -29,6 +29,7 @@ from backends.base import (
     TemporaryBackendError,
 )
 from backends.detaching import DetachedEngine, Detaching, EngineLaunch
+from backends.extras import missing_extra
 from backends.k8s.driver import (
     DEFAULT_DRIVER_ACCOUNT,
     DEFAULT_DRIVER_IMAGE,
@@ -91,6 +92,9 @@ class KubernetesBackend(TrackingBackend[_Pod], Detaching):
 
     def __init__(self, **options: Any) -> None:
         """`options`: the fields of KubernetesSettings."""
+        missing = missing_extra("kubernetes", "k8s", "the k8s backend")
+        if missing:
+            raise BackendUnavailableError(missing)
         from kubernetes import client  # here, not where the module loads: `flow --help` reads its Settings
 
         super().__init__()

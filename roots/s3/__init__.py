@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from backends.base import PermanentBackendError
+from backends.extras import missing_extra
 from roots.base import Root, TaskView
 
 if TYPE_CHECKING:
@@ -77,9 +78,7 @@ class S3Root(Root):
         return self
 
     def files(self) -> S3RootFiles:
-        from roots.s3.files import S3RootFiles  # boto3 is loaded only for an object-store root
-
-        return S3RootFiles(self.uri)
+        return files_at(self.uri)
 
     def on_host(self, backend: str, staging: Path) -> TaskView:
         from roots.s3.staging import HostView
@@ -95,3 +94,14 @@ class S3Root(Root):
         from roots.s3.pods import PodView
 
         return PodView(self, cluster)
+
+
+def files_at(uri: str) -> S3RootFiles:
+    """The objects under `uri` (s3://bucket[/prefix]) as files; PermanentBackendError naming the extra to
+    install when boto3 is missing."""
+    missing = missing_extra("boto3", "s3", f"reading {uri}")
+    if missing:
+        raise PermanentBackendError(missing)
+    from roots.s3.files import S3RootFiles  # boto3 is loaded only for an object-store root
+
+    return S3RootFiles(uri)

@@ -198,12 +198,12 @@ class ExternalArtifacts:
             files.copy_in(local, target)
 
     def _copy_s3(self, uri: str, bucket: str, key: str, files: RootFiles, target: str, where: str) -> None:
-        from roots.s3.files import S3RootFiles  # boto3 is loaded only for an s3:// artifact
+        from roots.s3 import files_at
 
         with tempfile.TemporaryDirectory(prefix="flow-import-") as scratch:
             local = Path(scratch) / "artifact"
             try:
-                found = S3RootFiles(f"{S3_SCHEME}{bucket}").download(key, local)
+                found = files_at(f"{S3_SCHEME}{bucket}").download(key, local)
             except (BackendError, RefusedFile) as exc:
                 raise UnreadableImportError(
                     f"cannot read the imported artifact {uri}: {exc}", where

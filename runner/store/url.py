@@ -6,6 +6,7 @@ import re
 import urllib.parse
 from pathlib import Path
 
+from backends.extras import missing_extra
 from runner.errors import UsageError
 from runner.store.base import Store
 from runner.store.sqlite import SQLiteStore
@@ -50,6 +51,9 @@ def open_url(url: str) -> Store:
     """
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme in POSTGRES_SCHEMES:
+        missing = missing_extra("psycopg", "postgres", "a PostgreSQL store")
+        if missing:
+            raise UsageError(missing, "FLOW_STORE")
         from runner.store.postgres import PostgresStore  # psycopg is loaded only for a PostgreSQL store
 
         return PostgresStore(url)
