@@ -94,8 +94,11 @@ def show(run_id: str, output: str) -> None:
         record_abandoned(store, [record])
         tasks = store.tasks(record.run_id)
         arts = store.artifacts(record.run_id)
+        artifact_uris = {art.uri for art in arts}
+        if record.rerun_of:  # its task's inputs are the earlier run's artifacts
+            artifact_uris.update(art.uri for art in store.artifacts(record.rerun_of))
     if output in fmt.MACHINE_OUTPUTS:
-        fmt.emit(records.run_json(record, tasks, arts), output)
+        fmt.emit(records.run_json(record, tasks, arts, artifact_uris), output)
         return
     fmt.line(
         f"run {record.run_id}  {record.pipeline}  {record.state.value}  backend {record.backend}"
@@ -107,7 +110,7 @@ def show(run_id: str, output: str) -> None:
         fmt.line(f"rerun of run {record.rerun_of} task {record.rerun_task}")
     if record.error:
         fmt.line(f"error: {record.error.splitlines()[0]}", "red")
-    fmt.table(*_task_table(record, tasks, wide=output == "wide"))
+    fmt.table(*_task_table(record, tasks, artifact_uris, wide=output == "wide"))
     outputs = record.outputs or {}
     for name, value in (outputs.get("parameters") or {}).items():
         fmt.line(f"output {name} = {json.dumps(value)}")
@@ -115,23 +118,25 @@ def show(run_id: str, output: str) -> None:
         fmt.line(f"artifact {name}: {', '.join(records.address(record.root, uri) for uri in uris)}")
 
 
-def _task_table(record: RunRecord, tasks: list[TaskRecord], wide: bool) -> tuple[list[str], list[list[str]]]:
+def _task_table(
+    record: RunRecord, tasks: list[TaskRecord], artifact_uris: set[str], wide: bool
+) -> tuple[list[str], list[list[str]]]:
     columns = ["task", "state", "attempts", "duration", "inputs", "outputs", "peak mem", "cpu", "component"]
     if wide:
         columns += ["kind", "started", "finished", "exit", "reason", "cache key", "image", "container"]
         from runner.engine.attempts import container_name  # the engine's module, loaded for wide only
-    known = records.components(record.spec_text)
+
+        images = records.images(record.spec_text)
     limit = 60 if fmt.on_terminal() else None
     rows = []
     for task in tasks:
-        component = known.get(task.component)
         cpu = "-" if task.cpu_seconds is None else f"{task.cpu_seconds:.2f}s"
         row = [
             task.path,
             task.state.value,
             str(task.attempts),
             fmt.duration(task.duration),
-            fmt.values(records.task_inputs(record.root, task, component), limit),
+            fmt.values(records.task_inputs(record.root, task, artifact_uris), limit),
             fmt.values(task.outputs, limit),
             fmt.size(task.peak_memory_bytes),
             cpu,
@@ -146,7 +151,7 @@ def _task_table(record: RunRecord, tasks: list[TaskRecord], wide: bool) -> tuple
                 "-" if task.exit_code is None else str(task.exit_code),
                 task.reason or "-",
                 fmt.digest(task.cache_key),
-                component.image if component is not None and component.image else "-",
+                images.get(task.component, "-") if task.kind == "container" else "-",
                 container_name(record.run_id, task.path, task.attempts) if ran else "-",
             ]
         rows.append(row)
@@ -247,11 +252,11 @@ def _log_json(run_logs: RunLogs, task: TaskRecord, number: int) -> dict[str, Any
     }
 
 
-def _read_log(run_logs: RunLogs, task: TaskRecord, log_path: str, write: Callable[[str], Any]) -> int:
-    """Write the whole log at `log_path` from its start; the bytes read."""
-    return _read_from(
-        run_logs, task, log_path, 0, codecs.getincrementaldecoder("utf-8")(errors="replace"), write
-    )
+def _read_log(run_logs: RunLogs, task: TaskRecord, log_path: str, write: Callable[[str], Any]) -> None:
+    """Write the whole log at `log_path`."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    _read_from(run_logs, task, log_path, 0, decoder, write)
+    write(decoder.decode(b"", final=True))
 
 
 def _read_from(
@@ -263,14 +268,14 @@ def _read_from(
     write: Callable[[str], Any],
 ) -> int:
     """Write what the log holds from `offset` on, chunk by chunk (a log may be larger than memory); the new
-    offset."""
+    offset. A character split between two reads is decoded once its end is read."""
     while True:
         try:
             chunk = run_logs.read(log_path, offset)
         except BackendError as exc:
             raise UsageError(f"cannot read the log of {task.path}: {exc}", "flow logs") from None
         offset += len(chunk)
-        write(decoder.decode(chunk, final=len(chunk) < tasklogs.CHUNK))
+        write(decoder.decode(chunk))
         if len(chunk) < tasklogs.CHUNK:
             return offset
 
@@ -280,16 +285,17 @@ def _print_log(
 ) -> None:
     log_path = _attempt_log(task, number)
     offset = 0
-    # A character may be split between two chunks: decoded as one all the same.
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     write = _Prefixed(prefix) if prefix else sys.stdout.write
     while True:
         # The state before the read: once it says finished, the reads below reach the end of the log.
         current = store.task(task.run_id, task.path) if follow else None
         offset = _read_from(run_logs, task, log_path, offset, decoder, write)
-        sys.stdout.flush()
         if current is None or current.state.finished or current.log_path != log_path:
+            write(decoder.decode(b"", final=True))
+            sys.stdout.flush()
             return
+        sys.stdout.flush()
         time.sleep(0.5)
 
 

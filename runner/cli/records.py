@@ -3,7 +3,7 @@ ISO 8601 (UTC), artifacts by their full address, as a kfp user reads artifact.ur
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection
 from typing import Any
 
 import yaml
@@ -12,6 +12,8 @@ from runner import layout
 from runner.cli import format as fmt
 from runner.store import ArtifactRecord, RunRecord, TaskRecord
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, where PyYAML was built with it
+
 
 def address(root: str, uri: str) -> str:
     """An artifact's full address: under the run's root, where the store keeps it relative to the root;
@@ -19,30 +21,20 @@ def address(root: str, uri: str) -> str:
     return uri if layout.is_external(uri) else f"{root.rstrip('/')}/{uri}"
 
 
-@dataclass(frozen=True)
-class Component:
-    """What the inspecting commands read of a component in the run's pipeline file."""
-
-    image: str = ""
-    artifact_inputs: frozenset[str] = field(default_factory=frozenset)
-
-
-def components(spec_text: str) -> dict[str, Component]:
-    """The run's components by name: a container's image, and which inputs are artifacts (the store keeps
-    a task's input artifacts among its input values, by URI)."""
+def images(spec_text: str) -> dict[str, str]:
+    """Each container component's image, by component name, as the run's pipeline file gives it. (Reading
+    a big pipeline's text takes a while: only `-o wide` shows images.)"""
     try:
-        spec = next(iter(yaml.safe_load_all(spec_text)), None)
+        spec = next(iter(yaml.load_all(spec_text, Loader=_LOADER)), None)
     except yaml.YAMLError:
         return {}
     executors = _mapping(_mapping(_mapping(spec).get("deploymentSpec")).get("executors"))
     found = {}
     for name, given in _mapping(_mapping(spec).get("components")).items():
-        component = _mapping(given)
-        image = _mapping(_mapping(executors.get(component.get("executorLabel"))).get("container")).get(
-            "image"
-        )
-        artifacts = _mapping(_mapping(component.get("inputDefinitions")).get("artifacts"))
-        found[name] = Component(image if isinstance(image, str) else "", frozenset(map(str, artifacts)))
+        label = _mapping(given).get("executorLabel")
+        image = _mapping(_mapping(executors.get(label)).get("container")).get("image")
+        if isinstance(image, str):
+            found[name] = image
     return found
 
 
@@ -50,22 +42,28 @@ def _mapping(value: Any) -> dict[Any, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def task_inputs(root: str, task: TaskRecord, component: Component | None) -> dict[str, Any]:
-    """A task's input values, its artifacts by their full address."""
-    if component is None or not component.artifact_inputs:
-        return task.inputs
+def task_inputs(root: str, task: TaskRecord, artifact_uris: Collection[str]) -> dict[str, Any]:
+    """A task's input values, its input artifacts by their full address. The store keeps input artifacts
+    among the values, as lists of their URIs: a list of URIs of artifacts the run (or the run it reruns)
+    recorded is one."""
     return {
-        name: [address(root, uri) for uri in value]
-        if name in component.artifact_inputs and isinstance(value, list)
-        else value
+        name: [address(root, uri) for uri in value] if _uris(value, artifact_uris) else value
         for name, value in task.inputs.items()
     }
 
 
+def _uris(value: Any, artifact_uris: Collection[str]) -> bool:
+    return isinstance(value, list) and bool(value) and all(item in artifact_uris for item in value)
+
+
 def run_json(
-    record: RunRecord, tasks: list[TaskRecord] | None = None, arts: list[ArtifactRecord] | None = None
+    record: RunRecord,
+    tasks: list[TaskRecord] | None = None,
+    arts: list[ArtifactRecord] | None = None,
+    artifact_uris: Collection[str] = (),
 ) -> dict[str, Any]:
-    """A run for scripts; its tasks and their artifacts when given."""
+    """A run for scripts; its tasks and their artifacts when given, with `artifact_uris` (those of the run
+    and of the run it reruns) to tell input artifacts from values."""
     outputs = record.outputs or {}
     shown: dict[str, Any] = {
         "run_id": record.run_id,
@@ -93,11 +91,8 @@ def run_json(
         by_task: dict[str, dict[str, Any]] = {}
         for art in arts or []:
             by_task.setdefault(art.task_path, {})[art.name] = artifact_json(record.root, art)
-        known = components(record.spec_text)
         shown["tasks"] = [
-            _task_json(
-                task, task_inputs(record.root, task, known.get(task.component)), by_task.get(task.path, {})
-            )
+            _task_json(task, task_inputs(record.root, task, artifact_uris), by_task.get(task.path, {}))
             for task in tasks
         ]
     return shown
