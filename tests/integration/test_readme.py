@@ -1,0 +1,147 @@
+"""Every fenced block of README.md is run here, or says why it cannot be.
+
+The line before each block is an HTML comment, `<!-- readme-test: KIND -->`, saying how:
+- `shell`: each line a command, run by sh in the checkout; a `pip install -e '.[EXTRA]'` in it is not run
+  (the checkout under test is installed already), but each EXTRA must be one pyproject.toml declares;
+- `python`: a script, run by this Python in the checkout;
+- `pipeline-file`: a Python file defining a pipeline, run by `flow run FILE --backend process`;
+- `pytest`: a test file, run by pytester on the process backend in a folder holding the checkout's examples;
+- `flow.yaml`: a settings file, in the working folder of a `flow run`;
+- `skip: REASON`: not run, for REASON (a cluster or a server it needs, a diagram).
+A block without one fails, so no example goes untested by accident. The commands share one FLOW_HOME, as
+a reader's would.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+
+import runner.dsl  # noqa: F401  loaded before pytester's in-process runs, whose end unloads what they loaded
+from runner.testing.shellsteps import Step, pipeline
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
+MARKER = re.compile(r"^<!--\s*readme-test:\s*(?P<kind>[\w.-]+)(?::\s*(?P<reason>.*?))?\s*-->\s*$")
+RUNNABLE = ("shell", "python", "pipeline-file", "pytest", "flow.yaml")
+DEADLINE = 600  # seconds for one block: a hung example fails instead of holding the suite
+
+
+@dataclass(frozen=True)
+class Block:
+    line: int  # of the opening fence, counted from 1
+    kind: str  # from the marker; "" when the block has none
+    reason: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"README.md:{self.line}"
+
+
+def readme_blocks() -> list[Block]:
+    tokens = MarkdownIt("commonmark").parse(README.read_text(encoding="utf-8"))
+    blocks = []
+    for before, token in zip([None, *tokens], tokens, strict=False):
+        if token.type != "fence" or token.map is None:
+            continue
+        found = (
+            MARKER.match(before.content.strip())
+            if before is not None and before.type == "html_block"
+            else None
+        )
+        kind, reason = (found["kind"], found["reason"] or "") if found else ("", "")
+        blocks.append(Block(line=token.map[0] + 1, kind=kind, reason=reason, text=token.content))
+    return blocks
+
+
+BLOCKS = readme_blocks()
+
+
+def test_every_block_says_how_it_is_tested() -> None:
+    unmarked = [str(b) for b in BLOCKS if b.kind not in RUNNABLE and not (b.kind == "skip" and b.reason)]
+    assert not unmarked, (
+        f"blocks without `<!-- readme-test: {' | '.join(RUNNABLE)} | skip: REASON -->` on the line before: "
+        + ", ".join(unmarked)
+    )
+    assert any(b.kind in RUNNABLE for b in BLOCKS)
+
+
+@pytest.fixture(scope="module")
+def reader_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A reader's environment: the checkout's flow first on the path, one FLOW_HOME for all blocks."""
+    env = {k: v for k, v in os.environ.items() if k != "FLOW_STORE"}
+    env["FLOW_HOME"] = str(tmp_path_factory.mktemp("readme-home"))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str], block: Block) -> None:
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=DEADLINE)
+    assert done.returncode == 0, (
+        f"{block} ({block.kind}) exited {done.returncode}: {command}\n{done.stdout}\n{done.stderr}"
+    )
+
+
+def shell_commands(block: Block) -> Iterator[str]:
+    """The block's commands, each `pip install` of the checkout checked and taken out."""
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = set(declared.get("optional-dependencies", {}))
+    for line in block.text.splitlines():
+        steps = [step.strip() for step in line.split("&&") if step.strip()]
+        for step in steps:
+            if step.startswith("pip install"):
+                wanted = {
+                    e.strip() for found in re.findall(r"\.\[([^\]]*)\]", step) for e in found.split(",")
+                }
+                assert wanted <= extras, (
+                    f"{block}: {step!r} names extras pyproject.toml lacks: {wanted - extras}"
+                )
+        kept = [step for step in steps if not step.startswith("pip install")]
+        if kept and not kept[0].startswith("#"):
+            yield " && ".join(kept)
+
+
+@pytest.mark.parametrize(
+    "block", [b for b in BLOCKS if b.kind in RUNNABLE], ids=lambda b: f"{b.kind}-line{b.line}"
+)
+def test_readme_block(
+    block: Block, reader_env: dict[str, str], tmp_path: Path, pytester: pytest.Pytester
+) -> None:
+    if block.kind == "shell":
+        commands = list(shell_commands(block))
+        assert commands, f"{block} has no command to run"
+        for command in commands:
+            run(["sh", "-ec", command], REPO, reader_env, block)
+    elif block.kind == "python":
+        run([sys.executable, "-c", block.text], REPO, reader_env, block)
+    elif block.kind == "pipeline-file":
+        (tmp_path / "readme_pipeline.py").write_text(block.text, encoding="utf-8")
+        run(["flow", "run", "readme_pipeline.py", "--backend", "process"], tmp_path, reader_env, block)
+    elif block.kind == "flow.yaml":
+        (tmp_path / "flow.yaml").write_text(block.text, encoding="utf-8")
+        (tmp_path / "p.yaml").write_text(pipeline({"hello": Step("echo hello")}), encoding="utf-8")
+        run(["flow", "run", "p.yaml", "--backend", "process"], tmp_path, reader_env, block)
+    else:
+        run_pytest_example(block, pytester)
+
+
+def run_pytest_example(block: Block, pytester: pytest.Pytester) -> None:
+    (pytester.path / "examples").symlink_to(REPO / "examples")
+    pytester.makepyfile(test_readme_example=block.text)
+    outcome = pytester.runpytest("-p", "no:cacheprovider", "--flow-backend", "process")
+    counts = outcome.parseoutcomes()
+    assert counts.get("passed", 0) > 0 and not counts.get("failed") and not counts.get("errors"), (
+        f"{block}: {counts}\n" + "\n".join(outcome.outlines)
+    )
