@@ -164,6 +164,20 @@ def test_flow_run_cluster_then_artifacts_download_through_the_cli(tmp_path: Path
     assert copied.returncode == 0, copied.stderr
     assert (tmp_path / "copy/produce/table").read_text().split() == ["1", "2", "3", "4"]
 
+    root = f"pvc://{TEST_NAMESPACE}/flow-root"
+    backend = KubernetesBackend(**cluster_options())
+    try:
+        files = kinds.files(root, lambda: backend)
+        assert files.exists([run_id]) == {run_id}
+        removed = flow(
+            ["rm", run_id, *cluster[3:]], env
+        )  # its folder goes from the volume, through the helper
+        assert removed.returncode == 0 and removed.stdout.startswith(f"removed run {run_id}"), removed.stderr
+        assert removed.stderr == ""
+        assert files.exists([run_id]) == set()
+    finally:
+        backend.close()
+
 
 def flow(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "runner.cli.main", *args]

@@ -13,9 +13,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 import runner
+from backends.base import Backend
 from runner.api import open_store
 from runner.cli.main import main
 from runner.store import RunRecord, RunState, TaskRecord, TaskState
+from tests.conftest import make_backend
 from tests.integration.cli_pipelines import SCRIPTED
 
 DAY = 86400.0
@@ -25,9 +27,9 @@ def flow(*args: str) -> Result:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-def run(cache: bool = False) -> str:
+def run(cache: bool = False, backend: str | Backend = "process") -> str:
     """A run of SCRIPTED; with `cache`, one that reuses the outputs of an earlier one (if any)."""
-    result = runner.run(SCRIPTED, backend="process", cache=cache)
+    result = runner.run(SCRIPTED, backend=backend, cache=cache)
     assert result.succeeded
     return result.run_id
 
@@ -58,6 +60,18 @@ def test_rm_removes_a_run_with_its_files_and_records_and_nothing_else(
     with open_store() as store:
         assert [r.run_id for r in store.runs()] == [kept]
         assert store.tasks(gone) == [] and store.artifacts(gone) == []
+
+
+def test_rm_removes_what_docker_containers_wrote(flow_home: Path) -> None:
+    backend = make_backend("docker")
+    try:
+        gone = run(backend=backend)
+    finally:
+        backend.close()
+    assert (flow_home / "root" / gone / "prepare-data" / "out").is_file()
+    result = flow("rm", gone)
+    assert result.exit_code == 0 and not result.stderr, result.output
+    assert not any(path.exists() for path in files_of(flow_home, gone))
 
 
 def test_rm_of_an_unknown_run_is_one_line_and_removes_nothing(flow_home: Path) -> None:
