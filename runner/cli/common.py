@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from runner import api
+from runner.cli.outputplaces import outputs_line
 from runner.cli.progress import Progress
 from runner.errors import FlowError
 from runner.selection import CLUSTER, LOCAL
@@ -80,13 +81,7 @@ def _summarize(result: api.RunResult) -> None:
     for name, paths in result.artifacts.items():
         shown = ", ".join(_artifact_address(result.root, path) for path in _listed(paths))
         click.echo(f"  artifact {name}: {shown}")
-    if result.root.startswith("/"):
-        click.echo(f"outputs are under {result.root}/{result.run_id}")
-    else:
-        click.echo(
-            f"outputs are in {result.root} under {result.run_id}/ "
-            f"(flow artifacts {result.run_id} --download DIR copies them here)"
-        )
+    click.echo(outputs_line(result))
 
 
 def _listed(paths: Path | list[Path]) -> list[Path]:

@@ -20,6 +20,7 @@ from runner.cli import records
 from runner.cli.backendoptions import BackendOptionsCommand, backend_option_values
 from runner.cli.common import reports_errors
 from runner.cli.completion import complete_runs, complete_tasks
+from runner.cli.inputnames import shown_inputs
 from runner.cli.moments import moment
 from runner.config import load_config
 from runner.errors import UsageError
@@ -136,7 +137,7 @@ def _task_table(
             task.state.value,
             str(task.attempts),
             fmt.duration(task.duration),
-            fmt.values(records.task_inputs(record.root, task, artifact_uris), limit),
+            fmt.values(shown_inputs(records.task_inputs(record.root, task, artifact_uris)), limit),
             fmt.values(task.outputs, limit),
             fmt.size(task.peak_memory_bytes),
             cpu,
