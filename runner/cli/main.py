@@ -6,6 +6,8 @@ import importlib
 
 import click
 
+from runner.suggestions import did_you_mean
+
 # Each command and where it is defined (module, function): a command's module loads only when it is used,
 # so that `flow --version` or `flow show` does not pay for the engine or the backends' clients.
 COMMANDS = {
@@ -36,6 +38,18 @@ class _Commands(click.Group):
         module, name = COMMANDS[cmd_name]
         command: click.Command = getattr(importlib.import_module(f"runner.cli.{module}"), name)
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0]
+        if name not in COMMANDS and not name.startswith("-"):
+            # Every command is loaded to leave the hidden ones out: on this error only.
+            shown = [
+                n for n in self.list_commands(ctx) if not getattr(self.get_command(ctx, n), "hidden", True)
+            ]
+            ctx.fail(f"No such command {name!r}{did_you_mean(name, shown) or '.'}")
+        return super().resolve_command(ctx, args)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,6 +1,6 @@
 """`flow completion SHELL` and what a shell completes, asked as a shell asks (click's `_FLOW_COMPLETE`
 protocol): commands, run ids, the tasks of the run given, backends; the test-only fake backend is not
-offered to users."""
+offered to users; a misspelt command gets the nearest one."""
 
 from __future__ import annotations
 
@@ -172,3 +172,11 @@ def test_bash_completes_with_the_printed_script(two_runs: None, tmp_path: Path) 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["for-loop-2", "for-loop-2/0/train"]
+
+
+def test_a_misspelt_command_gets_the_nearest_one_but_never_the_hidden_driver() -> None:
+    misspelt = CliRunner().invoke(main, ["rnu", "p.yaml"])
+    assert misspelt.exit_code == 2
+    assert misspelt.output.endswith("Error: No such command 'rnu'; did you mean 'run'?\n")
+    hidden = CliRunner().invoke(main, ["drivr"])
+    assert hidden.output.endswith("Error: No such command 'drivr'.\n")
