@@ -140,3 +140,14 @@ def test_logs_show_the_last_attempt_one_attempt_or_all(flow: Any) -> None:
     ]:
         result = flow("logs", first, "flaky", *args)
         assert result.exit_code == 2 and result.stderr.count("\n") == 1 and expected in result.stderr
+
+
+def test_a_reruns_input_artifacts_are_given_by_their_full_address(flow_home: Path) -> None:
+    from runner.reruns import rerun
+
+    first = runner.run(SCRIPTED, backend="process")
+    again = rerun(first.run_id, "use")
+    assert again.succeeded
+    result = CliRunner().invoke(main, ["show", again.run_id, "-o", "json"], catch_exceptions=False)
+    (task,) = json.loads(result.stdout)["tasks"]
+    assert task["inputs"]["data"] == [f"{flow_home}/root/{first.run_id}/prepare-data/out"]
