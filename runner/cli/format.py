@@ -99,10 +99,10 @@ def line(text: str, style: str = "") -> None:
         click.echo(text)
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-    """A table: fitted to a terminal, else every cell whole in aligned columns, so that `grep` and `awk`
-    find what they look for in piped output."""
-    if on_terminal():
+def table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, fit: bool = True) -> None:
+    """A table: with `fit`, fitted to a terminal's width; piped, or without `fit` (`-o wide`, as kubectl's),
+    every cell whole in aligned columns, so that `grep` and `awk` find what they look for."""
+    if fit and on_terminal():
         shown = Table(box=None)
         for column in columns:
             shown.add_column(column, no_wrap=column == "component")  # a digest cut short names no version

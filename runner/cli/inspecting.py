@@ -80,7 +80,7 @@ def runs(limit: int, states: tuple[str, ...], pipeline: str | None, since: str |
             error = record.error.splitlines()[0] if record.error else "-"
             row += [fmt.when(record.finished_at), record.root, engine, error]
         rows.append(row)
-    fmt.table(columns, rows)
+    fmt.table(columns, rows, fit=output != "wide")
 
 
 @click.command()
@@ -105,13 +105,13 @@ def show(run_id: str, output: str) -> None:
         f"run {record.run_id}  {record.pipeline}  {record.state.value}  backend {record.backend}"
         f"  started {fmt.when(record.started_at)}  took {fmt.duration(record.duration)}"
     )
-    limit = 200 if fmt.on_terminal() else None
+    limit = 200 if fmt.on_terminal() and output != "wide" else None
     fmt.line(f"root {record.root}  params {fmt.values(record.params, limit) or '-'}")
     if record.rerun_of:
         fmt.line(f"rerun of run {record.rerun_of} task {record.rerun_task}")
     if record.error:
         fmt.line(f"error: {record.error.splitlines()[0]}", "red")
-    fmt.table(*_task_table(record, tasks, artifact_uris, wide=output == "wide"))
+    fmt.table(*_task_table(record, tasks, artifact_uris, wide=output == "wide"), fit=output != "wide")
     outputs = record.outputs or {}
     for name, value in (outputs.get("parameters") or {}).items():
         fmt.line(f"output {name} = {json.dumps(value)}")
@@ -128,7 +128,7 @@ def _task_table(
         from runner.engine.attempts import container_name  # the engine's module, loaded for wide only
 
         images = records.images(record.spec_text)
-    limit = 60 if fmt.on_terminal() else None
+    limit = 60 if fmt.on_terminal() and not wide else None  # whole when piped, or wide
     rows = []
     for task in tasks:
         cpu = "-" if task.cpu_seconds is None else f"{task.cpu_seconds:.2f}s"
@@ -354,7 +354,7 @@ def artifacts(run_id: str, download: Path | None, output: str, backend_settings:
             row += [art.digest or "-", fmt.values(art.metadata, None) or "-"]
         rows.append(row)
     fmt.line(f"root {record.root}")
-    fmt.table(columns, rows)
+    fmt.table(columns, rows, fit=output != "wide")
 
 
 @click.command()
