@@ -146,6 +146,10 @@ def test_flow_artifacts_download_copies_a_run_out_of_the_bucket(s3_root: str, tm
     assert (target / "produce/table").read_text().split() == ["1", "2", "3"]
     assert (target / "consume/summary").read_text() == "3 rows, doubled 6"
 
+    removed = _flow("rm", run_id)  # its objects go from the bucket
+    assert removed.returncode == 0 and not removed.stderr, removed.stderr
+    assert bucket_objects(s3_root, run_id) == {}
+
 
 def test_flow_resume_finds_an_s3_run_again_and_reruns_only_what_failed(s3_root: str, tmp_path: Path) -> None:
     flag = tmp_path / "failed-once"
