@@ -43,11 +43,12 @@ def dag_orders(spec: PipelineSpec) -> dict[str, dict[str, int]]:
 
 
 def in_dag_order(
-    records: Mapping[str, TaskRecord], orders: Mapping[str, Mapping[str, int]], folded: frozenset[str]
+    records: Mapping[str, TaskRecord], orders: Mapping[str, Mapping[str, int]]
 ) -> list[tuple[int, TaskRecord]]:
     """(depth, record) for the tasks to list: the pipeline's tasks in DAG order, each group's tasks right
-    under it, one level deeper. The tasks inside a `folded` task (a loop, shown as one row) are left out.
-    Tasks the orders do not know (no spec was given) keep the order the engine made them in."""
+    under it, one level deeper. A loop's tasks are under its iterations ("for-loop-2/3"), which are not
+    tasks: they are left out. Tasks the orders do not know (no spec was given) keep the order the engine
+    made them in."""
     children: dict[str, list[TaskRecord]] = {}
     for record in records.values():
         children.setdefault(record.parent, []).append(record)
@@ -58,8 +59,6 @@ def in_dag_order(
     while stack:
         depth, record = stack.pop()
         listed.append((depth, record))
-        if record.path in folded:
-            continue
         inner = _sorted(children.get(record.path, []), record.component, orders, made)
         stack.extend((depth + 1, r) for r in reversed(inner))
     return listed

@@ -16,7 +16,8 @@ POLL_READS = 16  # reads of one log per poll at most, so that a task that writes
 LONGEST_LINE = 1 << 14  # characters: a longer line (output without line breaks) is handed on in pieces
 POLL_SECONDS = 0.2
 
-LineSink = Callable[[str, str], None]  # (label, line)
+# Takes the lines read at once, each with its label: a terminal redraws the live table once per call.
+LineSink = Callable[[list[tuple[str, str]]], None]
 
 
 @dataclass
@@ -30,7 +31,7 @@ class _Followed:
 
 
 class LogStream:
-    """Follows log files and hands each complete line to `sink(label, line)`, in order per file.
+    """Follows log files and hands their complete lines to `sink([(label, line), ...])`, in order per file.
 
     `follow` starts on a file, `finish` reads it to its end and stops; a thread polls the files in between
     (`start`/`close`). A carriage return (a progress bar redrawing its line) keeps what a terminal shows."""
@@ -39,6 +40,7 @@ class LogStream:
         self._sink = sink
         self._poll_seconds = poll_seconds
         self._followed: dict[str, _Followed] = {}  # log path -> how far it was read
+        self._batch: list[tuple[str, str]] = []  # the lines read, until they are handed on
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flow-stream-logs", daemon=True)
@@ -54,6 +56,7 @@ class LogStream:
         with self._lock:
             for path in list(self._followed):
                 self._finish(path)
+            self._hand_on()
 
     def follow(self, log_path: str, label: str) -> None:
         with self._lock:
@@ -64,12 +67,14 @@ class LogStream:
         with self._lock:
             if log_path in self._followed:
                 self._finish(log_path)
+                self._hand_on()
 
     def poll(self) -> None:
         """Hand on the complete lines written since the last poll."""
         with self._lock:
             for path, followed in self._followed.items():
                 self._read(path, followed, POLL_READS)
+            self._hand_on()
 
     def _run(self) -> None:
         while not self._stop.wait(self._poll_seconds):
@@ -103,5 +108,9 @@ class LogStream:
         while len(followed.pending) > LONGEST_LINE:
             complete.append(followed.pending[:LONGEST_LINE])
             followed.pending = followed.pending[LONGEST_LINE:]
-        for line in complete:
-            self._sink(followed.label, line.rstrip("\r").rpartition("\r")[2])
+        self._batch.extend((followed.label, line.rstrip("\r").rpartition("\r")[2]) for line in complete)
+
+    def _hand_on(self) -> None:
+        if self._batch:
+            lines, self._batch = self._batch, []
+            self._sink(lines)

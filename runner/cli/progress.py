@@ -16,7 +16,8 @@ from rich.text import Text
 
 from runner.cli.dagorder import dag_orders
 from runner.cli.logstream import LogStream
-from runner.cli.taskview import RunView, Screen, attempt_failure, last_line, safe_line
+from runner.cli.screen import Screen, attempt_failure, last_line, safe_line
+from runner.cli.taskview import RunView
 from runner.engine.events import AttemptFailed, EngineEvent, LoopOpened
 from runner.errors import FlowError
 from runner.spec import PipelineSpec, load_text
@@ -45,11 +46,10 @@ class Progress:
         self.live = self.stream.isatty() if live is None else live
         self.clock = clock
         self.view = RunView(dag_orders(spec) if spec is not None else None)
-        self._states: dict[str, TaskState] = {}
         self._console = console
         self._live: Live | None = None
         self._write_lock = threading.Lock()  # lines come from the engine's thread and the logs' thread
-        self._logs = LogStream(self._log_line) if stream_logs else None
+        self._logs = LogStream(self._log_lines) if stream_logs else None
 
     def __enter__(self) -> Progress:
         if self._logs is not None:
@@ -69,18 +69,16 @@ class Progress:
 
     def started(self, run: RunRecord) -> None:
         """The run is recorded (`on_start`): without a spec given, its pipeline gives the tasks' order."""
-        if self.view.orders or not run.spec_text:
+        if self.view.has_orders or not run.spec_text:
             return
         try:
-            self.view.orders = dag_orders(load_text(run.spec_text, run.pipeline_file))
+            self.view.set_orders(dag_orders(load_text(run.spec_text, run.pipeline_file)))
         except FlowError:  # a pipeline this version no longer reads: tasks are listed as they come
             return
 
     def on_change(self, record: TaskRecord) -> None:
-        self.view.task_changed(record)
-        if self._states.get(record.path) == record.state:
+        if not self.view.task_changed(record):
             return
-        self._states[record.path] = record.state
         if self._logs is not None and record.log_path:
             if record.state == TaskState.RUNNING:
                 self._logs.follow(record.log_path, _label(record))
@@ -121,21 +119,24 @@ class Progress:
             self._console = Console(file=self.stream)
         return self._console
 
-    def _log_line(self, label: str, line: str) -> None:
-        if self.live:
-            self._print(f"[{label}] {safe_line(line)}", "cyan", prefix=len(label) + 2)
-        else:
-            self._write(f"[{label}] {safe_line(line)}")
+    def _log_lines(self, lines: list[tuple[str, str]]) -> None:
+        if not self.live:
+            self._write(*(f"[{label}] {safe_line(line)}" for label, line in lines))
+            return
+        shown = Text()
+        for label, line in lines:
+            shown.append(f"[{label}]", "cyan")
+            shown.append(f" {safe_line(line)}\n")
+        shown.rstrip()
+        self._terminal().print(shown)
 
-    def _print(self, line: str, style: str, prefix: int | None = None) -> None:
-        """A line above the live table, styled (only its first `prefix` characters when given)."""
-        text = Text(line)
-        text.stylize(style, 0, prefix)
-        self._terminal().print(text)
+    def _print(self, line: str, style: str) -> None:
+        """A line above the live table."""
+        self._terminal().print(Text(line, style))
 
-    def _write(self, line: str) -> None:
+    def _write(self, *lines: str) -> None:
         with self._write_lock:
-            self.stream.write(line + "\n")
+            self.stream.write("".join(f"{line}\n" for line in lines))
             self.stream.flush()
 
     def _stamp(self) -> str:

@@ -229,7 +229,7 @@ def test_a_task_cannot_write_escape_sequences_to_the_terminal(tmp_path: Path) ->
 
 def test_log_stream_hands_on_whole_lines_in_order(tmp_path: Path) -> None:
     lines: list[tuple[str, str]] = []
-    stream = LogStream(lambda label, line: lines.append((label, line)))
+    stream = LogStream(lines.extend)
     first, second = tmp_path / "a.log", tmp_path / "b.log"
     stream.follow(str(first), "a")
     stream.follow(str(second), "b")
