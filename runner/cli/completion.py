@@ -2,22 +2,27 @@
 
 The script a shell loads calls `flow` again with `_FLOW_COMPLETE` set (click's protocol); click then asks
 the arguments' `shell_complete` functions below. They read the store, never a pipeline file: pressing Tab
-runs no code of a pipeline.
+runs no code of a pipeline. Task names come from pipeline files, which may be hostile, and a completion is
+typed into the user's command line: a name with a character a shell would act on (`$(...)`, `;`, a quote, a
+newline) is never offered, and control characters in the help shown beside one are escaped.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING
 
 import click
 from click.shell_completion import CompletionItem, get_completion_class
 
 from runner import layout
-from runner.errors import FlowError
+from runner.errors import FlowError, one_line
 from runner.plugins import LOCAL, backend_names
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from runner.store import Store
 
 SHELLS = ("bash", "zsh", "fish")
@@ -25,6 +30,8 @@ PROG_NAME = "flow"
 COMPLETE_VAR = "_FLOW_COMPLETE"
 # How many of the newest runs are completed: a prefix of an older run is still accepted when typed.
 RUNS_COMPLETED = 500
+# What a completed word may hold: what run ids, task paths (kfp's names, loop indexes) and backends hold.
+_INERT = re.compile(r"[\w./:@+=-]+")
 
 
 @click.command()
@@ -61,11 +68,7 @@ def complete_runs(ctx: click.Context, param: click.Parameter, incomplete: str) -
             records = store.runs(RUNS_COMPLETED)
         except FlowError:
             return found
-    return found + [
-        CompletionItem(r.run_id, help=f"{r.pipeline} {r.state.value}")
-        for r in records
-        if r.run_id.startswith(incomplete)
-    ]
+    return found + _offered(((r.run_id, f"{r.pipeline} {r.state.value}") for r in records), incomplete)
 
 
 def complete_tasks(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
@@ -79,7 +82,16 @@ def complete_tasks(ctx: click.Context, param: click.Parameter, incomplete: str) 
             tasks = store.tasks(store.run(str(run_id)).run_id)
         except FlowError:
             return []
-    return [CompletionItem(t.path, help=t.state.value) for t in tasks if t.path.startswith(incomplete)]
+    return _offered(((t.path, t.state.value) for t in tasks), incomplete)
+
+
+def _offered(words: Iterable[tuple[str, str]], incomplete: str) -> list[CompletionItem]:
+    """The words (each with its help) that start with `incomplete` and that a shell takes as plain text."""
+    return [
+        CompletionItem(word, help=one_line(help_text))
+        for word, help_text in words
+        if word.startswith(incomplete) and _INERT.fullmatch(word)
+    ]
 
 
 def _open_store() -> Store | None:

@@ -110,6 +110,25 @@ def test_the_tasks_of_the_run_given_are_completed(two_runs: None) -> None:
     assert completed("flow logs nosuchrun ") == []
 
 
+def test_a_name_a_shell_would_act_on_is_never_offered(two_runs: None) -> None:
+    """A hostile pipeline's task names reach the store; completing one would type it into the command
+    line, where Enter would run `$(...)`. Its help, a pipeline's name, is shown with escapes."""
+    with open_store() as store:
+        store.save_tasks(
+            TaskRecord("c0ffee01", path, path, "c", "container")
+            for path in ("pre$(touch pwned)", "pre;reboot", "pre`id`", "pre'x", "pre\nplain,x", "pre x")
+        )
+        store.save_run(RunRecord("c0ffee03", "\x1b]0;evil\x07red", "p.yaml", "process", "/r"))
+    assert completed("flow logs c0ffee01 pre") == ["prepare"]
+    zsh = CliRunner().invoke(
+        main,
+        [],
+        prog_name="flow",
+        env={"_FLOW_COMPLETE": "zsh_complete", "COMP_WORDS": "flow show c0ffee03", "COMP_CWORD": "2"},
+    )
+    assert zsh.output.splitlines() == ["plain", "c0ffee03", "\\x1b]0;evil\\x07red PENDING"]
+
+
 def test_nothing_is_completed_and_no_store_made_without_one(flow_home: Path) -> None:
     assert completed("flow show ") == ["latest"]
     assert completed("flow logs latest ") == []
