@@ -22,6 +22,7 @@ from runner.spec.model import Component, PipelineSpec, Task
 from runner.spec.parameter_types import check
 
 Mock = Callable[[dict[str, Any]], Mapping[str, Any]] | Mapping[str, Any]
+LISTED_NAMES = 30  # in the message for a key that names nothing
 
 
 class MockError(FlowError):
@@ -134,9 +135,16 @@ def _unknown_message(keys: list[str], sites: list[_Site]) -> str:
         named.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
     which = "mock " + named[0] + " names" if len(named) == 1 else "mocks " + ", ".join(named) + " name"
     return (
-        f"{which} no task or component of the pipeline; its tasks: {', '.join(tasks) or '(none)'}; "
-        f"its components: {', '.join(components) or '(none)'}"
+        f"{which} no task or component of the pipeline; its tasks: {_listed(tasks)}; "
+        f"its components: {_listed(components)}"
     )
+
+
+def _listed(names: list[str]) -> str:
+    """The names, the first few only of a big pipeline's: the message stays a line a person reads."""
+    if len(names) <= LISTED_NAMES:
+        return ", ".join(names) or "(none)"
+    return f"{', '.join(names[:LISTED_NAMES])} and {len(names) - LISTED_NAMES} more"
 
 
 def answer(

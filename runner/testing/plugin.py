@@ -71,7 +71,8 @@ def flow_backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def flow_mock() -> dict[str, Any]:
-    """Task or component name -> a function of the task's inputs, or fixed outputs; `flow_run` uses them."""
+    """Mocks for every `flow_run` of the test: a task or component name (the Python function's too) -> a
+    function of the task's inputs, or fixed outputs. A name that matches no task fails the run."""
     return {}
 
 
@@ -110,5 +111,6 @@ def flow_run(flow_session: FlowSession, flow_mock: dict[str, Any]) -> Callable[.
 
 @pytest.fixture
 def flow_component(flow_session: FlowSession) -> Callable[..., TaskResult]:
-    """`flow_component(file, component=None, **inputs)`: run one component, return its TaskResult."""
+    """`flow_component(file, component=None, **inputs)`: run one component, return its TaskResult; one that
+    fails raises ComponentFailedError with its error and last output lines."""
     return flow_session.component
