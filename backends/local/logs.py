@@ -1,4 +1,5 @@
-"""A container's output, copied to its log file while it runs, so logs outlive the container.
+"""A container's output, copied to its log file so that logs outlive the container: followed while it runs
+where someone may read them meanwhile, else read once when it exited.
 
 The Docker SDK returns multiplexed logs one frame (one line) at a time, which takes seconds per ten
 megabytes; this reads the same HTTP stream in large blocks and splits the frames itself.
@@ -22,7 +23,8 @@ _STDERR = 2
 
 
 class LogFollower(LogCopy):
-    """Follows one container's stdout and stderr into its log file until it exits."""
+    """Copies one container's stdout and stderr into its log file: following them in a thread from `start`
+    until it exits, or all at once with `copy_all` once it exited."""
 
     def __init__(
         self, api: docker.APIClient, container_id: str, log_path: Path, on_done: Callable[[], None]
@@ -35,14 +37,30 @@ class LogFollower(LogCopy):
         self.last_error_line = ""
 
     def copy(self, log: BinaryIO) -> None:
+        self._read(log, follow=True)
+
+    def copy_all(self) -> None:
+        """Copy the output of the container, which exited, in the calling thread; raises the Docker SDK's
+        errors."""
+        with self.log_path.open("ab") as log:
+            self._read(log, follow=False)
+
+    def _read(self, log: BinaryIO, follow: bool) -> None:
+        import docker.errors
+        import requests.exceptions
+
         api = self._api
         url = f"{api.base_url}/v{api.api_version}/containers/{self._container_id}/logs"
-        response = api.get(url, params={"stdout": 1, "stderr": 1, "follow": 1}, stream=True, timeout=None)
-        response.raise_for_status()
-        pending = b""
-        while block := response.raw.read(_BLOCK):
-            pending = self._write_frames(pending + block, log)
-            log.flush()
+        params = {"stdout": 1, "stderr": 1, "follow": int(follow)}
+        with api.get(url, params=params, stream=True, timeout=None) as response:
+            try:
+                response.raise_for_status()
+            except requests.exceptions.HTTPError as exc:
+                docker.errors.create_api_error_from_http_exception(exc)
+            pending = b""
+            while block := response.raw.read(_BLOCK):
+                pending = self._write_frames(pending + block, log)
+                log.flush()
 
     def _write_frames(self, data: bytes, log: BinaryIO) -> bytes:
         """Write every complete frame's payload to `log`, noting stderr's last line; return the rest."""

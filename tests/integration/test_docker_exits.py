@@ -1,0 +1,239 @@
+"""How the docker backend learns that its containers ended and what they used, against the real daemon:
+one events stream for every exit (also when it breaks and misses one), figures from each task's cgroup
+however short the task, the Docker stats where those cgroups are not this machine's."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+from backends.base import REASON_LOST
+from backends.local import DockerBackend
+from backends.local.cgroups import CGROUP_MOUNT
+from backends.local.exits import _REPLAY_SECONDS
+from runner import run
+from runner.api import open_store
+from runner.store import RunState, TaskState
+from runner.testing.shellsteps import PYTHON, Step, pipeline
+from tests.conftest import TEST_IMAGE_MAP, require_docker
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+WAIT_SECONDS = 60
+
+
+@pytest.fixture(autouse=True)
+def _docker() -> None:
+    require_docker()
+
+
+@pytest.fixture
+def client() -> Iterator[docker.DockerClient]:
+    found = docker.from_env()
+    yield found
+    found.close()
+
+
+class CuttableProxy:
+    """Forwards a unix socket to the Docker daemon's. `cut` drops every connection, as a daemon that
+    restarts does; while `held`, a new connection asking for events is refused, and others wait before
+    they reach the daemon (as calls to a daemon that is starting again)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(path))
+        self._listener.listen(64)
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._released.set()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def hold(self) -> None:
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def cut(self) -> None:
+        with self._lock:
+            dropped, self._open = self._open, []
+        for sock in dropped:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        self._listener.close()
+        self.cut()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                near, _ = self._listener.accept()
+                threading.Thread(target=self._connect, args=(near,), daemon=True).start()
+
+    def _connect(self, near: socket.socket) -> None:
+        request = near.recv(65536)
+        if not self._released.is_set() and b"/events" in request.split(b"\r\n", 1)[0]:
+            near.close()
+            return
+        self._released.wait()
+        far = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        far.connect(DOCKER_SOCKET)
+        far.sendall(request)
+        with self._lock:
+            self._open += [near, far]
+        threading.Thread(target=_pump, args=(far, near), daemon=True).start()
+        _pump(near, far)
+
+
+def _pump(source: socket.socket, target: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            target.sendall(data)
+    with contextlib.suppress(OSError):
+        target.shutdown(socket.SHUT_WR)
+
+
+def task_containers(client: docker.DockerClient, task: str) -> list[docker.models.containers.Container]:
+    return client.containers.list(all=True, filters={"label": f"flow.task={task}"})
+
+
+def wait_for_status(client: docker.DockerClient, task: str, status: str) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not any(c.status == status for c in task_containers(client, task)):
+        assert time.monotonic() < deadline, f"the container of {task} never was {status}"
+        time.sleep(0.05)
+
+
+def task_cgroups(run_id: str) -> list[Path]:
+    """The parent cgroups the run's containers left on this machine, in every hierarchy."""
+    pattern = f"flow/flow-{run_id}-*"
+    return list(CGROUP_MOUNT.glob(f"*/{pattern}")) + list(CGROUP_MOUNT.glob(pattern))
+
+
+def test_a_task_that_exits_while_the_events_stream_is_down_ends(
+    tmp_path: Path, client: docker.DockerClient
+) -> None:
+    """The daemon's events stream breaks (as when it restarts) and stays away until the exit it missed is
+    too old to be replayed: the backend asks Docker about the task once the stream is back."""
+    proxy = CuttableProxy(tmp_path / "docker.sock")
+    through = docker.DockerClient(base_url=f"unix://{proxy.path}")
+    backend = DockerBackend(client=through, image_map=TEST_IMAGE_MAP, pull="never")
+    task = f"exits-{uuid.uuid4().hex[:8]}"
+    text = pipeline({task: Step("echo begun; sleep 1; echo ended")})
+    results = []
+    runner = threading.Thread(
+        target=lambda: results.append(run(text, backend=backend, root=tmp_path / "r")), daemon=True
+    )
+    runner.start()
+    try:
+        wait_for_status(client, task, "running")
+        proxy.hold()
+        proxy.cut()
+        wait_for_status(client, task, "exited")
+        time.sleep(_REPLAY_SECONDS + 1)  # the exit is older than what a new stream replays
+        proxy.release()
+        runner.join(WAIT_SECONDS)
+    finally:
+        proxy.release()
+        runner.join(WAIT_SECONDS)
+        proxy.close()
+    assert not runner.is_alive(), "the run never learnt that its task ended"
+    backend.close()
+    (result,) = results
+    assert result.succeeded, result.error
+    assert result.tasks[task].log().split() == ["begun", "ended"]
+    assert task_containers(client, task) == []
+
+
+def test_trivial_tasks_have_logs_and_resource_figures_and_leave_no_cgroup(
+    tmp_path: Path, client: docker.DockerClient
+) -> None:
+    """Tasks that end at once, several starting together, a failed one kept for inspection among them."""
+    steps = {f"quick-{i}": Step(f"echo quick-{i}") for i in range(6)}
+    steps["fails"] = Step("echo failing; exit 4")
+    backend = DockerBackend(image_map=TEST_IMAGE_MAP, pull="never", keep_failed=True)
+    try:
+        result = run(pipeline(steps), backend=backend, root=tmp_path / "root", parallelism=4)
+    finally:
+        backend.close()
+    assert result.state == RunState.FAILED and "exited with code 4" in result.tasks["fails"].error
+    with open_store() as store:
+        records = {path: store.task(result.run_id, path) for path in steps}
+    for path, record in records.items():
+        assert record is not None and record.peak_memory_bytes and record.cpu_seconds, path
+        assert result.tasks[path].log().split() == [path if path != "fails" else "failing"]
+    (kept,) = client.containers.list(all=True, filters={"label": f"flow.run={result.run_id}"})
+    assert kept.attrs["HostConfig"]["CgroupParent"] == f"/flow/{kept.name}"
+    assert task_cgroups(result.run_id) == []
+    kept.remove(force=True)
+
+
+def test_without_this_machine_s_cgroups_resource_use_is_sampled(tmp_path: Path) -> None:
+    """Where the daemon's cgroups cannot be read from here (its systemd driver, a daemon elsewhere), Docker's
+    stats are sampled while the task runs; a task that lives through a sample has figures."""
+    step = Step(
+        "import time; block = bytearray(96 * 1024 * 1024); time.sleep(3)",
+        image=PYTHON,
+        command=("python3", "-c"),
+    )
+    backend = DockerBackend(image_map=TEST_IMAGE_MAP, pull="never")
+    backend.cgroups = None
+    try:
+        result = run(pipeline({"busy": step}), backend=backend, root=tmp_path / "root")
+    finally:
+        backend.close()
+    assert result.succeeded, result.error
+    with open_store() as store:
+        record = store.task(result.run_id, "busy")
+    assert record is not None and record.peak_memory_bytes is not None
+    assert record.peak_memory_bytes > 90 * 1024 * 1024
+    assert record.cpu_seconds is not None and record.cpu_seconds > 0
+
+
+def test_a_task_removed_from_outside_is_lost(tmp_path: Path, client: docker.DockerClient) -> None:
+    task = f"removed-{uuid.uuid4().hex[:8]}"
+
+    def remover() -> None:
+        wait_for_status(client, task, "running")
+        for container in task_containers(client, task):
+            container.remove(force=True)
+
+    thread = threading.Thread(target=remover)
+    thread.start()
+    backend = DockerBackend(image_map=TEST_IMAGE_MAP, pull="never")
+    try:
+        result = run(pipeline({task: Step("sleep 60")}), backend=backend, root=tmp_path)
+    finally:
+        thread.join()
+        backend.close()
+    assert result.state == RunState.FAILED
+    with open_store() as store:
+        record = store.task(result.run_id, task)
+    assert record is not None and record.reason == REASON_LOST
+    assert "removed from outside flow" in record.error
+    assert task_cgroups(result.run_id) == []
+
+
+def test_a_container_that_cannot_start_fails_its_task_with_the_reason(tmp_path: Path) -> None:
+    backend = DockerBackend(image_map=TEST_IMAGE_MAP, pull="never")
+    try:
+        step = Step("", command=("flow-no-such-command",))
+        result = run(pipeline({"ghost": step}), backend=backend, root=tmp_path / "root")
+    finally:
+        backend.close()
+    assert result.state == RunState.FAILED
+    task = result.tasks["ghost"]
+    assert task.state == TaskState.FAILED and "flow-no-such-command" in task.error
+    assert "\n" not in task.error
