@@ -35,10 +35,10 @@ _INERT = re.compile(r"[\w./:@+=-]+")
 
 
 @click.command()
-@click.argument("shell", type=click.Choice(SHELLS))
+@click.argument("shell", metavar="SHELL", type=click.Choice(SHELLS))
 def completion(shell: str) -> None:
-    """Print the script that makes SHELL complete flow's commands, options, run ids, task names and
-    backends.
+    """Print the script that makes SHELL (bash, zsh or fish) complete flow's commands, options, run ids,
+    task names and backends.
 
     \b
     bash: eval "$(flow completion bash)"     in ~/.bashrc
