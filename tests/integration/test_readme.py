@@ -2,7 +2,8 @@
 
 The line before each block is an HTML comment, `<!-- readme-test: KIND -->`, saying how:
 - `shell`: each line a command, run by sh in the checkout; a `pip install -e '.[EXTRA]'` in it is not run
-  (the checkout under test is installed already), but each EXTRA must be one pyproject.toml declares;
+  (the checkout under test is installed already), but it and every other `pip install` of the README must
+  name this project and extras pyproject.toml declares;
 - `python`: a script, run by this Python in the checkout;
 - `pipeline-file`: a Python file defining a pipeline, run by `flow run FILE --backend process`;
 - `pytest`: a test file, run by pytester on the process backend in a folder holding the checkout's examples;
@@ -35,6 +36,8 @@ REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 MARKER = re.compile(r"^<!--\s*readme-test:\s*(?P<kind>[\w.-]+)(?::\s*(?P<reason>.*?))?\s*-->\s*$")
 RUNNABLE = ("shell", "python", "pipeline-file", "pytest", "flow.yaml")
+# `pip install` of a project with extras, as the README writes it: -e '.[dev]', 'flow-pipelines[k8s]'.
+PIP_INSTALL = re.compile(r"pip install (?:-e )?'?([\w.-]+)\[([^\]]+)\]")
 DEADLINE = 600  # seconds for one block: a hung example fails instead of holding the suite
 
 
@@ -94,20 +97,22 @@ def run(command: list[str], cwd: Path, env: dict[str, str], block: Block) -> Non
     )
 
 
+def test_every_pip_install_names_this_project_and_its_extras() -> None:
+    """In blocks and in the text: `pip install -e '.[dev]'`, `pip install 'flow-pipelines[k8s]'`."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = set(project.get("optional-dependencies", {}))
+    installs = PIP_INSTALL.findall(README.read_text(encoding="utf-8"))
+    assert installs
+    for name, wanted in installs:
+        assert name in (".", project["name"]), f"pip install {name}[{wanted}]: not this project"
+        unknown = {extra.strip() for extra in wanted.split(",")} - extras
+        assert not unknown, f"pip install {name}[{wanted}]: pyproject.toml has no extra {sorted(unknown)}"
+
+
 def shell_commands(block: Block) -> Iterator[str]:
-    """The block's commands, each `pip install` of the checkout checked and taken out."""
-    declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    extras = set(declared.get("optional-dependencies", {}))
+    """The block's commands, its `pip install`s of the checkout taken out (the test above checks them)."""
     for line in block.text.splitlines():
         steps = [step.strip() for step in line.split("&&") if step.strip()]
-        for step in steps:
-            if step.startswith("pip install"):
-                wanted = {
-                    e.strip() for found in re.findall(r"\.\[([^\]]*)\]", step) for e in found.split(",")
-                }
-                assert wanted <= extras, (
-                    f"{block}: {step!r} names extras pyproject.toml lacks: {wanted - extras}"
-                )
         kept = [step for step in steps if not step.startswith("pip install")]
         if kept and not kept[0].startswith("#"):
             yield " && ".join(kept)
