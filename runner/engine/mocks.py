@@ -91,17 +91,16 @@ def site_path(node: Node) -> str:
     return "/".join(reversed(names))
 
 
-def _sites(
-    spec: PipelineSpec, dag: Component, prefix: str, within: frozenset[str] = frozenset()
-) -> Iterator[_Site]:
-    """Every task of the pipeline, DAG tasks too, in the order the file lists them."""
+def _sites(spec: PipelineSpec, dag: Component, prefix: str) -> Iterator[_Site]:
+    """Every task of the pipeline, DAG tasks too, in the order the file lists them (the loader refuses
+    components that call each other in a cycle)."""
     assert dag.dag is not None
     for task in dag.dag.tasks.values():
         component = spec.components[task.component]
         site = _Site(f"{prefix}{task.name}", task, component)
         yield site
-        if component.dag is not None and component.name not in within:  # a DAG calling itself has no end
-            yield from _sites(spec, component, f"{site.path}/", within | {component.name})
+        if component.dag is not None:
+            yield from _sites(spec, component, f"{site.path}/")
 
 
 def _chosen(key: str, sites: list[_Site]) -> list[_Site]:
