@@ -1,4 +1,4 @@
-"""Which tasks a mock's key answers (runner.engine.mocks.resolve), without running anything."""
+"""Which tasks a mock's key answers (runner.engine.mocks.resolve), and runs whose tasks are all mocked."""
 
 from __future__ import annotations
 
