@@ -26,6 +26,7 @@ from runner.config import load_config
 from runner.errors import UsageError
 from runner.runs.runsession import record_abandoned
 from runner.store import RunRecord, RunState, Store, TaskRecord
+from runner.suggestions import did_you_mean
 from runner.tasklogs import RunLogs
 from runner.ui import DEFAULT_HOST, DEFAULT_PORT
 
@@ -236,7 +237,9 @@ def _find_task(tasks: list[TaskRecord], wanted: str, run_id: str) -> TaskRecord:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise UsageError(f"run {run_id} has no task {wanted!r} with logs", "flow logs")
+        known = {name for task in tasks for name in (task.path, task.name)}
+        hint = did_you_mean(wanted, known)
+        raise UsageError(f"run {run_id} has no task {wanted!r} with logs{hint}", "flow logs")
     paths = ", ".join(t.path for t in matches)
     raise UsageError(f"task name {wanted!r} is ambiguous, use its path: {paths}", "flow logs")
 

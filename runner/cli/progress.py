@@ -8,11 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import TextIO
-
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
+from typing import TYPE_CHECKING, TextIO
 
 from runner.cli.dagorder import dag_orders
 from runner.cli.logstream import LogStream
@@ -22,6 +18,10 @@ from runner.engine.events import AttemptFailed, EngineEvent, LoopOpened
 from runner.errors import FlowError
 from runner.spec import PipelineSpec, load_text
 from runner.store import RunRecord, TaskRecord, TaskState
+
+if TYPE_CHECKING:  # rich loads only on a terminal: a piped run prints plain lines
+    from rich.console import Console
+    from rich.live import Live
 
 REFRESH_PER_SECOND = 4  # the table's timers tick at this rate
 
@@ -106,6 +106,8 @@ class Progress:
         """Draw the table from the first task on: what is printed before (the run's id) stays above it."""
         if self._live is not None:
             return
+        from rich.live import Live
+
         self._live = Live(
             console=self._terminal(),
             get_renderable=self.screen,
@@ -116,6 +118,8 @@ class Progress:
 
     def _terminal(self) -> Console:
         if self._console is None:
+            from rich.console import Console
+
             self._console = Console(file=self.stream)
         return self._console
 
@@ -123,6 +127,8 @@ class Progress:
         if not self.live:
             self._write(*(f"[{label}] {safe_line(line)}" for label, line in lines))
             return
+        from rich.text import Text
+
         shown = Text()
         for label, line in lines:
             shown.append(f"[{label}]", "cyan")
@@ -132,6 +138,8 @@ class Progress:
 
     def _print(self, line: str, style: str) -> None:
         """A line above the live table."""
+        from rich.text import Text
+
         self._terminal().print(Text(line, style))
 
     def _write(self, *lines: str) -> None:

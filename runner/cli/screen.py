@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
-
-from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.text import Text
+from typing import TYPE_CHECKING, NamedTuple
 
 from runner.engine.events import AttemptFailed
 from runner.errors import one_line
 from runner.store import TaskRecord, TaskState
+
+if TYPE_CHECKING:  # rich loads only when a table is drawn: a piped run draws none
+    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.text import Text
 
 STATE_STYLES = {
     TaskState.PENDING: "dim",
@@ -113,6 +113,8 @@ class Screen:
     now: float
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.text import Text
+
         shown, hidden = _fitted(self.listed, max(1, options.max_height - _FRAME_LINES))
         cells = [
             (
@@ -150,6 +152,9 @@ class Screen:
 
 def _table(cells: list[tuple[str, TaskState, str, str]], width: int) -> list[Text]:
     """Lines of columns: task, state, time (to the right), and what else there is to say, cut to fit."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
     name_width = min(max([4, *(cell_len(name) for name, _, _, _ in cells)]), max(10, width // 2))
     state_width = max([5, *(len(state.value) for _, state, _, _ in cells)])
     time_width = max([4, *(len(time) for _, _, time, _ in cells)])

@@ -140,6 +140,9 @@ def test_logs_show_the_last_attempt_one_attempt_or_all(flow: Any) -> None:
     ]:
         result = flow("logs", first, "flaky", *args)
         assert result.exit_code == 2 and result.stderr.count("\n") == 1 and expected in result.stderr
+    result = flow("logs", first, "flakey")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "has no task 'flakey' with logs; did you mean 'flaky'?" in result.stderr
 
 
 def test_a_reruns_input_artifacts_are_given_by_their_full_address(flow_home: Path) -> None:
