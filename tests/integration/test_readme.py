@@ -8,6 +8,8 @@ The line before each block is an HTML comment, `<!-- readme-test: KIND -->`, say
 - `pipeline-file`: a Python file defining a pipeline, run by `flow run FILE --backend process`;
 - `pytest`: a test file, run by pytester on the process backend in a folder holding the checkout's examples;
 - `flow.yaml`: a settings file, in the working folder of a `flow run`;
+- `synopsis`: `flow` commands with placeholders for the reader's files and runs (`flow show RUN`): not run,
+  but each command and option (those in `[...]` too) must be one the CLI has;
 - `skip: REASON`: not run, for REASON (a cluster or a server it needs, a diagram).
 A block without one fails, so no example goes untested by accident. The commands share one FLOW_HOME, as
 a reader's would.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -24,10 +27,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import pytest
 from markdown_it import MarkdownIt
 
 import runner.dsl  # noqa: F401  loaded before pytester's in-process runs, whose end unloads what they loaded
+from runner.cli.main import main
 from runner.testing.shellsteps import Step, pipeline
 
 pytest_plugins = ["pytester"]
@@ -35,7 +40,7 @@ pytest_plugins = ["pytester"]
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 MARKER = re.compile(r"^<!--\s*readme-test:\s*(?P<kind>[\w.-]+)(?::\s*(?P<reason>.*?))?\s*-->\s*$")
-RUNNABLE = ("shell", "python", "pipeline-file", "pytest", "flow.yaml")
+RUNNABLE = ("shell", "python", "pipeline-file", "pytest", "flow.yaml", "synopsis")
 # `pip install` of a project with extras, as the README writes it: -e '.[dev]', 'flow-pipelines[k8s]'.
 PIP_INSTALL = re.compile(r"pip install (?:-e )?'?([\w.-]+)\[([^\]]+)\]")
 DEADLINE = 600  # seconds for one block: a hung example fails instead of holding the suite
@@ -134,6 +139,8 @@ def test_readme_block(
     elif block.kind == "pipeline-file":
         (tmp_path / "readme_pipeline.py").write_text(block.text, encoding="utf-8")
         run(["flow", "run", "readme_pipeline.py", "--backend", "process"], tmp_path, reader_env, block)
+    elif block.kind == "synopsis":
+        check_synopsis(block)
     elif block.kind == "flow.yaml":
         (tmp_path / "flow.yaml").write_text(block.text, encoding="utf-8")
         (tmp_path / "p.yaml").write_text(pipeline({"hello": Step("echo hello")}), encoding="utf-8")
@@ -150,3 +157,26 @@ def run_pytest_example(block: Block, pytester: pytest.Pytester) -> None:
     assert counts.get("passed", 0) > 0 and not counts.get("failed") and not counts.get("errors"), (
         f"{block}: {counts}\n" + "\n".join(outcome.outlines)
     )
+
+
+def check_synopsis(block: Block) -> None:
+    group = click.Context(main)
+    for line in block.text.splitlines():
+        words = [word.strip("[]") for word in shlex.split(line, comments=True)]
+        words = [word for word in words if word and word != "|"]
+        if not words:
+            continue
+        assert words[0] == "flow", f"{block}: {line!r} is not a flow command"
+        at, named = next(((i, w) for i, w in enumerate(words) if i and not w.startswith("-")), (0, ""))
+        command = main.get_command(group, named)
+        assert command is not None, f"{block}: {line!r}: flow has no command {named!r}"
+        options = [w for w in words[at + 1 :] if w.startswith("-")]
+        given = [(w, main) for w in words[1:at]] + [(w, command) for w in options]
+        unknown = [word for word, where in given if word.split("=")[0] not in options_of(where)]
+        assert not unknown, f"{block}: {line!r}: flow {named} has no option {unknown}"
+
+
+def options_of(command: click.Command) -> set[str]:
+    """Its options, those made when it is used too (the backends' settings)."""
+    params = command.get_params(click.Context(command))
+    return {name for param in params for name in [*param.opts, *param.secondary_opts]}
