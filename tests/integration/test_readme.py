@@ -127,7 +127,7 @@ def shell_commands(block: Block) -> Iterator[str]:
     "block", [b for b in BLOCKS if b.kind in RUNNABLE], ids=lambda b: f"{b.kind}-line{b.line}"
 )
 def test_readme_block(
-    block: Block, reader_env: dict[str, str], tmp_path: Path, pytester: pytest.Pytester
+    block: Block, reader_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     if block.kind == "shell":
         commands = list(shell_commands(block))
@@ -146,7 +146,7 @@ def test_readme_block(
         (tmp_path / "p.yaml").write_text(pipeline({"hello": Step("echo hello")}), encoding="utf-8")
         run(["flow", "run", "p.yaml", "--backend", "process"], tmp_path, reader_env, block)
     else:
-        run_pytest_example(block, pytester)
+        run_pytest_example(block, request.getfixturevalue("pytester"))
 
 
 def run_pytest_example(block: Block, pytester: pytest.Pytester) -> None:
