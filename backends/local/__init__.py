@@ -167,6 +167,8 @@ class DockerBackend(TrackingBackend[_Container]):
                     raise
                 # A container of this name is left from an engine that died: it is not ours to adopt.
                 self.client.api.remove_container(task.name, force=True)
+                if self.cgroups is not None:
+                    self.cgroups.release(task.name)  # its figures are not this task's
                 container_id = self.client.api.create_container(**kwargs)["Id"]
         self._submitting.discard(task.name)
         self.exits.watch(container_id)
