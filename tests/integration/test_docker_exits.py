@@ -5,6 +5,8 @@ however short the task, the Docker stats where those cgroups are not this machin
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import threading
 import time
@@ -23,11 +25,19 @@ from backends.local.exits import _REPLAY_SECONDS
 from runner import run
 from runner.api import open_store
 from runner.store import RunState, TaskState
-from runner.testing.shellsteps import PYTHON, Step, pipeline
+from runner.testing.shellsteps import PYTHON, WAIT_FOR_RELEASE, Step, pipeline
 from tests.conftest import TEST_IMAGE_MAP, require_docker
+from tests.integration.test_lifecycle import (
+    flow,
+    leftovers,
+    start_run,
+    wait_for_leftovers,
+    wait_for_running,
+    write,
+)
 
 DOCKER_SOCKET = "/var/run/docker.sock"
-WAIT_SECONDS = 60
+WAIT_SECONDS = 60  # the longest a step of a test waits for Docker
 
 
 @pytest.fixture(autouse=True)
@@ -237,3 +247,17 @@ def test_a_container_that_cannot_start_fails_its_task_with_the_reason(tmp_path: 
     task = result.tasks["ghost"]
     assert task.state == TaskState.FAILED and "flow-no-such-command" in task.error
     assert "\n" not in task.error
+
+
+def test_flow_cancel_of_a_run_whose_engine_died_leaves_no_cgroup(tmp_path: Path) -> None:
+    """The engine is killed while its task runs: `flow cancel` removes the container and its parent cgroup."""
+    steps = {"held": Step(WAIT_FOR_RELEASE)}
+    command = start_run(write(tmp_path, pipeline(steps)), "docker", tmp_path / "root")
+    run_id = wait_for_running("held")
+    wait_for_leftovers("docker", run_id)
+    assert task_cgroups(run_id), "the task runs without a parent cgroup of its own"
+    os.kill(command.pid, signal.SIGKILL)
+    command.wait(WAIT_SECONDS)
+    assert flow("cancel", run_id).wait(WAIT_SECONDS) == 0
+    assert leftovers("docker", run_id) == []
+    assert task_cgroups(run_id) == []
