@@ -24,7 +24,7 @@ from backends.local.cgroups import CGROUP_MOUNT
 from backends.local.exits import _REPLAY_SECONDS
 from runner import run
 from runner.api import open_store
-from runner.store import RunState, TaskState
+from runner.store import RunRecord, RunState, TaskState
 from runner.testing.shellsteps import PYTHON, WAIT_FOR_RELEASE, Step, pipeline
 from tests.conftest import TEST_IMAGE_MAP, require_docker
 from tests.integration.test_lifecycle import (
@@ -261,3 +261,34 @@ def test_flow_cancel_of_a_run_whose_engine_died_leaves_no_cgroup(tmp_path: Path)
     assert flow("cancel", run_id).wait(WAIT_SECONDS) == 0
     assert leftovers("docker", run_id) == []
     assert task_cgroups(run_id) == []
+
+
+def test_a_container_left_with_the_task_s_name_leaves_it_no_figures(
+    tmp_path: Path, client: docker.DockerClient
+) -> None:
+    """An engine that died left a container of the name the task gets, which used much memory: flow removes
+    it with its parent cgroup, so the task's peak is its own."""
+
+    def leave_a_hog(record: RunRecord) -> None:
+        name = f"flow-{record.run_id}-small-1"
+        hog = client.containers.run(
+            TEST_IMAGE_MAP["python:3.11"],
+            ["python3", "-c", "block = bytearray(128 * 1024 * 1024)"],
+            name=name,
+            cgroup_parent=f"/flow/{name}",
+            detach=True,
+        )
+        assert hog.wait(timeout=WAIT_SECONDS)["StatusCode"] == 0
+
+    backend = DockerBackend(image_map=TEST_IMAGE_MAP, pull="never")
+    try:
+        result = run(
+            pipeline({"small": Step("echo small")}), backend=backend, root=tmp_path, on_start=leave_a_hog
+        )
+    finally:
+        backend.close()
+    assert result.succeeded, result.error
+    with open_store() as store:
+        record = store.task(result.run_id, "small")
+    assert record is not None and record.peak_memory_bytes
+    assert record.peak_memory_bytes < 64 * 1024 * 1024
