@@ -36,7 +36,8 @@ from tests.integration.test_lifecycle import (
     write,
 )
 
-DOCKER_SOCKET = "/var/run/docker.sock"
+# The daemon's socket, as the Docker SDK finds it.
+DOCKER_SOCKET = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
 WAIT_SECONDS = 60  # the longest a step of a test waits for Docker
 
 
