@@ -22,7 +22,7 @@ from backends.base import REASON_LOST
 from backends.local import DockerBackend
 from backends.local.cgroups import CGROUP_MOUNT
 from backends.local.exits import _REPLAY_SECONDS
-from runner import run
+from runner import RunResult, run
 from runner.api import open_store
 from runner.store import RunRecord, RunState, TaskState
 from runner.testing.shellsteps import PYTHON, WAIT_FOR_RELEASE, Step, pipeline
@@ -31,7 +31,6 @@ from tests.integration.test_lifecycle import (
     flow,
     leftovers,
     start_run,
-    wait_for_leftovers,
     wait_for_running,
     write,
 )
@@ -116,14 +115,21 @@ def _pump(source: socket.socket, target: socket.socket) -> None:
         target.shutdown(socket.SHUT_WR)
 
 
-def task_containers(client: docker.DockerClient, task: str) -> list[docker.models.containers.Container]:
-    return client.containers.list(all=True, filters={"label": f"flow.task={task}"})
+def task_containers(client: docker.DockerClient, task: str) -> list[dict[str, str]]:
+    """Docker's summaries of the task's containers (one listing: none is inspected, so one removed
+    meanwhile is no error)."""
+    found: list[dict[str, str]] = client.api.containers(all=True, filters={"label": f"flow.task={task}"})
+    return found
 
 
-def wait_for_status(client: docker.DockerClient, task: str, status: str) -> None:
+def wait_for_status(
+    client: docker.DockerClient, task: str, state: str, results: list[RunResult] | None = None
+) -> None:
+    """Until the task's container is in `state`; `results` holds the run's result once it ended."""
     deadline = time.monotonic() + WAIT_SECONDS
-    while not any(c.status == status for c in task_containers(client, task)):
-        assert time.monotonic() < deadline, f"the container of {task} never was {status}"
+    while not any(c["State"] == state for c in task_containers(client, task)):
+        assert time.monotonic() < deadline, f"the container of {task} never was {state}"
+        assert not results, f"the run ended first: {results[0].state} {results[0].error}"
         time.sleep(0.05)
 
 
@@ -143,13 +149,13 @@ def test_a_task_that_exits_while_the_events_stream_is_down_ends(
     backend = DockerBackend(client=through, image_map=TEST_IMAGE_MAP, pull="never")
     task = f"exits-{uuid.uuid4().hex[:8]}"
     text = pipeline({task: Step("echo begun; sleep 1; echo ended")})
-    results = []
+    results: list[RunResult] = []
     runner = threading.Thread(
         target=lambda: results.append(run(text, backend=backend, root=tmp_path / "r")), daemon=True
     )
     runner.start()
     try:
-        wait_for_status(client, task, "running")
+        wait_for_status(client, task, "running", results)
         proxy.hold()
         proxy.cut()
         wait_for_status(client, task, "exited")
@@ -219,7 +225,7 @@ def test_a_task_removed_from_outside_is_lost(tmp_path: Path, client: docker.Dock
     def remover() -> None:
         wait_for_status(client, task, "running")
         for container in task_containers(client, task):
-            container.remove(force=True)
+            client.api.remove_container(container["Id"], force=True)
 
     thread = threading.Thread(target=remover)
     thread.start()
@@ -255,8 +261,10 @@ def test_flow_cancel_of_a_run_whose_engine_died_leaves_no_cgroup(tmp_path: Path)
     steps = {"held": Step(WAIT_FOR_RELEASE)}
     command = start_run(write(tmp_path, pipeline(steps)), "docker", tmp_path / "root")
     run_id = wait_for_running("held")
-    wait_for_leftovers("docker", run_id)
-    assert task_cgroups(run_id), "the task runs without a parent cgroup of its own"
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not task_cgroups(run_id):  # Docker makes it when it starts the container
+        assert time.monotonic() < deadline, "the task never ran in a parent cgroup of its own"
+        time.sleep(0.05)
     os.kill(command.pid, signal.SIGKILL)
     command.wait(WAIT_SECONDS)
     assert flow("cancel", run_id).wait(WAIT_SECONDS) == 0
