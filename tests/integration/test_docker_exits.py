@@ -260,13 +260,15 @@ def test_flow_cancel_of_a_run_whose_engine_died_leaves_no_cgroup(tmp_path: Path)
     """The engine is killed while its task runs: `flow cancel` removes the container and its parent cgroup."""
     steps = {"held": Step(WAIT_FOR_RELEASE)}
     command = start_run(write(tmp_path, pipeline(steps)), "docker", tmp_path / "root")
-    run_id = wait_for_running("held")
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not task_cgroups(run_id):  # Docker makes it when it starts the container
-        assert time.monotonic() < deadline, "the task never ran in a parent cgroup of its own"
-        time.sleep(0.05)
-    os.kill(command.pid, signal.SIGKILL)
-    command.wait(WAIT_SECONDS)
+    try:
+        run_id = wait_for_running("held")
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not task_cgroups(run_id):  # Docker makes it when it starts the container
+            assert time.monotonic() < deadline, "the task never ran in a parent cgroup of its own"
+            time.sleep(0.05)
+    finally:
+        os.kill(command.pid, signal.SIGKILL)
+        command.wait(WAIT_SECONDS)
     assert flow("cancel", run_id).wait(WAIT_SECONDS) == 0
     assert leftovers("docker", run_id) == []
     assert task_cgroups(run_id) == []
