@@ -1,4 +1,5 @@
-"""Peak memory and CPU time of a running container, sampled from the Docker stats stream."""
+"""Peak memory and CPU time of a running container, sampled from the Docker stats stream: where its cgroup
+cannot be read from this machine (backends.local.cgroups)."""
 
 from __future__ import annotations
 
