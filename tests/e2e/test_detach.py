@@ -76,15 +76,17 @@ def machine(tmp_path: Path, postgres_store_url: str) -> Iterator[Any]:
 
     def make(name: str) -> dict[str, str]:
         home = tmp_path / name
-        home.mkdir()
-        # The volume helper's image, for reading logs off the volume (flow logs has no --image-map).
-        (home / "config.yaml").write_text(
+        (home / "config" / "flow").mkdir(parents=True)
+        # The volume helper's image, for reading logs off the volume (flow logs has no --image-map): in
+        # the user's config file, as each machine's user would write it.
+        (home / "config" / "flow" / "config.yaml").write_text(
             f"image_map:\n  {DEFAULT_FILES_IMAGE}: {TEST_BUSYBOX_IMAGE}\npull: never\n"
         )
         return {
             **os.environ,
             "KUBECONFIG": flow_kubeconfig() or "",
             "FLOW_HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / "config"),
             "FLOW_STORE": postgres_store_url,
         }
 
@@ -175,8 +177,8 @@ def test_a_detached_run_survives_the_cli_exiting_and_its_driver_pod_being_delete
     core = core_api()
     try:
         wait_for("held running", lambda: task(show(run_id, other), "held").get("state") == "RUNNING")
-        first_driver = running_driver(core, run_id)
-        assert first_driver, "no driver pod runs"
+        # The driver wrote that from its pod, but the kubelet may not have reported the pod Running yet.
+        first_driver = wait_for("the driver pod running", lambda: running_driver(core, run_id))
         core.delete_namespaced_pod(first_driver, TEST_NAMESPACE)
         wait_for("a new driver", lambda: running_driver(core, run_id, other_than=first_driver))
         assert show(run_id, other)["state"] == "RUNNING"
@@ -203,7 +205,7 @@ def test_a_detached_run_survives_the_cli_exiting_and_its_driver_pod_being_delete
         assert "last" in flow(["logs", run_id, "last"], other).stdout
         listed = flow(["runs"], other)
         assert run_id in listed.stdout and "SUCCEEDED" in listed.stdout
-        for name in ("FLOW_HOME", "FLOW_STORE", "KUBECONFIG"):
+        for name in ("FLOW_HOME", "FLOW_STORE", "KUBECONFIG", "XDG_CONFIG_HOME"):
             monkeypatch.setenv(name, other[name])
         with TestClient(create_app(), base_url="http://127.0.0.1") as ui:
             runs = ui.get("/api/runs").json()["runs"]
