@@ -23,6 +23,13 @@ from runner.store import RunState
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILED, EXIT_CANCELLED = 1, 130
 
+# The commands that run tasks in this process (run, resume, rerun) print their output with it.
+stream_logs_option = click.option(
+    "--stream-logs",
+    is_flag=True,
+    help="Print the tasks' output as it comes, each line after its task's name: [train] epoch 1 ...",
+)
+
 
 def reports_errors(command: F) -> F:
     """Turn flow's errors into one line on stderr and their exit code, never a traceback."""

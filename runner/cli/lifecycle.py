@@ -10,7 +10,7 @@ import click
 
 from runner import api
 from runner.cli.backendoptions import BackendOptionsCommand, backend_option_values, check_backend_settings
-from runner.cli.common import follow_run, notice, reports_errors
+from runner.cli.common import follow_run, notice, reports_errors, stream_logs_option
 from runner.cli.completion import complete_backends, complete_runs, complete_tasks
 from runner.cli.progress import Progress
 from runner.errors import UsageError
@@ -26,8 +26,11 @@ _CANCEL_WAIT_SECONDS = 30
 @click.argument("run_id", metavar="RUN", shell_complete=complete_runs)
 @click.option("--parallelism", type=click.IntRange(min=1), help="Tasks running at once [default: CPU count].")
 @click.option("--no-cache", is_flag=True, help="Run every remaining task, even where one could be reused.")
+@stream_logs_option
 @reports_errors
-def resume(run_id: str, parallelism: int | None, no_cache: bool, backend_settings: dict[str, Any]) -> None:
+def resume(
+    run_id: str, parallelism: int | None, no_cache: bool, stream_logs: bool, backend_settings: dict[str, Any]
+) -> None:
     """Finish an interrupted, failed or cancelled run; tasks that succeeded are not run again."""
     backend_options = backend_option_values(backend_settings)
     with api.open_store() as store:
@@ -47,6 +50,7 @@ def resume(run_id: str, parallelism: int | None, no_cache: bool, backend_setting
             cache=not no_cache,
         ),
         lambda: run_id,
+        Progress(stream_logs=stream_logs),
     )
 
 
@@ -67,6 +71,7 @@ def resume(run_id: str, parallelism: int | None, no_cache: bool, backend_setting
     metavar="SECONDS",
     help="Deadline of the task when the pipeline gives it none.",
 )
+@stream_logs_option
 @reports_errors
 def rerun(
     run_id: str,
@@ -76,6 +81,7 @@ def rerun(
     backend: str | None,
     root: str | None,
     task_timeout: float | None,
+    stream_logs: bool,
     backend_settings: dict[str, Any],
 ) -> None:
     """Run TASK of the run RUN again, as a new run of that one task, with the input values and artifacts
@@ -113,6 +119,7 @@ def rerun(
             task_timeout=task_timeout,
         ),
         lambda: started[0].run_id if started else "?",
+        Progress(stream_logs=stream_logs),
     )
 
 

@@ -20,7 +20,7 @@ from runner.cli.backendoptions import (
     check_backend_settings,
     given_flags,
 )
-from runner.cli.common import chosen_backend_name, follow_run, notice, reports_errors
+from runner.cli.common import chosen_backend_name, follow_run, notice, reports_errors, stream_logs_option
 from runner.cli.completion import complete_backends
 from runner.cli.progress import Progress
 from runner.errors import UsageError
@@ -76,11 +76,7 @@ def compile_command(source: Path, output: Path | None, function: str | None) -> 
 )
 @click.option("--function", help="For a Python PIPELINE with several pipelines: the one to run.")
 @click.option("--ui", "with_ui", is_flag=True, help="Serve the web UI while the run goes on; open its page.")
-@click.option(
-    "--stream-logs",
-    is_flag=True,
-    help="Print the tasks' output as it comes, each line after its task's name: [train] epoch 1 ...",
-)
+@stream_logs_option
 @click.option(
     "--kubeflow",
     "kubeflow_url",

@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import termios
+from dataclasses import replace
 from pathlib import Path
 
 from runner.testing.shellsteps import Step, pipeline
@@ -114,6 +115,24 @@ def test_stream_logs_is_refused_with_detach(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and "--stream-logs" in done.stderr
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_resume_and_rerun_stream_logs_too(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(pipeline({"flaky": replace(FLAKY, retries=0), "report": REPORT}))
+    failed = flow("run", str(path), "--backend", "process", "--root", str(tmp_path / "root"), "--stream-logs")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "[flaky] first try" in failed.stdout.splitlines()
+    run_id = re.match(r"run ([0-9a-f]{8}):", failed.stdout)
+    assert run_id is not None, failed.stdout
+    resumed = flow("resume", run_id[1], "--stream-logs")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    lines = resumed.stdout.splitlines()
+    assert "[flaky (attempt 2)] second try" in lines and "[report] line one" in lines
+    rerun = flow("rerun", run_id[1], "report", "--stream-logs")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "[report] line one" in rerun.stdout.splitlines()
+    assert "[report]" not in flow("rerun", run_id[1], "report").stdout
 
 
 def test_stream_logs_on_docker(tmp_path: Path) -> None:
