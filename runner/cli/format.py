@@ -11,10 +11,6 @@ from typing import Any, TypeVar
 
 import click
 import yaml
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 F = TypeVar("F", bound=Callable[..., Any])
 # kubectl's habit: a table, a table with more columns, or the whole record for scripts.
@@ -92,7 +88,10 @@ def emit(data: Any, output: str) -> None:
 def line(text: str, style: str = "") -> None:
     """One line, styled on a terminal; never wrapped, and never read as markup (names and errors come from
     pipeline files and containers)."""
-    if on_terminal():
+    if on_terminal():  # rich loads only here and in `table`: piped output and the live view's text need none
+        from rich.console import Console
+        from rich.markup import escape
+
         shown = f"[{style}]{escape(text)}[/]" if style else escape(text)
         Console(soft_wrap=True, highlight=False).print(shown)
     else:
@@ -103,6 +102,10 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, fit: bool = 
     """A table: with `fit`, fitted to a terminal's width; piped, or without `fit` (`-o wide`, as kubectl's),
     every cell whole in aligned columns, so that `grep` and `awk` find what they look for."""
     if fit and on_terminal():
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
         shown = Table(box=None)
         for column in columns:
             shown.add_column(column, no_wrap=column == "component")  # a digest cut short names no version

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
+from runner.cli.format import duration
 from runner.engine.events import AttemptFailed
 from runner.errors import one_line
 from runner.store import TaskRecord, TaskState
@@ -54,19 +55,8 @@ def attempt_failure(event: AttemptFailed) -> str:
     why = safe_line(lines[0].strip()) if lines else "failed"
     last = last_line(event.error)
     said = why if last in ("", why) else f"{why}: {last}"
-    after = f"in {elapsed(event.retry_in)}" if event.retry_in > 0 else "now"
+    after = f"in {duration(event.retry_in)}" if event.retry_in > 0 else "now"
     return f"attempt {event.attempt} failed ({said}); attempt {event.attempt + 1} {after}"
-
-
-def elapsed(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, whole = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{whole:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def counter_line(counts: Mapping[str, int]) -> str:
@@ -196,4 +186,4 @@ def _time(record: TaskRecord, state: TaskState, now: float) -> str:
     if record.started_at is None or state == TaskState.PENDING:
         return ""
     end = record.finished_at if state.finished and record.finished_at is not None else now
-    return elapsed(end - record.started_at)
+    return duration(max(0.0, end - record.started_at))  # another machine's clock may be behind
