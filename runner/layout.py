@@ -85,6 +85,12 @@ def is_external(uri: str) -> bool:
     return uri.startswith("/") or "://" in uri
 
 
+def full_uri(root: str, uri: str) -> str:
+    """An artifact's full address from its recorded URI: under `root` for one in the root (recorded
+    relative to it), as it was given for an imported one."""
+    return uri if is_external(uri) else f"{root.rstrip('/')}/{uri}"
+
+
 def local_file(uri: str) -> str | None:
     """The path on the engine's machine an external URI names (a path, or `file://` and a path); None for
     a URI of another scheme."""

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from backends.base import BackendError
-from runner import api, tasklogs
+from runner import api, layout, tasklogs
 from runner.cli import format as fmt
 from runner.cli import records
 from runner.cli.backendoptions import BackendOptionsCommand, backend_option_values
@@ -117,7 +117,7 @@ def show(run_id: str, output: str) -> None:
     for name, value in (outputs.get("parameters") or {}).items():
         fmt.line(f"output {name} = {json.dumps(value)}")
     for name, uris in (outputs.get("artifacts") or {}).items():
-        fmt.line(f"artifact {name}: {', '.join(records.address(record.root, uri) for uri in uris)}")
+        fmt.line(f"artifact {name}: {', '.join(layout.full_uri(record.root, uri) for uri in uris)}")
 
 
 def _task_table(
@@ -352,7 +352,7 @@ def artifacts(run_id: str, download: Path | None, output: str, backend_settings:
         columns += ["sha256", "metadata"]
     rows = []
     for art in arts:
-        row = [art.task_path, art.name, art.type, fmt.size(art.size), records.address(record.root, art.uri)]
+        row = [art.task_path, art.name, art.type, fmt.size(art.size), layout.full_uri(record.root, art.uri)]
         if output == "wide":
             row += [art.digest or "-", fmt.values(art.metadata, None) or "-"]
         rows.append(row)

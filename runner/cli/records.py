@@ -15,12 +15,6 @@ from runner.store import ArtifactRecord, RunRecord, TaskRecord
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, where PyYAML was built with it
 
 
-def address(root: str, uri: str) -> str:
-    """An artifact's full address: under the run's root, where the store keeps it relative to the root;
-    an imported artifact's as it was given."""
-    return uri if layout.is_external(uri) else f"{root.rstrip('/')}/{uri}"
-
-
 def images(spec_text: str) -> dict[str, str]:
     """Each container component's image, by component name, as the run's pipeline file gives it. (Reading
     a big pipeline's text takes a while: only `-o wide` shows images.)"""
@@ -47,7 +41,7 @@ def task_inputs(root: str, task: TaskRecord, artifact_uris: Collection[str]) -> 
     among the values, as lists of their URIs: a list of URIs of artifacts the run (or the run it reruns)
     recorded is one."""
     return {
-        name: [address(root, uri) for uri in value] if _uris(value, artifact_uris) else value
+        name: [layout.full_uri(root, uri) for uri in value] if _uris(value, artifact_uris) else value
         for name, value in task.inputs.items()
     }
 
@@ -82,7 +76,7 @@ def run_json(
         "outputs": {
             "parameters": outputs.get("parameters") or {},
             "artifacts": {
-                name: [address(record.root, uri) for uri in uris]
+                name: [layout.full_uri(record.root, uri) for uri in uris]
                 for name, uris in (outputs.get("artifacts") or {}).items()
             },
         },
@@ -126,7 +120,7 @@ def _task_json(
 
 def artifact_json(root: str, art: ArtifactRecord) -> dict[str, Any]:
     return {
-        "uri": address(root, art.uri),
+        "uri": layout.full_uri(root, art.uri),
         "type": art.type,
         "size": art.size,
         "sha256": art.digest,

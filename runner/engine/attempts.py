@@ -233,7 +233,7 @@ def _artifact_struct(ref: ArtifactRef, base: str) -> dict[str, Any]:
     return {
         "name": ref.name,
         "type": {"schemaTitle": ref.type, "schemaVersion": ref.schema_version},
-        "uri": ref.uri if layout.is_external(ref.uri) else f"{base}/{ref.uri}",
+        "uri": layout.full_uri(base, ref.uri),
         "metadata": ref.metadata,
     }
 
