@@ -136,9 +136,16 @@ def kill_from_outside(backend_name: str, root: Path, run_id: str) -> None:
     (root / "killed").write_text("")
     if backend_name == "docker":
         client = docker.from_env()
-        (container,) = client.containers.list(filters={"label": f"flow.run={run_id}"})
-        container.kill()
-        client.close()
+        try:
+            # The daemon lists a container as running only after its process has started, so the pid file
+            # can come first: under load the listing may still be empty for a while.
+            while not (running := client.containers.list(filters={"label": f"flow.run={run_id}"})):
+                assert time.monotonic() < deadline, "the task's container was never listed as running"
+                time.sleep(0.1)
+            (container,) = running
+            container.kill()
+        finally:
+            client.close()
     else:
         os.kill(int((root / "pid").read_text()), signal.SIGKILL)
 
