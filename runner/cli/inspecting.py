@@ -20,10 +20,10 @@ from runner.cli import records
 from runner.cli.backendoptions import BackendOptionsCommand, backend_option_values
 from runner.cli.common import reports_errors
 from runner.cli.completion import complete_runs, complete_tasks
-from runner.cli.inputnames import shown_inputs
 from runner.cli.moments import moment
 from runner.config import load_config
 from runner.errors import UsageError
+from runner.inputnames import shown_inputs
 from runner.runs.runsession import record_abandoned
 from runner.store import RunRecord, RunState, Store, TaskRecord
 from runner.suggestions import did_you_mean

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from runner.inputnames import channel_name
 from runner.spec import PipelineSpec
 from runner.spec.model import Dag, Iterator
 from runner.store import TaskRecord
@@ -81,7 +82,7 @@ def _label(item: Any, tasks: list[TaskRecord]) -> str:
     for task in tasks:
         for name, value in sorted(task.inputs.items()):
             if value == item and isinstance(value, bool) == isinstance(item, bool):
-                return f"{name}={_text(item)}"
+                return f"{channel_name(name)}={_text(item)}"
     return _text(item)
 
 

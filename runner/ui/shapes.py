@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from runner.inputnames import shown_inputs
 from runner.store import ArtifactRecord, RunRecord, TaskRecord
 
 
@@ -47,6 +48,7 @@ def task(record: TaskRecord) -> dict[str, Any]:
         "finished_at": record.finished_at,
         "duration": record.duration,
         "inputs": record.inputs,
+        "shown_inputs": shown_inputs(record.inputs),
         "outputs": record.outputs,
         "error": record.error,
         "exit_code": record.exit_code,

@@ -55,6 +55,16 @@ def test_loop_iterations_are_labelled_with_the_input_their_item_became(
     assert detail["iterations"] == {"for-loop-1/0": "lr=0.5", "for-loop-1/1": "lr=3"}
 
 
+def test_a_task_s_inputs_are_shown_under_the_names_the_user_wrote(client: TestClient, swept: Swept) -> None:
+    tasks = {task["path"]: task for task in client.get(f"/api/runs/{swept.run.run_id}").json()["tasks"]}
+    loop = tasks["for-loop-1"]
+    # The compiler hands the pipeline's `rates` to the loop as `pipelinechannel--rates`: the page shows
+    # `rates`, as `flow show` does; the API's `inputs` keep the IR's names, as `flow show -o json` does.
+    assert loop["shown_inputs"] == {"rates": [0.5, 3]}
+    assert loop["inputs"] == {"pipelinechannel--rates": [0.5, 3]}
+    assert tasks["for-loop-1/0/train"]["shown_inputs"] == {"lr": 0.5}
+
+
 def test_artifacts_name_the_tasks_that_consumed_them(client: TestClient, swept: Swept) -> None:
     run_id = swept.run.run_id
     listed = client.get(f"/api/runs/{run_id}/artifacts").json()["artifacts"]

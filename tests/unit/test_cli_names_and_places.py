@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from runner import api
-from runner.cli.inputnames import channel_name, shown_inputs
 from runner.cli.outputplaces import outputs_line
+from runner.inputnames import channel_name, shown_inputs
 from runner.store import RunState, TaskState
 
 

@@ -135,7 +135,7 @@ function taskDetails(task, artifacts, showArtifact, rerun) {
     // A task's error ends with its traceback, which its log shows too: then the first line is enough here.
     task.error ? el("pre", { class: "error task-error" }, task.has_log ? task.error.split("\n")[0] : task.error) : null,
     el("h4", {}, "Inputs"),
-    valuesTable(task.inputs),
+    valuesTable(task.shown_inputs),
     el("h4", {}, "Outputs"),
     valuesTable(task.outputs),
     taken.length

@@ -1,4 +1,5 @@
-"""The names `flow show` gives a task's inputs: the ones the user wrote, not the compiler's channel names.
+"""The names `flow show` and the UI give a task's inputs: the ones the user wrote, not the compiler's channel
+names.
 
 kfp's compiler (and flow's SDK, which compiles as it does) hands a pipeline parameter, a task's output or a
 loop's item to a task inside a condition, a loop or an f-string through an input of the task's own, named
@@ -6,7 +7,7 @@ loop's item to a task inside a condition, a loop or an f-string through an input
 `pipelinechannel--train-accuracy` (task `train`'s output `accuracy`), `pipelinechannel--loop-item-param-1`
 (the item of a loop over a constant list), `pipelinechannel--nums-Output-loop-item` (over `nums`' output),
 `...-subvar-a` (an item's field `a`). Shown: `big`, `train.accuracy`, `item` (the list is the loop task's
-input), `item.a`. The IR's names stay those of the store and of `flow show -o json`.
+input), `item.a`. The IR's names stay those of the store, of `flow show -o json` and of the UI's `inputs`.
 """
 
 from __future__ import annotations
