@@ -6,11 +6,13 @@ Two shapes of `--steps` (16) steps, each a container component of a local image 
 2. independent steps: bare runs them with `--parallelism` threads, flow with --parallelism as well;
    kfp.local runs a pipeline's tasks one at a time.
 flow runs through its command line as users call it (`flow run FILE --backend docker`), start-up included.
+The bare column runs in this Python; the "bare script" column runs the same in a Python process of its own,
+so it pays the start-up any Python client of Docker pays: flow/bare script is what flow adds beyond that.
 Steps are trivial by default (`echo`); `--sleep SECONDS` makes each sleep first, which parallelism absorbs.
 
 Each round runs every column once, in turn; the medians of `--rounds` rounds (3) are printed with the ratios
-and the load of the machine. Targets (issue 23): chain flow/bare <= 1.05, independent flow/bare <= 1.15 and
-kfp.local/flow >= 1.25.
+and the load of the machine. Targets (issue 23), against the bare column: chain flow/bare <= 1.05,
+independent flow/bare <= 1.15 and kfp.local/flow >= 1.25.
 
     python benchmarks/docker_steps.py [--steps 16] [--parallelism 2] [--rounds 3] [--sleep 0]
         [--image flow-test/busybox:latest]
@@ -100,6 +102,19 @@ def bare_seconds(steps: int, image: str, command: list[str], threads: int) -> fl
     return elapsed
 
 
+def bare_script_seconds(steps: int, image: str, command: list[str], threads: int) -> float:
+    """`bare_seconds` in a Python process of its own, timed from outside as `flow run` is: what any Python
+    client of Docker pays to start (the interpreter, the Docker SDK) is in this column too."""
+    here = str(Path(__file__).parent)
+    code = (
+        f"import sys; sys.path.insert(0, {here!r}); from docker_steps import bare_seconds; "
+        f"bare_seconds({steps}, {image!r}, {command!r}, {threads})"
+    )
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - started
+
+
 def kfp_local_seconds(path: Path, root: Path) -> float:
     """kfp.local's DockerRunner running the file (it runs a pipeline's tasks one at a time)."""
     from kfp import components, local
@@ -145,6 +160,7 @@ def main() -> None:
             path = files[shape]
             columns[shape] = {
                 "bare": lambda _, t=threads: bare_seconds(args.steps, args.image, command, t),
+                "bare script": lambda _, t=threads: bare_script_seconds(args.steps, args.image, command, t),
                 "flow": lambda r, p=path, t=threads, s=shape: flow_seconds(p, work / f"home-{s}-{r}", t),
             }
             if with_kfp:
@@ -171,6 +187,7 @@ def main() -> None:
         target = TARGET_CHAIN if shape == "chain" else TARGET_FAN
         line = f"  {shape:11} ({how}): {figures}; flow/bare {ratio:.2f}x (target <= {target:.2f}x"
         line += f": {'ok' if ratio <= target else 'MISSED'})"
+        line += f"; flow/bare script {med['flow'] / med['bare script']:.2f}x"
         if "kfp.local" in med and shape == "independent":
             kfp_ratio = med["kfp.local"] / med["flow"]
             line += f"; kfp.local/flow {kfp_ratio:.2f}x (target >= {TARGET_KFP:.2f}x"
