@@ -1,5 +1,6 @@
 """Removing finished runs with what they left: their store records, their outputs under the pipeline root,
-their task logs and workspace under flow's home (a detached run's on its volume).
+their task logs and workspace under flow's home (a detached run's on its volume), and a cluster run's
+workspace claim.
 
 The store may be shared (PostgreSQL) and so hold records that another user wrote. What is removed is
 therefore never a path a record names (a log's path, an artifact's URI) but the folder named by the run's
@@ -22,7 +23,7 @@ from roots.files import RootFiles
 from roots.local.files import LocalRootFiles
 from runner import layout
 from runner.errors import FlowError
-from runner.selection import select_backend_for_root
+from runner.selection import CLUSTER, select_backend_for_root
 from runner.store import RunRecord, Store
 
 # The ids runner.store.base.new_run_id makes: hex digits only, so an id is one harmless folder name.
@@ -87,7 +88,7 @@ def remove_run(
         if folder.is_dir()
         for note in _reset(LocalRootFiles(folder), [record.run_id], str(folder))
     ]
-    return left + _remove_outputs(record, home, backend_options)
+    return left + _remove_outputs(record, home, backend_options) + _remove_claim(record, backend_options)
 
 
 def _remove_outputs(record: RunRecord, home: Path, backend_options: Mapping[str, Any] | None) -> list[str]:
@@ -125,6 +126,35 @@ def _remove_outputs(record: RunRecord, home: Path, backend_options: Mapping[str,
     finally:
         for backend in made:
             backend.close()
+
+
+def _remove_claim(record: RunRecord, backend_options: Mapping[str, Any] | None) -> list[str]:
+    """A cluster run's workspace is a claim of the cluster, which a run that did not succeed keeps for a
+    resume: removed through the backend, as the run removes it once it succeeded. A rerun's workspace is
+    the one of the run it re-ran, and stays with that run."""
+    if record.backend != CLUSTER or record.rerun_of:
+        return []
+    from runner.engine.workspace import for_run
+    from runner.spec.load import load_text
+
+    where = f"the workspace claim of run {record.run_id}"
+    try:
+        workspace = for_run(load_text(record.spec_text), record)
+    except FlowError as exc:
+        return [f"{where} is left alone: its pipeline does not load: {exc}"]
+    if workspace is None:
+        return []
+    try:
+        backend = select_backend_for_root(record.backend, record.root, backend_options=backend_options)
+    except (BackendError, FlowError) as exc:  # no cluster now, or no kubernetes package
+        return [f"{where} is left: {exc}"]
+    try:
+        backend.workspace_view(workspace).remove()
+    except BackendError as exc:
+        return [f"{where} is left: {exc}"]
+    finally:
+        backend.close()
+    return []
 
 
 def _reset(files: RootFiles, folders: list[str], where: str) -> list[str]:

@@ -29,6 +29,7 @@ from runner import api, reruns
 from runner.api import RunResult
 from runner.engine.external import IMPORTS
 from runner.plugins import create_backend
+from runner.runs import removal
 from runner.store import RunState, Store, TaskState
 from runner.testing.assertions import assert_same_outputs, assert_succeeded
 from runner.testing.session import FlowSession
@@ -476,4 +477,15 @@ class BackendConformance:
         resumed = api.resume(failed.run_id, store=session.store, backend_options=self.resume_options())
         assert_succeeded(resumed)
         assert resumed.outputs == {"Output": "kept"} and resumed.tasks["write-note"].attempts == 1
+        assert not self.workspace_exists(session, failed.run_id)
+
+    def test_removing_a_run_that_kept_its_workspace_removes_the_workspace(
+        self, session: FlowSession, workspace_storage: None
+    ) -> None:
+        failed = session.run(WORKSPACE, {"runs_needed": 2, "text": "kept"})
+        assert failed.state == RunState.FAILED
+        assert self.workspace_exists(session, failed.run_id)
+        assert session.store is not None
+        record = session.store.run(failed.run_id)
+        assert removal.remove_run(session.store, record, self.resume_options()) == []
         assert not self.workspace_exists(session, failed.run_id)
