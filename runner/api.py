@@ -24,6 +24,7 @@ from runner.selection import select_backend_for_root
 from runner.spec import PipelineSpec, load_file, load_text
 from runner.spec import parameters as pipeline_params
 from runner.store import ArtifactRecord, RunRecord, RunState, Store, TaskState
+from runner.suggestions import did_you_mean
 
 
 @dataclass
@@ -61,6 +62,20 @@ class TaskResult:
             return ""
 
 
+class TaskResults(dict[str, TaskResult]):
+    """A run's tasks by path (`prepare-data`, `for-loop-1/0/train`). `tasks["prepare_data"]` finds a task
+    by the Python name of its function too, as kfp names the task after it (and as mocks take it); a task
+    that is not there is a KeyError with the nearest name there is."""
+
+    def __missing__(self, key: str) -> TaskResult:
+        if not isinstance(key, str):
+            raise KeyError(key)
+        kebab = "/".join(mocks.python_name_as_kfp_makes_it(part) for part in key.split("/"))
+        if kebab != key and kebab in self:
+            return self[kebab]
+        raise KeyError(f"no task {key!r} in the run{did_you_mean(kebab, self)}")
+
+
 @dataclass
 class RunResult:
     run_id: str
@@ -69,7 +84,7 @@ class RunResult:
     root: str  # as the store records it: a local folder, or where the backend keeps it (pvc://...)
     outputs: dict[str, Any]  # the pipeline's output parameters
     artifacts: dict[str, Path | list[Path]]  # the pipeline's output artifacts, as paths under the root
-    tasks: dict[str, TaskResult] = field(default_factory=dict)
+    tasks: TaskResults = field(default_factory=TaskResults)
     error: str = ""
 
     @property
@@ -289,7 +304,7 @@ def _run_result(
             size=art.size,
             digest=art.digest,
         )
-    tasks: dict[str, TaskResult] = {}
+    tasks = TaskResults()
     for row in task_values:
         path, name, kind, state, attempts, task_outputs, error, log_path, started, finished, digest = row
         tasks[path] = TaskResult(

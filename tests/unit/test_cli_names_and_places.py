@@ -55,7 +55,9 @@ def task(path: str, state: TaskState, attempts: int, **artifact_uris: str) -> ap
 
 
 def result(root: str, *tasks: api.TaskResult) -> api.RunResult:
-    return api.RunResult("new1", RunState.SUCCEEDED, "p", root, {}, {}, {t.path: t for t in tasks})
+    return api.RunResult(
+        "new1", RunState.SUCCEEDED, "p", root, {}, {}, api.TaskResults({t.path: t for t in tasks})
+    )
 
 
 def test_a_run_that_ran_its_tasks_has_its_outputs_under_its_own_folder() -> None:
