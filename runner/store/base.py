@@ -10,6 +10,7 @@ import abc
 import secrets
 import time
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import fields
 from typing import Any
 
 from runner.errors import RunNotFoundError
@@ -28,6 +29,12 @@ from runner.store.columns import (
 from runner.store.records import ArtifactRecord, RunRecord, RunState, TaskRecord, TaskState
 
 Batch = tuple[str, Iterable[tuple[Any, ...]]]
+
+
+# Where a run's row from RUNS.select_own holds its pipeline text's digest, and how many texts one statement
+# reads.
+_SPEC_AT = [f.name for f in fields(RunRecord)].index("spec_text")
+_SPEC_BATCH = 500
 
 
 def new_run_id() -> str:
@@ -162,7 +169,8 @@ class Store(abc.ABC):
         before: float | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, at most `limit` (None: all): only those in one of `states` (when given), of the
-        pipeline named `pipeline`, created at or after `since` and before `before`; filtered in SQL."""
+        pipeline named `pipeline`, created at or after `since` and before `before`; filtered in SQL. Runs of
+        one pipeline share one copy of its text: a listing of many runs of a big pipeline holds it once."""
         where: list[str] = []
         params: list[Any] = []
         if states:
@@ -177,10 +185,30 @@ class Store(abc.ABC):
         if before is not None:
             where.append("runs.created_at < ?")
             params.append(before)
-        sql = f"{RUNS.select}{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY runs.created_at DESC"
+        filtered = f" WHERE {' AND '.join(where)}" if where else ""
+        sql = f"{RUNS.select_own}{filtered} ORDER BY runs.created_at DESC"
         if limit is not None:
             sql, params = f"{sql} LIMIT ?", [*params, limit]
-        return [from_row(RunRecord, r) for r in self._rows(sql, tuple(params))]
+        rows = self._rows(sql, tuple(params))
+        texts = self._spec_texts({row[_SPEC_AT] for row in rows})
+        return [
+            from_row(RunRecord, (*row[:_SPEC_AT], texts.get(row[_SPEC_AT], ""), *row[_SPEC_AT + 1 :]))
+            for row in rows
+        ]
+
+    def _spec_texts(self, digests: Collection[str]) -> dict[str, str]:
+        """The pipeline texts of these digests, read a batch at a time (a statement's parameters are few)."""
+        texts: dict[str, str] = {}
+        ordered = sorted(digests)
+        for start in range(0, len(ordered), _SPEC_BATCH):
+            batch = ordered[start : start + _SPEC_BATCH]
+            marks = ", ".join("?" * len(batch))
+            texts.update(
+                self._rows(
+                    f"SELECT digest, spec_text FROM spec_texts WHERE digest IN ({marks})", tuple(batch)
+                )
+            )
+        return texts
 
     def delete_finished_run(self, run_id: str) -> bool:
         """Delete a finished run's records (the run, its tasks and artifacts) in one transaction; False, and

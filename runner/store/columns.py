@@ -64,6 +64,9 @@ class Layout:
 
     columns: Columns
     select: str  # "SELECT <columns> FROM <table>", in field order, so a row builds a record positionally
+    # As `select` without its join: a field kept elsewhere is read as the table's own column for it (the
+    # pipeline text's digest), which a listing turns into the field once for all its rows.
+    select_own: str
     upsert: str  # the statement that writes one record
     insert_new: str  # writes one record unless its key is taken (then changes no row)
 
@@ -87,6 +90,7 @@ def _layout(
     return Layout(
         columns=Columns.of(columns, states),
         select=f"SELECT {', '.join(selected)} FROM {table}{joined}",
+        select_own=f"SELECT {', '.join(f'{table}.{column}' for column in columns)} FROM {table}",
         # An upsert, not a delete and insert, so a row keeps its place and listings keep creation order.
         upsert=f"{insert} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
         insert_new=f"{insert} ON CONFLICT ({', '.join(key)}) DO NOTHING",

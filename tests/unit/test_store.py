@@ -247,6 +247,24 @@ def test_a_pipeline_text_is_kept_once_for_all_its_runs_and_each_run_reads_its_ow
     assert store._rows("SELECT COUNT(*) FROM spec_texts") == [(2,)]
 
 
+def test_a_listing_gives_each_run_its_pipeline_text_held_once_per_pipeline(store: Store) -> None:
+    # More pipelines than one statement reads texts of, and a run with no text.
+    runs = [make_run(f"r{i:04}", created_at=float(i + 1)) for i in range(store_base._SPEC_BATCH + 20)]
+    for i, run in enumerate(runs):
+        run.spec_text = f"root: {{dag: {{tasks: {{t{i % (store_base._SPEC_BATCH + 10)}: {{}}}}}}}}\n"
+    runs[-1].spec_text = ""
+    for run in runs:
+        store.save_run(run)
+    listed = store.runs(None)
+    assert [r.run_id for r in listed] == [r.run_id for r in reversed(runs)]
+    assert [r.spec_text for r in listed] == [r.spec_text for r in reversed(runs)]
+    by_text: dict[str, set[int]] = {}
+    for record in listed:
+        by_text.setdefault(record.spec_text, set()).add(id(record.spec_text))
+    assert all(len(copies) == 1 for copies in by_text.values())
+    assert listed[0].spec_text == "" and store.run("r0519").spec_text == ""
+
+
 def test_task_columns_reads_fields_with_their_types_and_only_task_fields(store: Store) -> None:
     store.save_run(make_run("r1"))
     store.save_tasks([make_task("a", TaskState.FAILED), make_task("b")])
