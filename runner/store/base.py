@@ -196,6 +196,10 @@ class Store(abc.ABC):
             for row in rows
         ]
 
+    def pipelines(self) -> list[str]:
+        """The names of the pipelines that have runs, sorted."""
+        return [row[0] for row in self._rows("SELECT DISTINCT pipeline FROM runs ORDER BY pipeline")]
+
     def _spec_texts(self, digests: Collection[str]) -> dict[str, str]:
         """The pipeline texts of these digests, read a batch at a time (a statement's parameters are few)."""
         texts: dict[str, str] = {}

@@ -45,7 +45,7 @@ SANDBOX_HEADERS = {
     **NO_REFERRER,
 }
 INLINE_IMAGES = 50  # artifacts looked at to show images inline
-RUNS_SCANNED = 1000  # the runs list filters the newest this many runs
+RUNS_SCANNED = 1000  # the runs list searches the text of the newest this many runs of its state and pipeline
 PAGE_RUNS = 100
 FOLDER_FILES = 200
 SANDBOX_BYTES = 20 << 20
@@ -71,25 +71,24 @@ class Endpoints:
         """A page of the newest runs that match the filters: state, pipeline, and `q`, a text to find in a
         run's id, pipeline, pipeline file or parameter values."""
         state = request.query_params.get("state", "")
-        pipeline = request.query_params.get("pipeline", "")
+        states = [_run_state(state)] if state else []
+        pipeline = request.query_params.get("pipeline", "") or None
         text = request.query_params.get("q", "").strip().lower()
         limit = _whole(request, "limit", PAGE_RUNS)
         offset = _whole(request, "offset", 0)
-        records = self.reader.read(lambda store: store.runs(RUNS_SCANNED))
-        chosen = [
-            r
-            for r in records
-            if (not state or r.state.value == state)
-            and (not pipeline or r.pipeline == pipeline)
-            and (not text or text in _searched_text(r))
-        ]
+
+        def listed(store: Store) -> tuple[list[RunRecord], list[str]]:
+            return store.runs(RUNS_SCANNED, states=states, pipeline=pipeline), store.pipelines()
+
+        records, pipelines = self.reader.read(listed)
+        chosen = [r for r in records if not text or text in _searched_text(r)]
         return JSONResponse(
             {
                 "runs": [shapes.run_summary(r) for r in chosen[offset : offset + limit]],
                 "total": len(chosen),
                 "offset": offset,
                 "scanned": RUNS_SCANNED,
-                "pipelines": sorted({r.pipeline for r in records}),
+                "pipelines": pipelines,
                 "states": [s.value for s in RunState],
             }
         )
@@ -308,6 +307,15 @@ def _whole(request: Request, name: str, default: int) -> int:
     if not given.isdigit() or len(given) > 9:
         raise UsageError(f"{name} must be a whole number, not {given!r}")
     return int(given)
+
+
+def _run_state(given: str) -> RunState:
+    try:
+        return RunState(given)
+    except ValueError:
+        raise UsageError(
+            f"state must be one of {', '.join(s.value for s in RunState)}, not {given!r}"
+        ) from None
 
 
 def _searched_text(record: RunRecord) -> str:

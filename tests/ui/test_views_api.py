@@ -13,7 +13,8 @@ from starlette.testclient import TestClient
 
 import runner
 from runner.dsl import compile_to_text
-from runner.store import SQLiteStore
+from runner.store import RunRecord, RunState, SQLiteStore
+from runner.ui import app as app_module
 from runner.ui.app import create_app
 from tests.ui.conftest import BEARER, LOOPBACK, TOKEN, record_runs
 from tests.ui.pipelines import sweep
@@ -99,6 +100,39 @@ def test_the_runs_list_is_searched_filtered_and_paged(tmp_path: Path) -> None:
         assert listed(q=made[3].run_id)["runs"][0]["run_id"] == made[3].run_id
         assert listed(q="alpha.yaml")["total"] == 65
         assert listed(q="<script>")["total"] == 0
-        for name, value in (("offset", "-1"), ("offset", "x"), ("limit", "9" * 20)):
+        for name, value in (("offset", "-1"), ("offset", "x"), ("limit", "9" * 20), ("state", "DONE")):
             refused = client.get("/api/runs", params={name: value})
             assert refused.status_code == 400 and name in refused.json()["error"]
+
+
+def test_state_and_pipeline_reach_runs_older_than_the_searched_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with SQLiteStore(tmp_path / "flow.db") as store:
+        oldest = make_run_of(store, "gamma")
+        made = record_runs(store, 12)
+    monkeypatch.setattr(app_module, "RUNS_SCANNED", 5)
+    app = create_app(open_store=lambda: SQLiteStore(tmp_path / "flow.db"), token=TOKEN, folder=tmp_path)
+    with TestClient(app, base_url=LOOPBACK, headers=BEARER) as client:
+        everything = client.get("/api/runs").json()
+        assert [run["run_id"] for run in everything["runs"]] == [r.run_id for r in reversed(made[-5:])]
+        assert everything["pipelines"] == ["alpha", "beta", "gamma"]  # of all runs, not the ones searched
+        found = client.get("/api/runs", params={"pipeline": "gamma"}).json()
+        assert [run["run_id"] for run in found["runs"]] == [oldest.run_id]
+        cancelled = client.get("/api/runs", params={"state": "CANCELLED"}).json()
+        assert [run["run_id"] for run in cancelled["runs"]] == [oldest.run_id]
+        assert client.get("/api/runs", params={"state": "CANCELLED", "q": "gamma"}).json()["total"] == 1
+
+
+def make_run_of(store: SQLiteStore, pipeline: str) -> RunRecord:
+    record = RunRecord(
+        run_id="",
+        pipeline=pipeline,
+        pipeline_file=f"{pipeline}.yaml",
+        backend="process",
+        root="/nowhere",
+        state=RunState.CANCELLED,
+        created_at=1_600_000_000,
+    )
+    store.create_run(record)
+    return record

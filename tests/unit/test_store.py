@@ -265,6 +265,15 @@ def test_a_listing_gives_each_run_its_pipeline_text_held_once_per_pipeline(store
     assert listed[0].spec_text == "" and store.run("r0519").spec_text == ""
 
 
+def test_pipelines_are_the_names_of_those_with_runs_sorted_once_each(store: Store) -> None:
+    assert store.pipelines() == []
+    for run_id, pipeline in (("r1", "beta"), ("r2", "alpha"), ("r3", "beta")):
+        run = make_run(run_id, created_at=1.0)
+        run.pipeline = pipeline
+        store.save_run(run)
+    assert store.pipelines() == ["alpha", "beta"]
+
+
 def test_task_columns_reads_fields_with_their_types_and_only_task_fields(store: Store) -> None:
     store.save_run(make_run("r1"))
     store.save_tasks([make_task("a", TaskState.FAILED), make_task("b")])
