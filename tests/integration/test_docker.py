@@ -44,13 +44,23 @@ def test_a_task_over_its_memory_limit_is_reported_oom_killed(tmp_path: Path) -> 
     assert record is not None and record.reason == REASON_OOM, record.error
 
 
-def test_resource_use_is_recorded(tmp_path: Path) -> None:
+@pytest.mark.parametrize("read_from", ["cgroup", "sampled stats"])
+def test_resource_use_is_recorded(tmp_path: Path, read_from: str) -> None:
+    """From the task's parent cgroup where this machine's cgroups can be read; elsewhere (the daemon's
+    systemd driver, a daemon on another machine) Docker's stats are sampled while the task runs, and a task
+    that lives through a sample has figures."""
     step = Step(
         "import time; block = bytearray(96 * 1024 * 1024); time.sleep(3)",
         image=PYTHON,
         command=("python3", "-c"),
     )
-    result = run(pipeline({"busy": step}), backend=make_backend("docker"), root=tmp_path / "root")
+    backend = make_backend("docker")
+    if read_from == "sampled stats":
+        backend.cgroups = None
+    try:
+        result = run(pipeline({"busy": step}), backend=backend, root=tmp_path / "root")
+    finally:
+        backend.close()
     assert result.succeeded, result.error
     with open_store() as store:
         record = store.task(result.run_id, "busy")
