@@ -60,10 +60,13 @@ if ! answers; then
   say "starting moto_server on 0.0.0.0:$PORT (log $LOG)"
   # setsid: the server outlives this script and the shell that ran it.
   setsid moto_server -H 0.0.0.0 -p "$PORT" >"$LOG" 2>&1 </dev/null &
-  echo $! >"$PIDFILE"
+  launched=$!
+  echo "$launched" >"$PIDFILE"
   deadline=$(( $(date +%s) + DEADLINE_S ))
   until answers; do
-    ours_running || die "moto_server exited at start; see $LOG"
+    # Alive, not "ours": until the child has exec'd setsid its command line is still this script's, and
+    # on a loaded machine the first check can come that early.
+    kill -0 "$launched" 2>/dev/null || die "moto_server exited at start; see $LOG"
     [ "$(date +%s)" -lt "$deadline" ] || die "moto_server does not answer after ${DEADLINE_S}s; see $LOG"
     sleep 0.2
   done
