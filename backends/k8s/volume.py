@@ -106,29 +106,29 @@ class HelperPod:
         }
 
     def ensure(self) -> str:
-        """The helper's name, once it runs."""
+        """The helper's name, once it runs. Every engine on the claim may judge, replace or make it at the
+        same moment: each deletes only the pod it judged (by uid), and makes it again should it vanish."""
         with self._lock:
             if self._ready:
                 return self.name
-            namespace, doing = self.settings.namespace, f"starting the volume helper pod {self.name}"
-            try:
-                with translated(doing):
-                    pod = self.core.read_namespaced_pod(self.name, namespace)
-                exists = True
-            except NotFound:
-                exists = False
-            if exists and self._replaced(pod):
-                with translated(doing):
-                    self.core.delete_namespaced_pod(self.name, namespace, grace_period_seconds=0)
-                self._wait_gone()
-                exists = False
-            if not exists:
-                # Another engine may make it at the same moment: theirs serves as well.
-                with contextlib.suppress(Conflict), translated(doing):
-                    self.core.create_namespaced_pod(namespace, self.manifest())
-            self._wait_running()
-            self._ready = True
-            return self.name
+            deadline = time.monotonic() + _READY_SECONDS
+            doing = f"starting the volume helper pod {self.name}"
+            while True:
+                try:
+                    with translated(doing):
+                        pod = self.core.read_namespaced_pod(self.name, self.settings.namespace)
+                except NotFound:
+                    pod = None
+                if pod is not None and self._replaced(pod):
+                    self._delete(pod.metadata.uid, doing)
+                    pod = None
+                if pod is None:
+                    # Another engine may make it at the same moment: theirs serves as well.
+                    with contextlib.suppress(Conflict), translated(doing):
+                        self.core.create_namespaced_pod(self.settings.namespace, self.manifest())
+                if self._wait_running(deadline):
+                    self._ready = True
+                    return self.name
 
     def _replaced(self, pod: Any) -> bool:
         """Whether an existing helper pod cannot serve: it ended itself when idle, is failing, or runs
@@ -145,38 +145,48 @@ class HelperPod:
         with self._lock:
             self._ready = False
 
-    def _wait_running(self) -> None:
-        deadline = time.monotonic() + _READY_SECONDS
+    def _wait_running(self, deadline: float) -> bool:
+        """True once the helper runs; False when it went (another engine replaced it) or is going."""
         while True:
-            with translated(f"waiting for {self.name}"):
-                pod = self.core.read_namespaced_pod(self.name, self.settings.namespace)
-            if pod.status is not None and pod.status.phase == "Running" and _main_running(pod):
-                return
-            status = task_status(pod, utc_now(), unschedulable_after=_READY_SECONDS)
-            if status.phase == Phase.FAILED or status.phase == Phase.SUCCEEDED:
-                # Removed now, so that nothing of it stays to be reused; the next engine makes its own.
-                with contextlib.suppress(BackendError), translated(f"removing {self.name}"):
-                    self.core.delete_namespaced_pod(
-                        self.name, self.settings.namespace, grace_period_seconds=0
-                    )
-                raise PermanentBackendError(
-                    f"the volume helper pod {self.name} (image {self.image}, claim {self.settings.claim}) "
-                    f"cannot run: {status.message or status.reason}"
-                )
             if time.monotonic() > deadline:
                 raise TemporaryBackendError(
                     f"the volume helper pod {self.name} is not running after {_READY_SECONDS:.0f} s "
                     f"(claim {self.settings.claim!r} unbound?)",
                     delay=5.0,
                 )
+            try:
+                with translated(f"waiting for {self.name}"):
+                    pod = self.core.read_namespaced_pod(self.name, self.settings.namespace)
+            except NotFound:
+                return False
+            if pod.metadata.deletion_timestamp is not None:
+                return False
+            if pod.status is not None and pod.status.phase == "Running" and _main_running(pod):
+                return True
+            status = task_status(pod, utc_now(), unschedulable_after=_READY_SECONDS)
+            if status.phase == Phase.FAILED or status.phase == Phase.SUCCEEDED:
+                # Removed now, so that nothing of it stays to be reused; the next engine makes its own.
+                with contextlib.suppress(BackendError):
+                    self._delete(pod.metadata.uid, f"removing {self.name}")
+                raise PermanentBackendError(
+                    f"the volume helper pod {self.name} (image {self.image}, claim {self.settings.claim}) "
+                    f"cannot run: {status.message or status.reason}"
+                )
             time.sleep(0.2)
 
-    def _wait_gone(self) -> None:
+    def _delete(self, uid: str, doing: str) -> None:
+        """Delete the helper pod with this uid and wait until it is gone. Only that pod: one another engine
+        made since under the same name stays. Gone already, or replaced, is as good."""
+        body = {"gracePeriodSeconds": 0, "preconditions": {"uid": uid}}
+        with contextlib.suppress(NotFound, Conflict), translated(doing):
+            self.core.delete_namespaced_pod(self.name, self.settings.namespace, body=body)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                self.core.read_namespaced_pod(self.name, self.settings.namespace)
+                pod = self.core.read_namespaced_pod(self.name, self.settings.namespace)
             except Exception:  # gone (404) or unreadable: either way create will say
+                return
+            if pod.metadata.uid != uid:
                 return
             time.sleep(0.2)
 

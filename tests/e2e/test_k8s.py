@@ -302,6 +302,43 @@ def test_a_volume_helper_that_cannot_serve_is_replaced(own_claim: str, left: str
         backend.close()
 
 
+def test_engines_starting_together_all_replace_a_helper_that_cannot_serve(own_claim: str) -> None:
+    """Several engines (a test run's workers, runs started together) find the same helper unable to serve
+    (a stale one whose container died with its node, here one of another image): each may delete it and make
+    it again at the same moment, and every one of them is served."""
+    core = core_api(flow_kubeconfig())
+    backends = [KubernetesBackend(**cluster_options(), pvc=own_claim) for _ in range(4)]
+    try:
+        stale = HelperPod(core, backends[0].helper.settings, "flow-test/python:3.11")
+        core.create_namespaced_pod(TEST_NAMESPACE, stale.manifest())
+        wait_for_pod(core, stale.name, "Running")
+        start = threading.Barrier(len(backends))
+        errors: list[BaseException] = []
+
+        def serve(index: int) -> None:
+            try:
+                files = kinds.view(backends[index], f"pvc://{TEST_NAMESPACE}/{own_claim}").files()
+                start.wait()
+                files.write(f"engine-{index}", b"served")
+            except BaseException as exc:  # the thread's failure, asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=serve, args=(i,)) for i in range(len(backends))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        files = kinds.view(backends[0], f"pvc://{TEST_NAMESPACE}/{own_claim}").files()
+        names = [f"engine-{i}" for i in range(len(backends))]
+        assert files.read(names) == dict.fromkeys(names, b"served")
+        pod = core.read_namespaced_pod(stale.name, TEST_NAMESPACE)
+        assert [c.image for c in pod.spec.containers] == [TEST_BUSYBOX_IMAGE]
+    finally:
+        for backend in backends:
+            backend.close()
+
+
 def test_a_volume_helper_that_cannot_run_is_not_left_behind(own_claim: str) -> None:
     options = {**cluster_options(), "files_image": "flow-test/no-such-image:1", "pvc": own_claim}
     broken = KubernetesBackend(**options)
