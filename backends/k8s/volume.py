@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import logging
 import posixpath
 import tarfile
@@ -44,6 +45,7 @@ _EXEC_RETRY_SECONDS = 1.0
 # task wrote is never followed out of the root (into the helper's own files).
 _REFUSED = 98
 _TOO_LARGE = 99  # a file over the size asked for: its path, size and the limit end stderr
+_SIGNALLED = 128  # the shell's exit code for a script a signal ended is 128 plus the signal's number
 _PRELUDE = (
     f"umask 000; cd {MOUNT_PATH} || exit 97; touch /tmp/flow-beat; "
     'nolink() { q=""; rest=$1; while [ -n "$rest" ]; do n=${rest%%/*}; '
@@ -191,6 +193,26 @@ class HelperPod:
             time.sleep(0.2)
 
 
+def exit_code(pod: str, status: str) -> int:
+    """The script's exit code, from the status the exec ends with on its error channel. No status, or a
+    failure without an exit code, means the exec was cut short: the script may not have run to its end."""
+    try:
+        found = json.loads(status) if status else None
+    except ValueError:
+        found = None
+    if not isinstance(found, dict):
+        raise TemporaryBackendError(f"exec in {pod} ended without an exit code: no status")
+    if found.get("status") == "Success":
+        return 0
+    details = found.get("details")
+    causes = details.get("causes") if isinstance(details, dict) else None
+    for cause in causes if isinstance(causes, list) else []:
+        if isinstance(cause, dict) and cause.get("reason") == "ExitCode":
+            with contextlib.suppress(TypeError, ValueError):
+                return int(cause["message"])
+    raise TemporaryBackendError(f"exec in {pod} ended without an exit code: {found.get('message')}")
+
+
 def _main_running(pod: Any) -> bool:
     """Whether the helper's own container runs (an exec needs it, not only the pod's phase)."""
     statuses = pod.status.container_statuses or []
@@ -204,7 +226,9 @@ class VolumeFiles(RootFiles):
         self.core, self.helper = core, helper
 
     def run(self, script: str, args: Sequence[str] = (), stdin: bytes | None = None) -> bytes:
-        """Run `script` (after the prelude) in the helper with `args` as $@; its stdout, or BackendError."""
+        """Run `script` (after the prelude) in the helper with `args` as $@; its stdout, or BackendError.
+        A script is run a second time when the first was cut short, so every script must be safe to run
+        again (each ends in the same files however often it runs)."""
         for attempt in (1, 2):
             name = self.helper.ensure()
             try:
@@ -220,8 +244,11 @@ class VolumeFiles(RootFiles):
 
     def _exec(self, pod: str, script: str, args: Sequence[str], stdin: bytes | None) -> bytes:
         from kubernetes.stream import stream
+        from kubernetes.stream.ws_client import ERROR_CHANNEL
+        from websocket import WebSocketException
 
         command = ["sh", "-c", _PRELUDE + script, "sh", *args]
+        out, err = bytearray(), bytearray()
         with translated(f"exec in {pod}"):
             client = stream(
                 self.core.connect_get_namespaced_pod_exec,
@@ -236,7 +263,6 @@ class VolumeFiles(RootFiles):
                 binary=True,
                 _preload_content=False,
             )
-            out, err = bytearray(), bytearray()
             try:
                 if stdin is not None:
                     client.write_stdin(stdin)
@@ -249,9 +275,12 @@ class VolumeFiles(RootFiles):
                         err += client.read_stderr()
                     if time.monotonic() > deadline:
                         raise TemporaryBackendError(f"exec in {pod} took over {_EXEC_SECONDS:.0f} s")
-                code = client.returncode
+                status = client.read_channel(ERROR_CHANNEL)
+            except WebSocketException as exc:  # the connection dropped: the API server or kubelet went
+                raise TemporaryBackendError(f"exec in {pod} was cut off: {exc}") from exc
             finally:
                 client.close()
+        code = exit_code(pod, status)
         if code == 97:
             raise TemporaryBackendError(f"the volume is not mounted at {MOUNT_PATH} in {pod}")
         message = bytes(err).decode("utf-8", "replace").strip().splitlines()
@@ -260,6 +289,8 @@ class VolumeFiles(RootFiles):
         if code == _TOO_LARGE and message and len(message[-1].split()) == 3:
             path, size, limit = message[-1].split()
             raise TooLarge(path, int(size), int(limit))
+        if code > _SIGNALLED:  # the helper was stopped under the script (replaced, or its node went)
+            raise TemporaryBackendError(f"volume operation in {pod} was killed (exit {code})")
         if code:
             raise BackendError(
                 f"volume operation failed in {pod} (exit {code}): {message[-1] if message else ''}"

@@ -339,6 +339,36 @@ def test_engines_starting_together_all_replace_a_helper_that_cannot_serve(own_cl
             backend.close()
 
 
+def test_a_volume_operation_cut_short_by_its_helper_going_runs_again(own_claim: str, tmp_path: Path) -> None:
+    """The helper can go in the middle of an exec (another engine replaced it, its node went): the exec ends
+    killed or cut off, and the operation runs again on a new helper instead of failing the run."""
+    core = core_api(flow_kubeconfig())
+    backend = KubernetesBackend(**cluster_options(), pvc=own_claim)
+    try:
+        files = kinds.view(backend, f"pvc://{TEST_NAMESPACE}/{own_claim}").files()
+        files.write("before", b"")
+        first = core.read_namespaced_pod(backend.helper.name, TEST_NAMESPACE).metadata.uid
+        started = tmp_path / "volume" / "started"  # the claim's hostPath: the script's mark, seen from here
+
+        def delete_the_helper_once_the_script_runs() -> None:
+            deadline = time.monotonic() + WAIT_SECONDS
+            while not started.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            core.delete_namespaced_pod(backend.helper.name, TEST_NAMESPACE, grace_period_seconds=0)
+
+        killer = threading.Thread(target=delete_the_helper_once_the_script_runs)
+        killer.start()
+        try:
+            out = files.run('echo run >> started; sleep 3; echo "ran to the end"')
+        finally:
+            killer.join()
+        assert out == b"ran to the end\n"
+        assert started.read_text() == "run\nrun\n"
+        assert core.read_namespaced_pod(backend.helper.name, TEST_NAMESPACE).metadata.uid != first
+    finally:
+        backend.close()
+
+
 def test_a_volume_helper_that_cannot_run_is_not_left_behind(own_claim: str) -> None:
     options = {**cluster_options(), "files_image": "flow-test/no-such-image:1", "pvc": own_claim}
     broken = KubernetesBackend(**options)
