@@ -50,6 +50,19 @@ def require_docker() -> None:
     pytest.skip(message)
 
 
+def docker_containers(run_id: str, *, running_only: bool = False) -> list[str]:
+    """The names of a run's containers. From the daemon's listing alone: docker's `containers.list` also
+    inspects each one, which fails on a container the run removes in between."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        found = client.api.containers(all=not running_only, filters={"label": f"flow.run={run_id}"})
+    finally:
+        client.close()
+    return [summary["Names"][0].lstrip("/") for summary in found]
+
+
 # Public images the test pipelines name, and the local images that stand in for them here.
 TEST_IMAGE_MAP = {"busybox:latest": TEST_BUSYBOX_IMAGE, "python:3.11": TEST_PYTHON_IMAGE}
 IMAGE_MAP_ARGS = [

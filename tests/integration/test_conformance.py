@@ -5,12 +5,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import docker
 import pytest
 from kfp import compiler
 
 from runner.testing.conformance import BackendConformance
-from tests.conftest import TEST_IMAGE_MAP, require_docker
+from tests.conftest import TEST_IMAGE_MAP, docker_containers, require_docker
 from tests.integration import kfp_conformance_pipelines
 from tests.s3_conformance import S3Objects, S3RootConformance
 
@@ -37,8 +36,7 @@ class TestDockerBackend(S3Objects, BackendConformance):
         require_docker()
 
     def leftovers(self, run_id: str) -> list[str]:
-        client = docker.from_env()
-        return [c.name for c in client.containers.list(all=True, filters={"label": f"flow.run={run_id}"})]
+        return docker_containers(run_id)
 
 
 def _environ(pid: str) -> list[bytes]:

@@ -35,6 +35,7 @@ from tests.conftest import (
     TEST_IMAGE_MAP,
     TEST_NAMESPACE,
     cluster_options,
+    docker_containers,
     flow_kubeconfig,
     make_backend,
     require_cluster,
@@ -105,11 +106,7 @@ def backend_options(backend_name: str) -> dict[str, Any]:
 def left_running(backend_name: str, run_id: str) -> list[str]:
     """The run's containers or pods still there after it ended (none may be)."""
     if backend_name == "docker":
-        client = docker.from_env()
-        try:
-            return [c.name for c in client.containers.list(all=True, filters={"label": f"flow.run={run_id}"})]
-        finally:
-            client.close()
+        return docker_containers(run_id)
     if backend_name == "k8s":
         from kubernetes import client as k8s_client
         from kubernetes import config as k8s_config
@@ -135,15 +132,15 @@ def kill_from_outside(backend_name: str, root: Path, run_id: str) -> None:
         time.sleep(0.1)
     (root / "killed").write_text("")
     if backend_name == "docker":
+        # The daemon lists a container as running only after its process has started, so the pid file
+        # can come first: under load the listing may still be empty for a while.
+        while not (running := docker_containers(run_id, running_only=True)):
+            assert time.monotonic() < deadline, "the task's container was never listed as running"
+            time.sleep(0.1)
+        (container,) = running
         client = docker.from_env()
         try:
-            # The daemon lists a container as running only after its process has started, so the pid file
-            # can come first: under load the listing may still be empty for a while.
-            while not (running := client.containers.list(filters={"label": f"flow.run={run_id}"})):
-                assert time.monotonic() < deadline, "the task's container was never listed as running"
-                time.sleep(0.1)
-            (container,) = running
-            container.kill()
+            client.api.kill(container)
         finally:
             client.close()
     else:

@@ -12,13 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-import docker
 import pytest
 
 from runner.api import open_store
 from runner.store import RunState, TaskState
 from runner.testing.shellsteps import WAIT_FOR_RELEASE, Step, pipeline
-from tests.conftest import IMAGE_MAP_ARGS
+from tests.conftest import IMAGE_MAP_ARGS, docker_containers
 
 WAIT_SECONDS = 60
 
@@ -63,8 +62,7 @@ def wait_for_running(task: str) -> str:
 def leftovers(backend_name: str, run_id: str) -> list[str]:
     """Containers of the run (docker), or processes still running the held task (process)."""
     if backend_name == "docker":
-        client = docker.from_env()
-        return [c.name for c in client.containers.list(all=True, filters={"label": f"flow.run={run_id}"})]
+        return docker_containers(run_id)
     found = subprocess.run(["pgrep", "-f", 'release" ]; do sleep'], capture_output=True, text=True)
     return [pid for pid in found.stdout.split() if f"FLOW_RUN={run_id}".encode() in environ(pid)]
 
