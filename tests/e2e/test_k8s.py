@@ -359,7 +359,9 @@ def test_a_volume_operation_cut_short_by_its_helper_going_runs_again(own_claim: 
         killer = threading.Thread(target=delete_the_helper_once_the_script_runs)
         killer.start()
         try:
-            out = files.run('echo run >> started; sleep 3; echo "ran to the end"')
+            # Only the first run waits: long enough for the helper to be deleted under it on a loaded machine.
+            script = 'echo run >> started; [ "$(wc -l < started)" -gt 1 ] || sleep 60; echo "ran to the end"'
+            out = files.run(script)
         finally:
             killer.join()
         assert out == b"ran to the end\n"
