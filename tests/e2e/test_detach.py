@@ -262,7 +262,9 @@ def test_a_detached_run_whose_job_was_deleted_by_hand_is_resumed_from_a_laptop(
         wait_for("held running", lambda: task(show(run_id, laptop), "held").get("state") == "RUNNING")
         assert show(run_id, laptop)["state"] == "RUNNING"
         remove_job(run_id)
-        wait_for("no driver pod", lambda: not driver_pods(core, run_id), seconds=60)
+        # A pod the Job controller made while the Job was going is removed by the cluster's garbage collector,
+        # but the kubelet lets it go only after it gives up mounting its volumes, two minutes at worst.
+        wait_for("no driver pod", lambda: not driver_pods(core, run_id), seconds=180)
         volume.write(f"release-{run_id}", b"")
         resumed = flow(["resume", run_id, *CLUSTER_ARGS[1:]], laptop)  # its options, but for --cluster
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
