@@ -18,7 +18,7 @@ from runner import run
 from runner.api import open_store
 from runner.store import RunState, TaskState
 from runner.testing.shellsteps import PYTHON, Step, pipeline
-from tests.conftest import IMAGE_MAP_ARGS, TEST_IMAGE_MAP, make_backend, require_docker
+from tests.conftest import IMAGE_MAP_ARGS, TEST_IMAGE_MAP, docker_containers, make_backend, require_docker
 
 ALLOCATE_256_MB = "import time; block = bytearray(256 * 1024 * 1024); time.sleep(1)"
 
@@ -105,7 +105,7 @@ def test_containers_are_named_labelled_limited_and_removed(
     assert any(m["Destination"] == "/flow" for m in seen[name]["Mounts"])  # type: ignore[union-attr, index]
     # No GPU runtime on this engine: the request is dropped with a warning, not a failure.
     assert "no GPU runtime" in caplog.text
-    assert client.containers.list(all=True, filters={"label": f"flow.run={result.run_id}"}) == []
+    assert docker_containers(result.run_id) == []
 
 
 def test_local_uses_docker_when_an_engine_answers(tmp_path: Path) -> None:
